@@ -1,0 +1,124 @@
+//! A closed-loop HTTP/1.1 load generator: N keep-alive connections, each
+//! sending its next request as soon as the previous answer is read.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    pub address: SocketAddr,
+    pub method: hyper::Method,
+    pub path: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    pub connections: usize,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadResult {
+    /// Requests answered with a 2xx status.
+    pub ok: u64,
+    /// Requests answered otherwise, or that failed on the wire.
+    pub errors: u64,
+    pub elapsed: Duration,
+    /// Latency of every successful request, sorted, in microseconds.
+    latencies_us: Vec<u32>,
+}
+
+impl LoadResult {
+    pub fn requests_per_second(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The latency at quantile `q` (0.0 to 1.0).
+    pub fn latency(&self, q: f64) -> Duration {
+        if self.latencies_us.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
+        Duration::from_micros(u64::from(self.latencies_us[index]))
+    }
+}
+
+/// Runs the load and reports what it saw. Every connection stops at the
+/// deadline, so the run ends by itself.
+pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
+    let started = Instant::now();
+    let deadline = started + spec.duration;
+    let workers: Vec<_> = (0..spec.connections)
+        .map(|_| tokio::spawn(connection(spec.clone(), deadline)))
+        .collect();
+    let mut result = LoadResult {
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for worker in workers {
+        let (ok, errors, latencies) = worker.await??;
+        result.ok += ok;
+        result.errors += errors;
+        result.latencies_us.extend(latencies);
+    }
+    result.elapsed = started.elapsed();
+    result.latencies_us.sort_unstable();
+    Ok(result)
+}
+
+async fn connection(spec: LoadSpec, deadline: Instant) -> anyhow::Result<(u64, u64, Vec<u32>)> {
+    let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::with_capacity(64 * 1024));
+    while Instant::now() < deadline {
+        let stream = match tokio::net::TcpStream::connect(spec.address).await {
+            Ok(stream) => stream,
+            Err(_) => {
+                errors += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        stream.set_nodelay(true)?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let driver = tokio::spawn(conn);
+        while Instant::now() < deadline {
+            let mut request = Request::builder()
+                .method(spec.method.clone())
+                .uri(&spec.path)
+                .header(hyper::header::HOST, spec.address.to_string());
+            for (name, value) in &spec.headers {
+                request = request.header(name, value);
+            }
+            let request = request.body(Full::new(spec.body.clone()))?;
+            let sent = Instant::now();
+            let answer = match sender.send_request(request).await {
+                Ok(response) => {
+                    let status = response.status();
+                    response.into_body().collect().await.map(|_| status)
+                }
+                Err(e) => {
+                    errors += 1;
+                    tracing::debug!(error = %e, "request failed; reconnecting");
+                    break;
+                }
+            };
+            match answer {
+                Ok(status) if status.is_success() => {
+                    ok += 1;
+                    latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                }
+                Ok(_) => errors += 1,
+                Err(_) => {
+                    errors += 1;
+                    break;
+                }
+            }
+        }
+        driver.abort();
+    }
+    Ok((ok, errors, latencies))
+}

@@ -1,0 +1,143 @@
+//! Benchmarks anyone can run: `switchyard bench <name>`. Each measures this
+//! build against a baseline in the same run, because machines are noisy and
+//! only ratios travel.
+
+pub mod load;
+mod releases;
+
+use clap::{Args, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    which: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Release history: GET /releases?limit=50 on 100,000 releases against a
+    /// bare axum handler serving the same bytes; RSS and start-up time.
+    Releases(releases::ReleasesBench),
+    /// The baseline server: a bare axum handler answering every GET with
+    /// the bytes of a file (used by the benchmarks).
+    #[command(hide = true)]
+    ServeBytes {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.which {
+        BenchCommand::Releases(bench) => releases::run(bench).await,
+        BenchCommand::ServeBytes { listen, file } => serve_bytes(listen, file).await,
+    }
+}
+
+async fn serve_bytes(listen: SocketAddr, file: PathBuf) -> anyhow::Result<()> {
+    let body = bytes::Bytes::from(std::fs::read(&file)?);
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+    });
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("baseline listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// A server run as a child process of this binary, so its memory and
+/// start-up are its own.
+pub struct ChildServer {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl ChildServer {
+    pub fn start_switchyard(data_dir: &std::path::Path) -> anyhow::Result<ChildServer> {
+        Self::start(&["serve", "--listen", "127.0.0.1:0", "--data-dir"], Some(data_dir))
+    }
+
+    pub fn start(args: &[&str], last: Option<&std::path::Path>) -> anyhow::Result<ChildServer> {
+        use tokio::io::AsyncBufReadExt;
+        let mut command = tokio::process::Command::new(std::env::current_exe()?);
+        command
+            .args(args)
+            .args(last)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn()?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        Ok(ChildServer {
+            child,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+        })
+    }
+
+    /// Waits for the line that announces the listening address.
+    pub async fn address(&mut self) -> anyhow::Result<SocketAddr> {
+        while let Some(line) = self.lines.next_line().await? {
+            if let Some((_, address)) = line.split_once("listening on http://") {
+                return Ok(address.trim().parse()?);
+            }
+        }
+        anyhow::bail!("the server exited before listening")
+    }
+
+    /// Current and peak resident memory, from /proc.
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("the server has exited"))?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kb = |key: &str| -> anyhow::Result<u64> {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .ok_or_else(|| anyhow::anyhow!("no {key} in /proc/{pid}/status"))?;
+            Ok(line.split_whitespace().nth(1).unwrap_or("0").parse::<u64>()? * 1024)
+        };
+        Ok(Memory {
+            current_bytes: kb("VmRSS:")?,
+            peak_bytes: kb("VmHWM:")?,
+        })
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: signalling a child we spawned and still own.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+        let status = tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait()).await??;
+        anyhow::ensure!(status.success(), "the server exited with {status}");
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    pub current_bytes: u64,
+    pub peak_bytes: u64,
+}
+
+/// One GET on a fresh connection: status and body.
+pub async fn http_get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<(u16, bytes::Bytes)> {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(conn);
+    let mut request = hyper::Request::get(path).header(hyper::header::HOST, address.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = sender.send_request(request.body(http_body_util::Empty::<bytes::Bytes>::new())?).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    driver.abort();
+    Ok((status, body))
+}

@@ -1,0 +1,203 @@
+//! `switchyard bench releases`: the release history endpoint under load.
+
+use super::load::{self, LoadResult, LoadSpec};
+use super::{ChildServer, http_get};
+use crate::domain::environment::{CloudResources, EnvironmentName, NewEnvironment, Platform};
+use crate::server;
+use crate::store;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct ReleasesBench {
+    /// Releases to seed in the environment.
+    #[arg(long, default_value_t = 100_000)]
+    releases: u32,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of load per measurement.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Alternating rounds of baseline and switchyard; the report takes the
+    /// median of each.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Start-ups to time.
+    #[arg(long, default_value_t = 10)]
+    startups: usize,
+    /// Keep the seeded data dir here instead of a temporary one.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+const ENVIRONMENT: &str = "bench";
+
+pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
+    let scratch = ScratchDir::new(args.data_dir.clone())?;
+    let data_dir = scratch.path().to_path_buf();
+    let token = seed(&data_dir, args.releases).await?;
+
+    let mut startups: Vec<Duration> = Vec::new();
+    for _ in 0..args.startups {
+        let started = Instant::now();
+        let mut server = ChildServer::start_switchyard(&data_dir)?;
+        let address = server.address().await?;
+        loop {
+            if let Ok((200, _)) = http_get(address, "/readyz", &[]).await {
+                break;
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the server never became ready");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        startups.push(started.elapsed());
+        server.stop().await?;
+    }
+    startups.sort();
+
+    let mut server = ChildServer::start_switchyard(&data_dir)?;
+    let address = server.address().await?;
+    let path = format!("/api/environments/{ENVIRONMENT}/releases?limit=50");
+    let auth = format!("Bearer {token}");
+    let (status, body) = http_get(address, &path, &[("authorization", &auth)]).await?;
+    anyhow::ensure!(status == 200, "GET {path} answered {status}");
+    let page: serde_json::Value = serde_json::from_slice(&body)?;
+    anyhow::ensure!(page["releases"].as_array().map(Vec::len) == Some(50), "expected a page of 50 releases");
+
+    let body_file = data_dir.join("baseline-body.json");
+    std::fs::write(&body_file, &body)?;
+    let mut baseline = ChildServer::start(&["bench", "serve-bytes", "--listen", "127.0.0.1:0", "--file"], Some(&body_file))?;
+    let baseline_address = baseline.address().await?;
+
+    let spec = |address| LoadSpec {
+        address,
+        method: hyper::Method::GET,
+        path: path.clone(),
+        headers: vec![(hyper::header::AUTHORIZATION, auth.parse().expect("a header value"))],
+        body: bytes::Bytes::new(),
+        connections: args.connections,
+        duration: Duration::from_secs(args.seconds),
+    };
+    // Warm both up (connections, caches, allocator) before measuring.
+    let warmup = |address| LoadSpec {
+        duration: Duration::from_secs(1),
+        ..spec(address)
+    };
+    load::run(&warmup(baseline_address)).await?;
+    load::run(&warmup(address)).await?;
+
+    let mut ours: Vec<LoadResult> = Vec::new();
+    let mut theirs: Vec<LoadResult> = Vec::new();
+    for _ in 0..args.rounds {
+        theirs.push(load::run(&spec(baseline_address)).await?);
+        ours.push(load::run(&spec(address)).await?);
+    }
+    let rss = server.memory()?;
+    baseline.stop().await?;
+    server.stop().await?;
+
+    let median = |results: &mut Vec<LoadResult>| {
+        results.sort_by(|a, b| a.requests_per_second().total_cmp(&b.requests_per_second()));
+        results[results.len() / 2].clone()
+    };
+    let (ours, theirs) = (median(&mut ours), median(&mut theirs));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("switchyard bench releases: {} releases, {} connections, {} s x {} rounds (medians)", args.releases, args.connections, args.seconds, args.rounds);
+    println!("response body: {} bytes (a page of 50)", body.len());
+    println!("{:<28} {:>10} {:>9} {:>9} {:>7}", "", "req/s", "p50 ms", "p99 ms", "errors");
+    for (name, r) in [("bare axum (same bytes)", &theirs), ("switchyard releases API", &ours)] {
+        println!(
+            "{:<28} {:>10.0} {:>9.3} {:>9.3} {:>7}",
+            name,
+            r.requests_per_second(),
+            ms(r.latency(0.5)),
+            ms(r.latency(0.99)),
+            r.errors
+        );
+    }
+    println!("ratio switchyard / bare: {:.2} (goal >= 0.5)", ours.requests_per_second() / theirs.requests_per_second());
+    println!("switchyard p99: {:.3} ms (goal < 10 ms)", ms(ours.latency(0.99)));
+    println!("switchyard peak RSS: {:.1} MB (goal < 60 MB)", rss.peak_bytes as f64 / 1e6);
+    println!(
+        "start-up to /readyz 200 over {} starts: median {:.1} ms, max {:.1} ms (goal < 200 ms)",
+        startups.len(),
+        ms(startups[startups.len() / 2]),
+        ms(*startups.last().expect("at least one start"))
+    );
+    Ok(())
+}
+
+/// Creates the data dir with an admin, one environment and `count`
+/// releases; returns the admin's token.
+async fn seed(data_dir: &Path, count: u32) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let app = server::open_app(data_dir).await?;
+    let token_file = app
+        .bootstrap_admin(data_dir)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{} already has users; give an empty data dir", data_dir.display()))?;
+    let token = std::fs::read_to_string(token_file)?.trim().to_owned();
+    let admin = app.authenticate(&token).await?;
+    let environment = NewEnvironment::new(
+        EnvironmentName::parse(ENVIRONMENT)?,
+        Platform::Local,
+        None,
+        CloudResources::default(),
+    )?;
+    let env = app.create_environment(&admin, &environment).await?;
+    let mut tx = app.store().begin().await?;
+    let start = store::now_millis() - i64::from(count) * 60_000;
+    for i in 0..count {
+        let commit = format!("{:040x}", u128::from(i) * 0x9e37_79b9_7f4a_7c15);
+        store::releases::insert(
+            &mut *tx,
+            &store::releases::NewReleaseRow {
+                environment_id: env.id,
+                version: &format!("v{i}"),
+                image: &format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:build-{i}"),
+                git_commit: Some(&commit),
+                author: &format!("Developer {} <dev{}@example.com>", i % 17, i % 17),
+                message: &format!("Change number {i}: adjust the landing page copy"),
+                recorded_by: "ci",
+                created_at: start + i64::from(i) * 60_000,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    app.store().close().await;
+    eprintln!("seeded {count} releases in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(token)
+}
+
+/// A data dir that is removed afterwards unless the user named it.
+struct ScratchDir {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl ScratchDir {
+    fn new(keep: Option<PathBuf>) -> anyhow::Result<ScratchDir> {
+        match keep {
+            Some(path) => Ok(ScratchDir { path, remove: false }),
+            None => {
+                let path = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&path);
+                Ok(ScratchDir { path, remove: true })
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! A small client of the REST API for the CLI.
+
+use super::ClientArgs;
+use serde_json::Value;
+use std::fmt;
+use std::time::Duration;
+
+/// Why a command failed, and its exit status: 1 when the server refused,
+/// 2 for bad usage, 3 when the server could not be reached, 4 for local
+/// failures.
+#[derive(Debug)]
+pub enum CliError {
+    Api { status: u16, code: String, message: String, field: Option<String> },
+    Usage(String),
+    Unreachable(String),
+    Local(anyhow::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Api { .. } => 1,
+            CliError::Usage(_) => 2,
+            CliError::Unreachable(_) => 3,
+            CliError::Local(_) => 4,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Api { status, code, message, field } => {
+                match field {
+                    Some(field) => write!(f, "{field}: {message}")?,
+                    None => write!(f, "{message}")?,
+                }
+                write!(f, " ({status} {code})")
+            }
+            CliError::Usage(message) | CliError::Unreachable(message) => f.write_str(message),
+            CliError::Local(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+/// Percent-encodes one path segment.
+pub fn segment(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl ApiClient {
+    pub fn new(args: &ClientArgs) -> Result<ApiClient, CliError> {
+        let token = match (&args.token, &args.token_file) {
+            (Some(token), _) => token.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| CliError::Usage(format!("cannot read the token file {}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+            (None, None) => {
+                return Err(CliError::Usage(
+                    "no API token: set SWITCHYARD_TOKEN (or pass --token-file DATA_DIR/admin-token)".into(),
+                ));
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("switchyard-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CliError::Local(e.into()))?;
+        Ok(ApiClient {
+            http,
+            base: args.server.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, CliError> {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+        self.send(self.http.post(self.url(path)).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, CliError> {
+        self.send(self.http.delete(self.url(path))).await
+    }
+
+    pub async fn releases(&self, environment: &str, limit: u32, before: Option<&str>) -> Result<Value, CliError> {
+        let mut path = format!("/api/environments/{}/releases?limit={limit}", segment(environment));
+        if let Some(before) = before {
+            path.push_str(&format!("&before={}", segment(before)));
+        }
+        self.get(&path).await
+    }
+
+    /// Every release, following the `next` cursors.
+    pub async fn all_releases(&self, environment: &str, limit: u32) -> Result<Vec<Value>, CliError> {
+        let mut all = Vec::new();
+        let mut before: Option<String> = None;
+        loop {
+            let page = self.releases(environment, limit, before.as_deref()).await?;
+            if let Some(items) = page["releases"].as_array() {
+                all.extend(items.iter().cloned());
+            }
+            match page["next"].as_str() {
+                Some(next) => before = Some(next.to_owned()),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, CliError> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| CliError::Unreachable(format!("cannot reach the switchyard server at {}: {}", self.base, root_cause(&e))))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| CliError::Unreachable(format!("the connection to {} broke: {e}", self.base)))?;
+        if status.is_success() {
+            if bytes.is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| CliError::Local(anyhow::anyhow!("the server answered with invalid JSON: {e}")));
+        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let error = &body["error"];
+        Err(CliError::Api {
+            status: status.as_u16(),
+            code: error["code"].as_str().unwrap_or("unknown").to_owned(),
+            message: error["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("the server answered {status}")),
+            field: error["field"].as_str().map(str::to_owned),
+        })
+    }
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}

@@ -1,0 +1,274 @@
+//! The command line: the server, local administration, and a client of the
+//! REST API for people and scripts.
+
+mod client;
+mod output;
+
+use crate::bench;
+use crate::domain::user::{Role, UserName};
+use crate::http::HttpConfig;
+use crate::server::{self, ServeOptions};
+use crate::telemetry::{self, LogFormat};
+use clap::{Args, Parser, Subcommand};
+use client::{ApiClient, CliError};
+use output::Output;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about = "Release control plane for blue/green deployments on AWS ECS")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// How the client commands reach the server.
+#[derive(Debug, Args)]
+struct ClientArgs {
+    /// The switchyard server's base URL.
+    #[arg(long, global = true, env = "SWITCHYARD_URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// API token (prefer the environment variable: arguments show in `ps`).
+    #[arg(long, global = true, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Read the API token from this file (e.g. DATA_DIR/admin-token).
+    #[arg(long, global = true, env = "SWITCHYARD_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: REST API, webhooks and dashboard.
+    Serve(ServeArgs),
+    /// Administer users directly in a data dir (works while the server runs).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Environments.
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// An environment's release history, newest first.
+    Releases {
+        environment: String,
+        /// Releases per page (1-200).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Continue after this cursor (a previous page's `next`).
+        #[arg(long)]
+        before: Option<String>,
+        /// Follow the cursors and print every release.
+        #[arg(long, conflicts_with = "before")]
+        all: bool,
+    },
+    /// Benchmarks that measure this build on this machine.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataDirArg,
+    #[arg(long, value_enum, env = "SWITCHYARD_LOG_FORMAT", default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES", default_value_t = HttpConfig::default().max_body_bytes)]
+    max_body_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+struct DataDirArg {
+    /// Holds the database and the first admin's token.
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "./switchyard-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user and print their API token (shown only this once) on stdout.
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    Role::parse(value).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+enum EnvCommand {
+    /// Create an environment.
+    Create {
+        name: String,
+        /// local (the embedded local cloud) or aws.
+        #[arg(long, default_value = "local")]
+        platform: String,
+        /// AWS region (required for aws).
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        codedeploy_application: Option<String>,
+        #[arg(long)]
+        deployment_group: Option<String>,
+        #[arg(long)]
+        pipeline: Option<String>,
+        #[arg(long)]
+        prod_listener_arn: Option<String>,
+        #[arg(long)]
+        test_listener_arn: Option<String>,
+    },
+    /// List environments.
+    List,
+    /// Show one environment.
+    Show { name: String },
+    /// Delete an environment (its history is kept).
+    Delete { name: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve(args) => {
+            telemetry::init(args.log_format);
+            server::serve(ServeOptions {
+                listen: args.listen,
+                data_dir: args.data.data_dir,
+                http: HttpConfig {
+                    max_body_bytes: args.max_body_bytes,
+                },
+            })
+            .await
+            .map_err(CliError::Local)
+        }
+        Command::User(command) => user(command, cli.client.output).await,
+        Command::Env(command) => env(command, &cli.client).await,
+        Command::Releases {
+            environment,
+            limit,
+            before,
+            all,
+        } => {
+            let client = ApiClient::new(&cli.client)?;
+            let out = cli.client.output;
+            if all {
+                let releases = client.all_releases(&environment, limit).await?;
+                out.print_releases(&serde_json::json!({"releases": releases, "next": null}), &environment)
+            } else {
+                let page = client.releases(&environment, limit, before.as_deref()).await?;
+                out.print_releases(&page, &environment)
+            }
+        }
+        Command::Bench(args) => bench::run(args).await.map_err(CliError::Local),
+    }
+}
+
+async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
+    match command {
+        UserCommand::Add { name, role, data } => {
+            let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
+            let app = server::open_app(&data.data_dir).await.map_err(CliError::Local)?;
+            let (user, token) = app
+                .create_user_locally(&name, role)
+                .await
+                .map_err(|e| CliError::Local(e.into()))?;
+            eprintln!(
+                "created user {} ({}); their API token follows, shown only this once",
+                user.name, user.role
+            );
+            println!("{}", token.expose());
+            Ok(())
+        }
+        UserCommand::List { data } => {
+            let app = server::open_app(&data.data_dir).await.map_err(CliError::Local)?;
+            let users = crate::store::users::list(app.store().reader())
+                .await
+                .map_err(|e| CliError::Local(e.into()))?;
+            let json: Vec<_> = users
+                .into_iter()
+                .map(|u| serde_json::json!({"name": u.name, "role": u.role, "created_at": crate::http::api::timestamp(u.created_at)}))
+                .collect();
+            out.print_users(&serde_json::json!({ "users": json }))
+        }
+    }
+}
+
+async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
+    let client = ApiClient::new(args)?;
+    let out = args.output;
+    match command {
+        EnvCommand::Create {
+            name,
+            platform,
+            region,
+            cluster,
+            service,
+            codedeploy_application,
+            deployment_group,
+            pipeline,
+            prod_listener_arn,
+            test_listener_arn,
+        } => {
+            let resources = serde_json::json!({
+                "cluster": cluster, "service": service,
+                "codedeploy_application": codedeploy_application,
+                "deployment_group": deployment_group, "pipeline": pipeline,
+                "prod_listener_arn": prod_listener_arn, "test_listener_arn": test_listener_arn,
+            });
+            let body = serde_json::json!({
+                "name": name, "platform": platform, "region": region, "resources": resources,
+            });
+            let created = client.post("/api/environments", &body).await?;
+            out.print_environment(&created)
+        }
+        EnvCommand::List => out.print_environments(&client.get("/api/environments").await?),
+        EnvCommand::Show { name } => {
+            out.print_environment(&client.get(&format!("/api/environments/{}", client::segment(&name))).await?)
+        }
+        EnvCommand::Delete { name } => {
+            client.delete(&format!("/api/environments/{}", client::segment(&name))).await?;
+            if out == Output::Json {
+                println!("{}", serde_json::json!({"deleted": name}));
+            } else {
+                println!("deleted environment {name}");
+            }
+            Ok(())
+        }
+    }
+}

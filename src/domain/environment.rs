@@ -1,0 +1,374 @@
+//! Environments: their names, platform, region and the cloud resources they drive.
+
+use super::{FieldError, ForField, Invalid, check_text};
+use std::fmt;
+
+/// `^[a-z][a-z0-9-]{1,39}$`: safe in URLs, resource names and file names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EnvironmentName(String);
+
+impl EnvironmentName {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        let mut chars = value.chars();
+        let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let len = value.len();
+        if !(2..=40).contains(&len) || !starts_with_letter || !rest_ok {
+            return Err(Invalid::new(format!(
+                "{value:?} is not a valid environment name: use 2 to 40 characters, \
+                 lowercase letters, digits and '-', starting with a letter"
+            )));
+        }
+        Ok(EnvironmentName(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EnvironmentName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where an environment's stack lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Platform {
+    /// The embedded local cloud.
+    Local,
+    /// Real AWS, reached through the standard credentials chain.
+    Aws,
+}
+
+impl Platform {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        match value {
+            "local" => Ok(Platform::Local),
+            "aws" => Ok(Platform::Aws),
+            other => Err(Invalid::new(format!(
+                "unknown platform {other:?}: expected \"local\" or \"aws\""
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Local => "local",
+            Platform::Aws => "aws",
+        }
+    }
+}
+
+/// An AWS region code such as `us-east-1`, `eu-central-2` or `us-gov-west-1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AwsRegion(String);
+
+impl AwsRegion {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        let parts: Vec<&str> = value.split('-').collect();
+        let well_formed = parts.len() >= 3
+            && parts[0].len() == 2
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+            && parts[parts.len() - 1].len() <= 2
+            && !parts[parts.len() - 1].is_empty()
+            && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit());
+        if !well_formed || value.len() > 32 {
+            return Err(Invalid::new(format!(
+                "{value:?} is not an AWS region code (e.g. us-east-1)"
+            )));
+        }
+        Ok(AwsRegion(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Declares a newtype for an AWS resource name with its length limits and
+/// allowed characters, as the AWS API models state them.
+macro_rules! resource_name {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal, $allowed:expr, $allowed_text:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(value: &str) -> Result<Self, Invalid> {
+                check_text(value, $what, 1, $max)?;
+                let allowed: fn(char) -> bool = $allowed;
+                if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
+                    return Err(Invalid::new(format!(
+                        "{} must contain only {} (found {:?})",
+                        $what, $allowed_text, bad
+                    )));
+                }
+                Ok($name(value.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+fn ecs_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+fn printable(c: char) -> bool {
+    !c.is_control()
+}
+
+resource_name!(
+    /// An ECS cluster name.
+    EcsClusterName, "an ECS cluster name", 255, ecs_name_char, "letters, digits, '-' and '_'"
+);
+resource_name!(
+    /// An ECS service name.
+    EcsServiceName, "an ECS service name", 255, ecs_name_char, "letters, digits, '-' and '_'"
+);
+resource_name!(
+    /// A CodeDeploy application name.
+    CodeDeployApplicationName, "a CodeDeploy application name", 100, printable, "printable characters"
+);
+resource_name!(
+    /// A CodeDeploy deployment group name.
+    DeploymentGroupName, "a CodeDeploy deployment group name", 100, printable, "printable characters"
+);
+resource_name!(
+    /// A CodePipeline pipeline name.
+    PipelineName, "a pipeline name", 100,
+    |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '-' | '_'),
+    "letters, digits, '.', '@', '-' and '_'"
+);
+
+/// An Amazon Resource Name: `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Arn(String);
+
+impl Arn {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        check_text(value, "an ARN", 1, 2048)?;
+        let parts: Vec<&str> = value.splitn(6, ':').collect();
+        let ok = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && !parts[2].is_empty()
+            && !parts[5].is_empty()
+            && !value.contains(char::is_whitespace);
+        if !ok {
+            return Err(Invalid::new(format!(
+                "{value:?} is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)"
+            )));
+        }
+        Ok(Arn(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The cloud resources an environment drives. Each is optional because a
+/// stack fills them in once provisioned; an existing AWS setup names them
+/// up front.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloudResources {
+    pub cluster: Option<EcsClusterName>,
+    pub service: Option<EcsServiceName>,
+    pub codedeploy_application: Option<CodeDeployApplicationName>,
+    pub deployment_group: Option<DeploymentGroupName>,
+    pub pipeline: Option<PipelineName>,
+    pub prod_listener_arn: Option<Arn>,
+    pub test_listener_arn: Option<Arn>,
+}
+
+/// The raw strings of [`CloudResources`], as they arrive from a request or a
+/// database row.
+#[derive(Debug, Clone, Default)]
+pub struct CloudResourcesInput<'a> {
+    pub cluster: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub codedeploy_application: Option<&'a str>,
+    pub deployment_group: Option<&'a str>,
+    pub pipeline: Option<&'a str>,
+    pub prod_listener_arn: Option<&'a str>,
+    pub test_listener_arn: Option<&'a str>,
+}
+
+impl CloudResources {
+    /// Parses every given reference; errors name the field under `prefix`
+    /// (e.g. `resources.cluster`).
+    pub fn parse(input: &CloudResourcesInput<'_>, prefix: &str) -> Result<Self, FieldError> {
+        fn opt<T>(
+            value: Option<&str>,
+            field: &str,
+            prefix: &str,
+            parse: fn(&str) -> Result<T, Invalid>,
+        ) -> Result<Option<T>, FieldError> {
+            value
+                .map(|v| parse(v).for_field(&format!("{prefix}.{field}")))
+                .transpose()
+        }
+        Ok(CloudResources {
+            cluster: opt(input.cluster, "cluster", prefix, EcsClusterName::parse)?,
+            service: opt(input.service, "service", prefix, EcsServiceName::parse)?,
+            codedeploy_application: opt(
+                input.codedeploy_application,
+                "codedeploy_application",
+                prefix,
+                CodeDeployApplicationName::parse,
+            )?,
+            deployment_group: opt(
+                input.deployment_group,
+                "deployment_group",
+                prefix,
+                DeploymentGroupName::parse,
+            )?,
+            pipeline: opt(input.pipeline, "pipeline", prefix, PipelineName::parse)?,
+            prod_listener_arn: opt(input.prod_listener_arn, "prod_listener_arn", prefix, Arn::parse)?,
+            test_listener_arn: opt(input.test_listener_arn, "test_listener_arn", prefix, Arn::parse)?,
+        })
+    }
+}
+
+/// Everything needed to create an environment, already validated.
+#[derive(Debug, Clone)]
+pub struct NewEnvironment {
+    pub name: EnvironmentName,
+    pub platform: Platform,
+    pub region: Option<AwsRegion>,
+    pub resources: CloudResources,
+}
+
+impl NewEnvironment {
+    /// An AWS environment must say which region it lives in; the local cloud
+    /// has one implicit region.
+    pub fn new(
+        name: EnvironmentName,
+        platform: Platform,
+        region: Option<AwsRegion>,
+        resources: CloudResources,
+    ) -> Result<Self, FieldError> {
+        if platform == Platform::Aws && region.is_none() {
+            return Err(FieldError {
+                field: "region".into(),
+                message: "an aws environment needs a region (e.g. \"us-east-1\")".into(),
+            });
+        }
+        Ok(NewEnvironment {
+            name,
+            platform,
+            region,
+            resources,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_names_follow_the_pattern() {
+        for ok in ["ab", "demo", "prod-eu-1", "a1", &format!("a{}", "b".repeat(39))] {
+            assert_eq!(EnvironmentName::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in [
+            "",
+            "a",
+            "1abc",
+            "-abc",
+            "Demo",
+            "de mo",
+            "de_mo",
+            "démo",
+            &format!("a{}", "b".repeat(40)),
+        ] {
+            assert!(EnvironmentName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn platforms_are_local_or_aws() {
+        assert_eq!(Platform::parse("local").unwrap(), Platform::Local);
+        assert_eq!(Platform::parse("aws").unwrap().as_str(), "aws");
+        let err = Platform::parse("gcp").unwrap_err();
+        assert!(err.0.contains("gcp"), "{err}");
+        assert!(Platform::parse("AWS").is_err());
+    }
+
+    #[test]
+    fn regions_are_aws_region_codes() {
+        for ok in ["us-east-1", "eu-central-2", "ap-southeast-4", "us-gov-west-1", "il-central-1"] {
+            AwsRegion::parse(ok).unwrap();
+        }
+        for bad in ["", "us-east", "useast1", "US-EAST-1", "u-east-1", "us-east-123", "us--1", "us-east-1 "] {
+            assert!(AwsRegion::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn resource_names_respect_aws_limits() {
+        EcsClusterName::parse("switchyard-demo_1").unwrap();
+        assert!(EcsClusterName::parse("has space").is_err());
+        assert!(EcsClusterName::parse(&"c".repeat(256)).is_err());
+        EcsServiceName::parse(&"s".repeat(255)).unwrap();
+        CodeDeployApplicationName::parse("My App (prod)").unwrap();
+        assert!(CodeDeployApplicationName::parse(&"a".repeat(101)).is_err());
+        assert!(DeploymentGroupName::parse("").is_err());
+        PipelineName::parse("release@main.v2").unwrap();
+        assert!(PipelineName::parse("no/slash").is_err());
+    }
+
+    #[test]
+    fn arns_have_six_parts() {
+        Arn::parse("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2").unwrap();
+        Arn::parse("arn:aws-cn:ecs:cn-north-1:123456789012:cluster/x").unwrap();
+        for bad in ["", "arn:aws:ecs", "listener/app/x", "arn:aws:ecs:us-east-1:1:", "arn:gcp:x:y:z:w", "arn:aws:ecs:r:a:x y"] {
+            assert!(Arn::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn resource_errors_name_the_field() {
+        let input = CloudResourcesInput {
+            cluster: Some("ok"),
+            service: Some("not ok!"),
+            ..Default::default()
+        };
+        let err = CloudResources::parse(&input, "resources").unwrap_err();
+        assert_eq!(err.field, "resources.service");
+        let parsed = CloudResources::parse(
+            &CloudResourcesInput {
+                cluster: Some("c"),
+                ..Default::default()
+            },
+            "resources",
+        )
+        .unwrap();
+        assert_eq!(parsed.cluster.unwrap().as_str(), "c");
+        assert!(parsed.service.is_none());
+    }
+
+    #[test]
+    fn aws_environments_need_a_region() {
+        let name = EnvironmentName::parse("prod").unwrap();
+        let err = NewEnvironment::new(name.clone(), Platform::Aws, None, CloudResources::default())
+            .unwrap_err();
+        assert_eq!(err.field, "region");
+        NewEnvironment::new(name, Platform::Local, None, CloudResources::default()).unwrap();
+    }
+}

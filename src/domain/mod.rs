@@ -1,0 +1,82 @@
+//! Plain domain types. Every type here is built by parsing, so a value that
+//! exists is a valid one; nothing in this module does I/O.
+
+pub mod deployment;
+pub mod deployment_config;
+pub mod environment;
+pub mod release;
+pub mod user;
+
+use std::fmt;
+
+/// Why a value was refused. The caller knows which field it came from and
+/// attaches that with [`ForField::for_field`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(message: impl Into<String>) -> Self {
+        Invalid(message.into())
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// A refused value together with the input field it came from, e.g.
+/// `resources.cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+pub trait ForField<T> {
+    fn for_field(self, field: &str) -> Result<T, FieldError>;
+}
+
+impl<T> ForField<T> for Result<T, Invalid> {
+    fn for_field(self, field: &str) -> Result<T, FieldError> {
+        self.map_err(|Invalid(message)| FieldError {
+            field: field.to_owned(),
+            message,
+        })
+    }
+}
+
+/// Checks the parts every free-text value shares: length in characters and
+/// no control characters (which break logs, terminals and tables).
+pub(crate) fn check_text(value: &str, what: &str, min: usize, max: usize) -> Result<(), Invalid> {
+    let len = value.chars().count();
+    if len < min {
+        return Err(if min == 1 {
+            Invalid::new(format!("{what} must not be empty"))
+        } else {
+            Invalid::new(format!("{what} must be at least {min} characters"))
+        });
+    }
+    if len > max {
+        return Err(Invalid::new(format!(
+            "{what} must be at most {max} characters (got {len})"
+        )));
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(Invalid::new(format!(
+            "{what} must not contain control characters"
+        )));
+    }
+    Ok(())
+}

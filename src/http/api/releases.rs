@@ -1,0 +1,183 @@
+//! `/api/environments/{name}/releases`
+
+use super::{ApiQuery, PageParams, cursor, timestamp};
+use crate::domain::ForField;
+use crate::domain::release::{Author, GitCommit, ImageRef, NewRelease, ReleaseMessage, VersionLabel};
+use crate::domain::user::Role;
+use crate::http::extract::{ApiJson, Authenticated};
+use crate::http::{AppState, Error, ErrorBody};
+use crate::store::PageRequest;
+use crate::store::releases::ReleaseRow;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use utoipa::ToSchema;
+
+/// A release as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Release {
+    pub id: i64,
+    pub version: String,
+    pub image: String,
+    /// Full git commit id, when known.
+    pub commit: Option<String>,
+    pub author: String,
+    pub message: String,
+    /// The user who recorded the release.
+    pub recorded_by: String,
+    pub created_at: String,
+}
+
+impl From<ReleaseRow> for Release {
+    fn from(row: ReleaseRow) -> Self {
+        Release {
+            id: row.id,
+            version: row.version,
+            image: row.image,
+            commit: row.git_commit,
+            author: row.author,
+            message: row.message,
+            recorded_by: row.recorded_by,
+            created_at: timestamp(row.created_at),
+        }
+    }
+}
+
+/// One page of release history, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleasePage {
+    pub releases: Vec<Release>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    pub next: Option<String>,
+}
+
+/// The body of `POST /api/environments/{name}/releases`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRelease {
+    #[schema(example = "v2")]
+    pub version: String,
+    /// A container image reference, or `static:<dir>` for the local cloud.
+    #[schema(example = "static:/srv/site-v2")]
+    pub image: String,
+    /// The full 40-hex git commit the release was built from.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// Who wrote the change; defaults to the caller.
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl RecordRelease {
+    fn parse(&self, caller: &str) -> Result<NewRelease, Error> {
+        Ok(NewRelease {
+            version: VersionLabel::parse(&self.version).for_field("version")?,
+            image: ImageRef::parse(&self.image).for_field("image")?,
+            commit: self
+                .commit
+                .as_deref()
+                .map(|c| GitCommit::parse(c).for_field("commit"))
+                .transpose()?,
+            author: Author::parse(self.author.as_deref().unwrap_or(caller)).for_field("author")?,
+            message: ReleaseMessage::parse(self.message.as_deref().unwrap_or_default()).for_field("message")?,
+        })
+    }
+}
+
+/// Release history, newest first, keyset-paginated.
+#[utoipa::path(get, path = "/api/environments/{name}/releases", tag = "releases",
+    params(("name" = String, Path, description = "Environment name"), PageParams),
+    responses(
+        (status = 200, body = ReleasePage),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "Bad limit or cursor", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Response, Error> {
+    actor.require(Role::Viewer, "reading releases")?;
+    let page = params.parse()?;
+    // Read the generation before the rows: a write that lands meanwhile makes
+    // the stored page stale at once instead of serving it as current.
+    let generation = state.app.generation();
+    let body = match state.release_pages.get(&name, page, generation) {
+        Some(body) => body,
+        None => {
+            let rows = state.app.releases(&actor, &name, page).await?;
+            let body = Bytes::from(
+                serde_json::to_vec(&ReleasePage {
+                    next: cursor(rows.next_before),
+                    releases: rows.items.into_iter().map(Release::from).collect(),
+                })
+                .map_err(|e| crate::app::Error::Internal(e.into()))?,
+            );
+            state.release_pages.put(&name, page, generation, body.clone());
+            body
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Record a release built elsewhere (deployer).
+#[utoipa::path(post, path = "/api/environments/{name}/releases", tag = "releases",
+    params(("name" = String, Path, description = "Environment name")),
+    request_body = RecordRelease,
+    responses(
+        (status = 201, body = Release),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The version exists in this environment", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn record(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<RecordRelease>,
+) -> Result<impl IntoResponse, Error> {
+    let new = body.parse(&actor.name)?;
+    let row = state.app.record_release(&actor, &name, &new).await?;
+    Ok((StatusCode::CREATED, Json(Release::from(row))))
+}
+
+/// Serialized release pages, valid while the application's generation is
+/// unchanged. Release history is read far more often than written (every
+/// dashboard and script polls it), and a page only changes when a release
+/// or environment is written, which bumps the generation.
+#[derive(Debug, Default)]
+pub struct PageCache {
+    pages: Mutex<HashMap<(String, PageRequest), (u64, Bytes)>>,
+}
+
+impl PageCache {
+    const MAX_PAGES: usize = 1024;
+
+    fn get(&self, environment: &str, page: PageRequest, generation: u64) -> Option<Bytes> {
+        let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        match pages.get(&(environment.to_owned(), page)) {
+            Some((g, body)) if *g == generation => Some(body.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, environment: &str, page: PageRequest, generation: u64, body: Bytes) {
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        if pages.len() >= Self::MAX_PAGES {
+            pages.retain(|_, (g, _)| *g == generation);
+            if pages.len() >= Self::MAX_PAGES {
+                pages.clear();
+            }
+        }
+        pages.insert((environment.to_owned(), page), (generation, body));
+    }
+}

@@ -1,0 +1,107 @@
+//! `/api/me` and `/api/users`.
+
+use super::timestamp;
+use crate::domain::ForField;
+use crate::domain::user::{Role, UserName};
+use crate::http::extract::{ApiJson, Authenticated};
+use crate::http::{AppState, Error, ErrorBody};
+use crate::store::users::UserRow;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    pub name: String,
+    /// viewer, deployer, approver or admin.
+    pub role: String,
+    pub created_at: String,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            name: row.name,
+            role: row.role,
+            created_at: timestamp(row.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub name: String,
+    pub role: String,
+}
+
+/// Who the token belongs to.
+#[utoipa::path(get, path = "/api/me", tag = "users",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(Authenticated(actor): Authenticated) -> Json<Me> {
+    Json(Me {
+        name: actor.name,
+        role: actor.role.to_string(),
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub name: String,
+    #[schema(example = "deployer")]
+    pub role: String,
+}
+
+/// A new user with the API token that is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedUser {
+    pub user: User,
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+}
+
+/// Create a user and their first API token (admin).
+#[utoipa::path(post, path = "/api/users", tag = "users",
+    request_body = CreateUser,
+    responses(
+        (status = 201, body = CreatedUser),
+        (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> Result<impl IntoResponse, Error> {
+    let name = UserName::parse(&body.name).for_field("name")?;
+    let role = Role::parse(&body.role).for_field("role")?;
+    let (user, token) = state.app.create_user(&actor, &name, role).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedUser {
+            user: user.into(),
+            token: token.expose().to_owned(),
+        }),
+    ))
+}
+
+/// List users (admin).
+#[utoipa::path(get, path = "/api/users", tag = "users",
+    responses((status = 200, body = UserList), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+) -> Result<Json<UserList>, Error> {
+    let users = state.app.list_users(&actor).await?;
+    Ok(Json(UserList {
+        users: users.into_iter().map(User::from).collect(),
+    }))
+}

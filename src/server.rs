@@ -1,0 +1,69 @@
+//! Assembles store, application and HTTP interface into the running server.
+
+use crate::app::App;
+use crate::http::{self, AppState, HttpConfig};
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+}
+
+/// Creates the data dir (private to its owner) and opens its database.
+pub async fn open_app(data_dir: &Path) -> anyhow::Result<App> {
+    create_private_dir(data_dir)?;
+    let store = Store::open(data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database in {}: {e:#}", data_dir.display()))?;
+    Ok(App::new(store))
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs until SIGTERM or Ctrl-C, then stops accepting connections, lets
+/// in-flight requests finish and returns.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let app = Arc::new(open_app(&options.data_dir).await?);
+    if let Some(path) = app.bootstrap_admin(&options.data_dir).await? {
+        println!("created user admin; its API token is in {}", path.display());
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.listen))?;
+    let address = listener.local_addr()?;
+    let router = http::router(AppState::new(app.clone(), options.http));
+    tracing::info!(%address, data_dir = %options.data_dir.display(), "switchyard serving");
+    println!("switchyard listening on http://{address}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("drained; shutting down");
+    app.store().close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}

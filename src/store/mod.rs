@@ -1,0 +1,121 @@
+//! SQLite persistence: plain SQL through `sqlx::query_as` and `FromRow`,
+//! one module per aggregate. Functions take any executor, so a use case can
+//! run several of them inside one transaction.
+
+pub mod deployments;
+pub mod environments;
+pub mod events;
+pub mod releases;
+pub mod users;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+pub type Tx = Transaction<'static, Sqlite>;
+
+/// The database file inside a data dir.
+pub const DATABASE_FILE: &str = "switchyard.db";
+
+/// Two pools over one database file: many readers, and a single writer so
+/// write transactions queue in the process instead of failing with
+/// SQLITE_BUSY when two of them try to upgrade their locks at once.
+#[derive(Clone, Debug)]
+pub struct Store {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir` and applies the
+    /// migrations.
+    pub async fn open(data_dir: &Path) -> anyhow::Result<Store> {
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(DATABASE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store { read, write })
+    }
+
+    /// For queries; these connections cannot write.
+    pub fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    /// Starts a write transaction. Writes go through one connection, so this
+    /// waits for the one before it to finish.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.write.begin().await
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.read).await.map(|_| ())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit every timestamp column uses.
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Whether an error is a UNIQUE constraint violation, i.e. a duplicate.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+/// Keyset pagination: rows strictly older than `before` (an id), newest
+/// first. Fetches one row more than asked so the caller knows whether a
+/// next page exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PageRequest {
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    fn before_bound(self) -> i64 {
+        self.before.unwrap_or(i64::MAX)
+    }
+
+    fn fetch_limit(self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+}
+
+/// One page of rows and the cursor of the next, if there is one.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_before: Option<i64>,
+}
+
+impl<T> Page<T> {
+    fn from_rows(mut rows: Vec<T>, request: PageRequest, id: impl Fn(&T) -> i64) -> Page<T> {
+        let more = rows.len() > request.limit as usize;
+        rows.truncate(request.limit as usize);
+        let next_before = if more { rows.last().map(id) } else { None };
+        Page {
+            items: rows,
+            next_before,
+        }
+    }
+}

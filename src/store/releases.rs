@@ -1,0 +1,78 @@
+//! Releases: append-only rows, paged newest first by keyset.
+
+use super::{Page, PageRequest};
+use sqlx::{FromRow, SqliteExecutor};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ReleaseRow {
+    pub id: i64,
+    pub version: String,
+    pub image: String,
+    pub git_commit: Option<String>,
+    pub author: String,
+    pub message: String,
+    pub recorded_by: String,
+    pub created_at: i64,
+}
+
+macro_rules! columns {
+    () => {
+        "id, version, image, git_commit, author, message, recorded_by, created_at"
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReleaseRow<'a> {
+    pub environment_id: i64,
+    pub version: &'a str,
+    pub image: &'a str,
+    pub git_commit: Option<&'a str>,
+    pub author: &'a str,
+    pub message: &'a str,
+    pub recorded_by: &'a str,
+    pub created_at: i64,
+}
+
+pub async fn insert(
+    db: impl SqliteExecutor<'_>,
+    row: &NewReleaseRow<'_>,
+) -> Result<ReleaseRow, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "INSERT INTO releases (environment_id, version, image, git_commit, author, message, recorded_by, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+        columns!()
+    ))
+    .bind(row.environment_id)
+    .bind(row.version)
+    .bind(row.image)
+    .bind(row.git_commit)
+    .bind(row.author)
+    .bind(row.message)
+    .bind(row.recorded_by)
+    .bind(row.created_at)
+    .fetch_one(db)
+    .await
+}
+
+/// Newest first, strictly before the cursor.
+pub async fn page(
+    db: impl SqliteExecutor<'_>,
+    environment_id: i64,
+    request: PageRequest,
+) -> Result<Page<ReleaseRow>, sqlx::Error> {
+    let rows: Vec<ReleaseRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM releases WHERE environment_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+    ))
+    .bind(environment_id)
+    .bind(request.before_bound())
+    .bind(request.fetch_limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Page::from_rows(rows, request, |r| r.id))
+}
+
+pub async fn count(db: impl SqliteExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM releases").fetch_one(db).await
+}
