@@ -17,9 +17,9 @@ pub struct ServeOptions {
 /// Creates the data dir (private to its owner) and opens its database.
 pub async fn open_app(data_dir: &Path) -> anyhow::Result<App> {
     create_private_dir(data_dir)?;
-    let store = Store::open(data_dir)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database in {}: {e:#}", data_dir.display()))?;
+    let store = Store::open(data_dir).await.map_err(|e| {
+        anyhow::anyhow!("cannot open the database in {}: {e:#}", data_dir.display())
+    })?;
     Ok(App::new(store))
 }
 
@@ -38,6 +38,9 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 /// Runs until SIGTERM or Ctrl-C, then stops accepting connections, lets
 /// in-flight requests finish and returns.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    // Installed before anything listens, so a SIGTERM that arrives as soon as
+    // the port answers still drains instead of killing the process.
+    let shutdown = shutdown_signal()?;
     let app = Arc::new(open_app(&options.data_dir).await?);
     if let Some(path) = app.bootstrap_admin(&options.data_dir).await? {
         println!("created user admin; its API token is in {}", path.display());
@@ -50,20 +53,23 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     tracing::info!(%address, data_dir = %options.data_dir.display(), "switchyard serving");
     println!("switchyard listening on http://{address}");
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("drained; shutting down");
     app.store().close().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
-    }
-    tracing::info!("shutdown requested; draining in-flight requests");
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        tracing::info!("shutdown requested; draining in-flight requests");
+    })
 }

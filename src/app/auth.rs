@@ -155,7 +155,9 @@ impl App {
                 deployment_id: None,
                 actor: by.map_or("local-admin", |a| a.name.as_str()),
                 kind: "user.created",
-                detail: super::detail(serde_json::json!({"user": name.as_str(), "role": role.as_str()})),
+                detail: super::detail(
+                    serde_json::json!({"user": name.as_str(), "role": role.as_str()}),
+                ),
                 created_at: now,
             },
         )
@@ -188,8 +190,13 @@ mod tests {
             name: "v".into(),
             role: Role::Viewer,
         };
-        let err = viewer.require(Role::Deployer, "recording a release").unwrap_err();
-        assert_eq!(err.to_string(), "recording a release needs the deployer role; v is viewer");
+        let err = viewer
+            .require(Role::Deployer, "recording a release")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "recording a release needs the deployer role; v is viewer"
+        );
         viewer.require(Role::Viewer, "reading").unwrap();
     }
 }

@@ -7,7 +7,11 @@ use crate::store::{self, environments::EnvironmentRow, events::NewEvent};
 use serde_json::json;
 
 impl App {
-    pub async fn create_environment(&self, actor: &Actor, new: &NewEnvironment) -> Result<EnvironmentRow> {
+    pub async fn create_environment(
+        &self,
+        actor: &Actor,
+        new: &NewEnvironment,
+    ) -> Result<EnvironmentRow> {
         actor.require(Role::Admin, "creating environments")?;
         let now = store::now_millis();
         let r = &new.resources;
@@ -26,13 +30,15 @@ impl App {
             created_at: now,
         };
         let mut tx = self.store.begin().await?;
-        let environment = store::environments::insert(&mut *tx, &row).await.map_err(|e| {
-            if store::is_unique_violation(&e) {
-                Error::Conflict(format!("an environment named {} already exists", new.name))
-            } else {
-                e.into()
-            }
-        })?;
+        let environment = store::environments::insert(&mut *tx, &row)
+            .await
+            .map_err(|e| {
+                if store::is_unique_violation(&e) {
+                    Error::Conflict(format!("an environment named {} already exists", new.name))
+                } else {
+                    e.into()
+                }
+            })?;
         store::events::append(
             &mut *tx,
             &NewEvent {

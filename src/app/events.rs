@@ -7,7 +7,12 @@ use crate::store::{self, Page, PageRequest, events::EventRow};
 
 impl App {
     /// A page of an environment's audit trail, newest first.
-    pub async fn environment_events(&self, actor: &Actor, environment: &str, page: PageRequest) -> Result<Page<EventRow>> {
+    pub async fn environment_events(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        page: PageRequest,
+    ) -> Result<Page<EventRow>> {
         actor.require(Role::Viewer, "reading the audit trail")?;
         let env = find_environment(self.store.reader(), environment).await?;
         Ok(store::events::page_for_environment(self.store.reader(), env.id, page).await?)

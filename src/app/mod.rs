@@ -8,8 +8,8 @@ pub mod events;
 pub mod releases;
 pub mod users;
 
-use crate::domain::user::Role;
 use crate::domain::FieldError;
+use crate::domain::user::Role;
 use crate::store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -10,7 +10,12 @@ use serde_json::json;
 impl App {
     /// Records a release built elsewhere (by CI, say) in an environment's
     /// history. Versions are unique within an environment.
-    pub async fn record_release(&self, actor: &Actor, environment: &str, new: &NewRelease) -> Result<ReleaseRow> {
+    pub async fn record_release(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        new: &NewRelease,
+    ) -> Result<ReleaseRow> {
         actor.require(Role::Deployer, "recording releases")?;
         let now = store::now_millis();
         let image = new.image.as_string();
@@ -63,9 +68,20 @@ impl App {
     }
 
     /// A page of an environment's releases, newest first.
-    pub async fn releases(&self, actor: &Actor, environment: &str, page: PageRequest) -> Result<Page<ReleaseRow>> {
+    pub async fn releases(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        page: PageRequest,
+    ) -> Result<Page<ReleaseRow>> {
         actor.require(Role::Viewer, "reading releases")?;
-        let env = find_environment(self.store.reader(), environment).await?;
-        Ok(store::releases::page(self.store.reader(), env.id, page).await?)
+        let found =
+            store::releases::page_by_environment_name(self.store.reader(), environment, page)
+                .await?;
+        if found.items.is_empty() {
+            // Empty history, or no such environment: only the latter is an error.
+            find_environment(self.store.reader(), environment).await?;
+        }
+        Ok(found)
     }
 }

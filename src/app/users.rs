@@ -13,13 +13,22 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 impl App {
     /// An admin creates a user through the API.
-    pub async fn create_user(&self, actor: &Actor, name: &UserName, role: Role) -> Result<(UserRow, NewToken)> {
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        name: &UserName,
+        role: Role,
+    ) -> Result<(UserRow, NewToken)> {
         actor.require(Role::Admin, "creating users")?;
         self.insert_user_with_token(Some(actor), name, role).await
     }
 
     /// `switchyard user add`: whoever can write the data dir administers it.
-    pub async fn create_user_locally(&self, name: &UserName, role: Role) -> Result<(UserRow, NewToken)> {
+    pub async fn create_user_locally(
+        &self,
+        name: &UserName,
+        role: Role,
+    ) -> Result<(UserRow, NewToken)> {
         self.insert_user_with_token(None, name, role).await
     }
 
@@ -36,7 +45,9 @@ impl App {
             return Ok(None);
         }
         let name = UserName::parse("admin").expect("a valid user name");
-        let (_, token) = self.insert_user_with_token(None, &name, Role::Admin).await?;
+        let (_, token) = self
+            .insert_user_with_token(None, &name, Role::Admin)
+            .await?;
         let path = data_dir.join(ADMIN_TOKEN_FILE);
         write_private_file(&path, token.expose())?;
         Ok(Some(path))

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 pub struct LoadSpec {
     pub address: SocketAddr,
     pub method: hyper::Method,
-    pub path: String,
+    /// Requests cycle through these paths, each connection from its own
+    /// starting point.
+    pub paths: Vec<String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
     pub connections: usize,
@@ -52,7 +54,8 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
     let started = Instant::now();
     let deadline = started + spec.duration;
     let workers: Vec<_> = (0..spec.connections)
-        .map(|_| tokio::spawn(connection(spec.clone(), deadline)))
+        .enumerate()
+        .map(|(i, _)| tokio::spawn(connection(spec.clone(), deadline, i)))
         .collect();
     let mut result = LoadResult {
         ok: 0,
@@ -71,8 +74,14 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
     Ok(result)
 }
 
-async fn connection(spec: LoadSpec, deadline: Instant) -> anyhow::Result<(u64, u64, Vec<u32>)> {
+async fn connection(
+    spec: LoadSpec,
+    deadline: Instant,
+    index: usize,
+) -> anyhow::Result<(u64, u64, Vec<u32>)> {
+    anyhow::ensure!(!spec.paths.is_empty(), "a load needs at least one path");
     let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::with_capacity(64 * 1024));
+    let mut next_path = index.wrapping_mul(7919) % spec.paths.len();
     while Instant::now() < deadline {
         let stream = match tokio::net::TcpStream::connect(spec.address).await {
             Ok(stream) => stream,
@@ -83,17 +92,19 @@ async fn connection(spec: LoadSpec, deadline: Instant) -> anyhow::Result<(u64, u
             }
         };
         stream.set_nodelay(true)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         let driver = tokio::spawn(conn);
         while Instant::now() < deadline {
             let mut request = Request::builder()
                 .method(spec.method.clone())
-                .uri(&spec.path)
+                .uri(&spec.paths[next_path])
                 .header(hyper::header::HOST, spec.address.to_string());
             for (name, value) in &spec.headers {
                 request = request.header(name, value);
             }
             let request = request.body(Full::new(spec.body.clone()))?;
+            next_path = (next_path + 1) % spec.paths.len();
             let sent = Instant::now();
             let answer = match sender.send_request(request).await {
                 Ok(response) => {

@@ -42,11 +42,19 @@ async fn serve_bytes(listen: SocketAddr, file: PathBuf) -> anyhow::Result<()> {
     let body = bytes::Bytes::from(std::fs::read(&file)?);
     let app = axum::Router::new().fallback(move || {
         let body = body.clone();
-        async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+        async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+        }
     });
+    let shutdown = crate::server::shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("baseline listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 
@@ -59,7 +67,10 @@ pub struct ChildServer {
 
 impl ChildServer {
     pub fn start_switchyard(data_dir: &std::path::Path) -> anyhow::Result<ChildServer> {
-        Self::start(&["serve", "--listen", "127.0.0.1:0", "--data-dir"], Some(data_dir))
+        Self::start(
+            &["serve", "--listen", "127.0.0.1:0", "--data-dir"],
+            Some(data_dir),
+        )
     }
 
     pub fn start(args: &[&str], last: Option<&std::path::Path>) -> anyhow::Result<ChildServer> {
@@ -92,14 +103,22 @@ impl ChildServer {
 
     /// Current and peak resident memory, from /proc.
     pub fn memory(&self) -> anyhow::Result<Memory> {
-        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("the server has exited"))?;
+        let pid = self
+            .child
+            .id()
+            .ok_or_else(|| anyhow::anyhow!("the server has exited"))?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         let kb = |key: &str| -> anyhow::Result<u64> {
             let line = status
                 .lines()
                 .find(|l| l.starts_with(key))
                 .ok_or_else(|| anyhow::anyhow!("no {key} in /proc/{pid}/status"))?;
-            Ok(line.split_whitespace().nth(1).unwrap_or("0").parse::<u64>()? * 1024)
+            Ok(line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("0")
+                .parse::<u64>()?
+                * 1024)
         };
         Ok(Memory {
             current_bytes: kb("VmRSS:")?,
@@ -113,7 +132,8 @@ impl ChildServer {
             // SAFETY: signalling a child we spawned and still own.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         }
-        let status = tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait()).await??;
+        let status =
+            tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait()).await??;
         anyhow::ensure!(status.success(), "the server exited with {status}");
         Ok(())
     }
@@ -126,16 +146,23 @@ pub struct Memory {
 }
 
 /// One GET on a fresh connection: status and body.
-pub async fn http_get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<(u16, bytes::Bytes)> {
+pub async fn http_get(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, bytes::Bytes)> {
     use http_body_util::BodyExt;
     let stream = tokio::net::TcpStream::connect(address).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     let driver = tokio::spawn(conn);
     let mut request = hyper::Request::get(path).header(hyper::header::HOST, address.to_string());
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = sender.send_request(request.body(http_body_util::Empty::<bytes::Bytes>::new())?).await?;
+    let response = sender
+        .send_request(request.body(http_body_util::Empty::<bytes::Bytes>::new())?)
+        .await?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
     driver.abort();

@@ -48,7 +48,10 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
             if let Ok((200, _)) = http_get(address, "/readyz", &[]).await {
                 break;
             }
-            anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the server never became ready");
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server never became ready"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         startups.push(started.elapsed());
@@ -63,37 +66,63 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
     let (status, body) = http_get(address, &path, &[("authorization", &auth)]).await?;
     anyhow::ensure!(status == 200, "GET {path} answered {status}");
     let page: serde_json::Value = serde_json::from_slice(&body)?;
-    anyhow::ensure!(page["releases"].as_array().map(Vec::len) == Some(50), "expected a page of 50 releases");
+    anyhow::ensure!(
+        page["releases"].as_array().map(Vec::len) == Some(50),
+        "expected a page of 50 releases"
+    );
 
     let body_file = data_dir.join("baseline-body.json");
     std::fs::write(&body_file, &body)?;
-    let mut baseline = ChildServer::start(&["bench", "serve-bytes", "--listen", "127.0.0.1:0", "--file"], Some(&body_file))?;
+    let mut baseline = ChildServer::start(
+        &["bench", "serve-bytes", "--listen", "127.0.0.1:0", "--file"],
+        Some(&body_file),
+    )?;
     let baseline_address = baseline.address().await?;
 
-    let spec = |address| LoadSpec {
+    // Deep pages: every request a different cursor, so each one is answered
+    // from the database rather than from the page cache.
+    let deep_paths: Vec<String> = (0..10_000u32)
+        .map(|i| {
+            format!(
+                "{path}&before={}",
+                1000 + (u64::from(i) * 7_919)
+                    % u64::from(args.releases.saturating_sub(1000).max(1))
+            )
+        })
+        .collect();
+    let spec = |address, paths: &Vec<String>| LoadSpec {
         address,
         method: hyper::Method::GET,
-        path: path.clone(),
-        headers: vec![(hyper::header::AUTHORIZATION, auth.parse().expect("a header value"))],
+        paths: paths.clone(),
+        headers: vec![(
+            hyper::header::AUTHORIZATION,
+            auth.parse().expect("a header value"),
+        )],
         body: bytes::Bytes::new(),
         connections: args.connections,
         duration: Duration::from_secs(args.seconds),
     };
     // Warm both up (connections, caches, allocator) before measuring.
+    let first_page = vec![path.clone()];
     let warmup = |address| LoadSpec {
         duration: Duration::from_secs(1),
-        ..spec(address)
+        ..spec(address, &first_page)
     };
     load::run(&warmup(baseline_address)).await?;
     load::run(&warmup(address)).await?;
 
     let mut ours: Vec<LoadResult> = Vec::new();
+    let mut deep: Vec<LoadResult> = Vec::new();
     let mut theirs: Vec<LoadResult> = Vec::new();
     for _ in 0..args.rounds {
-        theirs.push(load::run(&spec(baseline_address)).await?);
-        ours.push(load::run(&spec(address)).await?);
+        theirs.push(load::run(&spec(baseline_address, &first_page)).await?);
+        ours.push(load::run(&spec(address, &first_page)).await?);
     }
     let rss = server.memory()?;
+    for _ in 0..args.rounds {
+        deep.push(load::run(&spec(address, &deep_paths)).await?);
+    }
+    let rss_after_deep = server.memory()?;
     baseline.stop().await?;
     server.stop().await?;
 
@@ -101,12 +130,22 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
         results.sort_by(|a, b| a.requests_per_second().total_cmp(&b.requests_per_second()));
         results[results.len() / 2].clone()
     };
-    let (ours, theirs) = (median(&mut ours), median(&mut theirs));
+    let (ours, deep, theirs) = (median(&mut ours), median(&mut deep), median(&mut theirs));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("switchyard bench releases: {} releases, {} connections, {} s x {} rounds (medians)", args.releases, args.connections, args.seconds, args.rounds);
+    println!(
+        "switchyard bench releases: {} releases, {} connections, {} s x {} rounds (medians)",
+        args.releases, args.connections, args.seconds, args.rounds
+    );
     println!("response body: {} bytes (a page of 50)", body.len());
-    println!("{:<28} {:>10} {:>9} {:>9} {:>7}", "", "req/s", "p50 ms", "p99 ms", "errors");
-    for (name, r) in [("bare axum (same bytes)", &theirs), ("switchyard releases API", &ours)] {
+    println!(
+        "{:<28} {:>10} {:>9} {:>9} {:>7}",
+        "", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    for (name, r) in [
+        ("bare axum (same bytes)", &theirs),
+        ("switchyard, first page", &ours),
+        ("switchyard, deep pages", &deep),
+    ] {
         println!(
             "{:<28} {:>10.0} {:>9.3} {:>9.3} {:>7}",
             name,
@@ -116,14 +155,30 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
             r.errors
         );
     }
-    println!("ratio switchyard / bare: {:.2} (goal >= 0.5)", ours.requests_per_second() / theirs.requests_per_second());
-    println!("switchyard p99: {:.3} ms (goal < 10 ms)", ms(ours.latency(0.99)));
-    println!("switchyard peak RSS: {:.1} MB (goal < 60 MB)", rss.peak_bytes as f64 / 1e6);
+    println!(
+        "ratio switchyard / bare: first page {:.2}, deep pages (database every request) {:.2} (goal >= 0.5)",
+        ours.requests_per_second() / theirs.requests_per_second(),
+        deep.requests_per_second() / theirs.requests_per_second()
+    );
+    println!(
+        "switchyard p99: first page {:.3} ms, deep pages {:.3} ms (goal < 10 ms)",
+        ms(ours.latency(0.99)),
+        ms(deep.latency(0.99))
+    );
+    println!(
+        "switchyard peak RSS: {:.1} MB after the first-page runs (goal < 60 MB), {:.1} MB after the deep-page runs",
+        rss.peak_bytes as f64 / 1e6,
+        rss_after_deep.peak_bytes as f64 / 1e6
+    );
     println!(
         "start-up to /readyz 200 over {} starts: median {:.1} ms, max {:.1} ms (goal < 200 ms)",
         startups.len(),
         ms(startups[startups.len() / 2]),
         ms(*startups.last().expect("at least one start"))
+    );
+    anyhow::ensure!(
+        [&theirs, &ours, &deep].iter().all(|r| r.errors == 0),
+        "some requests failed, so the figures above are not comparable"
     );
     Ok(())
 }
@@ -133,10 +188,12 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
 async fn seed(data_dir: &Path, count: u32) -> anyhow::Result<String> {
     let started = Instant::now();
     let app = server::open_app(data_dir).await?;
-    let token_file = app
-        .bootstrap_admin(data_dir)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("{} already has users; give an empty data dir", data_dir.display()))?;
+    let token_file = app.bootstrap_admin(data_dir).await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} already has users; give an empty data dir",
+            data_dir.display()
+        )
+    })?;
     let token = std::fs::read_to_string(token_file)?.trim().to_owned();
     let admin = app.authenticate(&token).await?;
     let environment = NewEnvironment::new(
@@ -167,7 +224,10 @@ async fn seed(data_dir: &Path, count: u32) -> anyhow::Result<String> {
     }
     tx.commit().await?;
     app.store().close().await;
-    eprintln!("seeded {count} releases in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {count} releases in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(token)
 }
 
@@ -180,9 +240,13 @@ struct ScratchDir {
 impl ScratchDir {
     fn new(keep: Option<PathBuf>) -> anyhow::Result<ScratchDir> {
         match keep {
-            Some(path) => Ok(ScratchDir { path, remove: false }),
+            Some(path) => Ok(ScratchDir {
+                path,
+                remove: false,
+            }),
             None => {
-                let path = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
+                let path =
+                    std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&path);
                 Ok(ScratchDir { path, remove: true })
             }

@@ -10,7 +10,12 @@ use std::time::Duration;
 /// failures.
 #[derive(Debug)]
 pub enum CliError {
-    Api { status: u16, code: String, message: String, field: Option<String> },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        field: Option<String>,
+    },
     Usage(String),
     Unreachable(String),
     Local(anyhow::Error),
@@ -30,7 +35,12 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Api { status, code, message, field } => {
+            CliError::Api {
+                status,
+                code,
+                message,
+                field,
+            } => {
                 match field {
                     Some(field) => write!(f, "{field}: {message}")?,
                     None => write!(f, "{message}")?,
@@ -54,7 +64,9 @@ pub fn segment(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -65,7 +77,12 @@ impl ApiClient {
         let token = match (&args.token, &args.token_file) {
             (Some(token), _) => token.clone(),
             (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| CliError::Usage(format!("cannot read the token file {}: {e}", path.display())))?
+                .map_err(|e| {
+                    CliError::Usage(format!(
+                        "cannot read the token file {}: {e}",
+                        path.display()
+                    ))
+                })?
                 .trim()
                 .to_owned(),
             (None, None) => {
@@ -98,8 +115,16 @@ impl ApiClient {
         self.send(self.http.delete(self.url(path))).await
     }
 
-    pub async fn releases(&self, environment: &str, limit: u32, before: Option<&str>) -> Result<Value, CliError> {
-        let mut path = format!("/api/environments/{}/releases?limit={limit}", segment(environment));
+    pub async fn releases(
+        &self,
+        environment: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Value, CliError> {
+        let mut path = format!(
+            "/api/environments/{}/releases?limit={limit}",
+            segment(environment)
+        );
         if let Some(before) = before {
             path.push_str(&format!("&before={}", segment(before)));
         }
@@ -107,7 +132,11 @@ impl ApiClient {
     }
 
     /// Every release, following the `next` cursors.
-    pub async fn all_releases(&self, environment: &str, limit: u32) -> Result<Vec<Value>, CliError> {
+    pub async fn all_releases(
+        &self,
+        environment: &str,
+        limit: u32,
+    ) -> Result<Vec<Value>, CliError> {
         let mut all = Vec::new();
         let mut before: Option<String> = None;
         loop {
@@ -127,22 +156,26 @@ impl ApiClient {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, CliError> {
-        let response = request
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| CliError::Unreachable(format!("cannot reach the switchyard server at {}: {}", self.base, root_cause(&e))))?;
+        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
+            CliError::Unreachable(format!(
+                "cannot reach the switchyard server at {}: {}",
+                self.base,
+                root_cause(&e)
+            ))
+        })?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| CliError::Unreachable(format!("the connection to {} broke: {e}", self.base)))?;
+        let bytes = response.bytes().await.map_err(|e| {
+            CliError::Unreachable(format!("the connection to {} broke: {e}", self.base))
+        })?;
         if status.is_success() {
             if bytes.is_empty() {
                 return Ok(Value::Null);
             }
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| CliError::Local(anyhow::anyhow!("the server answered with invalid JSON: {e}")));
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                CliError::Local(anyhow::anyhow!(
+                    "the server answered with invalid JSON: {e}"
+                ))
+            });
         }
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let error = &body["error"];

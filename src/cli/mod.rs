@@ -17,7 +17,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about = "Release control plane for blue/green deployments on AWS ECS")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Release control plane for blue/green deployments on AWS ECS"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,7 +33,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 struct ClientArgs {
     /// The switchyard server's base URL.
-    #[arg(long, global = true, env = "SWITCHYARD_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     server: String,
     /// API token (prefer the environment variable: arguments show in `ps`).
     #[arg(long, global = true, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
@@ -111,32 +120,35 @@ fn parse_role(value: &str) -> Result<Role, String> {
     Role::parse(value).map_err(|e| e.to_string())
 }
 
+#[derive(Debug, Args)]
+struct CreateEnvArgs {
+    name: String,
+    /// local (the embedded local cloud) or aws.
+    #[arg(long, default_value = "local")]
+    platform: String,
+    /// AWS region (required for aws).
+    #[arg(long)]
+    region: Option<String>,
+    #[arg(long)]
+    cluster: Option<String>,
+    #[arg(long)]
+    service: Option<String>,
+    #[arg(long)]
+    codedeploy_application: Option<String>,
+    #[arg(long)]
+    deployment_group: Option<String>,
+    #[arg(long)]
+    pipeline: Option<String>,
+    #[arg(long)]
+    prod_listener_arn: Option<String>,
+    #[arg(long)]
+    test_listener_arn: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum EnvCommand {
     /// Create an environment.
-    Create {
-        name: String,
-        /// local (the embedded local cloud) or aws.
-        #[arg(long, default_value = "local")]
-        platform: String,
-        /// AWS region (required for aws).
-        #[arg(long)]
-        region: Option<String>,
-        #[arg(long)]
-        cluster: Option<String>,
-        #[arg(long)]
-        service: Option<String>,
-        #[arg(long)]
-        codedeploy_application: Option<String>,
-        #[arg(long)]
-        deployment_group: Option<String>,
-        #[arg(long)]
-        pipeline: Option<String>,
-        #[arg(long)]
-        prod_listener_arn: Option<String>,
-        #[arg(long)]
-        test_listener_arn: Option<String>,
-    },
+    Create(Box<CreateEnvArgs>),
     /// List environments.
     List,
     /// Show one environment.
@@ -147,7 +159,10 @@ enum EnvCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -189,9 +204,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let out = cli.client.output;
             if all {
                 let releases = client.all_releases(&environment, limit).await?;
-                out.print_releases(&serde_json::json!({"releases": releases, "next": null}), &environment)
+                out.print_releases(
+                    &serde_json::json!({"releases": releases, "next": null}),
+                    &environment,
+                )
             } else {
-                let page = client.releases(&environment, limit, before.as_deref()).await?;
+                let page = client
+                    .releases(&environment, limit, before.as_deref())
+                    .await?;
                 out.print_releases(&page, &environment)
             }
         }
@@ -203,7 +223,9 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
     match command {
         UserCommand::Add { name, role, data } => {
             let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
-            let app = server::open_app(&data.data_dir).await.map_err(CliError::Local)?;
+            let app = server::open_app(&data.data_dir)
+                .await
+                .map_err(CliError::Local)?;
             let (user, token) = app
                 .create_user_locally(&name, role)
                 .await
@@ -216,7 +238,9 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
             Ok(())
         }
         UserCommand::List { data } => {
-            let app = server::open_app(&data.data_dir).await.map_err(CliError::Local)?;
+            let app = server::open_app(&data.data_dir)
+                .await
+                .map_err(CliError::Local)?;
             let users = crate::store::users::list(app.store().reader())
                 .await
                 .map_err(|e| CliError::Local(e.into()))?;
@@ -233,18 +257,19 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
     let client = ApiClient::new(args)?;
     let out = args.output;
     match command {
-        EnvCommand::Create {
-            name,
-            platform,
-            region,
-            cluster,
-            service,
-            codedeploy_application,
-            deployment_group,
-            pipeline,
-            prod_listener_arn,
-            test_listener_arn,
-        } => {
+        EnvCommand::Create(args) => {
+            let CreateEnvArgs {
+                name,
+                platform,
+                region,
+                cluster,
+                service,
+                codedeploy_application,
+                deployment_group,
+                pipeline,
+                prod_listener_arn,
+                test_listener_arn,
+            } = *args;
             let resources = serde_json::json!({
                 "cluster": cluster, "service": service,
                 "codedeploy_application": codedeploy_application,
@@ -258,11 +283,15 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
             out.print_environment(&created)
         }
         EnvCommand::List => out.print_environments(&client.get("/api/environments").await?),
-        EnvCommand::Show { name } => {
-            out.print_environment(&client.get(&format!("/api/environments/{}", client::segment(&name))).await?)
-        }
+        EnvCommand::Show { name } => out.print_environment(
+            &client
+                .get(&format!("/api/environments/{}", client::segment(&name)))
+                .await?,
+        ),
         EnvCommand::Delete { name } => {
-            client.delete(&format!("/api/environments/{}", client::segment(&name))).await?;
+            client
+                .delete(&format!("/api/environments/{}", client::segment(&name)))
+                .await?;
             if out == Output::Json {
                 println!("{}", serde_json::json!({"deleted": name}));
             } else {

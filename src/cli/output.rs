@@ -21,7 +21,11 @@ fn text(value: &Value) -> String {
 fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| r.iter().map(|c| c.lines().next().unwrap_or("").to_owned()).collect())
+        .map(|r| {
+            r.iter()
+                .map(|c| c.lines().next().unwrap_or("").to_owned())
+                .collect()
+        })
         .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
@@ -49,7 +53,10 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 impl Output {
     fn json(value: &Value) -> Result<(), CliError> {
-        println!("{}", serde_json::to_string_pretty(value).map_err(|e| CliError::Local(e.into()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).map_err(|e| CliError::Local(e.into()))?
+        );
         Ok(())
     }
 
@@ -71,7 +78,13 @@ impl Output {
                 ]
             })
             .collect();
-        print!("{}", table(&["NAME", "PLATFORM", "REGION", "CREATED BY", "CREATED"], &rows));
+        print!(
+            "{}",
+            table(
+                &["NAME", "PLATFORM", "REGION", "CREATED BY", "CREATED"],
+                &rows
+            )
+        );
         Ok(())
     }
 
@@ -104,7 +117,9 @@ impl Output {
             .into_iter()
             .flatten()
             .map(|r| {
-                let commit = r["commit"].as_str().map_or("-".to_owned(), |c| c.chars().take(12).collect());
+                let commit = r["commit"]
+                    .as_str()
+                    .map_or("-".to_owned(), |c| c.chars().take(12).collect());
                 vec![
                     text(&r["id"]),
                     text(&r["version"]),
@@ -116,7 +131,15 @@ impl Output {
                 ]
             })
             .collect();
-        print!("{}", table(&["ID", "VERSION", "IMAGE", "COMMIT", "AUTHOR", "CREATED", "MESSAGE"], &rows));
+        print!(
+            "{}",
+            table(
+                &[
+                    "ID", "VERSION", "IMAGE", "COMMIT", "AUTHOR", "CREATED", "MESSAGE"
+                ],
+                &rows
+            )
+        );
         if let Some(next) = page["next"].as_str() {
             eprintln!("more: switchyard releases {environment} --before {next}");
         }
@@ -144,7 +167,13 @@ mod tests {
 
     #[test]
     fn tables_align_and_keep_one_line_per_row() {
-        let out = table(&["A", "LONGER"], &[vec!["xxxx".into(), "1\n2".into()], vec!["y".into(), "-".into()]]);
+        let out = table(
+            &["A", "LONGER"],
+            &[
+                vec!["xxxx".into(), "1\n2".into()],
+                vec!["y".into(), "-".into()],
+            ],
+        );
         assert_eq!(out, "A     LONGER\nxxxx  1\ny     -\n");
     }
 }

@@ -21,8 +21,9 @@ pub enum DeploymentStatus {
 use DeploymentStatus::*;
 
 impl DeploymentStatus {
-    pub const ALL: [DeploymentStatus; 8] =
-        [Created, Queued, InProgress, Ready, Baking, Succeeded, Failed, Stopped];
+    pub const ALL: [DeploymentStatus; 8] = [
+        Created, Queued, InProgress, Ready, Baking, Succeeded, Failed, Stopped,
+    ];
 
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         Self::ALL
@@ -119,7 +120,12 @@ impl fmt::Display for IllegalTransition {
                 s.status.to_string()
             }
         };
-        write!(f, "a deployment cannot go from {} to {}", label(&self.from), label(&self.to))
+        write!(
+            f,
+            "a deployment cannot go from {} to {}",
+            label(&self.from),
+            label(&self.to)
+        )
     }
 }
 
@@ -222,15 +228,26 @@ mod tests {
         assert!(state(Baking).transition(state(InProgress)).is_err());
         assert!(state(Baking).transition(state(Ready)).is_err());
         let err = state(Succeeded).transition(state(InProgress)).unwrap_err();
-        assert_eq!(err.to_string(), "a deployment cannot go from Succeeded to InProgress");
+        assert_eq!(
+            err.to_string(),
+            "a deployment cannot go from Succeeded to InProgress"
+        );
     }
 
     #[test]
     fn rollback_only_with_failure_or_stop() {
         assert!(state(InProgress).transition(rolled_back(Stopped)).is_ok());
         assert!(state(Baking).transition(rolled_back(Failed)).is_ok());
-        assert!(state(InProgress).transition(rolled_back(Succeeded)).is_err());
-        assert!(state(InProgress).transition(rolled_back(InProgress)).is_err());
+        assert!(
+            state(InProgress)
+                .transition(rolled_back(Succeeded))
+                .is_err()
+        );
+        assert!(
+            state(InProgress)
+                .transition(rolled_back(InProgress))
+                .is_err()
+        );
         // Learned after the fact, and never taken back.
         assert!(state(Stopped).transition(rolled_back(Stopped)).is_ok());
         assert!(rolled_back(Stopped).transition(state(Stopped)).is_err());
@@ -242,6 +259,9 @@ mod tests {
         assert_eq!(Ready.next_statuses(), &[InProgress, Failed, Stopped]);
         assert!(Created.is_active() && Ready.is_active() && Baking.is_active());
         assert!(!Created.can_reach(Created));
-        assert!(InProgress.can_reach(InProgress), "via Ready and ContinueDeployment");
+        assert!(
+            InProgress.can_reach(InProgress),
+            "via Ready and ContinueDeployment"
+        );
     }
 }

@@ -12,9 +12,15 @@ pub const PREDEFINED_PREFIX: &str = "CodeDeployDefault.";
 pub enum TrafficRouting {
     AllAtOnce,
     /// `percentage` more every `interval_minutes`, starting at once.
-    TimeBasedLinear { percentage: u8, interval_minutes: u32 },
+    TimeBasedLinear {
+        percentage: u8,
+        interval_minutes: u32,
+    },
     /// `percentage` at once, the rest after `interval_minutes`.
-    TimeBasedCanary { percentage: u8, interval_minutes: u32 },
+    TimeBasedCanary {
+        percentage: u8,
+        interval_minutes: u32,
+    },
 }
 
 impl TrafficRouting {
@@ -252,29 +258,46 @@ mod tests {
     #[test]
     fn linear_10_every_minute_is_ten_steps_of_ten() {
         let expected: Vec<(u64, u8)> = (0..10).map(|i| (i * 60, (i as u8 + 1) * 10)).collect();
-        assert_eq!(steps("CodeDeployDefault.ECSLinear10PercentEvery1Minutes"), expected);
+        assert_eq!(
+            steps("CodeDeployDefault.ECSLinear10PercentEvery1Minutes"),
+            expected
+        );
     }
 
     #[test]
     fn linear_10_every_three_minutes() {
         let expected: Vec<(u64, u8)> = (0..10).map(|i| (i * 180, (i as u8 + 1) * 10)).collect();
-        assert_eq!(steps("CodeDeployDefault.ECSLinear10PercentEvery3Minutes"), expected);
         assert_eq!(
-            DeploymentConfig::find_predefined("ECSLinear10PercentEvery3Minutes").unwrap().schedule().duration(),
+            steps("CodeDeployDefault.ECSLinear10PercentEvery3Minutes"),
+            expected
+        );
+        assert_eq!(
+            DeploymentConfig::find_predefined("ECSLinear10PercentEvery3Minutes")
+                .unwrap()
+                .schedule()
+                .duration(),
             Duration::from_secs(27 * 60)
         );
     }
 
     #[test]
     fn canaries_move_ten_then_the_rest() {
-        assert_eq!(steps("CodeDeployDefault.ECSCanary10Percent5Minutes"), vec![(0, 10), (300, 100)]);
-        assert_eq!(steps("CodeDeployDefault.ECSCanary10Percent15Minutes"), vec![(0, 10), (900, 100)]);
+        assert_eq!(
+            steps("CodeDeployDefault.ECSCanary10Percent5Minutes"),
+            vec![(0, 10), (300, 100)]
+        );
+        assert_eq!(
+            steps("CodeDeployDefault.ECSCanary10Percent15Minutes"),
+            vec![(0, 10), (900, 100)]
+        );
     }
 
     #[test]
     fn short_names_find_the_predefined_configs() {
         assert_eq!(
-            DeploymentConfig::find_predefined("ECSCanary10Percent5Minutes").unwrap().name(),
+            DeploymentConfig::find_predefined("ECSCanary10Percent5Minutes")
+                .unwrap()
+                .name(),
             "CodeDeployDefault.ECSCanary10Percent5Minutes"
         );
         assert!(DeploymentConfig::find_predefined("ECSLinear10PercentEvery1Minute").is_none());
@@ -285,10 +308,21 @@ mod tests {
     #[test]
     fn custom_linear_caps_the_last_step_at_100() {
         let routing = TrafficRouting::linear(30, 2).unwrap();
-        let s: Vec<(u64, u8)> = routing.schedule().steps().iter().map(|s| (s.offset.as_secs(), s.green_weight)).collect();
+        let s: Vec<(u64, u8)> = routing
+            .schedule()
+            .steps()
+            .iter()
+            .map(|s| (s.offset.as_secs(), s.green_weight))
+            .collect();
         assert_eq!(s, vec![(0, 30), (120, 60), (240, 90), (360, 100)]);
         let odd = TrafficRouting::linear(33, 1).unwrap().schedule();
-        assert_eq!(odd.steps().iter().map(|s| s.green_weight).collect::<Vec<_>>(), vec![33, 66, 99, 100]);
+        assert_eq!(
+            odd.steps()
+                .iter()
+                .map(|s| s.green_weight)
+                .collect::<Vec<_>>(),
+            vec![33, 66, 99, 100]
+        );
         let fine = TrafficRouting::linear(1, 1).unwrap().schedule();
         assert_eq!(fine.steps().len(), 100);
         assert_eq!(fine.duration(), Duration::from_secs(99 * 60));
@@ -297,8 +331,15 @@ mod tests {
     #[test]
     fn custom_canary() {
         let s = TrafficRouting::canary(25, 30).unwrap().schedule();
-        assert_eq!(s.steps(), &[TrafficStep::new(Duration::ZERO, 25), TrafficStep::new(Duration::from_secs(1800), 100)]);
-        let config = DeploymentConfig::custom("canary-25", TrafficRouting::canary(25, 30).unwrap()).unwrap();
+        assert_eq!(
+            s.steps(),
+            &[
+                TrafficStep::new(Duration::ZERO, 25),
+                TrafficStep::new(Duration::from_secs(1800), 100)
+            ]
+        );
+        let config =
+            DeploymentConfig::custom("canary-25", TrafficRouting::canary(25, 30).unwrap()).unwrap();
         assert_eq!(config.routing().type_name(), "TimeBasedCanary");
     }
 
@@ -315,7 +356,9 @@ mod tests {
 
     #[test]
     fn custom_names_cannot_pose_as_predefined() {
-        assert!(DeploymentConfig::custom("CodeDeployDefault.Mine", TrafficRouting::AllAtOnce).is_err());
+        assert!(
+            DeploymentConfig::custom("CodeDeployDefault.Mine", TrafficRouting::AllAtOnce).is_err()
+        );
         assert!(DeploymentConfig::custom("", TrafficRouting::AllAtOnce).is_err());
         DeploymentConfig::custom("slow-linear", TrafficRouting::linear(5, 10).unwrap()).unwrap();
     }
@@ -327,7 +370,10 @@ mod tests {
         assert_eq!(s.green_weight_at(Duration::from_secs(59)), 10);
         assert_eq!(s.green_weight_at(Duration::from_secs(60)), 20);
         assert_eq!(s.green_weight_at(Duration::from_secs(3600)), 100);
-        assert_eq!(s.next_step_after(Duration::from_secs(61)).unwrap(), TrafficStep::new(Duration::from_secs(120), 30));
+        assert_eq!(
+            s.next_step_after(Duration::from_secs(61)).unwrap(),
+            TrafficStep::new(Duration::from_secs(120), 30)
+        );
         assert_eq!(s.next_step_after(Duration::from_secs(540)), None);
     }
 }

@@ -238,8 +238,18 @@ impl CloudResources {
                 DeploymentGroupName::parse,
             )?,
             pipeline: opt(input.pipeline, "pipeline", prefix, PipelineName::parse)?,
-            prod_listener_arn: opt(input.prod_listener_arn, "prod_listener_arn", prefix, Arn::parse)?,
-            test_listener_arn: opt(input.test_listener_arn, "test_listener_arn", prefix, Arn::parse)?,
+            prod_listener_arn: opt(
+                input.prod_listener_arn,
+                "prod_listener_arn",
+                prefix,
+                Arn::parse,
+            )?,
+            test_listener_arn: opt(
+                input.test_listener_arn,
+                "test_listener_arn",
+                prefix,
+                Arn::parse,
+            )?,
         })
     }
 }
@@ -283,7 +293,13 @@ mod tests {
 
     #[test]
     fn environment_names_follow_the_pattern() {
-        for ok in ["ab", "demo", "prod-eu-1", "a1", &format!("a{}", "b".repeat(39))] {
+        for ok in [
+            "ab",
+            "demo",
+            "prod-eu-1",
+            "a1",
+            &format!("a{}", "b".repeat(39)),
+        ] {
             assert_eq!(EnvironmentName::parse(ok).unwrap().as_str(), ok);
         }
         for bad in [
@@ -312,10 +328,25 @@ mod tests {
 
     #[test]
     fn regions_are_aws_region_codes() {
-        for ok in ["us-east-1", "eu-central-2", "ap-southeast-4", "us-gov-west-1", "il-central-1"] {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "ap-southeast-4",
+            "us-gov-west-1",
+            "il-central-1",
+        ] {
             AwsRegion::parse(ok).unwrap();
         }
-        for bad in ["", "us-east", "useast1", "US-EAST-1", "u-east-1", "us-east-123", "us--1", "us-east-1 "] {
+        for bad in [
+            "",
+            "us-east",
+            "useast1",
+            "US-EAST-1",
+            "u-east-1",
+            "us-east-123",
+            "us--1",
+            "us-east-1 ",
+        ] {
             assert!(AwsRegion::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -337,7 +368,14 @@ mod tests {
     fn arns_have_six_parts() {
         Arn::parse("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2").unwrap();
         Arn::parse("arn:aws-cn:ecs:cn-north-1:123456789012:cluster/x").unwrap();
-        for bad in ["", "arn:aws:ecs", "listener/app/x", "arn:aws:ecs:us-east-1:1:", "arn:gcp:x:y:z:w", "arn:aws:ecs:r:a:x y"] {
+        for bad in [
+            "",
+            "arn:aws:ecs",
+            "listener/app/x",
+            "arn:aws:ecs:us-east-1:1:",
+            "arn:gcp:x:y:z:w",
+            "arn:aws:ecs:r:a:x y",
+        ] {
             assert!(Arn::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

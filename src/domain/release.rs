@@ -10,7 +10,10 @@ pub struct VersionLabel(String);
 impl VersionLabel {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         check_text(value, "a version", 1, 128)?;
-        let first_ok = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let first_ok = value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
         let rest_ok = value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
@@ -88,8 +91,14 @@ fn check_container_reference(value: &str) -> Result<(), &'static str> {
         None => (value, None),
     };
     if let Some(digest) = digest {
-        let hex = digest.strip_prefix("sha256:").ok_or("digest must be sha256:<64 hex>")?;
-        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+        let hex = digest
+            .strip_prefix("sha256:")
+            .ok_or("digest must be sha256:<64 hex>")?;
+        if hex.len() != 64
+            || !hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        {
             return Err("digest must be sha256:<64 lowercase hex>");
         }
     }
@@ -104,8 +113,13 @@ fn check_container_reference(value: &str) -> Result<(), &'static str> {
     if let Some(tag) = tag {
         let ok = !tag.is_empty()
             && tag.len() <= 128
-            && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            && tag
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !ok {
             return Err("bad tag");
         }
@@ -126,7 +140,9 @@ fn check_container_reference(value: &str) -> Result<(), &'static str> {
                         && !label.starts_with('-')
                         && !label.ends_with('-')
                 });
-            let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+            let port_ok = port.is_none_or(|p| {
+                !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit())
+            });
             if !host_ok || !port_ok {
                 return Err("bad registry host");
             }
@@ -136,15 +152,25 @@ fn check_container_reference(value: &str) -> Result<(), &'static str> {
     for component in components {
         // [a-z0-9]+ separated by '.', '_', '__' or '-'s.
         let ok = !component.is_empty()
-            && component.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-            && component.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && component.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
+            && component.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            })
+            && component
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && component
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
             && !component.contains("..")
             && !component.contains("___")
             && !component.contains(".-")
             && !component.contains("-.");
         if !ok {
-            return Err("repository path components are lowercase letters and digits with '.', '_' or '-' between");
+            return Err(
+                "repository path components are lowercase letters and digits with '.', '_' or '-' between",
+            );
         }
     }
     Ok(())
@@ -205,8 +231,13 @@ impl ReleaseMessage {
                 value.len()
             )));
         }
-        if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-            return Err(Invalid::new("a message must not contain control characters other than line breaks and tabs"));
+        if value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(Invalid::new(
+                "a message must not contain control characters other than line breaks and tabs",
+            ));
         }
         Ok(ReleaseMessage(value.to_owned()))
     }
@@ -232,7 +263,14 @@ mod tests {
 
     #[test]
     fn versions() {
-        for ok in ["v1", "1.4.2", "2026-11-27.3", "build_812", "1.0.0+meta", &"v".repeat(128)] {
+        for ok in [
+            "v1",
+            "1.4.2",
+            "2026-11-27.3",
+            "build_812",
+            "1.0.0+meta",
+            &"v".repeat(128),
+        ] {
             VersionLabel::parse(ok).unwrap();
         }
         for bad in ["", "-v1", ".v1", "v 1", "v1/2", "v1\n", &"v".repeat(129)] {
@@ -252,7 +290,11 @@ mod tests {
             "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
             "registry.example.com:443/a/b:c@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ] {
-            assert_eq!(ImageRef::parse(ok).unwrap(), ImageRef::Container(ok.into()), "{ok}");
+            assert_eq!(
+                ImageRef::parse(ok).unwrap(),
+                ImageRef::Container(ok.into()),
+                "{ok}"
+            );
         }
         for bad in [
             "",
@@ -278,7 +320,10 @@ mod tests {
             ImageRef::parse("static:/srv/site").unwrap(),
             ImageRef::StaticSite("/srv/site".into())
         );
-        assert_eq!(ImageRef::parse("static:/srv/site").unwrap().to_string(), "static:/srv/site");
+        assert_eq!(
+            ImageRef::parse("static:/srv/site").unwrap().to_string(),
+            "static:/srv/site"
+        );
         assert!(ImageRef::parse("static:relative/dir").is_err());
         assert!(ImageRef::parse("static:").is_err());
     }
@@ -296,7 +341,12 @@ mod tests {
 
     #[test]
     fn authors_and_messages() {
-        assert_eq!(Author::parse("  Jane Doe <jane@example.com> ").unwrap().as_str(), "Jane Doe <jane@example.com>");
+        assert_eq!(
+            Author::parse("  Jane Doe <jane@example.com> ")
+                .unwrap()
+                .as_str(),
+            "Jane Doe <jane@example.com>"
+        );
         assert!(Author::parse("   ").is_err());
         assert!(Author::parse("a\u{7}b").is_err());
         ReleaseMessage::parse("Fix header\n\nLonger body\twith tab").unwrap();

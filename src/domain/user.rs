@@ -11,7 +11,10 @@ pub struct UserName(String);
 impl UserName {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         let ok = (1..=64).contains(&value.len())
-            && value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && value
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
             && value
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
@@ -52,11 +55,14 @@ impl Role {
     pub const ALL: [Role; 4] = [Role::Viewer, Role::Deployer, Role::Approver, Role::Admin];
 
     pub fn parse(value: &str) -> Result<Self, Invalid> {
-        Self::ALL.into_iter().find(|r| r.as_str() == value).ok_or_else(|| {
-            Invalid::new(format!(
-                "unknown role {value:?}: expected viewer, deployer, approver or admin"
-            ))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == value)
+            .ok_or_else(|| {
+                Invalid::new(format!(
+                    "unknown role {value:?}: expected viewer, deployer, approver or admin"
+                ))
+            })
     }
 
     pub fn as_str(self) -> &'static str {

@@ -48,9 +48,17 @@ impl Error {
         use app::Error as A;
         match self {
             Error::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", None),
-            Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None),
+            Error::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                None,
+            ),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
-            Error::App(A::Invalid(e)) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some(e.field.clone())),
+            Error::App(A::Invalid(e)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                Some(e.field.clone()),
+            ),
             Error::App(A::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found", None),
             Error::App(A::Conflict(_)) => (StatusCode::CONFLICT, "conflict", None),
             Error::App(A::Unauthenticated(_)) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
@@ -63,7 +71,9 @@ impl Error {
         match self {
             Error::App(app::Error::Invalid(e)) => e.message.clone(),
             // Internal details go to the log, not to the client.
-            Error::App(app::Error::Internal(_)) => "internal error; the server log has the details".into(),
+            Error::App(app::Error::Internal(_)) => {
+                "internal error; the server log has the details".into()
+            }
             other => other.to_string(),
         }
     }

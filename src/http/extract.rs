@@ -15,16 +15,20 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(app::Error::Unauthenticated(
-                "this route needs an API token: send Authorization: Bearer <token>",
-            ))?;
+        let header =
+            parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .ok_or(app::Error::Unauthenticated(
+                    "this route needs an API token: send Authorization: Bearer <token>",
+                ))?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(app::Error::Unauthenticated(
@@ -57,16 +61,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 "send the body as JSON with Content-Type: application/json".into(),
             ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge(format!(
-                    "the body is larger than the limit of {} bytes",
-                    state.config.max_body_bytes
-                ))
-            } else {
-                Error::MalformedJson(format!("could not read the body: {rejection}"))
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge(format!(
+                        "the body is larger than the limit of {} bytes",
+                        state.config.max_body_bytes
+                    ))
+                } else {
+                    Error::MalformedJson(format!("could not read the body: {rejection}"))
+                }
+            })?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -97,6 +103,10 @@ fn field_error(path: &str, message: &str) -> FieldError {
         .and_then(|rest| rest.split('`').next());
     let field = match (path, named) {
         (".", Some(name)) | ("", Some(name)) => name.to_owned(),
+        // An unknown field is already at the end of the path.
+        (path, Some(name)) if path == name || path.ends_with(&format!(".{name}")) => {
+            path.to_owned()
+        }
         (path, Some(name)) => format!("{path}.{name}"),
         (".", None) | ("", None) => "body".to_owned(),
         (path, None) => path.to_owned(),
@@ -116,11 +126,22 @@ mod tests {
     #[test]
     fn serde_errors_name_the_field() {
         let e = field_error(".", "missing field `name` at line 1 column 2");
-        assert_eq!((e.field.as_str(), e.message.as_str()), ("name", "missing field `name`"));
-        let e = field_error("resources", "unknown field `clustr`, expected one of `cluster`");
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("name", "missing field `name`")
+        );
+        let e = field_error("resources", "missing field `cluster`");
+        assert_eq!(e.field, "resources.cluster");
+        let e = field_error(
+            "resources.clustr",
+            "unknown field `clustr`, expected one of `cluster`",
+        );
         assert_eq!(e.field, "resources.clustr");
         let e = field_error("name", "invalid type: integer `5`, expected a string");
         assert_eq!(e.field, "name");
-        assert_eq!(field_error(".", "invalid type: string, expected struct").field, "body");
+        assert_eq!(
+            field_error(".", "invalid type: string, expected struct").field,
+            "body"
+        );
     }
 }

@@ -11,7 +11,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 #[derive(Debug)]
 struct Series {
@@ -48,7 +50,12 @@ impl HttpMetrics {
 
     fn series_for(&self, method: &str, route: &str, status: u16) -> Arc<Series> {
         let key = (method.to_owned(), route.to_owned(), status);
-        if let Some(s) = self.series.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(s) = self
+            .series
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return s.clone();
         }
         let mut all = self.series.write().unwrap_or_else(|p| p.into_inner());
@@ -77,7 +84,9 @@ impl HttpMetrics {
             .collect();
         all.sort_by(|a, b| (&a.route, &a.method, a.status).cmp(&(&b.route, &b.method, b.status)));
 
-        out.push_str("# HELP switchyard_http_requests_total HTTP requests answered, by route and status.\n");
+        out.push_str(
+            "# HELP switchyard_http_requests_total HTTP requests answered, by route and status.\n",
+        );
         out.push_str("# TYPE switchyard_http_requests_total counter\n");
         for s in &all {
             let _ = writeln!(
@@ -89,7 +98,9 @@ impl HttpMetrics {
                 s.count.load(Ordering::Relaxed)
             );
         }
-        out.push_str("# HELP switchyard_http_request_duration_seconds Time to answer HTTP requests.\n");
+        out.push_str(
+            "# HELP switchyard_http_request_duration_seconds Time to answer HTTP requests.\n",
+        );
         out.push_str("# TYPE switchyard_http_request_duration_seconds histogram\n");
         for s in &all {
             let labels = format!(
@@ -101,24 +112,43 @@ impl HttpMetrics {
             let mut cumulative = 0;
             for (i, le) in BUCKETS.iter().enumerate() {
                 cumulative += s.buckets[i].load(Ordering::Relaxed);
-                let _ = writeln!(out, "switchyard_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+                let _ = writeln!(
+                    out,
+                    "switchyard_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
+                );
             }
             let count = s.count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "switchyard_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}");
+            let _ = writeln!(
+                out,
+                "switchyard_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
             let sum = s.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(out, "switchyard_http_request_duration_seconds_sum{{{labels}}} {sum}");
-            let _ = writeln!(out, "switchyard_http_request_duration_seconds_count{{{labels}}} {count}");
+            let _ = writeln!(
+                out,
+                "switchyard_http_request_duration_seconds_sum{{{labels}}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "switchyard_http_request_duration_seconds_count{{{labels}}} {count}"
+            );
         }
     }
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Middleware for matched routes: the label is the route template
 /// (`/api/environments/{name}`), never the raw path.
-pub async fn track(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
+pub async fn track(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
     let route = request
@@ -143,8 +173,15 @@ mod tests {
         m.observe("POST", "/api/x", 422, Instant::now());
         let mut out = String::new();
         m.render(&mut out);
-        assert!(out.contains("switchyard_http_requests_total{method=\"GET\",route=\"/api/x\",status=\"200\"} 2"), "{out}");
-        assert!(out.contains("switchyard_http_requests_total{method=\"POST\",route=\"/api/x\",status=\"422\"} 1"));
+        assert!(
+            out.contains(
+                "switchyard_http_requests_total{method=\"GET\",route=\"/api/x\",status=\"200\"} 2"
+            ),
+            "{out}"
+        );
+        assert!(out.contains(
+            "switchyard_http_requests_total{method=\"POST\",route=\"/api/x\",status=\"422\"} 1"
+        ));
         assert!(out.contains("switchyard_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/x\",status=\"200\",le=\"0.025\"} 1"));
         assert!(out.contains("switchyard_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/x\",status=\"200\",le=\"+Inf\"} 2"));
     }

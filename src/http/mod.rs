@@ -15,7 +15,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 #[derive(Debug, Clone)]
@@ -72,25 +74,30 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(ops::router())
-        .route_layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state)
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            // The path only: query strings can carry things that do not belong in logs.
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                path = request.uri().path(),
-                request_id,
-            )
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // The path only: query strings can carry things that do not belong in logs.
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = request.uri().path(),
+                    request_id,
+                )
+            }),
+        )
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
 }

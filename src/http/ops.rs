@@ -39,31 +39,72 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Err
     state.metrics.render(&mut out);
     let db = state.app.store().reader();
     let gauge = |out: &mut String, name: &str, help: &str, value: i64| {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        );
     };
-    let environments = store::environments::count(db).await.map_err(app::Error::from)?;
-    gauge(&mut out, "switchyard_environments", "Environments (not deleted).", environments);
+    let environments = store::environments::count(db)
+        .await
+        .map_err(app::Error::from)?;
+    gauge(
+        &mut out,
+        "switchyard_environments",
+        "Environments (not deleted).",
+        environments,
+    );
     let releases = store::releases::count(db).await.map_err(app::Error::from)?;
-    gauge(&mut out, "switchyard_releases", "Releases recorded in all environments.", releases);
-    let active = store::deployments::count_active_by_status(db).await.map_err(app::Error::from)?;
+    gauge(
+        &mut out,
+        "switchyard_releases",
+        "Releases recorded in all environments.",
+        releases,
+    );
+    let active = store::deployments::count_active_by_status(db)
+        .await
+        .map_err(app::Error::from)?;
     gauge(
         &mut out,
         "switchyard_deployments_in_progress",
         "Deployments that have not finished.",
         active.iter().map(|(_, n)| n).sum(),
     );
-    out.push_str("# HELP switchyard_deployments_active Unfinished deployments by CodeDeploy status.\n");
+    out.push_str(
+        "# HELP switchyard_deployments_active Unfinished deployments by CodeDeploy status.\n",
+    );
     out.push_str("# TYPE switchyard_deployments_active gauge\n");
-    for status in crate::domain::deployment::DeploymentStatus::ALL.into_iter().filter(|s| s.is_active()) {
-        let n = active.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
-        let _ = writeln!(out, "switchyard_deployments_active{{status=\"{status}\"}} {n}");
+    for status in crate::domain::deployment::DeploymentStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_active())
+    {
+        let n = active
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n);
+        let _ = writeln!(
+            out,
+            "switchyard_deployments_active{{status=\"{status}\"}} {n}"
+        );
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    ))
 }
 
 pub async fn not_found(State(state): State<AppState>, request: axum::extract::Request) -> Error {
-    state
-        .metrics
-        .observe(request.method().as_str(), super::metrics::UNMATCHED, 404, std::time::Instant::now());
-    Error::App(app::Error::NotFound(format!("no route for {} {}", request.method(), request.uri().path())))
+    state.metrics.observe(
+        request.method().as_str(),
+        super::metrics::UNMATCHED,
+        404,
+        std::time::Instant::now(),
+    );
+    Error::App(app::Error::NotFound(format!(
+        "no route for {} {}",
+        request.method(),
+        request.uri().path()
+    )))
 }

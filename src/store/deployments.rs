@@ -6,7 +6,10 @@ use sqlx::SqliteExecutor;
 const ACTIVE: &str = "('Created', 'Queued', 'InProgress', 'Ready', 'Baking')";
 
 /// Whether the environment has a deployment that has not finished.
-pub async fn has_active(db: impl SqliteExecutor<'_>, environment_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn has_active(
+    db: impl SqliteExecutor<'_>,
+    environment_id: i64,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(&format!(
         "SELECT EXISTS (SELECT 1 FROM deployments WHERE environment_id = ? AND status IN {ACTIVE})"
     ))

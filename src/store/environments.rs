@@ -92,7 +92,11 @@ pub async fn count(db: impl SqliteExecutor<'_>) -> Result<i64, sqlx::Error> {
         .await
 }
 
-pub async fn mark_deleted(db: impl SqliteExecutor<'_>, id: i64, now: i64) -> Result<(), sqlx::Error> {
+pub async fn mark_deleted(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE environments SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
         .bind(now)
         .bind(id)

@@ -40,12 +40,17 @@ impl Store {
             .busy_timeout(Duration::from_secs(5));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&write).await?;
+        // Connections are local and cannot go stale: skip the ping sqlx
+        // would otherwise send before every acquire (a whole round trip to
+        // the connection's thread).
         let read = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(4)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(Store { read, write })
@@ -63,7 +68,10 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.read).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map(|_| ())
     }
 
     pub async fn close(&self) {

@@ -128,7 +128,11 @@ pub async fn create(
     let new = body.parse()?;
     let row = state.app.create_environment(&actor, &new).await?;
     let location = format!("/api/environments/{}", row.name);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(Environment::from(row))))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(Environment::from(row)),
+    ))
 }
 
 /// List environments.

@@ -32,7 +32,8 @@ impl From<EventRow> for Event {
             actor: row.actor,
             at: timestamp(row.created_at),
             deployment_id: row.deployment_id,
-            detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::String(row.detail)),
+            detail: serde_json::from_str(&row.detail)
+                .unwrap_or(serde_json::Value::String(row.detail)),
         }
     }
 }
@@ -53,7 +54,10 @@ pub async fn list(
     Path(name): Path<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<EventPage>, Error> {
-    let page = state.app.environment_events(&actor, &name, params.parse()?).await?;
+    let page = state
+        .app
+        .environment_events(&actor, &name, params.parse()?)
+        .await?;
     Ok(Json(EventPage {
         next: cursor(page.next_before),
         events: page.items.into_iter().map(Event::from).collect(),

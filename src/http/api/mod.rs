@@ -42,7 +42,10 @@ impl Modify for BearerAuth {
         openapi
             .components
             .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
     }
 }
 
@@ -99,17 +102,23 @@ impl PageParams {
                 .filter(|n| (1..=Self::MAX_LIMIT).contains(n))
                 .ok_or_else(|| FieldError {
                     field: "limit".into(),
-                    message: format!("limit must be a whole number from 1 to {} (got {raw:?})", Self::MAX_LIMIT),
+                    message: format!(
+                        "limit must be a whole number from 1 to {} (got {raw:?})",
+                        Self::MAX_LIMIT
+                    ),
                 })?,
         };
         let before = self
             .before
             .as_deref()
             .map(|raw| {
-                raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| FieldError {
-                    field: "before".into(),
-                    message: format!("{raw:?} is not a cursor from a previous page's \"next\""),
-                })
+                raw.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| FieldError {
+                        field: "before".into(),
+                        message: format!("{raw:?} is not a cursor from a previous page's \"next\""),
+                    })
             })
             .transpose()?;
         Ok(PageRequest { before, limit })
@@ -124,7 +133,9 @@ pub fn cursor(next_before: Option<i64>) -> Option<String> {
 /// Query strings that fail to parse are reported like any bad field.
 pub struct ApiQuery<T>(pub T);
 
-impl<T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<AppState> for ApiQuery<T> {
+impl<T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<AppState>
+    for ApiQuery<T>
+{
     type Rejection = super::Error;
 
     async fn from_request_parts(
@@ -132,12 +143,14 @@ impl<T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<AppS
         _: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query).map(ApiQuery).map_err(|e| {
-            super::Error::from(FieldError {
-                field: "query".into(),
-                message: format!("the query string is not valid: {e}"),
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| {
+                super::Error::from(FieldError {
+                    field: "query".into(),
+                    message: format!("the query string is not valid: {e}"),
+                })
             })
-        })
     }
 }
 
@@ -154,8 +167,20 @@ mod tests {
 
     #[test]
     fn page_params() {
-        assert_eq!(params(None, None).parse().unwrap(), PageRequest { before: None, limit: 50 });
-        assert_eq!(params(Some("200"), Some("17")).parse().unwrap(), PageRequest { before: Some(17), limit: 200 });
+        assert_eq!(
+            params(None, None).parse().unwrap(),
+            PageRequest {
+                before: None,
+                limit: 50
+            }
+        );
+        assert_eq!(
+            params(Some("200"), Some("17")).parse().unwrap(),
+            PageRequest {
+                before: Some(17),
+                limit: 200
+            }
+        );
         for bad in ["0", "201", "-1", "ten", ""] {
             assert_eq!(params(Some(bad), None).parse().unwrap_err().field, "limit");
         }
@@ -173,7 +198,14 @@ mod tests {
     fn the_document_is_openapi_3_1_and_lists_the_routes() {
         let doc = serde_json::to_value(openapi()).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
-        for path in ["/api/environments", "/api/environments/{name}", "/api/environments/{name}/releases", "/api/environments/{name}/events", "/api/me", "/api/users"] {
+        for path in [
+            "/api/environments",
+            "/api/environments/{name}",
+            "/api/environments/{name}/releases",
+            "/api/environments/{name}/events",
+            "/api/me",
+            "/api/users",
+        ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
     }

@@ -2,7 +2,9 @@
 
 use super::{ApiQuery, PageParams, cursor, timestamp};
 use crate::domain::ForField;
-use crate::domain::release::{Author, GitCommit, ImageRef, NewRelease, ReleaseMessage, VersionLabel};
+use crate::domain::release::{
+    Author, GitCommit, ImageRef, NewRelease, ReleaseMessage, VersionLabel,
+};
 use crate::domain::user::Role;
 use crate::http::extract::{ApiJson, Authenticated};
 use crate::http::{AppState, Error, ErrorBody};
@@ -86,7 +88,8 @@ impl RecordRelease {
                 .map(|c| GitCommit::parse(c).for_field("commit"))
                 .transpose()?,
             author: Author::parse(self.author.as_deref().unwrap_or(caller)).for_field("author")?,
-            message: ReleaseMessage::parse(self.message.as_deref().unwrap_or_default()).for_field("message")?,
+            message: ReleaseMessage::parse(self.message.as_deref().unwrap_or_default())
+                .for_field("message")?,
         })
     }
 }
@@ -121,7 +124,9 @@ pub async fn list(
                 })
                 .map_err(|e| crate::app::Error::Internal(e.into()))?,
             );
-            state.release_pages.put(&name, page, generation, body.clone());
+            state
+                .release_pages
+                .put(&name, page, generation, body.clone());
             body
         }
     };
@@ -160,7 +165,7 @@ pub struct PageCache {
 }
 
 impl PageCache {
-    const MAX_PAGES: usize = 1024;
+    const MAX_PAGES: usize = 256;
 
     fn get(&self, environment: &str, page: PageRequest, generation: u64) -> Option<Bytes> {
         let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,0 +1,219 @@
+//! Spawns the real `switchyard` binary on a random port with its own data
+//! dir, and talks to it over HTTP like any client would.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+pub struct TestServer {
+    pub child: Child,
+    pub base: String,
+    pub admin_token: String,
+    /// Everything the server printed on stdout up to "listening".
+    pub stdout: String,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    http: reqwest::Client,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The `error.field` of an error answer.
+    pub fn field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestServer {
+    pub async fn spawn() -> TestServer {
+        Self::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(extra: &[&str]) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let data_dir = dir.path().join("data");
+        let mut server = Self::start(&data_dir, extra).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server on an existing (or new) data dir.
+    pub async fn start(data_dir: &Path, extra: &[&str]) -> TestServer {
+        std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the switchyard binary starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stdout = String::new();
+        let base = loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("the server announces its address in time")
+                .unwrap()
+                .expect("the server keeps running");
+            stdout.push_str(&line);
+            stdout.push('\n');
+            if let Some((_, address)) = line.split_once("listening on ") {
+                break address.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let admin_token = std::fs::read_to_string(data_dir.join("admin-token"))
+            .expect("the admin token file exists")
+            .trim()
+            .to_owned();
+        TestServer {
+            child,
+            base,
+            admin_token,
+            stdout,
+            data_dir: data_dir.to_path_buf(),
+            _dir: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::answer(request.send().await.expect("the server answers")).await
+    }
+
+    pub async fn raw(&self, request: reqwest::RequestBuilder) -> Answer {
+        Self::answer(request.send().await.expect("the server answers")).await
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    async fn answer(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// As admin: creates a user with `role` and returns their token.
+    pub async fn user(&self, name: &str, role: &str) -> String {
+        let answer = self
+            .post(
+                "/api/users",
+                &self.admin_token,
+                json!({"name": name, "role": role}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        answer.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// As admin: creates a local environment.
+    pub async fn environment(&self, name: &str) -> Value {
+        let answer = self
+            .post(
+                "/api/environments",
+                &self.admin_token,
+                json!({"name": name, "platform": "local"}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        answer.body
+    }
+
+    /// As admin: records a release.
+    pub async fn release(&self, environment: &str, version: &str) -> Value {
+        let answer = self
+            .post(
+                &format!("/api/environments/{environment}/releases"),
+                &self.admin_token,
+                json!({"version": version, "image": format!("nginx:{version}")}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        answer.body
+    }
+
+    /// How many audit events an environment has.
+    pub async fn event_count(&self, environment: &str) -> usize {
+        let answer = self
+            .get(
+                &format!("/api/environments/{environment}/events?limit=200"),
+                &self.admin_token,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        answer.body["events"].as_array().unwrap().len()
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("still running") as i32;
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("the server exits after SIGTERM")
+            .unwrap()
+    }
+}

@@ -1,0 +1,108 @@
+use crate::helpers::{BIN, TestServer};
+use reqwest::StatusCode;
+use std::os::unix::fs::PermissionsExt;
+
+#[tokio::test]
+async fn first_start_creates_admin_with_a_private_token_file() {
+    let s = TestServer::spawn().await;
+    let file = s.data_dir.join("admin-token");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        s.stdout.contains(&file.display().to_string()),
+        "the path is printed: {}",
+        s.stdout
+    );
+    assert!(
+        !s.stdout.contains(&s.admin_token),
+        "the token itself is never printed"
+    );
+    let log = std::fs::read_to_string(s.data_dir.with_extension("log")).unwrap();
+    assert!(!log.contains(&s.admin_token), "nor logged");
+    let dir_mode = std::fs::metadata(&s.data_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+}
+
+#[tokio::test]
+async fn a_restart_keeps_users_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = TestServer::start(&data, &[]).await;
+    first.environment("demo").await;
+    let token = first.admin_token.clone();
+    assert!(first.terminate().await.success());
+
+    let second = TestServer::start(&data, &[]).await;
+    assert!(
+        !second.stdout.contains("created user admin"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(second.admin_token, token);
+    assert_eq!(
+        second.get("/api/environments/demo", &token).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero() {
+    let s = TestServer::spawn().await;
+    // A request in flight when the signal arrives still gets its answer.
+    let client = s.client().clone();
+    let url = s.url("/api/environments");
+    let token = s.admin_token.clone();
+    let in_flight = tokio::spawn(async move {
+        client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map(|r| r.status())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let status = s.terminate().await;
+    assert!(status.success(), "{status}");
+    assert_eq!(in_flight.await.unwrap().unwrap(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn user_add_prints_a_working_token_while_the_server_runs() {
+    let s = TestServer::spawn().await;
+    let output = tokio::process::Command::new(BIN)
+        .args(["user", "add", "ci-bot", "--role", "deployer", "--data-dir"])
+        .arg(&s.data_dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(
+        token.starts_with("sy_"),
+        "only the token is on stdout: {token:?}"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ci-bot"));
+    let me = s.get("/api/me", &token).await;
+    assert_eq!(me.body["role"], "deployer");
+
+    let duplicate = tokio::process::Command::new(BIN)
+        .args(["user", "add", "ci-bot", "--role", "viewer", "--data-dir"])
+        .arg(&s.data_dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(!duplicate.status.success());
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
+
+    let bad_role = tokio::process::Command::new(BIN)
+        .args(["user", "add", "x", "--role", "root", "--data-dir"])
+        .arg(&s.data_dir)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(bad_role.status.code(), Some(2));
+}
