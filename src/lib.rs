@@ -7,8 +7,11 @@
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod cloud;
 pub mod domain;
 pub mod http;
+pub mod localcloud;
+pub mod provision;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 
 use crate::app::App;
 use crate::http::{self, AppState, HttpConfig};
+use crate::localcloud::{LocalCloud, LocalCloudConfig};
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,16 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub http: HttpConfig,
+    pub cloud: CloudOptions,
+}
+
+/// Which local cloud `local` environments use.
+#[derive(Debug, Clone)]
+pub enum CloudOptions {
+    /// Started in this process, with its state under `DATA_DIR/localcloud`.
+    Embedded { listen: SocketAddr, time_scale: f64 },
+    /// A standalone `switchyard localcloud` at this URL.
+    External { url: String },
 }
 
 /// Creates the data dir (private to its owner) and opens its database.
@@ -45,6 +56,25 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     if let Some(path) = app.bootstrap_admin(&options.data_dir).await? {
         println!("created user admin; its API token is in {}", path.display());
     }
+    let (embedded_cloud, cloud_url) = match &options.cloud {
+        CloudOptions::Embedded { listen, time_scale } => {
+            let cloud = LocalCloud::start(LocalCloudConfig {
+                listen: *listen,
+                data_dir: options.data_dir.join("localcloud"),
+                time_scale: *time_scale,
+            })
+            .await?;
+            let url = cloud.endpoint();
+            (Some(cloud), url)
+        }
+        CloudOptions::External { url } => (None, url.clone()),
+    };
+    println!("local cloud at {cloud_url}");
+    app.fail_interrupted_stack_operations().await?;
+    app.set_cloud(crate::app::CloudSettings {
+        local_endpoint: cloud_url,
+        data_dir: options.data_dir.clone(),
+    });
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.listen))?;
@@ -56,6 +86,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("drained; shutting down");
+    if let Some(cloud) = embedded_cloud {
+        cloud.shutdown().await;
+    }
     app.store().close().await;
     Ok(())
 }

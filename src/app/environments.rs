@@ -28,6 +28,15 @@ impl App {
             test_listener_arn: r.test_listener_arn.as_ref().map(|v| v.as_str()),
             created_by: &actor.name,
             created_at: now,
+            container_name: &new.container.name,
+            container_port: i64::from(new.container.port),
+            health_check_path: &new.container.health_check_path,
+            desired_count: i64::from(new.container.desired_count),
+            deployment_config: &new.deployment_group.deployment_config,
+            ready_wait_minutes: new.deployment_group.ready_wait_minutes.map(i64::from),
+            ready_action: new.deployment_group.ready_action.as_aws(),
+            termination_wait_minutes: i64::from(new.deployment_group.termination_wait_minutes),
+            auto_rollback: new.deployment_group.auto_rollback,
         };
         let mut tx = self.store.begin().await?;
         let environment = store::environments::insert(&mut *tx, &row)

@@ -6,11 +6,14 @@ pub mod auth;
 pub mod environments;
 pub mod events;
 pub mod releases;
+pub mod stacks;
 pub mod users;
 
 use crate::domain::FieldError;
 use crate::domain::user::Role;
 use crate::store::Store;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use auth::Actor;
@@ -25,6 +28,9 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// A request that is valid but not supported here (yet).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{action} needs the {needed} role; {user} is {has}")]
     Forbidden {
         action: &'static str,
@@ -52,6 +58,17 @@ pub struct App {
     /// Bumped after every committed change to environments or releases, so
     /// readers can tell whether something they computed earlier still holds.
     generation: AtomicU64,
+    cloud: OnceLock<CloudSettings>,
+    /// Background work (stack operations) reports into the store; this
+    /// client is shared by them.
+    http: reqwest::Client,
+}
+
+/// Where `local` environments live and where stacks keep their files.
+#[derive(Debug, Clone)]
+pub struct CloudSettings {
+    pub local_endpoint: String,
+    pub data_dir: PathBuf,
 }
 
 impl App {
@@ -60,7 +77,20 @@ impl App {
             store,
             tokens: auth::TokenCache::default(),
             generation: AtomicU64::new(0),
+            cloud: OnceLock::new(),
+            http: reqwest::Client::new(),
         }
+    }
+
+    /// Sets where the local cloud is; done once at start.
+    pub fn set_cloud(&self, settings: CloudSettings) {
+        let _ = self.cloud.set(settings);
+    }
+
+    fn cloud_settings(&self) -> Result<&CloudSettings> {
+        self.cloud
+            .get()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no local cloud is configured")))
     }
 
     pub fn store(&self) -> &Store {

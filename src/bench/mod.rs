@@ -3,6 +3,7 @@
 //! only ratios travel.
 
 pub mod load;
+mod proxy;
 mod releases;
 
 use clap::{Args, Subcommand};
@@ -20,6 +21,9 @@ enum BenchCommand {
     /// Release history: GET /releases?limit=50 on 100,000 releases against a
     /// bare axum handler serving the same bytes; RSS and start-up time.
     Releases(releases::ReleasesBench),
+    /// The local cloud's load balancer splitting 90/10 between two
+    /// upstreams, against nginx doing the same and an upstream hit directly.
+    Proxy(proxy::ProxyBench),
     /// The baseline server: a bare axum handler answering every GET with
     /// the bytes of a file (used by the benchmarks).
     #[command(hide = true)]
@@ -29,12 +33,33 @@ enum BenchCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// One load balancer listener forwarding to two target groups of one
+    /// target each (used by `bench proxy`).
+    #[command(hide = true)]
+    ServeProxy {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        upstream_a: SocketAddr,
+        #[arg(long)]
+        upstream_b: SocketAddr,
+        /// Percent of requests for upstream B.
+        #[arg(long)]
+        weight_b: u32,
+    },
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         BenchCommand::Releases(bench) => releases::run(bench).await,
         BenchCommand::ServeBytes { listen, file } => serve_bytes(listen, file).await,
+        BenchCommand::Proxy(bench) => proxy::run(bench).await,
+        BenchCommand::ServeProxy {
+            listen,
+            upstream_a,
+            upstream_b,
+            weight_b,
+        } => proxy::serve(listen, upstream_a, upstream_b, weight_b).await,
     }
 }
 

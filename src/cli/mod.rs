@@ -74,8 +74,57 @@ enum Command {
         #[arg(long, conflicts_with = "before")]
         all: bool,
     },
+    /// Run the local cloud on its own: the AWS-compatible ECS and CodeDeploy
+    /// slice that `serve` otherwise embeds.
+    Localcloud(LocalcloudArgs),
     /// Benchmarks that measure this build on this machine.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct LocalcloudArgs {
+    #[command(subcommand)]
+    task: Option<LocalcloudTask>,
+    /// Address of the AWS endpoint (port 0 picks a free one).
+    #[arg(
+        long,
+        env = "SWITCHYARD_LOCALCLOUD_LISTEN",
+        default_value = "127.0.0.1:4566"
+    )]
+    listen: SocketAddr,
+    /// Holds the local cloud's state and its tasks' logs.
+    #[arg(
+        long,
+        env = "SWITCHYARD_LOCALCLOUD_DATA_DIR",
+        default_value = "./switchyard-data/localcloud"
+    )]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    time: TimeScaleArg,
+    #[arg(long, value_enum, env = "SWITCHYARD_LOG_FORMAT", default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+struct TimeScaleArg {
+    /// Deployment intervals and waits pass this many times faster (60: a
+    /// minute of ECSLinear10PercentEvery1Minutes takes a second).
+    #[arg(long, env = "SWITCHYARD_TIME_SCALE", default_value_t = 1.0)]
+    time_scale: f64,
+}
+
+#[derive(Debug, Subcommand)]
+enum LocalcloudTask {
+    /// The built-in static file server a task of image static:<dir> runs
+    /// (listens on 127.0.0.1:$PORT).
+    #[command(hide = true)]
+    ServeStatic {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, env = "PORT")]
+        port: u16,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +139,19 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES", default_value_t = HttpConfig::default().max_body_bytes)]
     max_body_bytes: usize,
+    /// Address of the embedded local cloud's AWS endpoint.
+    #[arg(
+        long,
+        env = "SWITCHYARD_LOCALCLOUD_LISTEN",
+        default_value = "127.0.0.1:0"
+    )]
+    localcloud_listen: SocketAddr,
+    /// Use a standalone `switchyard localcloud` at this URL instead of
+    /// embedding one (so either can restart without the other).
+    #[arg(long, env = "SWITCHYARD_LOCALCLOUD_URL", conflicts_with_all = ["localcloud_listen", "time_scale"])]
+    localcloud_url: Option<String>,
+    #[command(flatten)]
+    time: TimeScaleArg,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +250,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 http: HttpConfig {
                     max_body_bytes: args.max_body_bytes,
                 },
+                cloud: match args.localcloud_url {
+                    Some(url) => server::CloudOptions::External { url },
+                    None => server::CloudOptions::Embedded {
+                        listen: args.localcloud_listen,
+                        time_scale: args.time.time_scale,
+                    },
+                },
             })
             .await
             .map_err(CliError::Local)
@@ -215,7 +284,31 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 out.print_releases(&page, &environment)
             }
         }
+        Command::Localcloud(args) => localcloud(args).await.map_err(CliError::Local),
         Command::Bench(args) => bench::run(args).await.map_err(CliError::Local),
+    }
+}
+
+async fn localcloud(args: LocalcloudArgs) -> anyhow::Result<()> {
+    match args.task {
+        Some(LocalcloudTask::ServeStatic { dir, port }) => {
+            crate::localcloud::tasks::serve_static(dir, SocketAddr::from(([127, 0, 0, 1], port)))
+                .await
+        }
+        None => {
+            telemetry::init(args.log_format);
+            let shutdown = server::shutdown_signal()?;
+            let cloud = crate::localcloud::LocalCloud::start(crate::localcloud::LocalCloudConfig {
+                listen: args.listen,
+                data_dir: args.data_dir,
+                time_scale: args.time.time_scale,
+            })
+            .await?;
+            println!("local cloud listening on {}", cloud.endpoint());
+            shutdown.await;
+            cloud.shutdown().await;
+            Ok(())
+        }
     }
 }
 

@@ -17,10 +17,23 @@ pub struct EnvironmentRow {
     pub test_listener_arn: Option<String>,
     pub created_by: String,
     pub created_at: i64,
+    pub container_name: String,
+    pub container_port: i64,
+    pub health_check_path: String,
+    pub desired_count: i64,
+    pub deployment_config: String,
+    pub ready_wait_minutes: Option<i64>,
+    pub ready_action: String,
+    pub termination_wait_minutes: i64,
+    pub auto_rollback: bool,
+    pub prod_url: Option<String>,
+    pub test_url: Option<String>,
 }
 
 const COLUMNS: &str = "id, name, platform, region, cluster, service, codedeploy_application, \
-     deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at";
+     deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at, \
+     container_name, container_port, health_check_path, desired_count, deployment_config, \
+     ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url";
 
 /// The column values of a new environment.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +50,15 @@ pub struct NewEnvironmentRow<'a> {
     pub test_listener_arn: Option<&'a str>,
     pub created_by: &'a str,
     pub created_at: i64,
+    pub container_name: &'a str,
+    pub container_port: i64,
+    pub health_check_path: &'a str,
+    pub desired_count: i64,
+    pub deployment_config: &'a str,
+    pub ready_wait_minutes: Option<i64>,
+    pub ready_action: &'a str,
+    pub termination_wait_minutes: i64,
+    pub auto_rollback: bool,
 }
 
 pub async fn insert(
@@ -45,8 +67,10 @@ pub async fn insert(
 ) -> Result<EnvironmentRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO environments (name, platform, region, cluster, service, codedeploy_application,
-             deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at,
+             container_name, container_port, health_check_path, desired_count, deployment_config,
+             ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          RETURNING {COLUMNS}"
     ))
     .bind(row.name)
@@ -61,6 +85,15 @@ pub async fn insert(
     .bind(row.test_listener_arn)
     .bind(row.created_by)
     .bind(row.created_at)
+    .bind(row.container_name)
+    .bind(row.container_port)
+    .bind(row.health_check_path)
+    .bind(row.desired_count)
+    .bind(row.deployment_config)
+    .bind(row.ready_wait_minutes)
+    .bind(row.ready_action)
+    .bind(row.termination_wait_minutes)
+    .bind(row.auto_rollback)
     .fetch_one(db)
     .await
 }
@@ -103,4 +136,42 @@ pub async fn mark_deleted(
         .execute(db)
         .await
         .map(|_| ())
+}
+
+/// The cloud resources and URLs a provisioned stack fills in (or clears,
+/// with `None`s, when it is destroyed).
+#[derive(Debug, Clone, Default)]
+pub struct StackResources<'a> {
+    pub cluster: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub codedeploy_application: Option<&'a str>,
+    pub deployment_group: Option<&'a str>,
+    pub prod_listener_arn: Option<&'a str>,
+    pub test_listener_arn: Option<&'a str>,
+    pub prod_url: Option<&'a str>,
+    pub test_url: Option<&'a str>,
+}
+
+pub async fn set_stack_resources(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    r: &StackResources<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE environments SET cluster = ?, service = ?, codedeploy_application = ?, deployment_group = ?,
+             prod_listener_arn = ?, test_listener_arn = ?, prod_url = ?, test_url = ?
+         WHERE id = ?",
+    )
+    .bind(r.cluster)
+    .bind(r.service)
+    .bind(r.codedeploy_application)
+    .bind(r.deployment_group)
+    .bind(r.prod_listener_arn)
+    .bind(r.test_listener_arn)
+    .bind(r.prod_url)
+    .bind(r.test_url)
+    .bind(id)
+    .execute(db)
+    .await
+    .map(|_| ())
 }

@@ -6,6 +6,7 @@ pub mod deployments;
 pub mod environments;
 pub mod events;
 pub mod releases;
+pub mod stacks;
 pub mod users;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -9,3 +9,4 @@ mod helpers;
 mod ops;
 mod releases;
 mod server;
+mod stacks;

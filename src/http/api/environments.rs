@@ -3,7 +3,8 @@
 use super::timestamp;
 use crate::domain::ForField;
 use crate::domain::environment::{
-    AwsRegion, CloudResources, CloudResourcesInput, EnvironmentName, NewEnvironment, Platform,
+    AwsRegion, CloudResources, CloudResourcesInput, ContainerInput, ContainerSettings,
+    DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName, NewEnvironment, Platform,
 };
 use crate::http::extract::{ApiJson, Authenticated};
 use crate::http::{AppState, Error, ErrorBody};
@@ -31,6 +32,34 @@ pub struct CreateEnvironment {
     /// Existing cloud resources to drive; a provisioned stack fills them in.
     #[serde(default)]
     pub resources: Option<Resources>,
+    /// The container the stack runs (defaults: web, port 80, "/", 2 tasks).
+    #[serde(default)]
+    pub container: Option<Container>,
+    /// A predefined ECS deployment config (default CodeDeployDefault.ECSAllAtOnce).
+    #[serde(default)]
+    pub deployment_config: Option<String>,
+    /// Hold each deployment in Ready up to this long, until someone reroutes traffic.
+    #[serde(default)]
+    pub ready_wait_minutes: Option<i64>,
+    /// CONTINUE_DEPLOYMENT or STOP_DEPLOYMENT (implied by ready_wait_minutes).
+    #[serde(default)]
+    pub ready_action_on_timeout: Option<String>,
+    /// How long the original task set stays after traffic moved (default 5).
+    #[serde(default)]
+    pub termination_wait_minutes: Option<i64>,
+    /// Roll back automatically when a deployment fails (default true).
+    #[serde(default)]
+    pub auto_rollback: Option<bool>,
+}
+
+/// The container a stack runs.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    pub name: Option<String>,
+    pub port: Option<i64>,
+    pub health_check_path: Option<String>,
+    pub desired_count: Option<i64>,
 }
 
 /// The cloud resources an environment drives.
@@ -66,7 +95,24 @@ impl CreateEnvironment {
             test_listener_arn: r.and_then(|r| r.test_listener_arn.as_deref()),
         };
         let resources = CloudResources::parse(&input, "resources")?;
-        Ok(NewEnvironment::new(name, platform, region, resources)?)
+        let c = self.container.as_ref();
+        let container = ContainerSettings::parse(&ContainerInput {
+            name: c.and_then(|c| c.name.as_deref()),
+            port: c.and_then(|c| c.port),
+            health_check_path: c.and_then(|c| c.health_check_path.as_deref()),
+            desired_count: c.and_then(|c| c.desired_count),
+        })?;
+        let deployment_group = DeploymentGroupSettings::parse(&DeploymentGroupInput {
+            deployment_config: self.deployment_config.as_deref(),
+            ready_action_on_timeout: self.ready_action_on_timeout.as_deref(),
+            ready_wait_minutes: self.ready_wait_minutes,
+            termination_wait_minutes: self.termination_wait_minutes,
+            auto_rollback: self.auto_rollback,
+        })?;
+        let mut new = NewEnvironment::new(name, platform, region, resources)?;
+        new.container = container;
+        new.deployment_group = deployment_group;
+        Ok(new)
     }
 }
 
@@ -77,9 +123,24 @@ pub struct Environment {
     pub platform: String,
     pub region: Option<String>,
     pub resources: Resources,
+    pub container: Container,
+    pub deployment_group: DeploymentGroup,
+    /// The production and test listeners' URLs, once a stack is provisioned.
+    pub prod_url: Option<String>,
+    pub test_url: Option<String>,
     pub created_by: String,
     /// RFC 3339, UTC.
     pub created_at: String,
+}
+
+/// The CodeDeploy deployment group settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentGroup {
+    pub deployment_config: String,
+    pub ready_action_on_timeout: String,
+    pub ready_wait_minutes: Option<i64>,
+    pub termination_wait_minutes: i64,
+    pub auto_rollback: bool,
 }
 
 impl From<EnvironmentRow> for Environment {
@@ -97,6 +158,21 @@ impl From<EnvironmentRow> for Environment {
                 prod_listener_arn: row.prod_listener_arn,
                 test_listener_arn: row.test_listener_arn,
             },
+            container: Container {
+                name: Some(row.container_name),
+                port: Some(row.container_port),
+                health_check_path: Some(row.health_check_path),
+                desired_count: Some(row.desired_count),
+            },
+            deployment_group: DeploymentGroup {
+                deployment_config: row.deployment_config,
+                ready_action_on_timeout: row.ready_action,
+                ready_wait_minutes: row.ready_wait_minutes,
+                termination_wait_minutes: row.termination_wait_minutes,
+                auto_rollback: row.auto_rollback,
+            },
+            prod_url: row.prod_url,
+            test_url: row.test_url,
             created_by: row.created_by,
             created_at: timestamp(row.created_at),
         }

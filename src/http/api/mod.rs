@@ -4,6 +4,7 @@
 pub mod environments;
 pub mod events;
 pub mod releases;
+pub mod stacks;
 pub mod users;
 
 use super::extract::Authenticated;
@@ -30,6 +31,7 @@ use utoipa_axum::routes;
         (name = "environments", description = "Environments and their cloud resources"),
         (name = "releases", description = "Release history"),
         (name = "events", description = "The audit trail"),
+        (name = "stacks", description = "Provisioned cloud resources behind an environment"),
         (name = "users", description = "Users and API tokens"),
     )
 )]
@@ -55,6 +57,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(environments::show, environments::delete))
         .routes(routes!(releases::list, releases::record))
         .routes(routes!(events::list))
+        .routes(routes!(stacks::provision, stacks::show, stacks::destroy))
         .routes(routes!(users::me))
         .routes(routes!(users::create, users::list))
         .routes(routes!(openapi_json))

@@ -1,0 +1,73 @@
+//! The only code that talks to AWS: the ECS and CodeDeploy clients, built
+//! from aws-config. Real AWS and the local cloud take the same path; only
+//! the endpoint and credentials differ.
+
+use aws_config::{BehaviorVersion, Region};
+
+/// AWS clients for one environment.
+#[derive(Debug, Clone)]
+pub struct Cloud {
+    pub ecs: aws_sdk_ecs::Client,
+    pub codedeploy: aws_sdk_codedeploy::Client,
+}
+
+impl Cloud {
+    /// Clients for the local cloud at `endpoint`. It checks no signatures,
+    /// so fixed credentials do; nothing is read from the user's AWS setup.
+    pub async fn local(endpoint: &str) -> Cloud {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(crate::localcloud::state::REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "switchyard-local-cloud",
+            ))
+            .load()
+            .await;
+        Cloud::from_config(&config)
+    }
+
+    /// Clients for real AWS through the standard credentials chain
+    /// (environment, profile, SSO, instance role).
+    pub async fn aws(region: &str, profile: Option<&str>) -> Cloud {
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned()));
+        if let Some(profile) = profile {
+            loader = loader.profile_name(profile);
+        }
+        Cloud::from_config(&loader.load().await)
+    }
+
+    fn from_config(config: &aws_config::SdkConfig) -> Cloud {
+        Cloud {
+            ecs: aws_sdk_ecs::Client::new(config),
+            codedeploy: aws_sdk_codedeploy::Client::new(config),
+        }
+    }
+}
+
+/// An SDK error as one line: the AWS error code and message when there is
+/// one, else the transport failure.
+pub fn describe<E, R>(error: &aws_sdk_ecs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_ecs::error::ProvideErrorMetadata;
+    match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                text = format!("{text}: {cause}");
+                source = cause.source();
+            }
+            text
+        }
+    }
+}

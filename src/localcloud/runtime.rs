@@ -1,0 +1,334 @@
+//! Realizes the stored state: a task set runner per task set, listeners per
+//! load balancer, target groups fed with each runner's healthy tasks, and
+//! listener weights as stored. `sync` is idempotent and cheap, and runs after
+//! every change, so the running world always converges on the stored one.
+
+use super::ecs::computed_desired_count;
+use super::proxy::{Listener, TargetGroup};
+use super::state::{CloudState, LoadBalancer, TargetGroupRecord, TaskDefinition};
+use super::tasks::{TaskInfo, TaskProgram, TaskSetRunner, TaskSetSpec};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a removed task set keeps serving requests already sent to it.
+const DRAIN: Duration = Duration::from_secs(2);
+
+struct Balancer {
+    production: Arc<Listener>,
+    test: Arc<Listener>,
+    groups: HashMap<String, Arc<TargetGroup>>,
+}
+
+struct Runner {
+    runner: TaskSetRunner,
+    program: TaskProgram,
+    target_group: Option<Arc<TargetGroup>>,
+}
+
+pub struct Runtime {
+    data_dir: PathBuf,
+    balancers: Mutex<HashMap<String, Balancer>>,
+    runners: Mutex<HashMap<String, Runner>>,
+    /// Task sets whose program cannot run here, reported once.
+    unrunnable: Mutex<HashMap<String, String>>,
+}
+
+impl Runtime {
+    pub fn new(data_dir: &Path) -> Runtime {
+        Runtime {
+            data_dir: data_dir.to_path_buf(),
+            balancers: Mutex::default(),
+            runners: Mutex::default(),
+            unrunnable: Mutex::default(),
+        }
+    }
+
+    /// Binds a load balancer's listeners (port 0 picks free ports) and
+    /// returns the ports they got.
+    pub async fn bind_load_balancer(
+        &self,
+        name: &str,
+        target_groups: &[TargetGroupRecord],
+        production_port: u16,
+        test_port: u16,
+    ) -> std::io::Result<(u16, u16)> {
+        let production =
+            Listener::bind(SocketAddr::from(([127, 0, 0, 1], production_port))).await?;
+        let test = match Listener::bind(SocketAddr::from(([127, 0, 0, 1], test_port))).await {
+            Ok(test) => test,
+            Err(e) => {
+                production.shutdown();
+                return Err(e);
+            }
+        };
+        let ports = (production.local_addr().port(), test.local_addr().port());
+        let groups = target_groups
+            .iter()
+            .map(|tg| (tg.arn.clone(), TargetGroup::new(&tg.name, &tg.arn)))
+            .collect();
+        let previous = lock(&self.balancers).insert(
+            name.to_owned(),
+            Balancer {
+                production,
+                test,
+                groups,
+            },
+        );
+        if let Some(previous) = previous {
+            previous.production.shutdown();
+            previous.test.shutdown();
+        }
+        Ok(ports)
+    }
+
+    pub async fn restore_load_balancer(&self, lb: &LoadBalancer) -> anyhow::Result<()> {
+        self.bind_load_balancer(
+            &lb.name,
+            &lb.target_groups,
+            lb.production.port,
+            lb.test.port,
+        )
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen again on the ports of load balancer {}: {e}",
+                lb.name
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn remove_load_balancer(&self, name: &str) {
+        if let Some(b) = lock(&self.balancers).remove(name) {
+            b.production.shutdown();
+            b.test.shutdown();
+        }
+    }
+
+    fn target_group(&self, arn: &str) -> Option<Arc<TargetGroup>> {
+        lock(&self.balancers)
+            .values()
+            .find_map(|b| b.groups.get(arn).cloned())
+    }
+
+    /// Converges processes and listeners on `state`.
+    pub fn sync(&self, state: &CloudState) {
+        let mut wanted: HashMap<String, (usize, TaskProgram, String, String)> = HashMap::new();
+        for service in state.services.values().filter(|s| s.status == "ACTIVE") {
+            for ts in &service.task_sets {
+                let desired = computed_desired_count(service, ts);
+                let program = super::ecs::find_task_definition(state, &ts.task_definition)
+                    .map_err(|e| e.message)
+                    .and_then(|td| program_for(td, &ts.load_balancer.container_name));
+                match program {
+                    Ok(program) => {
+                        let health = health_path(state, &ts.load_balancer.target_group_arn);
+                        wanted.insert(
+                            ts.arn.clone(),
+                            (
+                                desired,
+                                program,
+                                ts.load_balancer.target_group_arn.clone(),
+                                health,
+                            ),
+                        );
+                    }
+                    Err(why) => {
+                        let mut reported = lock(&self.unrunnable);
+                        if reported.insert(ts.arn.clone(), why.clone()).is_none() {
+                            tracing::warn!(task_set = %ts.arn, "cannot run this task set locally: {why}");
+                        }
+                    }
+                }
+            }
+        }
+
+        let mut runners = lock(&self.runners);
+        let stale: Vec<String> = runners
+            .iter()
+            .filter(|(arn, r)| {
+                wanted
+                    .get(*arn)
+                    .is_none_or(|(_, program, _, _)| *program != r.program)
+            })
+            .map(|(arn, _)| arn.clone())
+            .collect();
+        for arn in stale {
+            let removed = runners.remove(&arn).expect("listed above");
+            if let Some(tg) = &removed.target_group {
+                tg.set_targets(Vec::new());
+            }
+            tokio::spawn(async move {
+                tokio::time::sleep(DRAIN).await;
+                removed.runner.stop().await;
+            });
+        }
+        for (arn, (desired, program, tg_arn, health)) in wanted {
+            match runners.get(&arn) {
+                Some(existing) => {
+                    if existing.runner.desired_count() != desired {
+                        existing.runner.set_desired_count(desired);
+                    }
+                }
+                None => {
+                    let target_group = self.target_group(&tg_arn);
+                    let feed = target_group.clone();
+                    let on_healthy: Arc<dyn Fn(Vec<SocketAddr>) + Send + Sync> =
+                        Arc::new(move |healthy| {
+                            if let Some(tg) = &feed {
+                                tg.set_targets(healthy);
+                            }
+                        });
+                    let spec = TaskSetSpec {
+                        program: program.clone(),
+                        health_check_path: health,
+                        desired_count: desired,
+                        log_dir: self.data_dir.join("tasks"),
+                    };
+                    let name = arn.rsplit('/').next().unwrap_or(&arn).to_owned();
+                    let runner = TaskSetRunner::start(&name, spec, on_healthy);
+                    runners.insert(
+                        arn,
+                        Runner {
+                            runner,
+                            program,
+                            target_group,
+                        },
+                    );
+                }
+            }
+        }
+        drop(runners);
+
+        let balancers = lock(&self.balancers);
+        for lb in state.load_balancers.values() {
+            let Some(b) = balancers.get(&lb.name) else {
+                continue;
+            };
+            for (listener, record) in [(&b.production, &lb.production), (&b.test, &lb.test)] {
+                let wanted: Vec<(String, u32)> = record
+                    .forward
+                    .iter()
+                    .filter_map(|(arn, w)| b.groups.get(arn).map(|tg| (tg.name().to_owned(), *w)))
+                    .collect();
+                if listener.forward() != wanted {
+                    let forward = record
+                        .forward
+                        .iter()
+                        .filter_map(|(arn, w)| b.groups.get(arn).map(|tg| (tg.clone(), *w)))
+                        .collect();
+                    listener.set_forward(forward);
+                }
+            }
+        }
+    }
+
+    /// (pending, running) tasks of a task set.
+    pub fn counts(&self, task_set_arn: &str) -> (usize, usize) {
+        lock(&self.runners)
+            .get(task_set_arn)
+            .map_or((0, 0), |r| r.runner.counts())
+    }
+
+    pub fn healthy_count(&self, task_set_arn: &str) -> usize {
+        lock(&self.runners)
+            .get(task_set_arn)
+            .map_or(0, |r| r.runner.healthy().len())
+    }
+
+    pub fn tasks(&self, task_set_arn: &str) -> Vec<TaskInfo> {
+        lock(&self.runners)
+            .get(task_set_arn)
+            .map_or_else(Vec::new, |r| r.runner.tasks())
+    }
+
+    /// Why a task set cannot run here, if it cannot.
+    pub fn unrunnable(&self, task_set_arn: &str) -> Option<String> {
+        lock(&self.unrunnable).get(task_set_arn).cloned()
+    }
+
+    pub async fn stop_all(&self) {
+        let runners: Vec<Runner> = lock(&self.runners).drain().map(|(_, r)| r).collect();
+        for r in runners {
+            r.runner.stop().await;
+        }
+        for (_, b) in lock(&self.balancers).drain() {
+            b.production.shutdown();
+            b.test.shutdown();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn health_path(state: &CloudState, tg_arn: &str) -> String {
+    state
+        .load_balancers
+        .values()
+        .flat_map(|lb| lb.target_groups.iter())
+        .find(|tg| tg.arn == tg_arn)
+        .map_or_else(|| "/".to_owned(), |tg| tg.health_check_path.clone())
+}
+
+/// What a task of this task definition runs locally: the container that
+/// takes the load balancer's traffic (or the first one).
+pub fn program_for(td: &TaskDefinition, container_name: &str) -> Result<TaskProgram, String> {
+    let containers = td.input["containerDefinitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let container = containers
+        .iter()
+        .find(|c| c["name"] == container_name)
+        .or_else(|| containers.first())
+        .ok_or("the task definition has no containers")?;
+    let image = container["image"].as_str().unwrap_or_default();
+    if let Some(dir) = image.strip_prefix("static:") {
+        return Ok(TaskProgram::StaticSite {
+            dir: PathBuf::from(dir),
+        });
+    }
+    let strings = |key: &str| -> Vec<String> {
+        container[key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut argv = strings("entryPoint");
+    argv.extend(strings("command"));
+    if argv.is_empty() {
+        return Err(format!(
+            "image {image} needs a container runtime; give the container an entryPoint/command to run on the host, \
+             or use an image static:<dir>"
+        ));
+    }
+    let env = container["environment"]
+        .as_array()
+        .map(|vars| {
+            vars.iter()
+                .filter_map(|v| {
+                    Some((
+                        v["name"].as_str()?.to_owned(),
+                        v["value"].as_str().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let working_dir = container["workingDirectory"].as_str().map(PathBuf::from);
+    Ok(TaskProgram::Command {
+        argv,
+        env,
+        working_dir,
+    })
+}

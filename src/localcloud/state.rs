@@ -1,0 +1,298 @@
+//! Everything the local cloud knows, persisted as one JSON document that is
+//! rewritten atomically after each change. Processes and sockets are not
+//! here: they are realized from this state (see `runtime`), so a restart
+//! rebuilds them from it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const ACCOUNT: &str = "000000000000";
+pub const REGION: &str = "us-east-1";
+
+pub fn arn(service: &str, resource: &str) -> String {
+    format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}")
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CloudState {
+    pub clusters: BTreeMap<String, Cluster>,
+    /// Revisions of each family, oldest first.
+    pub task_definitions: BTreeMap<String, Vec<TaskDefinition>>,
+    /// Keyed by `cluster/service`.
+    pub services: BTreeMap<String, Service>,
+    pub load_balancers: BTreeMap<String, LoadBalancer>,
+    pub applications: BTreeMap<String, Application>,
+    /// Keyed by `application/group`.
+    pub deployment_groups: BTreeMap<String, DeploymentGroup>,
+    /// Custom configs only; the predefined ones come from the domain.
+    pub deployment_configs: BTreeMap<String, DeploymentConfigRecord>,
+    pub deployments: BTreeMap<String, Deployment>,
+    /// Lifecycle hook functions: name → command line.
+    pub functions: BTreeMap<String, Vec<String>>,
+    /// Monotonic counter for ids that must not repeat.
+    pub sequence: u64,
+}
+
+impl CloudState {
+    pub fn next_sequence(&mut self) -> u64 {
+        self.sequence += 1;
+        self.sequence
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cluster {
+    pub name: String,
+    pub arn: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskDefinition {
+    pub family: String,
+    pub revision: u32,
+    pub arn: String,
+    /// ACTIVE or INACTIVE.
+    pub status: String,
+    /// The registration input as given (containerDefinitions, cpu, memory, ...).
+    pub input: Value,
+    pub registered_at: i64,
+    pub deregistered_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceLoadBalancer {
+    pub target_group_arn: String,
+    pub container_name: String,
+    pub container_port: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Service {
+    pub name: String,
+    pub arn: String,
+    pub cluster: String,
+    /// ACTIVE, DRAINING (being deleted) or INACTIVE.
+    pub status: String,
+    pub desired_count: i64,
+    pub task_definition: String,
+    /// ECS, CODE_DEPLOY or EXTERNAL.
+    pub deployment_controller: String,
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    pub launch_type: String,
+    pub task_sets: Vec<TaskSet>,
+    pub created_at: i64,
+}
+
+impl Service {
+    pub fn primary(&self) -> Option<&TaskSet> {
+        self.task_sets.iter().find(|t| t.status == "PRIMARY")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskSet {
+    pub id: String,
+    pub arn: String,
+    /// PRIMARY, ACTIVE or DRAINING.
+    pub status: String,
+    pub task_definition: String,
+    /// The CodeDeploy deployment that created it.
+    pub external_id: Option<String>,
+    pub started_by: Option<String>,
+    pub scale_percent: f64,
+    pub load_balancer: ServiceLoadBalancer,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetGroupRecord {
+    pub name: String,
+    pub arn: String,
+    pub health_check_path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListenerRecord {
+    pub arn: String,
+    pub port: u16,
+    /// Target group ARN → weight.
+    pub forward: Vec<(String, u32)>,
+}
+
+/// A load balancer with a production and a test listener over two target
+/// groups, like the ALB of an ECS blue/green stack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub name: String,
+    pub arn: String,
+    pub target_groups: Vec<TargetGroupRecord>,
+    pub production: ListenerRecord,
+    pub test: ListenerRecord,
+    pub created_at: i64,
+}
+
+impl LoadBalancer {
+    pub fn listener_mut(&mut self, arn: &str) -> Option<&mut ListenerRecord> {
+        if self.production.arn == arn {
+            Some(&mut self.production)
+        } else if self.test.arn == arn {
+            Some(&mut self.test)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Application {
+    pub name: String,
+    pub id: String,
+    pub compute_platform: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeploymentGroup {
+    pub application: String,
+    pub name: String,
+    pub id: String,
+    pub service_role_arn: String,
+    pub deployment_config_name: String,
+    pub ecs_services: Vec<(String, String)>,
+    pub target_groups: Vec<String>,
+    pub prod_listener_arns: Vec<String>,
+    pub test_listener_arns: Vec<String>,
+    /// CONTINUE_DEPLOYMENT or STOP_DEPLOYMENT.
+    pub ready_action: String,
+    pub ready_wait_minutes: i64,
+    /// TERMINATE or KEEP_ALIVE.
+    pub termination_action: String,
+    pub termination_wait_minutes: i64,
+    pub auto_rollback_enabled: bool,
+    pub auto_rollback_events: Vec<String>,
+    /// The raw request parts echoed back by GetDeploymentGroup.
+    pub raw: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeploymentConfigRecord {
+    pub name: String,
+    pub id: String,
+    /// AllAtOnce, TimeBasedLinear or TimeBasedCanary.
+    pub routing_type: String,
+    pub percentage: u32,
+    pub interval_minutes: u32,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LifecycleEvent {
+    pub name: String,
+    /// Pending, InProgress, Succeeded, Failed, Skipped.
+    pub status: String,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub hook: Option<HookExecution>,
+    pub diagnostics: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HookExecution {
+    pub function: String,
+    pub execution_id: String,
+    /// Pending, InProgress, Succeeded, Failed (PutLifecycleEventHookExecutionStatus values).
+    pub status: String,
+    /// Set once the process has been started in this run of the local cloud.
+    #[serde(skip)]
+    pub launched: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub application: String,
+    pub group: String,
+    pub config_name: String,
+    pub status: String,
+    pub creator: String,
+    pub description: Option<String>,
+    pub revision: Value,
+    /// Parsed from the AppSpec.
+    pub task_definition: String,
+    pub container_name: String,
+    pub container_port: i64,
+    pub cluster: String,
+    pub service: String,
+    pub lifecycle: Vec<LifecycleEvent>,
+    pub blue_task_set: Option<String>,
+    pub green_task_set: Option<String>,
+    /// Green's share of production traffic, percent.
+    pub green_weight: f64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    /// When the ready wait (status Ready) began.
+    pub ready_since: Option<i64>,
+    /// When the termination wait (status Baking) began.
+    pub baking_since: Option<i64>,
+    pub error: Option<(String, String)>,
+    pub rollback: Option<RollbackInfo>,
+    /// The request to stop, not yet acted on: whether to roll back.
+    pub stop_requested: Option<bool>,
+    pub continue_ready: bool,
+    pub continue_termination: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackInfo {
+    pub rollback_deployment_id: Option<String>,
+    pub rollback_triggering_deployment_id: Option<String>,
+    pub message: String,
+}
+
+impl Deployment {
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), "Succeeded" | "Failed" | "Stopped")
+    }
+}
+
+/// Saves the state atomically: a crash leaves the previous or the new
+/// version, never a torn file.
+#[derive(Debug, Clone)]
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    pub fn new(data_dir: &Path) -> StateFile {
+        StateFile {
+            path: data_dir.join("localcloud.json"),
+        }
+    }
+
+    pub fn load(&self) -> anyhow::Result<CloudState> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow::anyhow!("{} is corrupt: {e}", self.path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CloudState::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn save(&self, state: &CloudState) -> anyhow::Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec(state)?;
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_data()?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,445 @@
+//! Local stacks: a load balancer with production and test listeners and
+//! blue/green target groups, an ECS cluster and CODE_DEPLOY service, a
+//! CodeDeploy application and deployment group, all in the local cloud.
+//! Each step finds what an earlier, interrupted run made and reuses it, so a
+//! retry converges.
+
+use super::{Log, StackOutputs, resource_name};
+use crate::cloud::{Cloud, describe};
+use crate::localcloud::LoadBalancerInfo;
+use crate::store::environments::EnvironmentRow;
+use anyhow::{Context, anyhow, bail};
+use aws_sdk_codedeploy::types as cd;
+use aws_sdk_ecs::types as ecs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long a new service may take until its tasks answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct LocalCloudTarget<'a> {
+    pub endpoint: &'a str,
+    pub cloud: &'a Cloud,
+    pub http: &'a reqwest::Client,
+}
+
+pub fn names(env: &EnvironmentRow) -> StackOutputs {
+    StackOutputs {
+        cluster: resource_name(&env.name, "", 255),
+        service: env.name.clone(),
+        codedeploy_application: env.name.clone(),
+        deployment_group: format!("{}-dg", env.name),
+        target_groups: vec![
+            resource_name(&env.name, "blue", 32),
+            resource_name(&env.name, "green", 32),
+        ],
+        task_definition_family: env.name.clone(),
+        ..Default::default()
+    }
+}
+
+/// The page a new stack serves until its first release.
+fn placeholder_site(data_dir: &Path, env: &EnvironmentRow) -> anyhow::Result<std::path::PathBuf> {
+    let dir = data_dir.join("stacks").join(&env.name).join("placeholder");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("index.html"),
+        format!(
+            "<!doctype html><title>{0}</title><p>switchyard: environment <b>{0}</b> is provisioned and has no release yet.</p>\n",
+            env.name
+        ),
+    )?;
+    Ok(dir)
+}
+
+pub async fn provision(
+    target: &LocalCloudTarget<'_>,
+    data_dir: &Path,
+    env: &EnvironmentRow,
+    log: &mut impl Log,
+) -> anyhow::Result<StackOutputs> {
+    let mut out = names(env);
+    let lb_name = resource_name(&env.name, "", 32);
+
+    log.line(format!(
+        "load balancer {lb_name}: production and test listeners, target groups {}",
+        out.target_groups.join(", ")
+    ))
+    .await;
+    let lb = load_balancer(target, &lb_name, &out.target_groups, &env.health_check_path).await?;
+    out.prod_url = lb.production_url.clone();
+    out.test_url = lb.test_url.clone();
+    out.prod_listener_arn = lb.production_listener_arn.clone();
+    out.test_listener_arn = lb.test_listener_arn.clone();
+
+    log.line(format!("ECS cluster {}", out.cluster)).await;
+    target
+        .cloud
+        .ecs
+        .create_cluster()
+        .cluster_name(&out.cluster)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))?;
+
+    let site = placeholder_site(data_dir, env)?;
+    log.line(format!(
+        "task definition {} (placeholder page until the first release)",
+        out.task_definition_family
+    ))
+    .await;
+    let task_definition = target
+        .cloud
+        .ecs
+        .register_task_definition()
+        .family(&out.task_definition_family)
+        .requires_compatibilities(ecs::Compatibility::Fargate)
+        .network_mode(ecs::NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ecs::ContainerDefinition::builder()
+                .name(&env.container_name)
+                .image(format!("static:{}", site.display()))
+                .essential(true)
+                .port_mappings(
+                    ecs::PortMapping::builder()
+                        .container_port(env.container_port as i32)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))?
+        .task_definition
+        .and_then(|td| td.task_definition_arn)
+        .context("RegisterTaskDefinition answered no ARN")?;
+
+    let blue_arn = lb
+        .target_groups
+        .first()
+        .map(|tg| tg.arn.clone())
+        .context("the load balancer has no target groups")?;
+    let existing = target
+        .cloud
+        .ecs
+        .describe_services()
+        .cluster(&out.cluster)
+        .services(&out.service)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))?;
+    let active = existing
+        .services()
+        .iter()
+        .any(|s| s.status() == Some("ACTIVE"));
+    if active {
+        log.line(format!("ECS service {} exists; keeping it", out.service))
+            .await;
+    } else {
+        log.line(format!(
+            "ECS service {} with the CODE_DEPLOY controller, {} tasks",
+            out.service, env.desired_count
+        ))
+        .await;
+        target
+            .cloud
+            .ecs
+            .create_service()
+            .cluster(&out.cluster)
+            .service_name(&out.service)
+            .task_definition(&task_definition)
+            .desired_count(env.desired_count as i32)
+            .launch_type(ecs::LaunchType::Fargate)
+            .deployment_controller(
+                ecs::DeploymentController::builder()
+                    .r#type(ecs::DeploymentControllerType::CodeDeploy)
+                    .build()?,
+            )
+            .load_balancers(
+                ecs::LoadBalancer::builder()
+                    .target_group_arn(&blue_arn)
+                    .container_name(&env.container_name)
+                    .container_port(env.container_port as i32)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow!(describe(&e)))?;
+    }
+
+    log.line(format!(
+        "CodeDeploy application {} and deployment group {}",
+        out.codedeploy_application, out.deployment_group
+    ))
+    .await;
+    codedeploy(target.cloud, env, &out).await?;
+
+    log.line("waiting for the service's tasks to answer on the production listener".into())
+        .await;
+    wait_serving(target, &out, env.desired_count).await?;
+    log.line(format!(
+        "ready: production {} test {}",
+        out.prod_url, out.test_url
+    ))
+    .await;
+    Ok(out)
+}
+
+async fn load_balancer(
+    target: &LocalCloudTarget<'_>,
+    name: &str,
+    target_groups: &[String],
+    health_check_path: &str,
+) -> anyhow::Result<LoadBalancerInfo> {
+    let url = format!("{}/_localcloud/load-balancers", target.endpoint);
+    let existing = target.http.get(format!("{url}/{name}")).send().await?;
+    if existing.status().is_success() {
+        return Ok(existing.json().await?);
+    }
+    let body = serde_json::json!({
+        "name": name,
+        "target_groups": target_groups.iter().map(|n| serde_json::json!({"name": n, "health_check_path": health_check_path})).collect::<Vec<_>>(),
+    });
+    let response = target.http.post(&url).json(&body).send().await?;
+    if !response.status().is_success() {
+        let error: serde_json::Value = response.json().await.unwrap_or_default();
+        bail!(
+            "the local cloud refused the load balancer: {} {}",
+            error["__type"],
+            error["message"]
+        );
+    }
+    Ok(response.json().await?)
+}
+
+async fn codedeploy(cloud: &Cloud, env: &EnvironmentRow, out: &StackOutputs) -> anyhow::Result<()> {
+    let app = cloud
+        .codedeploy
+        .get_application()
+        .application_name(&out.codedeploy_application)
+        .send()
+        .await;
+    if app.is_err() {
+        cloud
+            .codedeploy
+            .create_application()
+            .application_name(&out.codedeploy_application)
+            .compute_platform(cd::ComputePlatform::Ecs)
+            .send()
+            .await
+            .map_err(|e| anyhow!(describe(&e)))?;
+    }
+    let group = cloud
+        .codedeploy
+        .get_deployment_group()
+        .application_name(&out.codedeploy_application)
+        .deployment_group_name(&out.deployment_group)
+        .send()
+        .await;
+    if group.is_ok() {
+        return Ok(());
+    }
+    let mut ready = cd::DeploymentReadyOption::builder()
+        .action_on_timeout(cd::DeploymentReadyAction::from(env.ready_action.as_str()));
+    if let Some(minutes) = env.ready_wait_minutes {
+        ready = ready.wait_time_in_minutes(minutes as i32);
+    }
+    let mut rollback = cd::AutoRollbackConfiguration::builder().enabled(env.auto_rollback);
+    if env.auto_rollback {
+        rollback = rollback
+            .events(cd::AutoRollbackEvent::DeploymentFailure)
+            .events(cd::AutoRollbackEvent::DeploymentStopOnRequest);
+    }
+    cloud
+        .codedeploy
+        .create_deployment_group()
+        .application_name(&out.codedeploy_application)
+        .deployment_group_name(&out.deployment_group)
+        .service_role_arn(format!(
+            "arn:aws:iam::{}:role/switchyard-codedeploy",
+            crate::localcloud::state::ACCOUNT
+        ))
+        .deployment_config_name(&env.deployment_config)
+        .ecs_services(
+            cd::EcsService::builder()
+                .service_name(&out.service)
+                .cluster_name(&out.cluster)
+                .build(),
+        )
+        .deployment_style(
+            cd::DeploymentStyle::builder()
+                .deployment_type(cd::DeploymentType::BlueGreen)
+                .deployment_option(cd::DeploymentOption::WithTrafficControl)
+                .build(),
+        )
+        .blue_green_deployment_configuration(
+            cd::BlueGreenDeploymentConfiguration::builder()
+                .deployment_ready_option(ready.build())
+                .terminate_blue_instances_on_deployment_success(
+                    cd::BlueInstanceTerminationOption::builder()
+                        .action(cd::InstanceAction::Terminate)
+                        .termination_wait_time_in_minutes(env.termination_wait_minutes as i32)
+                        .build(),
+                )
+                .build(),
+        )
+        .load_balancer_info(
+            cd::LoadBalancerInfo::builder()
+                .target_group_pair_info_list(
+                    cd::TargetGroupPairInfo::builder()
+                        .set_target_groups(Some(
+                            out.target_groups
+                                .iter()
+                                .map(|n| cd::TargetGroupInfo::builder().name(n).build())
+                                .collect(),
+                        ))
+                        .prod_traffic_route(
+                            cd::TrafficRoute::builder()
+                                .listener_arns(&out.prod_listener_arn)
+                                .build(),
+                        )
+                        .test_traffic_route(
+                            cd::TrafficRoute::builder()
+                                .listener_arns(&out.test_listener_arn)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .auto_rollback_configuration(rollback.build())
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))?;
+    Ok(())
+}
+
+/// A stack is ready when all its tasks run and the production listener
+/// answers through them.
+async fn wait_serving(
+    target: &LocalCloudTarget<'_>,
+    out: &StackOutputs,
+    desired: i64,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let services = target
+            .cloud
+            .ecs
+            .describe_services()
+            .cluster(&out.cluster)
+            .services(&out.service)
+            .send()
+            .await
+            .map_err(|e| anyhow!(describe(&e)))?;
+        let running = services.services().first().map_or(0, |s| s.running_count());
+        let answers = match target.http.get(&out.prod_url).send().await {
+            Ok(response) => response.status().is_success(),
+            Err(_) => false,
+        };
+        if i64::from(running) >= desired && answers {
+            return Ok(());
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            bail!(
+                "the service's tasks did not become healthy within {READY_TIMEOUT:?} ({running} of {desired} running)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Removes what `provision` made, in reverse; what is already gone is fine.
+pub async fn destroy(
+    target: &LocalCloudTarget<'_>,
+    env: &EnvironmentRow,
+    log: &mut impl Log,
+) -> anyhow::Result<()> {
+    let out = names(env);
+    log.line(format!(
+        "CodeDeploy deployment group {} and application {}",
+        out.deployment_group, out.codedeploy_application
+    ))
+    .await;
+    let _ = target
+        .cloud
+        .codedeploy
+        .delete_deployment_group()
+        .application_name(&out.codedeploy_application)
+        .deployment_group_name(&out.deployment_group)
+        .send()
+        .await;
+    if let Err(e) = target
+        .cloud
+        .codedeploy
+        .delete_application()
+        .application_name(&out.codedeploy_application)
+        .send()
+        .await
+    {
+        use aws_sdk_ecs::error::ProvideErrorMetadata;
+        if e.code() != Some("ApplicationDoesNotExistException") {
+            bail!(describe(&e));
+        }
+    }
+    log.line(format!(
+        "ECS service {} and cluster {}",
+        out.service, out.cluster
+    ))
+    .await;
+    if let Err(e) = target
+        .cloud
+        .ecs
+        .delete_service()
+        .cluster(&out.cluster)
+        .service(&out.service)
+        .force(true)
+        .send()
+        .await
+    {
+        use aws_sdk_ecs::error::ProvideErrorMetadata;
+        if !matches!(
+            e.code(),
+            Some("ServiceNotFoundException" | "ClusterNotFoundException")
+        ) {
+            bail!(describe(&e));
+        }
+    }
+    if let Err(e) = target
+        .cloud
+        .ecs
+        .delete_cluster()
+        .cluster(&out.cluster)
+        .send()
+        .await
+    {
+        use aws_sdk_ecs::error::ProvideErrorMetadata;
+        if e.code() != Some("ClusterNotFoundException") {
+            bail!(describe(&e));
+        }
+    }
+    let lb_name = resource_name(&env.name, "", 32);
+    log.line(format!("load balancer {lb_name}")).await;
+    let response = target
+        .http
+        .delete(format!(
+            "{}/_localcloud/load-balancers/{lb_name}",
+            target.endpoint
+        ))
+        .send()
+        .await?;
+    if !(response.status().is_success()
+        || response.status().as_u16() == 400
+            && response
+                .text()
+                .await
+                .unwrap_or_default()
+                .contains("LoadBalancerNotFound"))
+    {
+        bail!("the local cloud would not delete the load balancer {lb_name}");
+    }
+    log.line("destroyed".into()).await;
+    Ok(())
+}

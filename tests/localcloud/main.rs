@@ -1,0 +1,8 @@
+//! Black-box tests of the local cloud: the real binary run standalone, driven
+//! with the real AWS SDK for Rust over loopback.
+
+mod codedeploy;
+mod deployments;
+mod ecs;
+mod helpers;
+mod wire;
