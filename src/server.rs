@@ -79,7 +79,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.listen))?;
     let address = listener.local_addr()?;
-    let router = http::router(AppState::new(app.clone(), options.http));
+    let state = AppState::new(app.clone(), options.http);
+    state.tracker.resume().await?;
+    let router = http::router(state);
     tracing::info!(%address, data_dir = %options.data_dir.display(), "switchyard serving");
     println!("switchyard listening on http://{address}");
     axum::serve(listener, router)

@@ -3,6 +3,7 @@
 //! in domain terms; the interface layer only translates.
 
 pub mod auth;
+pub mod deployments;
 pub mod environments;
 pub mod events;
 pub mod releases;
@@ -31,6 +32,9 @@ pub enum Error {
     /// A request that is valid but not supported here (yet).
     #[error("{0}")]
     Unsupported(String),
+    /// The cloud refused or failed a call.
+    #[error("the cloud answered: {0}")]
+    Upstream(String),
     #[error("{action} needs the {needed} role; {user} is {has}")]
     Forbidden {
         action: &'static str,
@@ -62,6 +66,8 @@ pub struct App {
     /// Background work (stack operations) reports into the store; this
     /// client is shared by them.
     http: reqwest::Client,
+    local_clients: tokio::sync::OnceCell<crate::cloud::Cloud>,
+    deployment_changes: tokio::sync::broadcast::Sender<deployments::DeploymentChanged>,
 }
 
 /// Where `local` environments live and where stacks keep their files.
@@ -79,6 +85,8 @@ impl App {
             generation: AtomicU64::new(0),
             cloud: OnceLock::new(),
             http: reqwest::Client::new(),
+            local_clients: tokio::sync::OnceCell::new(),
+            deployment_changes: tokio::sync::broadcast::channel(1024).0,
         }
     }
 

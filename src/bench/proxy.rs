@@ -101,26 +101,46 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
         duration: Duration::from_secs(args.seconds),
     };
     let contenders = [blue_address, ours_address, nginx.address];
+    // Every request each contender answered, for its CPU time per request.
+    let mut served = [0u64; 3];
     // Warm every one up (connections, upstream pools, allocators) first.
-    for address in contenders {
-        load::run(&LoadSpec {
+    for (address, served) in contenders.iter().zip(&mut served) {
+        let warmup = load::run(&LoadSpec {
             duration: Duration::from_secs(1),
-            ..spec(address, args.connections)
+            ..spec(*address, args.connections)
         })
         .await?;
+        *served += warmup.ok + warmup.errors;
     }
-    let saturated = medians(contenders, args.rounds, |a| spec(a, args.connections)).await?;
+    let saturated = medians(contenders, args.rounds, &mut served, |a| {
+        spec(a, args.connections)
+    })
+    .await?;
     // Under saturating load, latency is mostly queueing for the CPUs; one
     // connection shows what a proxy itself adds to a request.
-    let light = medians(contenders, args.rounds, |a| spec(a, 1)).await?;
+    let light = medians(contenders, args.rounds, &mut served, |a| spec(a, 1)).await?;
     let our_split = green_share(ours_address, args.split_requests).await?;
     let nginx_split = green_share(nginx.address, args.split_requests).await?;
+    served[1] += args.split_requests as u64;
+    served[2] += args.split_requests as u64;
 
+    // Req/s depend on whatever else the machine runs; CPU time per request
+    // does much less. A stopped child's CPU time (its workers' included,
+    // as nginx waits for them) joins this process's children's total.
+    let before = children_cpu_time();
     nginx.stop().await?;
+    let nginx_cpu = children_cpu_time() - before;
+    let before = children_cpu_time();
     ours.stop().await?;
+    let our_cpu = children_cpu_time() - before;
     for upstream in upstreams {
         upstream.stop().await?;
     }
+    let cpu_per_request = |cpu: Duration, requests: u64| cpu.as_secs_f64() * 1e6 / requests as f64;
+    let (our_cpu_us, nginx_cpu_us) = (
+        cpu_per_request(our_cpu, served[1]),
+        cpu_per_request(nginx_cpu, served[2]),
+    );
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
@@ -147,6 +167,11 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
         "ratio switchyard / nginx: {:.2} req/s at {} connections (goal >= 0.8)",
         ours.requests_per_second() / nginx.requests_per_second(),
         args.connections
+    );
+    println!(
+        "CPU time per request: switchyard {our_cpu_us:.1} us, nginx {nginx_cpu_us:.1} us \
+         (nginx / switchyard {:.2})",
+        nginx_cpu_us / our_cpu_us
     );
     let added_p99 = |results: &[LoadResult; 3], i: usize| {
         ms(results[i].latency(0.99)) - ms(results[0].latency(0.99))
@@ -183,12 +208,16 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
 async fn medians(
     contenders: [SocketAddr; 3],
     rounds: usize,
+    served: &mut [u64; 3],
     spec: impl Fn(SocketAddr) -> LoadSpec,
 ) -> anyhow::Result<[LoadResult; 3]> {
     let mut results: [Vec<LoadResult>; 3] = Default::default();
     for _ in 0..rounds.max(1) {
-        for (address, runs) in contenders.iter().zip(&mut results) {
-            runs.push(load::run(&spec(*address)).await?);
+        for ((address, runs), served) in contenders.iter().zip(&mut results).zip(served.iter_mut())
+        {
+            let result = load::run(&spec(*address)).await?;
+            *served += result.ok + result.errors;
+            runs.push(result);
         }
     }
     Ok(results.map(|mut runs| {
@@ -436,6 +465,21 @@ impl Drop for Nginx {
         // After `stop` the child is reaped and this does nothing.
         self.signal(libc::SIGTERM);
     }
+}
+
+/// User and system time of every child process that has exited and been
+/// waited for (and of their own waited-for children).
+fn children_cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct we hand it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// A loopback address with a port free right now, for a server that

@@ -2,6 +2,8 @@
 //! from aws-config. Real AWS and the local cloud take the same path; only
 //! the endpoint and credentials differ.
 
+pub mod deployments;
+
 use aws_config::{BehaviorVersion, Region};
 
 /// AWS clients for one environment.

@@ -3,7 +3,7 @@
 
 pub mod api;
 mod error;
-mod extract;
+pub(crate) mod extract;
 pub mod metrics;
 mod ops;
 
@@ -41,11 +41,13 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
     pub metrics: Arc<metrics::HttpMetrics>,
     pub release_pages: Arc<api::releases::PageCache>,
+    pub tracker: Arc<crate::tracker::Tracker>,
 }
 
 impl AppState {
     pub fn new(app: Arc<App>, config: HttpConfig) -> AppState {
         AppState {
+            tracker: crate::tracker::Tracker::new(app.clone()),
             app,
             config: Arc::new(config),
             metrics: Arc::default(),

@@ -10,6 +10,7 @@ use super::tasks::{TaskInfo, TaskProgram, TaskSetRunner, TaskSetSpec};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +27,10 @@ struct Runner {
     runner: TaskSetRunner,
     program: TaskProgram,
     target_group: Option<Arc<TargetGroup>>,
+    /// Cleared when the task set is removed: while its tasks drain and stop,
+    /// their health changes must no longer reach the target group, which a
+    /// new task set may already be feeding.
+    attached: Arc<AtomicBool>,
 }
 
 pub struct Runtime {
@@ -158,6 +163,7 @@ impl Runtime {
             .collect();
         for arn in stale {
             let removed = runners.remove(&arn).expect("listed above");
+            removed.attached.store(false, Ordering::SeqCst);
             if let Some(tg) = &removed.target_group {
                 tg.set_targets(Vec::new());
             }
@@ -176,9 +182,12 @@ impl Runtime {
                 None => {
                     let target_group = self.target_group(&tg_arn);
                     let feed = target_group.clone();
+                    let attached = Arc::new(AtomicBool::new(true));
+                    let still_attached = attached.clone();
                     let on_healthy: Arc<dyn Fn(Vec<SocketAddr>) + Send + Sync> =
                         Arc::new(move |healthy| {
-                            if let Some(tg) = &feed {
+                            let attached = still_attached.load(Ordering::SeqCst);
+                            if let Some(tg) = feed.as_ref().filter(|_| attached) {
                                 tg.set_targets(healthy);
                             }
                         });
@@ -196,6 +205,7 @@ impl Runtime {
                             runner,
                             program,
                             target_group,
+                            attached,
                         },
                     );
                 }

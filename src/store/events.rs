@@ -57,3 +57,20 @@ pub async fn page_for_environment(
     .await?;
     Ok(Page::from_rows(rows, request, |e| e.id))
 }
+
+/// A deployment's events after `after` (an event id), oldest first: what a
+/// reconnecting SSE client missed.
+pub async fn for_deployment_after(
+    db: impl SqliteExecutor<'_>,
+    deployment_id: i64,
+    after: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, deployment_id, actor, kind, detail, created_at
+         FROM events WHERE deployment_id = ? AND id > ? ORDER BY id",
+    )
+    .bind(deployment_id)
+    .bind(after)
+    .fetch_all(db)
+    .await
+}

@@ -82,3 +82,19 @@ pub async fn count(db: impl SqliteExecutor<'_>) -> Result<i64, sqlx::Error> {
         .fetch_one(db)
         .await
 }
+
+pub async fn find_by_version(
+    db: impl SqliteExecutor<'_>,
+    environment_id: i64,
+    version: &str,
+) -> Result<Option<ReleaseRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM releases WHERE environment_id = ? AND version = ?"
+    ))
+    .bind(environment_id)
+    .bind(version)
+    .fetch_optional(db)
+    .await
+}

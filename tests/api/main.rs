@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod deployments;
 mod environments;
 mod events;
 mod helpers;

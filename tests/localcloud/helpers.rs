@@ -37,10 +37,29 @@ impl Cloud {
         }
     }
 
-    /// kill -9, then start again on the same data dir and port.
+    /// kill -9, then start again on the same data dir and port. No task
+    /// process may outlive the killed local cloud.
     pub async fn crash_and_restart(&mut self) {
+        let tasks = processes_mentioning(&self.dir.path().to_string_lossy());
+        assert!(!tasks.is_empty(), "task processes run before the crash");
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let left: Vec<u32> = tasks
+                .iter()
+                .copied()
+                .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "task processes {left:?} outlived the killed local cloud"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let listen = self.endpoint.trim_start_matches("http://").to_owned();
         let (child, endpoint) = launch(&self.data_dir, &listen).await;
         self.child = child;
@@ -76,6 +95,21 @@ impl Cloud {
             .await;
         assert_eq!(status, 204, "{body}");
     }
+}
+
+/// Live processes whose command line mentions `needle` (the static site
+/// tasks name their directory, which lives in the test's temp dir).
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c).contains(needle)
+                    && String::from_utf8_lossy(&c).contains("serve-static")
+            })
+        })
+        .collect()
 }
 
 async fn launch(data_dir: &Path, listen: &str) -> (Child, String) {

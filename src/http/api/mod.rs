@@ -1,6 +1,7 @@
 //! The JSON API, one module per resource. Handlers carry `#[utoipa::path]`
 //! so `/api/openapi.json` is generated from the very code that serves it.
 
+pub mod deployments;
 pub mod environments;
 pub mod events;
 pub mod releases;
@@ -31,6 +32,7 @@ use utoipa_axum::routes;
         (name = "environments", description = "Environments and their cloud resources"),
         (name = "releases", description = "Release history"),
         (name = "events", description = "The audit trail"),
+        (name = "deployments", description = "Blue/green deployments and their live traffic"),
         (name = "stacks", description = "Provisioned cloud resources behind an environment"),
         (name = "users", description = "Users and API tokens"),
     )
@@ -58,6 +60,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(releases::list, releases::record))
         .routes(routes!(events::list))
         .routes(routes!(stacks::provision, stacks::show, stacks::destroy))
+        .routes(routes!(deployments::start))
+        .routes(routes!(deployments::show))
+        .routes(routes!(deployments::continue_deployment))
+        .routes(routes!(deployments::roll_back))
+        .routes(routes!(deployments::roll_back_environment))
+        .routes(routes!(deployments::events))
         .routes(routes!(users::me))
         .routes(routes!(users::create, users::list))
         .routes(routes!(openapi_json))

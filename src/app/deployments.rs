@@ -1,0 +1,495 @@
+//! Deployments: starting one (release recorded, revision registered,
+//! CodeDeploy deployment created), acting on it, and recording what the
+//! tracker observes, change by change, in the audit trail.
+
+use super::environments::find_environment;
+use super::{Actor, App, Error, Result, detail};
+use crate::cloud::Cloud;
+use crate::cloud::deployments::{self as cloud_deployments, CloudError, Observation, Target};
+use crate::domain::deployment::{DeploymentState, DeploymentStatus};
+use crate::domain::deployment_config::DeploymentConfig;
+use crate::domain::release::{ImageRef, NewRelease};
+use crate::domain::user::Role;
+use crate::store::{
+    self, deployments::DeploymentRow, environments::EnvironmentRow, events::NewEvent,
+};
+use serde_json::json;
+
+/// What to deploy.
+#[derive(Debug, Clone)]
+pub struct StartDeployment {
+    pub release: NewRelease,
+    /// Overrides the deployment group's config (a predefined one, full name).
+    pub config: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// A change the tracker recorded: the event's id, for SSE subscribers.
+#[derive(Debug, Clone, Copy)]
+pub struct DeploymentChanged {
+    pub deployment_id: i64,
+    pub event_id: i64,
+}
+
+impl From<CloudError> for Error {
+    fn from(e: CloudError) -> Self {
+        match e.code.as_deref() {
+            Some("DeploymentLimitExceededException") => Error::Conflict(format!(
+                "another deployment is in progress in the deployment group: {}",
+                e.message
+            )),
+            Some(
+                "DeploymentIsNotInReadyStateException"
+                | "DeploymentAlreadyCompletedException"
+                | "InvalidDeploymentWaitTypeException",
+            ) => Error::Conflict(e.message),
+            _ => Error::Upstream(e.message),
+        }
+    }
+}
+
+/// The stack resources a deployment needs, or why the environment cannot
+/// take one yet.
+fn target_of(env: &EnvironmentRow) -> Result<Target<'_>> {
+    let missing = || {
+        Error::Conflict(format!(
+            "environment {} has no provisioned stack; POST /api/environments/{}/stack first",
+            env.name, env.name
+        ))
+    };
+    Ok(Target {
+        // Provisioning names the family after the environment.
+        task_definition_family: &env.name,
+        container_name: &env.container_name,
+        container_port: env.container_port,
+        application: env.codedeploy_application.as_deref().ok_or_else(missing)?,
+        deployment_group: env.deployment_group.as_deref().ok_or_else(missing)?,
+        cluster: env.cluster.as_deref().ok_or_else(missing)?,
+        service: env.service.as_deref().ok_or_else(missing)?,
+    })
+}
+
+impl App {
+    pub(crate) async fn cloud_for(&self, env: &EnvironmentRow) -> Result<Cloud> {
+        match env.platform.as_str() {
+            "local" => {
+                let endpoint = self.cloud_settings()?.local_endpoint.clone();
+                Ok(self
+                    .local_clients
+                    .get_or_init(|| async { Cloud::local(&endpoint).await })
+                    .await
+                    .clone())
+            }
+            _ => Ok(Cloud::aws(env.region.as_deref().unwrap_or("us-east-1"), None).await),
+        }
+    }
+
+    pub async fn start_deployment(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        request: &StartDeployment,
+    ) -> Result<(DeploymentRow, bool)> {
+        actor.require(Role::Deployer, "starting deployments")?;
+        let env = find_environment(self.store.reader(), environment).await?;
+        if let Some(key) = &request.idempotency_key {
+            if let Some(first) =
+                store::deployments::find_by_idempotency_key(self.store.reader(), env.id, key)
+                    .await?
+            {
+                return Ok((first, false));
+            }
+        }
+        let target = target_of(&env)?;
+        if env.platform == "local" {
+            if let ImageRef::StaticSite(dir) = &request.release.image {
+                if !std::path::Path::new(dir).is_dir() {
+                    return Err(Error::Invalid(crate::domain::FieldError {
+                        field: "image".into(),
+                        message: format!("{dir} is not a directory on the switchyard host"),
+                    }));
+                }
+            } else {
+                return Err(Error::Invalid(crate::domain::FieldError {
+                    field: "image".into(),
+                    message: "a local environment runs static:<dir> images (there is no container runtime here)".into(),
+                }));
+            }
+        }
+        if store::deployments::has_active(self.store.reader(), env.id).await? {
+            return Err(Error::Conflict(format!(
+                "environment {environment} has a deployment in progress"
+            )));
+        }
+        let image = request.release.image.as_string();
+        let existing = store::releases::find_by_version(
+            self.store.reader(),
+            env.id,
+            request.release.version.as_str(),
+        )
+        .await?;
+        if let Some(release) = &existing {
+            if release.image != image {
+                return Err(Error::Conflict(format!(
+                    "release {} of {environment} is image {}; give the new image a new version",
+                    release.version, release.image
+                )));
+            }
+        }
+        let config = request
+            .config
+            .clone()
+            .unwrap_or_else(|| env.deployment_config.clone());
+
+        // The cloud first: nothing is recorded unless CodeDeploy took the deployment.
+        let cloud = self.cloud_for(&env).await?;
+        let task_definition = cloud_deployments::register_revision(&cloud, &target, &image).await?;
+        let appspec = cloud_deployments::appspec(&task_definition, &target);
+        let description = format!(
+            "{} {} by {}",
+            environment, request.release.version, actor.name
+        );
+        let codedeploy_id =
+            cloud_deployments::create(&cloud, &target, &appspec, &config, &description).await?;
+
+        let now = store::now_millis();
+        let mut tx = self.store.begin().await?;
+        let release_id = match existing {
+            Some(release) => release.id,
+            None => {
+                let release = store::releases::insert(
+                    &mut *tx,
+                    &store::releases::NewReleaseRow {
+                        environment_id: env.id,
+                        version: request.release.version.as_str(),
+                        image: &image,
+                        git_commit: request.release.commit.as_ref().map(|c| c.as_str()),
+                        author: request.release.author.as_str(),
+                        message: request.release.message.as_str(),
+                        recorded_by: &actor.name,
+                        created_at: now,
+                    },
+                )
+                .await?;
+                store::events::append(
+                    &mut *tx,
+                    &NewEvent {
+                        environment_id: Some(env.id),
+                        deployment_id: None,
+                        actor: &actor.name,
+                        kind: "release.recorded",
+                        detail: detail(json!({"release_id": release.id, "version": release.version, "image": release.image, "commit": release.git_commit})),
+                        created_at: now,
+                    },
+                )
+                .await?;
+                release.id
+            }
+        };
+        let id = store::deployments::insert(
+            &mut *tx,
+            &store::deployments::NewDeploymentRow {
+                environment_id: env.id,
+                release_id,
+                codedeploy_id: &codedeploy_id,
+                deployment_config: &config,
+                task_definition_arn: &task_definition,
+                idempotency_key: request.idempotency_key.as_deref(),
+                created_by: &actor.name,
+                now,
+            },
+        )
+        .await?;
+        let event_id = store::events::append(
+            &mut *tx,
+            &NewEvent {
+                environment_id: Some(env.id),
+                deployment_id: Some(id),
+                actor: &actor.name,
+                kind: "deployment.started",
+                detail: detail(json!({"codedeploy_id": codedeploy_id, "version": request.release.version.as_str(), "image": image, "deployment_config": config, "task_definition": task_definition})),
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.changed();
+        let _ = self.deployment_changes.send(DeploymentChanged {
+            deployment_id: id,
+            event_id,
+        });
+        let row = store::deployments::find(self.store.reader(), id)
+            .await?
+            .expect("just inserted");
+        Ok((row, true))
+    }
+
+    pub async fn deployment(&self, actor: &Actor, id: i64) -> Result<DeploymentRow> {
+        actor.require(Role::Viewer, "reading deployments")?;
+        store::deployments::find(self.store.reader(), id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no deployment {id}")))
+    }
+
+    pub async fn traffic_samples(&self, id: i64) -> Result<Vec<(i64, f64)>> {
+        Ok(store::deployments::traffic_samples(self.store.reader(), id).await?)
+    }
+
+    /// Reroutes traffic now (`ready`) or ends the termination wait (`termination`).
+    pub async fn continue_deployment(
+        &self,
+        actor: &Actor,
+        id: i64,
+        ready: bool,
+    ) -> Result<DeploymentRow> {
+        actor.require(Role::Deployer, "continuing deployments")?;
+        let (d, env) = self.active_deployment(id).await?;
+        let cloud = self.cloud_for(&env).await?;
+        let wait = if ready {
+            aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait
+        } else {
+            aws_sdk_codedeploy::types::DeploymentWaitType::TerminationWait
+        };
+        cloud_deployments::continue_deployment(
+            &cloud,
+            d.codedeploy_id.as_deref().unwrap_or_default(),
+            wait,
+        )
+        .await?;
+        let kind = if ready {
+            "deployment.rerouted"
+        } else {
+            "deployment.original_terminated"
+        };
+        self.record_action(actor, &d, kind).await?;
+        self.deployment(actor, id).await
+    }
+
+    /// Stops a deployment in flight and returns all traffic to the original.
+    pub async fn roll_back_deployment(&self, actor: &Actor, id: i64) -> Result<DeploymentRow> {
+        actor.require(Role::Deployer, "rolling back deployments")?;
+        let (d, env) = self.active_deployment(id).await?;
+        let cloud = self.cloud_for(&env).await?;
+        cloud_deployments::stop_with_rollback(
+            &cloud,
+            d.codedeploy_id.as_deref().unwrap_or_default(),
+        )
+        .await?;
+        self.record_action(actor, &d, "deployment.rollback_requested")
+            .await?;
+        self.deployment(actor, id).await
+    }
+
+    /// Redeploys the release before the one that is live now.
+    pub async fn roll_back_environment(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        config: Option<String>,
+    ) -> Result<DeploymentRow> {
+        actor.require(Role::Deployer, "rolling back environments")?;
+        let env = find_environment(self.store.reader(), environment).await?;
+        if store::deployments::has_active(self.store.reader(), env.id).await? {
+            return Err(Error::Conflict(format!(
+                "environment {environment} has a deployment in progress; roll that one back instead"
+            )));
+        }
+        let succeeded = store::deployments::succeeded(self.store.reader(), env.id, 20).await?;
+        let live = succeeded.first().ok_or_else(|| {
+            Error::Conflict(format!(
+                "environment {environment} has no successful deployment"
+            ))
+        })?;
+        let previous = succeeded
+            .iter()
+            .find(|d| d.release_id != live.release_id)
+            .ok_or_else(|| {
+                Error::Conflict(format!(
+                    "environment {environment} has no earlier release to go back to"
+                ))
+            })?;
+        let release = NewRelease {
+            version: crate::domain::release::VersionLabel::parse(&previous.version)
+                .map_err(|e| anyhow::anyhow!(e))?,
+            image: ImageRef::parse(&previous.image).map_err(|e| anyhow::anyhow!(e))?,
+            commit: None,
+            author: crate::domain::release::Author::parse(&actor.name)
+                .map_err(|e| anyhow::anyhow!(e))?,
+            message: Default::default(),
+        };
+        let config = config.unwrap_or_else(|| DeploymentConfig::predefined()[0].name().to_owned());
+        let (row, _) = self
+            .start_deployment(
+                actor,
+                environment,
+                &StartDeployment {
+                    release,
+                    config: Some(config),
+                    idempotency_key: None,
+                },
+            )
+            .await?;
+        Ok(row)
+    }
+
+    async fn active_deployment(&self, id: i64) -> Result<(DeploymentRow, EnvironmentRow)> {
+        let d = store::deployments::find(self.store.reader(), id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no deployment {id}")))?;
+        if DeploymentStatus::parse(&d.status).is_ok_and(|s| s.is_terminal()) {
+            return Err(Error::Conflict(format!(
+                "deployment {id} has already finished ({})",
+                d.status
+            )));
+        }
+        let env = store::environments::find_by_name(self.store.reader(), &d.environment)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!("the environment of deployment {id} was deleted"))
+            })?;
+        Ok((d, env))
+    }
+
+    async fn record_action(&self, actor: &Actor, d: &DeploymentRow, kind: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let event_id = store::events::append(
+            &mut *tx,
+            &NewEvent {
+                environment_id: Some(d.environment_id),
+                deployment_id: Some(d.id),
+                actor: &actor.name,
+                kind,
+                detail: detail(json!({"codedeploy_id": d.codedeploy_id})),
+                created_at: store::now_millis(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let _ = self.deployment_changes.send(DeploymentChanged {
+            deployment_id: d.id,
+            event_id,
+        });
+        Ok(())
+    }
+
+    /// Stores what the cloud reports now, appending one event per change.
+    /// Returns whether the deployment has finished.
+    pub async fn record_observation(&self, d: &DeploymentRow, seen: &Observation) -> Result<bool> {
+        let before = DeploymentState {
+            status: DeploymentStatus::parse(&d.status).map_err(|e| anyhow::anyhow!(e))?,
+            rolled_back: d.rolled_back,
+        };
+        let after = DeploymentState {
+            status: seen.status,
+            rolled_back: seen.rolled_back,
+        };
+        if let Err(illegal) = before.transition(after) {
+            // The cloud is the truth; a jump the state machine forbids is worth a warning, not a refusal.
+            tracing::warn!(deployment = d.id, "{illegal}");
+        }
+        let lifecycle = serde_json::to_string(&seen.lifecycle).map_err(|e| anyhow::anyhow!(e))?;
+        let task_sets = serde_json::to_string(&seen.task_sets).map_err(|e| anyhow::anyhow!(e))?;
+        let unchanged = before == after
+            && d.lifecycle == lifecycle
+            && d.task_sets == task_sets
+            && d.green_weight == seen.green_weight
+            && d.error_code.as_deref() == seen.error.as_ref().map(|e| e.0.as_str());
+        if unchanged {
+            return Ok(seen.status.is_terminal());
+        }
+        let now = store::now_millis();
+        let mut events: Vec<(&str, serde_json::Value)> = Vec::new();
+        let old_events: Vec<cloud_deployments::LifecycleEventState> =
+            serde_json::from_str(&d.lifecycle).unwrap_or_default();
+        for e in &seen.lifecycle {
+            let was = old_events
+                .iter()
+                .find(|o| o.name == e.name)
+                .map(|o| o.status.as_str());
+            if was != Some(e.status.as_str()) && !(was.is_none() && e.status == "Pending") {
+                events.push((
+                    "deployment.lifecycle",
+                    json!({"event": e.name, "status": e.status}),
+                ));
+            }
+        }
+        if d.green_weight != seen.green_weight {
+            events.push(("deployment.traffic", json!({"green_weight": seen.green_weight, "blue_weight": 100.0 - seen.green_weight})));
+        }
+        if before != after {
+            events.push(("deployment.status", json!({"from": d.status, "to": seen.status.as_str(), "rolled_back": seen.rolled_back, "error": seen.error.as_ref().map(|(c, m)| json!({"code": c, "message": m}))})));
+        }
+        let mut tx = self.store.begin().await?;
+        store::deployments::update_observed(
+            &mut *tx,
+            d.id,
+            &store::deployments::Observed {
+                status: seen.status.as_str(),
+                rolled_back: seen.rolled_back,
+                lifecycle: &lifecycle,
+                task_sets: &task_sets,
+                green_weight: seen.green_weight,
+                error_code: seen.error.as_ref().map(|e| e.0.as_str()),
+                error_message: seen.error.as_ref().map(|e| e.1.as_str()),
+                completed_at: seen
+                    .status
+                    .is_terminal()
+                    .then(|| seen.completed_at.unwrap_or(now)),
+                now,
+            },
+        )
+        .await?;
+        if d.green_weight != seen.green_weight || d.lifecycle == "[]" {
+            store::deployments::add_traffic_sample(&mut *tx, d.id, now, seen.green_weight).await?;
+        }
+        let mut ids = Vec::new();
+        for (kind, detail_value) in events {
+            ids.push(
+                store::events::append(
+                    &mut *tx,
+                    &NewEvent {
+                        environment_id: Some(d.environment_id),
+                        deployment_id: Some(d.id),
+                        actor: "codedeploy",
+                        kind,
+                        detail: detail(detail_value),
+                        created_at: now,
+                    },
+                )
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        self.changed();
+        for event_id in ids {
+            let _ = self.deployment_changes.send(DeploymentChanged {
+                deployment_id: d.id,
+                event_id,
+            });
+        }
+        Ok(seen.status.is_terminal())
+    }
+
+    pub fn subscribe_deployment_changes(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<DeploymentChanged> {
+        self.deployment_changes.subscribe()
+    }
+
+    pub async fn unfinished_deployments(&self) -> Result<Vec<DeploymentRow>> {
+        Ok(store::deployments::unfinished(self.store.reader()).await?)
+    }
+
+    pub async fn deployment_events_after(
+        &self,
+        id: i64,
+        after: i64,
+    ) -> Result<Vec<store::events::EventRow>> {
+        Ok(store::events::for_deployment_after(self.store.reader(), id, after).await?)
+    }
+
+    /// The environment row behind a deployment (for the tracker).
+    pub async fn environment_by_id_name(&self, name: &str) -> Result<EnvironmentRow> {
+        find_environment(self.store.reader(), name).await
+    }
+}

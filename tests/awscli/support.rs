@@ -1,0 +1,146 @@
+//! What tests/awscli and tests/differential share (the latter includes this
+//! file with `#[path]`): the Python virtualenv with the AWS CLI and moto, and
+//! the real binary's standalone local cloud.
+
+// Each of the two test targets uses a part of this module.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+/// The virtualenv that `scripts/setup-test-deps` makes: `SWITCHYARD_TEST_VENV`
+/// (exported by `scripts/test`), else `.venv-test/` in the repository.
+/// Missing tools fail the test: these suites never skip.
+pub fn venv() -> PathBuf {
+    let dir = match std::env::var_os("SWITCHYARD_TEST_VENV") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test"),
+    };
+    for tool in ["aws", "moto_server"] {
+        let path = dir.join("bin").join(tool);
+        assert!(
+            path.is_file(),
+            "{} is missing: run scripts/setup-test-deps, which creates the virtualenv {} with the AWS CLI and moto \
+             (scripts/test runs it and exports SWITCHYARD_TEST_VENV)",
+            path.display(),
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// The standalone local cloud, killed when dropped.
+pub struct LocalCloud {
+    pub child: Child,
+    pub endpoint: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+impl LocalCloud {
+    /// Starts `switchyard localcloud` on a free loopback port; `time_scale`
+    /// minutes of a deployment config pass in one second.
+    pub async fn start(time_scale: &str) -> LocalCloud {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args([
+                "localcloud",
+                "--listen",
+                "127.0.0.1:0",
+                "--time-scale",
+                time_scale,
+                "--data-dir",
+            ])
+            .arg(dir.path().join("cloud"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let endpoint = loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("the local cloud prints its address within 20 s")
+                .unwrap()
+                .expect("the local cloud starts");
+            if let Some((_, url)) = line.split_once("listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        LocalCloud {
+            child,
+            endpoint,
+            http: reqwest::Client::new(),
+            dir,
+        }
+    }
+
+    /// A load balancer with production and test listeners and the target
+    /// groups `blue` and `green` (the local cloud's internal API).
+    pub async fn load_balancer(&self, name: &str) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/_localcloud/load-balancers", self.endpoint))
+            .json(&json!({"name": name, "target_groups": [{"name": "blue"}, {"name": "green"}]}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// A directory with an index.html that shows `<h1>{colour}</h1>`, for a
+    /// `static:<dir>` image.
+    pub fn site(&self, colour: &str) -> PathBuf {
+        let dir = self.dir.path().join(format!("{colour}-site"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), format!("<h1>{colour}</h1>")).unwrap();
+        dir
+    }
+
+    /// Waits until `url` serves the site of `colour`.
+    pub async fn wait_serving(&self, url: &str, colour: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = self.http.get(url).send().await {
+                if r.status().is_success()
+                    && r.text()
+                        .await
+                        .unwrap_or_default()
+                        .contains(&format!("<h1>{colour}</h1>"))
+                {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{url} never served {colour}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// An ECS AppSpec that deploys `task_definition` behind container web:80.
+pub fn appspec(task_definition: &str) -> String {
+    json!({
+        "version": 0.0,
+        "Resources": [{"TargetService": {
+            "Type": "AWS::ECS::Service",
+            "Properties": {"TaskDefinition": task_definition, "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 80}},
+        }}],
+    })
+    .to_string()
+}
