@@ -231,6 +231,21 @@ impl App {
             .ok_or_else(|| Error::NotFound(format!("no deployment {id}")))
     }
 
+    /// An environment's latest deployments, newest first.
+    pub async fn environment_deployments(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        limit: u32,
+    ) -> Result<Vec<DeploymentRow>> {
+        actor.require(Role::Viewer, "reading deployments")?;
+        let env = find_environment(self.store.reader(), environment).await?;
+        Ok(
+            store::deployments::for_environment(self.store.reader(), env.id, i64::from(limit))
+                .await?,
+        )
+    }
+
     pub async fn traffic_samples(&self, id: i64) -> Result<Vec<(i64, f64)>> {
         Ok(store::deployments::traffic_samples(self.store.reader(), id).await?)
     }

@@ -19,6 +19,8 @@ pub enum CliError {
     Usage(String),
     Unreachable(String),
     Local(anyhow::Error),
+    /// The deployment failed, stopped or rolled back.
+    Deployment(String),
 }
 
 impl CliError {
@@ -28,6 +30,7 @@ impl CliError {
             CliError::Usage(_) => 2,
             CliError::Unreachable(_) => 3,
             CliError::Local(_) => 4,
+            CliError::Deployment(_) => super::deploy::DEPLOYMENT_FAILED,
         }
     }
 }
@@ -47,7 +50,9 @@ impl fmt::Display for CliError {
                 }
                 write!(f, " ({status} {code})")
             }
-            CliError::Usage(message) | CliError::Unreachable(message) => f.write_str(message),
+            CliError::Usage(message)
+            | CliError::Unreachable(message)
+            | CliError::Deployment(message) => f.write_str(message),
             CliError::Local(e) => write!(f, "{e:#}"),
         }
     }

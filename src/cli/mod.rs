@@ -2,6 +2,8 @@
 //! REST API for people and scripts.
 
 mod client;
+mod demo;
+mod deploy;
 mod output;
 
 use crate::bench;
@@ -55,6 +57,10 @@ struct ClientArgs {
 enum Command {
     /// Run the server: REST API, webhooks and dashboard.
     Serve(ServeArgs),
+    /// The whole job on this machine: serve with the local cloud, provision
+    /// an environment, deploy the blue sample page, then shift traffic to
+    /// the green one linearly, printing the split on the production URL.
+    Demo(ServeArgs),
     /// Administer users directly in a data dir (works while the server runs).
     #[command(subcommand)]
     User(UserCommand),
@@ -77,6 +83,39 @@ enum Command {
     /// Run the local cloud on its own: the AWS-compatible ECS and CodeDeploy
     /// slice that `serve` otherwise embeds.
     Localcloud(LocalcloudArgs),
+    /// Deploy an image blue/green and follow the traffic shift.
+    Deploy {
+        environment: String,
+        /// static:<dir> for a local environment, a container image on AWS.
+        #[arg(long)]
+        image: String,
+        /// The release's version label (default: the UTC time).
+        #[arg(long)]
+        version: Option<String>,
+        /// The full git commit the image was built from.
+        #[arg(long)]
+        commit: Option<String>,
+        /// A predefined ECS deployment config (default: the environment's).
+        #[arg(long)]
+        config: Option<String>,
+        #[arg(long, value_enum, default_value_t = deploy::WaitUntil::Completed)]
+        wait_until: deploy::WaitUntil,
+    },
+    /// An environment's URLs and latest deployments.
+    Status { environment: String },
+    /// Continue a deployment: reroute traffic now (ready) or remove the original now (termination).
+    Continue {
+        id: i64,
+        #[arg(long, default_value = "ready", value_parser = ["ready", "termination"])]
+        wait: String,
+    },
+    /// Roll back: a deployment id stops it and returns traffic to the
+    /// original; an environment name redeploys its previous release.
+    Rollback {
+        target: String,
+        #[arg(long, value_enum, default_value_t = deploy::WaitUntil::Completed)]
+        wait_until: deploy::WaitUntil,
+    },
     /// Benchmarks that measure this build on this machine.
     Bench(bench::BenchArgs),
 }
@@ -244,22 +283,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => {
             telemetry::init(args.log_format);
-            server::serve(ServeOptions {
-                listen: args.listen,
-                data_dir: args.data.data_dir,
-                http: HttpConfig {
-                    max_body_bytes: args.max_body_bytes,
-                },
-                cloud: match args.localcloud_url {
-                    Some(url) => server::CloudOptions::External { url },
-                    None => server::CloudOptions::Embedded {
-                        listen: args.localcloud_listen,
-                        time_scale: args.time.time_scale,
-                    },
-                },
-            })
-            .await
-            .map_err(CliError::Local)
+            server::serve(serve_options(args))
+                .await
+                .map_err(CliError::Local)
+        }
+        Command::Demo(mut args) => {
+            telemetry::init(args.log_format);
+            // The demo is meant to be watched: a minute of a deployment config passes in a second.
+            if args.time.time_scale == 1.0 && args.localcloud_url.is_none() {
+                args.time.time_scale = 60.0;
+            }
+            demo::run(serve_options(args)).await
         }
         Command::User(command) => user(command, cli.client.output).await,
         Command::Env(command) => env(command, &cli.client).await,
@@ -284,8 +318,65 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 out.print_releases(&page, &environment)
             }
         }
+        Command::Deploy {
+            environment,
+            image,
+            version,
+            commit,
+            config,
+            wait_until,
+        } => {
+            let client = ApiClient::new(&cli.client)?;
+            let args = deploy::DeployArgs {
+                environment: &environment,
+                image: &image,
+                version,
+                commit: commit.as_deref(),
+                config: config.as_deref(),
+                wait_until,
+            };
+            deploy::deploy(&client, cli.client.output, args).await
+        }
+        Command::Status { environment } => {
+            deploy::status(
+                &ApiClient::new(&cli.client)?,
+                cli.client.output,
+                &environment,
+            )
+            .await
+        }
+        Command::Continue { id, wait } => {
+            deploy::continue_deployment(&ApiClient::new(&cli.client)?, cli.client.output, id, &wait)
+                .await
+        }
+        Command::Rollback { target, wait_until } => {
+            deploy::rollback(
+                &ApiClient::new(&cli.client)?,
+                cli.client.output,
+                &target,
+                wait_until,
+            )
+            .await
+        }
         Command::Localcloud(args) => localcloud(args).await.map_err(CliError::Local),
         Command::Bench(args) => bench::run(args).await.map_err(CliError::Local),
+    }
+}
+
+fn serve_options(args: ServeArgs) -> ServeOptions {
+    ServeOptions {
+        listen: args.listen,
+        data_dir: args.data.data_dir,
+        http: HttpConfig {
+            max_body_bytes: args.max_body_bytes,
+        },
+        cloud: match args.localcloud_url {
+            Some(url) => server::CloudOptions::External { url },
+            None => server::CloudOptions::Embedded {
+                listen: args.localcloud_listen,
+                time_scale: args.time.time_scale,
+            },
+        },
     }
 }
 

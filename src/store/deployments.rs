@@ -226,3 +226,18 @@ pub async fn traffic_samples(
     .fetch_all(db)
     .await
 }
+
+/// An environment's deployments, newest first.
+pub async fn for_environment(
+    db: impl SqliteExecutor<'_>,
+    environment_id: i64,
+    limit: i64,
+) -> Result<Vec<DeploymentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE d.environment_id = ? ORDER BY d.id DESC LIMIT ?"
+    ))
+    .bind(environment_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

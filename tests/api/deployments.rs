@@ -507,3 +507,294 @@ async fn server_sent_events_resume_with_last_event_id() {
     let expected: Vec<(i64, String)> = all.iter().filter(|(i, _)| *i > middle).cloned().collect();
     assert_eq!(rest, expected);
 }
+
+async fn cli(e: &Env, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = tokio::process::Command::new(crate::helpers::BIN)
+        .args(args)
+        .env("SWITCHYARD_URL", &e.s.base)
+        .env("SWITCHYARD_TOKEN", &e.s.admin_token)
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_deploys_follows_and_rolls_back() {
+    let e = Env::new("cli", json!({})).await;
+    let v1 = e.image("v1");
+    let (code, stdout, stderr) = cli(
+        &e,
+        &[
+            "deploy",
+            "cli",
+            "--image",
+            &v1,
+            "--version",
+            "v1",
+            "--wait-until",
+            "completed",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("v1 Succeeded"), "{stdout}");
+    assert!(stderr.contains("100% green"), "progress is shown: {stderr}");
+
+    // traffic-shifted returns before the termination wait ends.
+    let v2 = e.image("v2");
+    let (code, stdout, stderr) = cli(
+        &e,
+        &[
+            "deploy",
+            "cli",
+            "--image",
+            &v2,
+            "--version",
+            "v2",
+            "--config",
+            "ECSLinear10PercentEvery1Minutes",
+            "--wait-until",
+            "traffic-shifted",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let shifted: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shifted["green_weight"], 100.0);
+    assert!(
+        matches!(shifted["status"].as_str(), Some("Baking" | "Succeeded")),
+        "{shifted}"
+    );
+    e.wait(shifted["id"].as_i64().unwrap(), &["Succeeded"])
+        .await;
+
+    let (code, stdout, _) = cli(&e, &["status", "cli"]).await;
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("v2") && stdout.contains("v1") && stdout.contains(&e.prod_url),
+        "{stdout}"
+    );
+
+    // A deployment stopped from elsewhere makes `deploy` fail with status 5.
+    let v3 = e.image("v3");
+    let base = e.s.base.clone();
+    let token = e.s.admin_token.clone();
+    let follower = tokio::spawn(async move {
+        tokio::process::Command::new(crate::helpers::BIN)
+            .args([
+                "deploy",
+                "cli",
+                "--image",
+                &v3,
+                "--version",
+                "v3",
+                "--config",
+                "ECSCanary10Percent15Minutes",
+            ])
+            .env("SWITCHYARD_URL", base)
+            .env("SWITCHYARD_TOKEN", token)
+            .output()
+            .await
+            .unwrap()
+    });
+    let id = loop {
+        let list =
+            e.s.get("/api/environments/cli/deployments", &e.s.admin_token)
+                .await
+                .body;
+        let newest = &list["deployments"][0];
+        if newest["release"]["version"] == "v3" && newest["green_weight"] == 10.0 {
+            break newest["id"].as_i64().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (code, _, stderr) = cli(&e, &["rollback", &id.to_string()]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let followed = follower.await.unwrap();
+    assert_eq!(followed.status.code(), Some(5));
+    assert!(
+        String::from_utf8_lossy(&followed.stderr).contains("rolled back"),
+        "{}",
+        String::from_utf8_lossy(&followed.stderr)
+    );
+    assert!(e.serving().await.contains("v2"));
+
+    // Rolling the environment back redeploys v1.
+    let (code, stdout, stderr) = cli(&e, &["rollback", "cli"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("v1 Succeeded"), "{stdout}");
+    assert!(e.serving().await.contains("v1"));
+    let (code, _, stderr) = cli(&e, &["continue", &id.to_string()]).await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("409"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flowing() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    // The local cloud runs on its own, so killing the control plane leaves it be.
+    let mut cloud = tokio::process::Command::new(crate::helpers::BIN)
+        .args([
+            "localcloud",
+            "--listen",
+            "127.0.0.1:0",
+            "--time-scale",
+            "60",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("cloud"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(cloud.stdout.take().unwrap()).lines();
+    let cloud_url = loop {
+        let line = lines.next_line().await.unwrap().unwrap();
+        if let Some((_, url)) = line.split_once("listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    let data = dir.path().join("server");
+    let s = TestServer::start(&data, &["--localcloud-url", &cloud_url]).await;
+    let sites = tempfile::tempdir().unwrap();
+    for v in ["v1", "v2"] {
+        std::fs::create_dir_all(sites.path().join(v)).unwrap();
+        std::fs::write(
+            sites.path().join(v).join("index.html"),
+            format!("<h1>{v}</h1>"),
+        )
+        .unwrap();
+    }
+    s.post(
+        "/api/environments",
+        &s.admin_token,
+        json!({"name": "crash", "platform": "local", "termination_wait_minutes": 0}),
+    )
+    .await;
+    s.post("/api/environments/crash/stack", &s.admin_token, json!({}))
+        .await;
+    let prod_url = loop {
+        let stack = s
+            .get("/api/environments/crash/stack", &s.admin_token)
+            .await
+            .body;
+        if stack["status"] == "ready" {
+            break stack["outputs"]["prod_url"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let image = |v: &str| format!("static:{}", sites.path().join(v).display());
+    let first = s
+        .post(
+            "/api/environments/crash/deployments",
+            &s.admin_token,
+            json!({"image": image("v1"), "version": "v1"}),
+        )
+        .await;
+    let id1 = first.body["id"].as_i64().unwrap();
+    loop {
+        if s.get(&format!("/api/deployments/{id1}"), &s.admin_token)
+            .await
+            .body["status"]
+            == "Succeeded"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = s
+        .post("/api/environments/crash/deployments", &s.admin_token, json!({"image": image("v2"), "version": "v2", "deployment_config": "ECSLinear10PercentEvery1Minutes"}))
+        .await;
+    let id = second.body["id"].as_i64().unwrap();
+    loop {
+        let d = s
+            .get(&format!("/api/deployments/{id}"), &s.admin_token)
+            .await
+            .body;
+        if d["green_weight"].as_f64().unwrap_or(0.0) >= 20.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // kill -9 mid-shift.
+    let mut server = s;
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    // Production keeps answering while the control plane is down, and the shift completes.
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = http.get(&prod_url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        if response.text().await.unwrap().contains("v2") {
+            let mut all_v2 = true;
+            for _ in 0..20 {
+                let response = http.get(&prod_url).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                all_v2 &= response.text().await.unwrap().contains("v2");
+            }
+            if all_v2 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shift never finished in the cloud"
+        );
+    }
+    drop(server);
+    let restarted = TestServer::start(&data, &["--localcloud-url", &cloud_url]).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let d = restarted
+            .get(&format!("/api/deployments/{id}"), &restarted.admin_token)
+            .await
+            .body;
+        if d["status"] == "Succeeded" {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted tracker never caught up: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(d["green_weight"], 100.0);
+    assert!(
+        d["lifecycle_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] == "Succeeded" && e["ended_at"].is_string()),
+        "{d}"
+    );
+    let trail = restarted
+        .get(
+            "/api/environments/crash/events?limit=200",
+            &restarted.admin_token,
+        )
+        .await
+        .body;
+    let statuses: Vec<String> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["deployment_id"] == id && e["kind"] == "deployment.status")
+        .map(|e| e["detail"]["to"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        statuses.first().map(String::as_str),
+        Some("Succeeded"),
+        "the final status is on record: {statuses:?}"
+    );
+    cloud.start_kill().unwrap();
+}

@@ -478,3 +478,30 @@ pub async fn events(
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentList {
+    pub deployments: Vec<Deployment>,
+}
+
+/// An environment's latest deployments, newest first (`?limit=`, at most 50).
+#[utoipa::path(get, path = "/api/environments/{name}/deployments", tag = "deployments",
+    params(("name" = String, Path, description = "Environment name"), super::PageParams),
+    responses((status = 200, body = DeploymentList), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(name): Path<String>,
+    super::ApiQuery(params): super::ApiQuery<super::PageParams>,
+) -> Result<Json<DeploymentList>, Error> {
+    let page = params.parse()?;
+    let rows = state
+        .app
+        .environment_deployments(&actor, &name, page.limit.min(50))
+        .await?;
+    let mut deployments = Vec::with_capacity(rows.len());
+    for row in rows {
+        deployments.push(view(&state, row).await?);
+    }
+    Ok(Json(DeploymentList { deployments }))
+}

@@ -60,7 +60,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(releases::list, releases::record))
         .routes(routes!(events::list))
         .routes(routes!(stacks::provision, stacks::show, stacks::destroy))
-        .routes(routes!(deployments::start))
+        .routes(routes!(deployments::start, deployments::list))
         .routes(routes!(deployments::show))
         .routes(routes!(deployments::continue_deployment))
         .routes(routes!(deployments::roll_back))

@@ -171,7 +171,10 @@ impl Listener {
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the shortest common upstream keep-alive (Node's 5 s):
+            // the pool must drop an idle connection before the upstream
+            // closes it, or a request sent just as it closes fails.
+            .pool_idle_timeout(Duration::from_secs(4))
             .build(connector);
         let shared = Arc::new(Shared {
             forward: RwLock::new(Arc::new(Forward::new(Vec::new()))),
@@ -271,6 +274,8 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |request| {
         forward::handle(shared.clone(), client_ip.clone(), request)
     });
+    // The timer gives hyper its read timeout for request heads, so a client
+    // that connects and goes quiet does not hold a connection forever.
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service);
