@@ -2,6 +2,7 @@
 //! build against a baseline in the same run, because machines are noisy and
 //! only ratios travel.
 
+mod deployments;
 pub mod load;
 mod proxy;
 mod releases;
@@ -24,6 +25,9 @@ enum BenchCommand {
     /// The local cloud's load balancer splitting 90/10 between two
     /// upstreams, against nginx doing the same and an upstream hit directly.
     Proxy(proxy::ProxyBench),
+    /// Deployments tracked at once: weight change to SSE event, and the
+    /// control plane's CPU and memory meanwhile.
+    Deployments(deployments::DeploymentsBench),
     /// The baseline server: a bare axum handler answering every GET with
     /// the bytes of a file (used by the benchmarks).
     #[command(hide = true)]
@@ -52,6 +56,7 @@ enum BenchCommand {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         BenchCommand::Releases(bench) => releases::run(bench).await,
+        BenchCommand::Deployments(bench) => deployments::run(bench).await,
         BenchCommand::ServeBytes { listen, file } => serve_bytes(listen, file).await,
         BenchCommand::Proxy(bench) => proxy::run(bench).await,
         BenchCommand::ServeProxy {
@@ -124,6 +129,12 @@ impl ChildServer {
             }
         }
         anyhow::bail!("the server exited before listening")
+    }
+
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        self.child
+            .id()
+            .ok_or_else(|| anyhow::anyhow!("the server has exited"))
     }
 
     /// Current and peak resident memory, from /proc.
