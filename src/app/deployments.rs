@@ -66,7 +66,24 @@ fn target_of(env: &EnvironmentRow) -> Result<Target<'_>> {
         deployment_group: env.deployment_group.as_deref().ok_or_else(missing)?,
         cluster: env.cluster.as_deref().ok_or_else(missing)?,
         service: env.service.as_deref().ok_or_else(missing)?,
+        hooks: hooks_of(env),
     })
+}
+
+/// The environment's lifecycle hooks, in lifecycle order.
+fn hooks_of(env: &EnvironmentRow) -> Vec<(String, String)> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&env.hooks).unwrap_or_default();
+    let mut hooks: Vec<(String, String)> = map
+        .into_iter()
+        .filter_map(|(event, f)| f.as_str().map(|f| (event, f.to_owned())))
+        .collect();
+    hooks.sort_by_key(|(event, _)| {
+        crate::domain::environment::HOOKABLE_EVENTS
+            .iter()
+            .position(|e| e == event)
+    });
+    hooks
 }
 
 impl App {

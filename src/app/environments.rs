@@ -15,6 +15,13 @@ impl App {
         actor.require(Role::Admin, "creating environments")?;
         let now = store::now_millis();
         let r = &new.resources;
+        let hooks: serde_json::Map<String, serde_json::Value> = new
+            .hooks
+            .pairs()
+            .iter()
+            .map(|(event, function)| (event.clone(), json!(function)))
+            .collect();
+        let hooks = serde_json::Value::Object(hooks).to_string();
         let row = store::environments::NewEnvironmentRow {
             name: new.name.as_str(),
             platform: new.platform.as_str(),
@@ -37,6 +44,7 @@ impl App {
             ready_action: new.deployment_group.ready_action.as_aws(),
             termination_wait_minutes: i64::from(new.deployment_group.termination_wait_minutes),
             auto_rollback: new.deployment_group.auto_rollback,
+            hooks: &hooks,
         };
         let mut tx = self.store.begin().await?;
         let environment = store::environments::insert(&mut *tx, &row)

@@ -41,6 +41,8 @@ pub struct Target<'a> {
     pub deployment_group: &'a str,
     pub cluster: &'a str,
     pub service: &'a str,
+    /// (lifecycle event, function) for the AppSpec's Hooks.
+    pub hooks: Vec<(String, String)>,
 }
 
 /// Registers a new revision of the stack's task definition: the latest one
@@ -98,10 +100,21 @@ pub async fn register_revision(
 
 /// The ECS AppSpec of a revision.
 pub fn appspec(task_definition_arn: &str, target: &Target<'_>) -> String {
-    format!(
+    let mut spec = format!(
         "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{task_definition_arn}\"\n        LoadBalancerInfo:\n          ContainerName: \"{}\"\n          ContainerPort: {}\n",
         target.container_name, target.container_port
-    )
+    );
+    if !target.hooks.is_empty() {
+        spec.push_str("Hooks:\n");
+        for (event, function) in &target.hooks {
+            // JSON strings are valid YAML scalars, quoting whatever a name holds.
+            spec.push_str(&format!(
+                "  - {event}: {}\n",
+                serde_json::Value::from(function.as_str())
+            ));
+        }
+    }
+    spec
 }
 
 pub async fn create(

@@ -263,6 +263,7 @@ pub struct NewEnvironment {
     pub resources: CloudResources,
     pub container: ContainerSettings,
     pub deployment_group: DeploymentGroupSettings,
+    pub hooks: LifecycleHooks,
 }
 
 impl NewEnvironment {
@@ -287,6 +288,7 @@ impl NewEnvironment {
             resources,
             container: ContainerSettings::default(),
             deployment_group: DeploymentGroupSettings::default(),
+            hooks: LifecycleHooks::default(),
         })
     }
 }
@@ -542,6 +544,46 @@ impl ReadyAction {
     }
 }
 
+/// The ECS lifecycle events that take a hook, in lifecycle order.
+pub const HOOKABLE_EVENTS: [&str; 5] = [
+    "BeforeInstall",
+    "AfterInstall",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+];
+
+/// Lifecycle hooks: which function runs at which event (one per event).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LifecycleHooks(Vec<(String, String)>);
+
+impl LifecycleHooks {
+    pub fn parse(pairs: &[(&str, &str)]) -> Result<Self, FieldError> {
+        let mut hooks: Vec<(String, String)> = Vec::new();
+        for (event, function) in pairs {
+            let field = |message: String| FieldError {
+                field: format!("hooks.{event}"),
+                message,
+            };
+            if !HOOKABLE_EVENTS.contains(event) {
+                return Err(field(format!(
+                    "{event} takes no hook; hookable events are {}",
+                    HOOKABLE_EVENTS.join(", ")
+                )));
+            }
+            check_text(function, "a function name", 1, 140).map_err(|e| field(e.0))?;
+            hooks.push(((*event).to_owned(), (*function).to_owned()));
+        }
+        hooks.sort_by_key(|(event, _)| HOOKABLE_EVENTS.iter().position(|e| e == event));
+        Ok(LifecycleHooks(hooks))
+    }
+
+    /// (event, function) in lifecycle order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+}
+
 /// The CodeDeploy deployment group settings of an environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeploymentGroupSettings {
@@ -724,6 +766,32 @@ mod stack_settings_tests {
         ] {
             assert_eq!(ContainerSettings::parse(&input).unwrap_err().field, field);
         }
+    }
+
+    #[test]
+    fn hooks_name_hookable_events() {
+        let hooks =
+            LifecycleHooks::parse(&[("AfterAllowTraffic", "after"), ("BeforeInstall", "before")])
+                .unwrap();
+        assert_eq!(
+            hooks.pairs(),
+            &[
+                ("BeforeInstall".to_owned(), "before".to_owned()),
+                ("AfterAllowTraffic".to_owned(), "after".to_owned())
+            ]
+        );
+        assert_eq!(
+            LifecycleHooks::parse(&[("Install", "x")])
+                .unwrap_err()
+                .field,
+            "hooks.Install"
+        );
+        assert_eq!(
+            LifecycleHooks::parse(&[("AfterInstall", "")])
+                .unwrap_err()
+                .field,
+            "hooks.AfterInstall"
+        );
     }
 
     #[test]

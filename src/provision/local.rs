@@ -49,6 +49,15 @@ fn placeholder_site(data_dir: &Path, env: &EnvironmentRow) -> anyhow::Result<std
             env.name
         ),
     )?;
+    // The target groups check the health check path: the placeholder answers it.
+    let health = env.health_check_path.trim_start_matches('/');
+    if !health.is_empty() && !health.ends_with('/') && !health.split('/').any(|part| part == "..") {
+        let file = dir.join(health.split(['?', '#']).next().unwrap_or(health));
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(file, "ok\n")?;
+    }
     Ok(dir)
 }
 

@@ -28,12 +28,14 @@ pub struct EnvironmentRow {
     pub auto_rollback: bool,
     pub prod_url: Option<String>,
     pub test_url: Option<String>,
+    /// JSON object: lifecycle event -> function.
+    pub hooks: String,
 }
 
 const COLUMNS: &str = "id, name, platform, region, cluster, service, codedeploy_application, \
      deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at, \
      container_name, container_port, health_check_path, desired_count, deployment_config, \
-     ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url";
+     ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url, hooks";
 
 /// The column values of a new environment.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +61,7 @@ pub struct NewEnvironmentRow<'a> {
     pub ready_action: &'a str,
     pub termination_wait_minutes: i64,
     pub auto_rollback: bool,
+    pub hooks: &'a str,
 }
 
 pub async fn insert(
@@ -69,8 +72,8 @@ pub async fn insert(
         "INSERT INTO environments (name, platform, region, cluster, service, codedeploy_application,
              deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at,
              container_name, container_port, health_check_path, desired_count, deployment_config,
-             ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, hooks)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          RETURNING {COLUMNS}"
     ))
     .bind(row.name)
@@ -94,6 +97,7 @@ pub async fn insert(
     .bind(row.ready_action)
     .bind(row.termination_wait_minutes)
     .bind(row.auto_rollback)
+    .bind(row.hooks)
     .fetch_one(db)
     .await
 }

@@ -107,6 +107,7 @@ impl Tracker {
             deployment_group: env.deployment_group.as_deref().unwrap_or_default(),
             cluster: env.cluster.as_deref().unwrap_or_default(),
             service: env.service.as_deref().unwrap_or_default(),
+            hooks: Vec::new(),
         };
         let seen = cloud_deployments::observe(
             &cloud,

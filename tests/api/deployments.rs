@@ -798,3 +798,144 @@ async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flo
     );
     cloud.start_kill().unwrap();
 }
+
+#[tokio::test]
+async fn a_replacement_that_never_turns_healthy_rolls_back_with_zero_failed_requests() {
+    let e = Env::new(
+        "sick",
+        json!({"container": {"health_check_path": "/health", "desired_count": 2}}),
+    )
+    .await;
+    // v1 answers its health check; v2 lacks /health, so its tasks never turn healthy.
+    for v in ["v1", "v2"] {
+        std::fs::write(e.sites.path().join(v).join("health"), "ok").unwrap();
+    }
+    std::fs::remove_file(e.sites.path().join("v2").join("health")).unwrap();
+    let first = e.deploy("sick", "v1", None).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    e.wait(first.body["id"].as_i64().unwrap(), &["Succeeded"])
+        .await;
+
+    let address: std::net::SocketAddr = e.prod_url.trim_start_matches("http://").parse().unwrap();
+    let load = tokio::spawn(async move {
+        switchyard::bench::load::run(&switchyard::bench::load::LoadSpec {
+            address,
+            method: hyper::Method::GET,
+            paths: vec!["/".into()],
+            headers: vec![],
+            body: bytes::Bytes::new(),
+            connections: 4,
+            duration: Duration::from_secs(25),
+        })
+        .await
+        .unwrap()
+    });
+    let second = e.deploy("sick", "v2", None).await;
+    let id = second.body["id"].as_i64().unwrap();
+    let d = e.wait(id, &["Failed", "Stopped", "Succeeded"]).await;
+    assert_eq!(d["status"], "Failed", "{d}");
+    assert!(d["rolled_back"].as_bool().unwrap(), "{d}");
+    assert_eq!(d["error"]["code"], "ECS_UPDATE_ERROR");
+    assert!(
+        d["error"]["message"].as_str().unwrap().contains("healthy"),
+        "{d}"
+    );
+    assert!(e.serving().await.contains("v1"));
+    let result = load.await.unwrap();
+    assert_eq!(result.errors, 0, "production never failed a request");
+}
+
+#[tokio::test]
+async fn a_failing_hook_rolls_back_and_a_passing_one_lets_the_release_through() {
+    let e = Env::new(
+        "hooked",
+        json!({"hooks": {"AfterAllowTestTraffic": "smoke-test"}}),
+    )
+    .await;
+    let env =
+        e.s.get("/api/environments/hooked", &e.s.admin_token)
+            .await
+            .body;
+    assert_eq!(env["hooks"], json!({"AfterAllowTestTraffic": "smoke-test"}));
+    // In the local cloud a hook function is a registered command.
+    let cloud =
+        e.s.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("local cloud at "))
+            .unwrap()
+            .trim()
+            .to_owned();
+    let register = |command: Value| {
+        let url = format!("{cloud}/_localcloud/functions/smoke-test");
+        let http = e.s.client().clone();
+        async move {
+            assert_eq!(
+                http.put(url)
+                    .json(&json!({"command": command}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                StatusCode::NO_CONTENT
+            )
+        }
+    };
+    register(json!([
+        "sh",
+        "-c",
+        "echo 'smoke test: /checkout answered 500' >&2; exit 1"
+    ]))
+    .await;
+    let failed = e.deploy("hooked", "v1", None).await;
+    let d = e
+        .wait(
+            failed.body["id"].as_i64().unwrap(),
+            &["Failed", "Succeeded"],
+        )
+        .await;
+    assert_eq!(d["status"], "Failed", "{d}");
+    assert!(d["rolled_back"].as_bool().unwrap());
+    assert_eq!(d["error"]["code"], "HOOK_EXECUTION_FAILURE");
+    assert!(
+        d["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("answered 500"),
+        "{d}"
+    );
+    let hook = d["lifecycle_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ev| ev["name"] == "AfterAllowTestTraffic")
+        .unwrap()
+        .clone();
+    assert_eq!(hook["status"], "Failed");
+    assert!(
+        e.serving().await.contains("has no release yet"),
+        "production stayed on the original"
+    );
+
+    register(json!(["true"])).await;
+    let passed = e.deploy("hooked", "v2", None).await;
+    let d = e
+        .wait(
+            passed.body["id"].as_i64().unwrap(),
+            &["Failed", "Succeeded"],
+        )
+        .await;
+    assert_eq!(d["status"], "Succeeded", "{d}");
+    assert!(e.serving().await.contains("v2"));
+
+    let bad =
+        e.s.post(
+            "/api/environments",
+            &e.s.admin_token,
+            json!({"name": "bad-hooks", "platform": "local", "hooks": {"Install": "x"}}),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "hooks.Install")
+    );
+}

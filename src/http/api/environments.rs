@@ -4,7 +4,8 @@ use super::timestamp;
 use crate::domain::ForField;
 use crate::domain::environment::{
     AwsRegion, CloudResources, CloudResourcesInput, ContainerInput, ContainerSettings,
-    DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName, NewEnvironment, Platform,
+    DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName, LifecycleHooks, NewEnvironment,
+    Platform,
 };
 use crate::http::extract::{ApiJson, Authenticated};
 use crate::http::{AppState, Error, ErrorBody};
@@ -50,6 +51,10 @@ pub struct CreateEnvironment {
     /// Roll back automatically when a deployment fails (default true).
     #[serde(default)]
     pub auto_rollback: Option<bool>,
+    /// Lifecycle hooks of every deployment: event -> function, e.g.
+    /// `{"AfterAllowTestTraffic": "smoke-test"}`.
+    #[serde(default)]
+    pub hooks: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The container a stack runs.
@@ -109,9 +114,17 @@ impl CreateEnvironment {
             termination_wait_minutes: self.termination_wait_minutes,
             auto_rollback: self.auto_rollback,
         })?;
+        let pairs: Vec<(&str, &str)> = self
+            .hooks
+            .iter()
+            .flatten()
+            .map(|(event, function)| (event.as_str(), function.as_str()))
+            .collect();
+        let hooks = LifecycleHooks::parse(&pairs)?;
         let mut new = NewEnvironment::new(name, platform, region, resources)?;
         new.container = container;
         new.deployment_group = deployment_group;
+        new.hooks = hooks;
         Ok(new)
     }
 }
@@ -128,6 +141,9 @@ pub struct Environment {
     /// The production and test listeners' URLs, once a stack is provisioned.
     pub prod_url: Option<String>,
     pub test_url: Option<String>,
+    /// Lifecycle event -> function run at it.
+    #[schema(value_type = Object)]
+    pub hooks: serde_json::Value,
     pub created_by: String,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -173,6 +189,7 @@ impl From<EnvironmentRow> for Environment {
             },
             prod_url: row.prod_url,
             test_url: row.test_url,
+            hooks: serde_json::from_str(&row.hooks).unwrap_or_default(),
             created_by: row.created_by,
             created_at: timestamp(row.created_at),
         }
