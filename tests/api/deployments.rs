@@ -322,8 +322,35 @@ async fn idempotent_retries_concurrent_refusals_and_bad_inputs() {
         "refused deployments record nothing"
     );
 
-    // Stop the canary and roll back: 100 % back on the original.
+    // Stop the canary mid-shift under load and roll back: 100 % back on the
+    // original, and production fails no request on the way.
     let id = first.body["id"].as_i64().unwrap();
+    loop {
+        if e.s
+            .get(&format!("/api/deployments/{id}"), &e.s.admin_token)
+            .await
+            .body["green_weight"]
+            == 10.0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let address: std::net::SocketAddr = e.prod_url.trim_start_matches("http://").parse().unwrap();
+    let load = tokio::spawn(async move {
+        switchyard::bench::load::run(&switchyard::bench::load::LoadSpec {
+            address,
+            method: hyper::Method::GET,
+            paths: vec!["/".into()],
+            headers: vec![],
+            body: bytes::Bytes::new(),
+            connections: 8,
+            duration: Duration::from_secs(5),
+        })
+        .await
+        .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let stopped =
         e.s.post(
             &format!("/api/deployments/{id}/rollback"),
@@ -335,6 +362,16 @@ async fn idempotent_retries_concurrent_refusals_and_bad_inputs() {
     let d = e.wait(id, &["Stopped"]).await;
     assert!(d["rolled_back"].as_bool().unwrap(), "{d}");
     assert_eq!(d["error"]["code"], "MANUAL_STOP");
+    let result = load.await.unwrap();
+    assert_eq!(
+        result.errors, 0,
+        "failed requests during the stop and rollback"
+    );
+    assert!(result.ok > 100);
+    assert!(
+        e.serving().await.contains("has no release yet"),
+        "the original serves again"
+    );
     // Actions on a finished deployment are refused, and recorded nowhere.
     let again =
         e.s.post(
