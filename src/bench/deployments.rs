@@ -36,32 +36,19 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks / hz)
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
+type Api = crate::cli::client::ApiClient;
 
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "{path} answered {status}: {value}");
-        Ok(value)
-    }
+async fn call(
+    api: &Api,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let answer = match (method, body) {
+        (reqwest::Method::GET, _) => api.get(path).await,
+        (_, body) => api.post(path, &body.unwrap_or_else(|| json!({}))).await,
+    };
+    answer.map_err(|e| anyhow::anyhow!("{path}: {e}"))
 }
 
 pub async fn run(args: DeploymentsBench) -> anyhow::Result<()> {
@@ -106,11 +93,8 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
     let token = std::fs::read_to_string(data.join("admin-token"))?
         .trim()
         .to_owned();
-    let api = std::sync::Arc::new(Api {
-        http: reqwest::Client::new(),
-        base,
-        token,
-    });
+    let api =
+        std::sync::Arc::new(Api::with_token(&base, token).map_err(|e| anyhow::anyhow!("{e}"))?);
     for v in ["v1", "v2"] {
         std::fs::create_dir_all(dir.join(v))?;
         std::fs::write(dir.join(v).join("index.html"), format!("<h1>{v}</h1>"))?;
@@ -123,8 +107,9 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
         names.len()
     );
     for name in &names {
-        api.call(reqwest::Method::POST, "/api/environments", Some(json!({"name": name, "platform": "local", "termination_wait_minutes": 0, "container": {"desired_count": 1}}))).await?;
-        api.call(
+        call(&api, reqwest::Method::POST, "/api/environments", Some(json!({"name": name, "platform": "local", "termination_wait_minutes": 0, "container": {"desired_count": 1}}))).await?;
+        call(
+            &api,
             reqwest::Method::POST,
             &format!("/api/environments/{name}/stack"),
             Some(json!({})),
@@ -137,13 +122,13 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
     let image = |v: &str| format!("static:{}", dir.join(v).display());
     let mut first = Vec::new();
     for name in &names {
-        let d = api
-            .call(
-                reqwest::Method::POST,
-                &format!("/api/environments/{name}/deployments"),
-                Some(json!({"image": image("v1"), "version": "v1"})),
-            )
-            .await?;
+        let d = call(
+            &api,
+            reqwest::Method::POST,
+            &format!("/api/environments/{name}/deployments"),
+            Some(json!({"image": image("v1"), "version": "v1"})),
+        )
+        .await?;
         first.push(d["id"].as_i64().unwrap_or_default());
     }
     for id in &first {
@@ -155,8 +140,7 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
     let started = Instant::now();
     let mut followers = Vec::new();
     for name in &names {
-        let d = api
-            .call(
+        let d = call(&api,
                 reqwest::Method::POST,
                 &format!("/api/environments/{name}/deployments"),
                 Some(json!({"image": image("v2"), "version": "v2", "deployment_config": "ECSLinear10PercentEvery1Minutes"})),
@@ -171,13 +155,13 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
     let mut reactions: Vec<i64> = Vec::new();
     for follower in followers {
         let (id, arrivals) = follower.await??;
-        let d = api
-            .call(
-                reqwest::Method::GET,
-                &format!("/api/deployments/{id}"),
-                None,
-            )
-            .await?;
+        let d = call(
+            &api,
+            reqwest::Method::GET,
+            &format!("/api/deployments/{id}"),
+            None,
+        )
+        .await?;
         anyhow::ensure!(
             d["status"] == "Succeeded",
             "deployment {id} ended {}",
@@ -230,7 +214,7 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
 async fn wait_for(api: &Api, path: &str, status: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let v = api.call(reqwest::Method::GET, path, None).await?;
+        let v = call(api, reqwest::Method::GET, path, None).await?;
         if v["status"] == status {
             return Ok(());
         }
@@ -248,9 +232,9 @@ async fn wait_for(api: &Api, path: &str, status: &str) -> anyhow::Result<()> {
 /// time in epoch ms) of each traffic event.
 async fn follow(api: &Api, id: i64) -> anyhow::Result<Vec<(f64, i64)>> {
     let mut response = api
-        .http
-        .get(format!("{}/api/deployments/{id}/events", api.base))
-        .bearer_auth(&api.token)
+        .http()
+        .get(format!("{}/api/deployments/{id}/events", api.base()))
+        .bearer_auth(api.token())
         .header("accept", "text/event-stream")
         .send()
         .await?;

@@ -78,7 +78,34 @@ pub fn segment(value: &str) -> String {
 }
 
 impl ApiClient {
-    pub fn new(args: &ClientArgs) -> Result<ApiClient, CliError> {
+    /// A client for `base` with a token in hand (the demo, the benchmarks).
+    pub fn with_token(base: &str, token: String) -> Result<ApiClient, CliError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("switchyard-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CliError::Local(e.into()))?;
+        Ok(ApiClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    /// The underlying HTTP client, for what is not JSON (streams, pages).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub(super) fn new(args: &ClientArgs) -> Result<ApiClient, CliError> {
         let token = match (&args.token, &args.token_file) {
             (Some(token), _) => token.clone(),
             (None, Some(path)) => std::fs::read_to_string(path)
@@ -96,16 +123,7 @@ impl ApiClient {
                 ));
             }
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("switchyard-cli/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CliError::Local(e.into()))?;
-        Ok(ApiClient {
-            http,
-            base: args.server.trim_end_matches('/').to_owned(),
-            token,
-        })
+        Self::with_token(&args.server, token)
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, CliError> {

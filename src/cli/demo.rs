@@ -31,9 +31,7 @@ pub async fn run(options: ServeOptions) -> Result<(), CliError> {
         .trim()
         .to_owned();
     let api = Api {
-        http: http.clone(),
-        base: base.clone(),
-        token,
+        client: super::client::ApiClient::with_token(&base, token)?,
     };
 
     let sites = write_sites(&data_dir).map_err(CliError::Local)?;
@@ -179,9 +177,7 @@ fn write_sites(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
 }
 
 struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+    client: super::client::ApiClient,
 }
 
 impl Api {
@@ -191,28 +187,13 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, CliError> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| CliError::Unreachable(e.to_string()))?;
-        let status = response.status();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(value)
-        } else {
-            Err(CliError::Api {
-                status: status.as_u16(),
-                code: value["error"]["code"].as_str().unwrap_or("").to_owned(),
-                message: value["error"]["message"].as_str().unwrap_or("").to_owned(),
-                field: value["error"]["field"].as_str().map(str::to_owned),
-            })
+        match (method, body) {
+            (reqwest::Method::GET, _) => self.client.get(path).await,
+            (_, body) => {
+                self.client
+                    .post(path, &body.unwrap_or_else(|| json!({})))
+                    .await
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The command line: the server, local administration, and a client of the
 //! REST API for people and scripts.
 
-mod client;
+pub(crate) mod client;
 mod demo;
 mod deploy;
 mod output;

@@ -380,55 +380,43 @@ pub async fn destroy(
         .deployment_group_name(&out.deployment_group)
         .send()
         .await;
-    if let Err(e) = target
-        .cloud
-        .codedeploy
-        .delete_application()
-        .application_name(&out.codedeploy_application)
-        .send()
-        .await
-    {
-        use aws_sdk_ecs::error::ProvideErrorMetadata;
-        if e.code() != Some("ApplicationDoesNotExistException") {
-            bail!(describe(&e));
-        }
-    }
+    gone_is_fine(
+        target
+            .cloud
+            .codedeploy
+            .delete_application()
+            .application_name(&out.codedeploy_application)
+            .send()
+            .await,
+        &["ApplicationDoesNotExistException"],
+    )?;
     log.line(format!(
         "ECS service {} and cluster {}",
         out.service, out.cluster
     ))
     .await;
-    if let Err(e) = target
-        .cloud
-        .ecs
-        .delete_service()
-        .cluster(&out.cluster)
-        .service(&out.service)
-        .force(true)
-        .send()
-        .await
-    {
-        use aws_sdk_ecs::error::ProvideErrorMetadata;
-        if !matches!(
-            e.code(),
-            Some("ServiceNotFoundException" | "ClusterNotFoundException")
-        ) {
-            bail!(describe(&e));
-        }
-    }
-    if let Err(e) = target
-        .cloud
-        .ecs
-        .delete_cluster()
-        .cluster(&out.cluster)
-        .send()
-        .await
-    {
-        use aws_sdk_ecs::error::ProvideErrorMetadata;
-        if e.code() != Some("ClusterNotFoundException") {
-            bail!(describe(&e));
-        }
-    }
+    gone_is_fine(
+        target
+            .cloud
+            .ecs
+            .delete_service()
+            .cluster(&out.cluster)
+            .service(&out.service)
+            .force(true)
+            .send()
+            .await,
+        &["ServiceNotFoundException", "ClusterNotFoundException"],
+    )?;
+    gone_is_fine(
+        target
+            .cloud
+            .ecs
+            .delete_cluster()
+            .cluster(&out.cluster)
+            .send()
+            .await,
+        &["ClusterNotFoundException"],
+    )?;
     let lb_name = resource_name(&env.name, "", 32);
     log.line(format!("load balancer {lb_name}")).await;
     let response = target
@@ -451,4 +439,21 @@ pub async fn destroy(
     }
     log.line("destroyed".into()).await;
     Ok(())
+}
+
+/// A delete that failed because the thing is already gone is a success.
+fn gone_is_fine<T, E, R>(
+    result: Result<T, aws_sdk_ecs::error::SdkError<E, R>>,
+    gone: &[&str],
+) -> anyhow::Result<()>
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_ecs::error::ProvideErrorMetadata;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.code().is_some_and(|code| gone.contains(&code)) => Ok(()),
+        Err(e) => bail!(describe(&e)),
+    }
 }

@@ -95,6 +95,30 @@ impl Env {
         }
     }
 
+    /// Loads the production URL with `connections` keep-alive connections
+    /// for `duration` in the background.
+    fn load(
+        &self,
+        duration: Duration,
+        connections: usize,
+    ) -> tokio::task::JoinHandle<switchyard::bench::load::LoadResult> {
+        let address: std::net::SocketAddr =
+            self.prod_url.trim_start_matches("http://").parse().unwrap();
+        tokio::spawn(async move {
+            switchyard::bench::load::run(&switchyard::bench::load::LoadSpec {
+                address,
+                method: hyper::Method::GET,
+                paths: vec!["/".into()],
+                headers: vec![],
+                body: bytes::Bytes::new(),
+                connections,
+                duration,
+            })
+            .await
+            .unwrap()
+        })
+    }
+
     async fn serving(&self) -> String {
         let response = self.s.client().get(&self.prod_url).send().await.unwrap();
         let status = response.status();
@@ -123,20 +147,7 @@ async fn deploy_then_shift_linearly_with_live_traffic_and_zero_failed_requests()
     assert!(e.serving().await.contains("v1"));
 
     // Load the production URL for the whole linear shift.
-    let address: std::net::SocketAddr = e.prod_url.trim_start_matches("http://").parse().unwrap();
-    let load = tokio::spawn(async move {
-        switchyard::bench::load::run(&switchyard::bench::load::LoadSpec {
-            address,
-            method: hyper::Method::GET,
-            paths: vec!["/".into()],
-            headers: vec![],
-            body: bytes::Bytes::new(),
-            connections: 8,
-            duration: Duration::from_secs(14),
-        })
-        .await
-        .unwrap()
-    });
+    let load = e.load(Duration::from_secs(14), 8);
     let second = e
         .deploy("web", "v2", Some("ECSLinear10PercentEvery1Minutes"))
         .await;
@@ -336,20 +347,7 @@ async fn idempotent_retries_concurrent_refusals_and_bad_inputs() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let address: std::net::SocketAddr = e.prod_url.trim_start_matches("http://").parse().unwrap();
-    let load = tokio::spawn(async move {
-        switchyard::bench::load::run(&switchyard::bench::load::LoadSpec {
-            address,
-            method: hyper::Method::GET,
-            paths: vec!["/".into()],
-            headers: vec![],
-            body: bytes::Bytes::new(),
-            connections: 8,
-            duration: Duration::from_secs(5),
-        })
-        .await
-        .unwrap()
-    });
+    let load = e.load(Duration::from_secs(5), 8);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stopped =
         e.s.post(
@@ -853,20 +851,7 @@ async fn a_replacement_that_never_turns_healthy_rolls_back_with_zero_failed_requ
     e.wait(first.body["id"].as_i64().unwrap(), &["Succeeded"])
         .await;
 
-    let address: std::net::SocketAddr = e.prod_url.trim_start_matches("http://").parse().unwrap();
-    let load = tokio::spawn(async move {
-        switchyard::bench::load::run(&switchyard::bench::load::LoadSpec {
-            address,
-            method: hyper::Method::GET,
-            paths: vec!["/".into()],
-            headers: vec![],
-            body: bytes::Bytes::new(),
-            connections: 4,
-            duration: Duration::from_secs(25),
-        })
-        .await
-        .unwrap()
-    });
+    let load = e.load(Duration::from_secs(25), 4);
     let second = e.deploy("sick", "v2", None).await;
     let id = second.body["id"].as_i64().unwrap();
     let d = e.wait(id, &["Failed", "Stopped", "Succeeded"]).await;

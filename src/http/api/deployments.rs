@@ -5,12 +5,8 @@ use super::events::Event;
 use super::timestamp;
 use crate::app::deployments::StartDeployment;
 use crate::cloud::deployments::{LifecycleEventState, TaskSetState};
-use crate::domain::ForField;
 use crate::domain::deployment::DeploymentStatus;
 use crate::domain::deployment_config::DeploymentConfig;
-use crate::domain::release::{
-    Author, GitCommit, ImageRef, NewRelease, ReleaseMessage, VersionLabel,
-};
 use crate::http::extract::{ApiJson, Authenticated};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::store::deployments::DeploymentRow;
@@ -273,19 +269,14 @@ pub async fn start(
         None => None,
     };
     let request = StartDeployment {
-        release: NewRelease {
-            version: VersionLabel::parse(&body.version).for_field("version")?,
-            image: ImageRef::parse(&body.image).for_field("image")?,
-            commit: body
-                .commit
-                .as_deref()
-                .map(|c| GitCommit::parse(c).for_field("commit"))
-                .transpose()?,
-            author: Author::parse(body.author.as_deref().unwrap_or(&actor.name))
-                .for_field("author")?,
-            message: ReleaseMessage::parse(body.message.as_deref().unwrap_or_default())
-                .for_field("message")?,
-        },
+        release: super::releases::parse_release(
+            &body.version,
+            &body.image,
+            body.commit.as_deref(),
+            body.author.as_deref(),
+            body.message.as_deref(),
+            &actor.name,
+        )?,
         config: parse_config(body.deployment_config.as_deref())?,
         idempotency_key,
     };

@@ -79,19 +79,36 @@ pub struct RecordRelease {
 
 impl RecordRelease {
     fn parse(&self, caller: &str) -> Result<NewRelease, Error> {
-        Ok(NewRelease {
-            version: VersionLabel::parse(&self.version).for_field("version")?,
-            image: ImageRef::parse(&self.image).for_field("image")?,
-            commit: self
-                .commit
-                .as_deref()
-                .map(|c| GitCommit::parse(c).for_field("commit"))
-                .transpose()?,
-            author: Author::parse(self.author.as_deref().unwrap_or(caller)).for_field("author")?,
-            message: ReleaseMessage::parse(self.message.as_deref().unwrap_or_default())
-                .for_field("message")?,
-        })
+        parse_release(
+            &self.version,
+            &self.image,
+            self.commit.as_deref(),
+            self.author.as_deref(),
+            self.message.as_deref(),
+            caller,
+        )
     }
+}
+
+/// The release fields of a request, as a validated release; the author
+/// defaults to the caller.
+pub fn parse_release(
+    version: &str,
+    image: &str,
+    commit: Option<&str>,
+    author: Option<&str>,
+    message: Option<&str>,
+    caller: &str,
+) -> Result<NewRelease, Error> {
+    Ok(NewRelease {
+        version: VersionLabel::parse(version).for_field("version")?,
+        image: ImageRef::parse(image).for_field("image")?,
+        commit: commit
+            .map(|c| GitCommit::parse(c).for_field("commit"))
+            .transpose()?,
+        author: Author::parse(author.unwrap_or(caller)).for_field("author")?,
+        message: ReleaseMessage::parse(message.unwrap_or_default()).for_field("message")?,
+    })
 }
 
 /// Release history, newest first, keyset-paginated.
