@@ -3,6 +3,31 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
+/// Provisions a local environment's stack and waits until it is ready.
+async fn provision(s: &TestServer, name: &str) -> Value {
+    s.post(
+        &format!("/api/environments/{name}/stack"),
+        &s.admin_token,
+        json!({}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stack = s
+            .get(&format!("/api/environments/{name}/stack"), &s.admin_token)
+            .await
+            .body;
+        if stack["status"] == "ready" {
+            return stack;
+        }
+        assert!(
+            Instant::now() < deadline && stack["status"] == "provisioning",
+            "{stack}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 struct Env {
     s: TestServer,
     prod_url: String,
@@ -20,27 +45,7 @@ impl Env {
         }
         let created = s.post("/api/environments", &s.admin_token, body).await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
-        s.post(
-            &format!("/api/environments/{name}/stack"),
-            &s.admin_token,
-            json!({}),
-        )
-        .await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let stack = loop {
-            let stack = s
-                .get(&format!("/api/environments/{name}/stack"), &s.admin_token)
-                .await
-                .body;
-            if stack["status"] == "ready" {
-                break stack;
-            }
-            assert!(
-                Instant::now() < deadline && stack["status"] == "provisioning",
-                "{stack}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let stack = provision(&s, name).await;
         let sites = tempfile::tempdir().unwrap();
         for v in ["v1", "v2", "v3"] {
             std::fs::create_dir_all(sites.path().join(v)).unwrap();
@@ -715,18 +720,10 @@ async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flo
         json!({"name": "crash", "platform": "local", "termination_wait_minutes": 0}),
     )
     .await;
-    s.post("/api/environments/crash/stack", &s.admin_token, json!({}))
-        .await;
-    let prod_url = loop {
-        let stack = s
-            .get("/api/environments/crash/stack", &s.admin_token)
-            .await
-            .body;
-        if stack["status"] == "ready" {
-            break stack["outputs"]["prod_url"].as_str().unwrap().to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let prod_url = provision(&s, "crash").await["outputs"]["prod_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let image = |v: &str| format!("static:{}", sites.path().join(v).display());
     let first = s
         .post(

@@ -321,21 +321,7 @@ async fn a_failing_hook_rolls_back_automatically() {
             .rollback_deployment_id()
             .is_some()
     );
-    let target = cloud
-        .cd
-        .get_deployment_target()
-        .deployment_id(&id)
-        .target_id(stack.target())
-        .send()
-        .await
-        .unwrap();
-    let events = target
-        .deployment_target()
-        .unwrap()
-        .ecs_target()
-        .unwrap()
-        .lifecycle_events()
-        .to_vec();
+    let events = lifecycle_events(&cloud, &id, &stack).await;
     let hook = events
         .iter()
         .find(|e| e.lifecycle_event_name() == Some("AfterAllowTestTraffic"))
@@ -502,25 +488,34 @@ async fn a_killed_local_cloud_resumes_the_shift_after_restart() {
         green_share(&cloud.http, &stack.production_url, 50).await,
         1.0
     );
-    let target = cloud
-        .cd
-        .get_deployment_target()
-        .deployment_id(&id)
-        .target_id(stack.target())
-        .send()
-        .await
-        .unwrap();
-    let events = target
-        .deployment_target()
-        .unwrap()
-        .ecs_target()
-        .unwrap()
-        .lifecycle_events()
-        .to_vec();
+    let events = lifecycle_events(&cloud, &id, &stack).await;
     assert!(
         events
             .iter()
             .all(|e| e.status().map(|s| s.as_str()) == Some("Succeeded")),
         "{events:?}"
     );
+}
+
+/// The lifecycle events of the deployment's ECS target.
+async fn lifecycle_events(
+    cloud: &Cloud,
+    id: &str,
+    stack: &Stack,
+) -> Vec<aws_sdk_codedeploy::types::LifecycleEvent> {
+    let target = cloud
+        .cd
+        .get_deployment_target()
+        .deployment_id(id)
+        .target_id(stack.target())
+        .send()
+        .await
+        .unwrap();
+    target
+        .deployment_target()
+        .unwrap()
+        .ecs_target()
+        .unwrap()
+        .lifecycle_events()
+        .to_vec()
 }
