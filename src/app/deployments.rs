@@ -50,7 +50,7 @@ impl From<CloudError> for Error {
 
 /// The stack resources a deployment needs, or why the environment cannot
 /// take one yet.
-fn target_of(env: &EnvironmentRow) -> Result<Target<'_>> {
+pub(crate) fn target_of(env: &EnvironmentRow) -> Result<Target<'_>> {
     let missing = || {
         Error::Conflict(format!(
             "environment {} has no provisioned stack; POST /api/environments/{}/stack first",
@@ -520,8 +520,8 @@ impl App {
         Ok(store::events::for_deployment_after(self.store.reader(), id, after).await?)
     }
 
-    /// The environment row behind a deployment (for the tracker).
-    pub async fn environment_by_id_name(&self, name: &str) -> Result<EnvironmentRow> {
+    /// The live environment with this name (for the tracker).
+    pub async fn environment_named(&self, name: &str) -> Result<EnvironmentRow> {
         find_environment(self.store.reader(), name).await
     }
 }

@@ -130,19 +130,9 @@ pub async fn provision(
         .first()
         .map(|tg| tg.arn.clone())
         .context("the load balancer has no target groups")?;
-    let existing = target
-        .cloud
-        .ecs
-        .describe_services()
-        .cluster(&out.cluster)
-        .services(&out.service)
-        .send()
-        .await
-        .map_err(|e| anyhow!(describe(&e)))?;
-    let active = existing
-        .services()
-        .iter()
-        .any(|s| s.status() == Some("ACTIVE"));
+    let active = service(target, &out)
+        .await?
+        .is_some_and(|s| s.status() == Some("ACTIVE"));
     if active {
         log.line(format!("ECS service {} exists; keeping it", out.service))
             .await;
@@ -325,6 +315,23 @@ async fn codedeploy(cloud: &Cloud, env: &EnvironmentRow, out: &StackOutputs) -> 
     Ok(())
 }
 
+/// The stack's ECS service as DescribeServices reports it, if it exists.
+async fn service(
+    target: &LocalCloudTarget<'_>,
+    out: &StackOutputs,
+) -> anyhow::Result<Option<ecs::Service>> {
+    let answer = target
+        .cloud
+        .ecs
+        .describe_services()
+        .cluster(&out.cluster)
+        .services(&out.service)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))?;
+    Ok(answer.services().first().cloned())
+}
+
 /// A stack is ready when all its tasks run and the production listener
 /// answers through them.
 async fn wait_serving(
@@ -334,16 +341,7 @@ async fn wait_serving(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let services = target
-            .cloud
-            .ecs
-            .describe_services()
-            .cluster(&out.cluster)
-            .services(&out.service)
-            .send()
-            .await
-            .map_err(|e| anyhow!(describe(&e)))?;
-        let running = services.services().first().map_or(0, |s| s.running_count());
+        let running = service(target, out).await?.map_or(0, |s| s.running_count());
         let answers = match target.http.get(&out.prod_url).send().await {
             Ok(response) => response.status().is_success(),
             Err(_) => false,

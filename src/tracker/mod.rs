@@ -4,7 +4,7 @@
 //! restart every unfinished deployment is picked up again and caught up.
 
 use crate::app::App;
-use crate::cloud::deployments::{self as cloud_deployments, Target};
+use crate::cloud::deployments as cloud_deployments;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -88,7 +88,7 @@ impl Tracker {
             .await
             .map_err(|e| fail(e.to_string()))?
             .ok_or_else(|| fail(format!("deployment {id} vanished")))?;
-        let env = match self.app.environment_by_id_name(&d.environment).await {
+        let env = match self.app.environment_named(&d.environment).await {
             Ok(env) => env,
             Err(_) => return Ok((true, "local".into())),
         };
@@ -99,15 +99,14 @@ impl Tracker {
             .cloud_for(&env)
             .await
             .map_err(|e| err(e.to_string()))?;
-        let target = Target {
-            task_definition_family: &env.name,
-            container_name: &env.container_name,
-            container_port: env.container_port,
-            application: env.codedeploy_application.as_deref().unwrap_or_default(),
-            deployment_group: env.deployment_group.as_deref().unwrap_or_default(),
-            cluster: env.cluster.as_deref().unwrap_or_default(),
-            service: env.service.as_deref().unwrap_or_default(),
-            hooks: Vec::new(),
+        // The same resources a deployment was started against; without them
+        // (the stack was destroyed) there is nothing left to observe.
+        let target = match crate::app::deployments::target_of(&env) {
+            Ok(target) => target,
+            Err(e) => {
+                tracing::warn!(deployment = id, error = %e, "cannot observe the deployment any more");
+                return Ok((true, platform));
+            }
         };
         let seen = cloud_deployments::observe(
             &cloud,
