@@ -2,7 +2,9 @@
 //! from aws-config. Real AWS and the local cloud take the same path; only
 //! the endpoint and credentials differ.
 
+pub mod check;
 pub mod deployments;
+pub mod pipelines;
 
 use aws_config::{BehaviorVersion, Region};
 
@@ -11,6 +13,7 @@ use aws_config::{BehaviorVersion, Region};
 pub struct Cloud {
     pub ecs: aws_sdk_ecs::Client,
     pub codedeploy: aws_sdk_codedeploy::Client,
+    pub codepipeline: aws_sdk_codepipeline::Client,
 }
 
 impl Cloud {
@@ -32,13 +35,21 @@ impl Cloud {
         Cloud::from_config(&config)
     }
 
-    /// Clients for real AWS through the standard credentials chain
-    /// (environment, profile, SSO, instance role).
-    pub async fn aws(region: &str, profile: Option<&str>) -> Cloud {
+    /// Clients for AWS, or for whatever answers in its stead at `endpoint`
+    /// (an emulator such as moto in tests). A named profile supplies the
+    /// credentials even when the server's environment has keys of its own.
+    pub async fn aws_at(region: &str, profile: Option<&str>, endpoint: Option<&str>) -> Cloud {
         let mut loader =
             aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned()));
         if let Some(profile) = profile {
-            loader = loader.profile_name(profile);
+            loader = loader.profile_name(profile).credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(profile)
+                    .build(),
+            );
+        }
+        if let Some(endpoint) = endpoint {
+            loader = loader.endpoint_url(endpoint);
         }
         Cloud::from_config(&loader.load().await)
     }
@@ -47,6 +58,7 @@ impl Cloud {
         Cloud {
             ecs: aws_sdk_ecs::Client::new(config),
             codedeploy: aws_sdk_codedeploy::Client::new(config),
+            codepipeline: aws_sdk_codepipeline::Client::new(config),
         }
     }
 }

@@ -181,6 +181,28 @@ impl Arn {
     }
 }
 
+/// A profile of the shared AWS config files (`~/.aws/config`): where an
+/// AWS environment's credentials come from (keys, SSO, a role to assume).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AwsProfile(String);
+
+impl AwsProfile {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        check_text(value, "an AWS profile name", 1, 128)?;
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "_-.@+/".contains(c);
+        if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
+            return Err(Invalid::new(format!(
+                "an AWS profile name must contain only letters, digits and _ - . @ + / (found {bad:?})"
+            )));
+        }
+        Ok(AwsProfile(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The cloud resources an environment drives. Each is optional because a
 /// stack fills them in once provisioned; an existing AWS setup names them
 /// up front.
@@ -264,6 +286,8 @@ pub struct NewEnvironment {
     pub container: ContainerSettings,
     pub deployment_group: DeploymentGroupSettings,
     pub hooks: LifecycleHooks,
+    /// The AWS profile of an `aws` environment (None: the default chain).
+    pub aws_profile: Option<AwsProfile>,
 }
 
 impl NewEnvironment {
@@ -289,7 +313,21 @@ impl NewEnvironment {
             container: ContainerSettings::default(),
             deployment_group: DeploymentGroupSettings::default(),
             hooks: LifecycleHooks::default(),
+            aws_profile: None,
         })
+    }
+
+    /// Names the AWS profile the environment's credentials come from; only
+    /// an `aws` environment has one.
+    pub fn with_aws_profile(mut self, profile: Option<AwsProfile>) -> Result<Self, FieldError> {
+        if profile.is_some() && self.platform != Platform::Aws {
+            return Err(FieldError {
+                field: "aws_profile".into(),
+                message: "aws_profile applies to aws environments only".into(),
+            });
+        }
+        self.aws_profile = profile;
+        Ok(self)
     }
 }
 
@@ -355,6 +393,35 @@ mod tests {
         ] {
             assert!(AwsRegion::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn aws_profiles_are_config_section_names() {
+        for ok in ["default", "prod-admin", "sso.team@acme", "a/b+c_1"] {
+            assert_eq!(AwsProfile::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "has space", "[x]", "tab\t", &"p".repeat(129)] {
+            assert!(AwsProfile::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let name = EnvironmentName::parse("prod").unwrap();
+        let aws = NewEnvironment::new(
+            name.clone(),
+            Platform::Aws,
+            Some(AwsRegion::parse("eu-west-1").unwrap()),
+            CloudResources::default(),
+        )
+        .unwrap();
+        let profile = Some(AwsProfile::parse("prod").unwrap());
+        assert_eq!(
+            aws.with_aws_profile(profile.clone()).unwrap().aws_profile,
+            profile
+        );
+        let local =
+            NewEnvironment::new(name, Platform::Local, None, CloudResources::default()).unwrap();
+        assert_eq!(
+            local.with_aws_profile(profile).unwrap_err().field,
+            "aws_profile"
+        );
     }
 
     #[test]

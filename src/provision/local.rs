@@ -5,7 +5,9 @@
 //! retry converges.
 
 use super::{Log, StackOutputs, resource_name};
+use crate::cloud::pipelines::{self as cloud_pipelines, PipelineDeclaration};
 use crate::cloud::{Cloud, describe};
+use crate::domain::pipeline::SourceSettings;
 use crate::localcloud::LoadBalancerInfo;
 use crate::store::environments::EnvironmentRow;
 use anyhow::{Context, anyhow, bail};
@@ -13,6 +15,9 @@ use aws_sdk_codedeploy::types as cd;
 use aws_sdk_ecs::types as ecs;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// The local cloud checks no IAM; the declaration still names a role, as AWS requires.
+const LOCAL_PIPELINE_ROLE: &str = "arn:aws:iam::000000000000:role/switchyard-local-pipeline";
 
 /// How long a new service may take until its tasks answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -65,6 +70,7 @@ pub async fn provision(
     target: &LocalCloudTarget<'_>,
     data_dir: &Path,
     env: &EnvironmentRow,
+    source: Option<&SourceSettings>,
     log: &mut impl Log,
 ) -> anyhow::Result<StackOutputs> {
     let mut out = names(env);
@@ -174,6 +180,36 @@ pub async fn provision(
     ))
     .await;
     codedeploy(target.cloud, env, &out).await?;
+
+    if let Some(source) = source {
+        out.pipeline = env.name.clone();
+        log.line(format!(
+            "CodePipeline {}: Source ({} {}), Build, Approval, Deploy",
+            out.pipeline, source.repo, source.branch
+        ))
+        .await;
+        cloud_pipelines::declare(
+            target.cloud,
+            &PipelineDeclaration {
+                name: &out.pipeline,
+                repo: &source.repo,
+                branch: &source.branch,
+                build_project: &env.name,
+                application: &out.codedeploy_application,
+                deployment_group: &out.deployment_group,
+                role_arn: LOCAL_PIPELINE_ROLE,
+                artifact_bucket: "switchyard-local-artifacts",
+                build_variables: vec![
+                    ("CONTAINER_NAME", env.container_name.clone()),
+                    ("CONTAINER_PORT", env.container_port.to_string()),
+                    ("TASK_FAMILY", out.task_definition_family.clone()),
+                    ("HEALTH_CHECK_PATH", env.health_check_path.clone()),
+                ],
+            },
+        )
+        .await
+        .map_err(|e| anyhow!("cannot create the pipeline: {e}"))?;
+    }
 
     log.line("waiting for the service's tasks to answer on the production listener".into())
         .await;
@@ -365,6 +401,12 @@ pub async fn destroy(
     log: &mut impl Log,
 ) -> anyhow::Result<()> {
     let out = names(env);
+    log.line(format!("CodePipeline {}", env.name)).await;
+    match cloud_pipelines::delete(target.cloud, &env.name).await {
+        Ok(()) => {}
+        Err(e) if e.code.as_deref() == Some("PipelineNotFoundException") => {}
+        Err(e) => bail!("cannot delete the pipeline: {e}"),
+    }
     log.line(format!(
         "CodeDeploy deployment group {} and application {}",
         out.deployment_group, out.codedeploy_application

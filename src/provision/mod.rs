@@ -4,11 +4,13 @@
 //! ELBv2); AWS stacks come with Terraform.
 
 pub mod local;
+pub mod terraform;
 
 use serde::{Deserialize, Serialize};
 
 /// What a provisioned stack tells the environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StackOutputs {
     pub prod_url: String,
     pub test_url: String,
@@ -20,11 +22,22 @@ pub struct StackOutputs {
     pub test_listener_arn: String,
     pub target_groups: Vec<String>,
     pub task_definition_family: String,
+    /// The CodePipeline, when the environment follows a source.
+    pub pipeline: String,
 }
 
 /// A sink for the provisioning log, one line at a time.
 pub trait Log: Send {
     fn line(&mut self, line: String) -> impl std::future::Future<Output = ()> + Send;
+
+    /// Several lines that arrived together; a sink may write them at once.
+    fn lines(&mut self, lines: Vec<String>) -> impl std::future::Future<Output = ()> + Send {
+        async move {
+            for line in lines {
+                self.line(line).await;
+            }
+        }
+    }
 }
 
 /// AWS-side names for an environment's resources: ELBv2 names are at most 32

@@ -53,6 +53,16 @@ impl TestServer {
 
     /// Starts a server on an existing (or new) data dir.
     pub async fn start(data_dir: &Path, extra: &[&str]) -> TestServer {
+        Self::start_with_env(data_dir, extra, &[]).await
+    }
+
+    /// Like `start`, with variables added to the server's environment (e.g.
+    /// credentials for an AWS emulator).
+    pub async fn start_with_env(
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> TestServer {
         std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -63,6 +73,7 @@ impl TestServer {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

@@ -177,16 +177,17 @@ async fn stack_requests_that_cannot_be_served() {
         json!({"name": "prod", "platform": "aws", "region": "us-east-1"}),
     )
     .await;
+    // AWS stacks are Terraform's (tests/aws); a variable infra/ does not
+    // declare is refused before anything runs.
     let aws = s
-        .post("/api/environments/prod/stack", &s.admin_token, json!({}))
+        .post(
+            "/api/environments/prod/stack",
+            &s.admin_token,
+            json!({"variables": {"no_such_variable": 1}}),
+        )
         .await;
-    assert_eq!(aws.status, StatusCode::NOT_IMPLEMENTED);
-    assert!(
-        aws.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Terraform")
-    );
+    assert_eq!(aws.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(aws.field(), "variables.no_such_variable");
     assert_eq!(
         s.delete("/api/environments/demo/stack", &s.admin_token)
             .await
