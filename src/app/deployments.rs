@@ -97,7 +97,7 @@ impl App {
                     .await
                     .clone())
             }
-            _ => Ok(Cloud::aws(env.region.as_deref().unwrap_or("us-east-1"), None).await),
+            _ => self.aws_cloud(env).await,
         }
     }
 
@@ -174,8 +174,8 @@ impl App {
         let release_id = match existing {
             Some(release) => release.id,
             None => {
-                let release = store::releases::insert(
-                    &mut *tx,
+                let release = super::releases::insert_release(
+                    &mut tx,
                     &store::releases::NewReleaseRow {
                         environment_id: env.id,
                         version: request.release.version.as_str(),
@@ -186,18 +186,7 @@ impl App {
                         recorded_by: &actor.name,
                         created_at: now,
                     },
-                )
-                .await?;
-                store::events::append(
-                    &mut *tx,
-                    &NewEvent {
-                        environment_id: Some(env.id),
-                        deployment_id: None,
-                        actor: &actor.name,
-                        kind: "release.recorded",
-                        detail: detail(json!({"release_id": release.id, "version": release.version, "image": release.image, "commit": release.git_commit})),
-                        created_at: now,
-                    },
+                    serde_json::Value::Null,
                 )
                 .await?;
                 release.id
@@ -452,6 +441,24 @@ impl App {
             events.push(("deployment.status", json!({"from": d.status, "to": seen.status.as_str(), "rolled_back": seen.rolled_back, "error": seen.error.as_ref().map(|(c, m)| json!({"code": c, "message": m}))})));
         }
         let mut tx = self.store.begin().await?;
+        let mut decided_approval = None;
+        if before.status != after.status {
+            decided_approval = self
+                .approvals_on_status_change(&mut tx, d, before.status, seen, now)
+                .await?;
+            if let Some((kind, summary)) = outcome_notification(d, seen) {
+                self.notify(
+                    &mut tx,
+                    d.environment_id,
+                    kind,
+                    &summary,
+                    &format!("/deployments/{}", d.id),
+                    json!({"deployment_id": d.id, "version": d.version, "status": seen.status.as_str(), "rolled_back": seen.rolled_back}),
+                    now,
+                )
+                .await?;
+            }
+        }
         store::deployments::update_observed(
             &mut *tx,
             d.id,
@@ -493,13 +500,102 @@ impl App {
         }
         tx.commit().await?;
         self.changed();
+        self.notifications_committed();
         for event_id in ids {
             let _ = self.deployment_changes.send(DeploymentChanged {
                 deployment_id: d.id,
                 event_id,
             });
         }
+        if let Some(approval_id) = decided_approval {
+            if let Err(e) = self.apply_approval(approval_id).await {
+                tracing::warn!(approval = approval_id, error = %e, "the cloud did not take the decision yet; will retry");
+            }
+        }
         Ok(seen.status.is_terminal())
+    }
+
+    /// A deployment that stops in Ready and must not continue by itself
+    /// (ready action STOP_DEPLOYMENT) in an environment whose policy asks
+    /// for approvers waits for the team: open its approval. One that leaves
+    /// Ready otherwise closes it.
+    async fn approvals_on_status_change(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        d: &DeploymentRow,
+        before: DeploymentStatus,
+        seen: &Observation,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        if seen.status == DeploymentStatus::Ready {
+            let held: Option<String> =
+                sqlx::query_scalar("SELECT ready_action FROM environments WHERE id = ?")
+                    .bind(d.environment_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if held.as_deref() != Some("STOP_DEPLOYMENT") {
+                return Ok(None);
+            }
+            let policy = store::release_policies::find(&mut *tx, d.environment_id).await?;
+            // Without a policy the hold is for a person to reroute by hand,
+            // as before there were approvals.
+            if policy.approvals_required == 0 {
+                return Ok(None);
+            }
+            let Some((approval_id, decided)) =
+                super::approvals::open_for_deployment(tx, d, &policy, now).await?
+            else {
+                return Ok(None);
+            };
+            store::events::append(
+                &mut *tx,
+                &NewEvent {
+                    environment_id: Some(d.environment_id),
+                    deployment_id: Some(d.id),
+                    actor: "switchyard",
+                    kind: "approval.requested",
+                    detail: detail(
+                        json!({"approval_id": approval_id, "required": policy.approvals_required}),
+                    ),
+                    created_at: now,
+                },
+            )
+            .await?;
+            if decided {
+                return Ok(Some(approval_id));
+            }
+            self.notify(
+                tx,
+                d.environment_id,
+                "approval.requested",
+                &format!(
+                    "{} {} is ready on the replacement task set and needs {} approval(s) to take production traffic",
+                    d.environment, d.version, policy.approvals_required
+                ),
+                &format!("/approvals/{approval_id}"),
+                json!({"approval_id": approval_id, "deployment_id": d.id}),
+                now,
+            )
+            .await?;
+        } else if before == DeploymentStatus::Ready {
+            if let Some(approval) = store::approvals::for_deployment(&mut *tx, d.id).await? {
+                if store::approvals::decide(&mut *tx, approval.id, "closed", now).await? {
+                    store::events::append(
+                        &mut *tx,
+                        &NewEvent {
+                            environment_id: Some(d.environment_id),
+                            deployment_id: Some(d.id),
+                            actor: "codedeploy",
+                            kind: "approval.closed",
+                            detail: detail(json!({"approval_id": approval.id, "reason": format!("the deployment left Ready ({})", seen.status.as_str())})),
+                            created_at: now,
+                        },
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(None)
     }
 
     pub fn subscribe_deployment_changes(
@@ -523,5 +619,36 @@ impl App {
     /// The live environment with this name (for the tracker).
     pub async fn environment_named(&self, name: &str) -> Result<EnvironmentRow> {
         find_environment(self.store.reader(), name).await
+    }
+}
+
+/// The notification a deployment's end deserves, if it ended.
+fn outcome_notification(d: &DeploymentRow, seen: &Observation) -> Option<(&'static str, String)> {
+    let what = format!("{} {}", d.environment, d.version);
+    match seen.status {
+        DeploymentStatus::Succeeded => Some((
+            "deployment.succeeded",
+            format!("{what} is live: production traffic is on the replacement task set"),
+        )),
+        DeploymentStatus::Failed | DeploymentStatus::Stopped if seen.rolled_back => Some((
+            "deployment.rolled_back",
+            format!("{what} was rolled back: production traffic is on the original task set"),
+        )),
+        DeploymentStatus::Failed | DeploymentStatus::Stopped => Some((
+            "deployment.failed",
+            format!(
+                "{what} {}{}",
+                if seen.status == DeploymentStatus::Failed {
+                    "failed"
+                } else {
+                    "was stopped"
+                },
+                seen.error
+                    .as_ref()
+                    .map(|(_, m)| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+        )),
+        _ => None,
     }
 }

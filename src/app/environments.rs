@@ -12,6 +12,17 @@ impl App {
         actor: &Actor,
         new: &NewEnvironment,
     ) -> Result<EnvironmentRow> {
+        self.create_environment_with_policy(actor, new, &Default::default())
+            .await
+    }
+
+    /// Creates an environment and its release policy in one transaction.
+    pub async fn create_environment_with_policy(
+        &self,
+        actor: &Actor,
+        new: &NewEnvironment,
+        policy: &super::release_policies::PolicyChange,
+    ) -> Result<EnvironmentRow> {
         actor.require(Role::Admin, "creating environments")?;
         let now = store::now_millis();
         let r = &new.resources;
@@ -45,6 +56,7 @@ impl App {
             termination_wait_minutes: i64::from(new.deployment_group.termination_wait_minutes),
             auto_rollback: new.deployment_group.auto_rollback,
             hooks: &hooks,
+            aws_profile: new.aws_profile.as_ref().map(|p| p.as_str()),
         };
         let mut tx = self.store.begin().await?;
         let environment = store::environments::insert(&mut *tx, &row)
@@ -72,6 +84,8 @@ impl App {
             },
         )
         .await?;
+        super::release_policies::write_policy(&mut tx, environment.id, policy, &actor.name, now)
+            .await?;
         tx.commit().await?;
         self.changed();
         Ok(environment)
@@ -100,6 +114,8 @@ impl App {
         }
         let now = store::now_millis();
         store::environments::mark_deleted(&mut *tx, environment.id, now).await?;
+        // Nobody can act on a deleted environment's releases any more.
+        store::approvals::close_pending_of_environment(&mut *tx, environment.id, now).await?;
         store::events::append(
             &mut *tx,
             &NewEvent {

@@ -21,8 +21,8 @@ impl App {
         let image = new.image.as_string();
         let mut tx = self.store.begin().await?;
         let env = find_environment(&mut *tx, environment).await?;
-        let release = store::releases::insert(
-            &mut *tx,
+        let release = insert_release(
+            &mut tx,
             &store::releases::NewReleaseRow {
                 environment_id: env.id,
                 version: new.version.as_str(),
@@ -33,35 +33,22 @@ impl App {
                 recorded_by: &actor.name,
                 created_at: now,
             },
+            serde_json::Value::Null,
         )
         .await
-        .map_err(|e| {
-            if store::is_unique_violation(&e) {
+        .map_err(|e| match e {
+            Error::Internal(inner)
+                if inner
+                    .downcast_ref::<sqlx::Error>()
+                    .is_some_and(store::is_unique_violation) =>
+            {
                 Error::Conflict(format!(
                     "environment {environment} already has a release {}",
                     new.version
                 ))
-            } else {
-                e.into()
             }
+            other => other,
         })?;
-        store::events::append(
-            &mut *tx,
-            &NewEvent {
-                environment_id: Some(env.id),
-                deployment_id: None,
-                actor: &actor.name,
-                kind: "release.recorded",
-                detail: detail(json!({
-                    "release_id": release.id,
-                    "version": release.version,
-                    "image": release.image,
-                    "commit": release.git_commit,
-                })),
-                created_at: now,
-            },
-        )
-        .await?;
         tx.commit().await?;
         self.changed();
         Ok(release)
@@ -84,4 +71,39 @@ impl App {
         }
         Ok(found)
     }
+}
+
+/// Inserts a release with its `release.recorded` event, in the caller's
+/// transaction; `context` (an object, e.g. the pipeline run) is added to
+/// the event.
+pub(crate) async fn insert_release(
+    tx: &mut sqlx::SqliteConnection,
+    row: &store::releases::NewReleaseRow<'_>,
+    context: serde_json::Value,
+) -> Result<ReleaseRow> {
+    let release = store::releases::insert(&mut *tx, row)
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
+    let mut facts = json!({
+        "release_id": release.id,
+        "version": release.version,
+        "image": release.image,
+        "commit": release.git_commit,
+    });
+    if let (Some(facts), Some(context)) = (facts.as_object_mut(), context.as_object()) {
+        facts.extend(context.clone());
+    }
+    store::events::append(
+        &mut *tx,
+        &NewEvent {
+            environment_id: Some(row.environment_id),
+            deployment_id: None,
+            actor: row.recorded_by,
+            kind: "release.recorded",
+            detail: detail(facts),
+            created_at: row.created_at,
+        },
+    )
+    .await?;
+    Ok(release)
 }

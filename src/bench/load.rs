@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadSpec {
     pub address: SocketAddr,
     pub method: hyper::Method,
@@ -20,7 +20,14 @@ pub struct LoadSpec {
     pub body: Bytes,
     pub connections: usize,
     pub duration: Duration,
+    /// When set, builds each request's extra headers and body from a number
+    /// unique to it across all connections (replacing `headers` and `body`).
+    pub vary: Option<VaryRequest>,
 }
+
+/// Makes request number `n` (headers, body).
+pub type VaryRequest =
+    std::sync::Arc<dyn Fn(u64) -> (Vec<(HeaderName, HeaderValue)>, Bytes) + Send + Sync>;
 
 #[derive(Debug, Clone)]
 pub struct LoadResult {
@@ -31,6 +38,8 @@ pub struct LoadResult {
     pub elapsed: Duration,
     /// Latency of every successful request, sorted, in microseconds.
     latencies_us: Vec<u32>,
+    /// How many answers had each status.
+    pub statuses: std::collections::BTreeMap<u16, u64>,
 }
 
 impl LoadResult {
@@ -53,34 +62,43 @@ impl LoadResult {
 pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
     let started = Instant::now();
     let deadline = started + spec.duration;
+    let sequence = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let workers: Vec<_> = (0..spec.connections)
         .enumerate()
-        .map(|(i, _)| tokio::spawn(connection(spec.clone(), deadline, i)))
+        .map(|(i, _)| tokio::spawn(connection(spec.clone(), deadline, i, sequence.clone())))
         .collect();
     let mut result = LoadResult {
         ok: 0,
         errors: 0,
         elapsed: Duration::ZERO,
         latencies_us: Vec::new(),
+        statuses: Default::default(),
     };
     for worker in workers {
-        let (ok, errors, latencies) = worker.await??;
+        let (ok, errors, latencies, statuses) = worker.await??;
         result.ok += ok;
         result.errors += errors;
         result.latencies_us.extend(latencies);
+        for (status, n) in statuses {
+            *result.statuses.entry(status).or_default() += n;
+        }
     }
     result.elapsed = started.elapsed();
     result.latencies_us.sort_unstable();
     Ok(result)
 }
 
+type Tally = (u64, u64, Vec<u32>, std::collections::BTreeMap<u16, u64>);
+
 async fn connection(
     spec: LoadSpec,
     deadline: Instant,
     index: usize,
-) -> anyhow::Result<(u64, u64, Vec<u32>)> {
+    sequence: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> anyhow::Result<Tally> {
     anyhow::ensure!(!spec.paths.is_empty(), "a load needs at least one path");
     let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::with_capacity(64 * 1024));
+    let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
     let mut next_path = index.wrapping_mul(7919) % spec.paths.len();
     while Instant::now() < deadline {
         let stream = match tokio::net::TcpStream::connect(spec.address).await {
@@ -100,10 +118,23 @@ async fn connection(
                 .method(spec.method.clone())
                 .uri(&spec.paths[next_path])
                 .header(hyper::header::HOST, spec.address.to_string());
-            for (name, value) in &spec.headers {
-                request = request.header(name, value);
-            }
-            let request = request.body(Full::new(spec.body.clone()))?;
+            let body = match &spec.vary {
+                Some(vary) => {
+                    let n = sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let (headers, body) = vary(n);
+                    for (name, value) in headers {
+                        request = request.header(name, value);
+                    }
+                    body
+                }
+                None => {
+                    for (name, value) in &spec.headers {
+                        request = request.header(name, value);
+                    }
+                    spec.body.clone()
+                }
+            };
+            let request = request.body(Full::new(body))?;
             next_path = (next_path + 1) % spec.paths.len();
             let sent = Instant::now();
             let answer = match sender.send_request(request).await {
@@ -117,6 +148,9 @@ async fn connection(
                     break;
                 }
             };
+            if let Ok(status) = &answer {
+                *statuses.entry(status.as_u16()).or_default() += 1;
+            }
             match answer {
                 Ok(status) if status.is_success() => {
                     ok += 1;
@@ -131,5 +165,5 @@ async fn connection(
         }
         driver.abort();
     }
-    Ok((ok, errors, latencies))
+    Ok((ok, errors, latencies, statuses))
 }

@@ -1,9 +1,8 @@
 //! `switchyard bench releases`: the release history endpoint under load.
 
 use super::load::{self, LoadResult, LoadSpec};
-use super::{ChildServer, http_get};
+use super::{ChildServer, ScratchDir, http_get};
 use crate::domain::environment::{CloudResources, EnvironmentName, NewEnvironment, Platform};
-use crate::server;
 use crate::store;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -101,11 +100,13 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
         body: bytes::Bytes::new(),
         connections: args.connections,
         duration: Duration::from_secs(args.seconds),
+        vary: None,
     };
     // Warm both up (connections, caches, allocator) before measuring.
     let first_page = vec![path.clone()];
     let warmup = |address| LoadSpec {
         duration: Duration::from_secs(1),
+        vary: None,
         ..spec(address, &first_page)
     };
     load::run(&warmup(baseline_address)).await?;
@@ -187,15 +188,7 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
 /// releases; returns the admin's token.
 async fn seed(data_dir: &Path, count: u32) -> anyhow::Result<String> {
     let started = Instant::now();
-    let app = server::open_app(data_dir).await?;
-    let token_file = app.bootstrap_admin(data_dir).await?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "{} already has users; give an empty data dir",
-            data_dir.display()
-        )
-    })?;
-    let token = std::fs::read_to_string(token_file)?.trim().to_owned();
-    let admin = app.authenticate(&token).await?;
+    let (app, admin, token) = super::fresh_app(data_dir).await?;
     let environment = NewEnvironment::new(
         EnvironmentName::parse(ENVIRONMENT)?,
         Platform::Local,
@@ -229,39 +222,4 @@ async fn seed(data_dir: &Path, count: u32) -> anyhow::Result<String> {
         started.elapsed().as_secs_f64()
     );
     Ok(token)
-}
-
-/// A data dir that is removed afterwards unless the user named it.
-struct ScratchDir {
-    path: PathBuf,
-    remove: bool,
-}
-
-impl ScratchDir {
-    fn new(keep: Option<PathBuf>) -> anyhow::Result<ScratchDir> {
-        match keep {
-            Some(path) => Ok(ScratchDir {
-                path,
-                remove: false,
-            }),
-            None => {
-                let path =
-                    std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
-                let _ = std::fs::remove_dir_all(&path);
-                Ok(ScratchDir { path, remove: true })
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        if self.remove {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }

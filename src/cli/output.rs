@@ -9,7 +9,7 @@ pub enum Output {
     Json,
 }
 
-fn text(value: &Value) -> String {
+pub(super) fn text(value: &Value) -> String {
     match value {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
@@ -18,7 +18,7 @@ fn text(value: &Value) -> String {
 }
 
 /// Left-aligned columns separated by two spaces; cells keep one line.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -52,7 +52,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 impl Output {
-    fn json(value: &Value) -> Result<(), CliError> {
+    pub(super) fn json(value: &Value) -> Result<(), CliError> {
         println!(
             "{}",
             serde_json::to_string_pretty(value).map_err(|e| CliError::Local(e.into()))?

@@ -20,7 +20,7 @@ impl std::fmt::Display for CloudError {
     }
 }
 
-fn cloud_error<E, R>(error: aws_sdk_ecs::error::SdkError<E, R>) -> CloudError
+pub(crate) fn cloud_error<E, R>(error: aws_sdk_ecs::error::SdkError<E, R>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -4,8 +4,10 @@
 pub mod deployment;
 pub mod deployment_config;
 pub mod environment;
+pub mod pipeline;
 pub mod release;
 pub mod user;
+pub mod webhook;
 
 use std::fmt;
 

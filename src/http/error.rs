@@ -63,6 +63,7 @@ impl Error {
             Error::App(A::Conflict(_)) => (StatusCode::CONFLICT, "conflict", None),
             Error::App(A::Unauthenticated(_)) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             Error::App(A::Forbidden { .. }) => (StatusCode::FORBIDDEN, "forbidden", None),
+            Error::App(A::Refused(_)) => (StatusCode::FORBIDDEN, "refused", None),
             Error::App(A::Unsupported(_)) => (StatusCode::NOT_IMPLEMENTED, "not_implemented", None),
             Error::App(A::Upstream(_)) => (StatusCode::BAD_GATEWAY, "cloud_error", None),
             Error::App(A::Internal(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),

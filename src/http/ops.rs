@@ -69,6 +69,27 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Err
         "Deployments that have not finished.",
         active.iter().map(|(_, n)| n).sum(),
     );
+    let (runs, approvals, undelivered) = store::pipeline_runs::release_flow_counts(db)
+        .await
+        .map_err(app::Error::from)?;
+    gauge(
+        &mut out,
+        "switchyard_pipeline_runs_in_progress",
+        "Pipeline runs that have not finished.",
+        runs,
+    );
+    gauge(
+        &mut out,
+        "switchyard_approvals_pending",
+        "Release approvals waiting for votes.",
+        approvals,
+    );
+    gauge(
+        &mut out,
+        "switchyard_notifications_queued",
+        "Notifications not yet delivered (and not given up).",
+        undelivered,
+    );
     out.push_str(
         "# HELP switchyard_deployments_active Unfinished deployments by CodeDeploy status.\n",
     );

@@ -270,6 +270,7 @@ pub fn router() -> Router<Arc<LocalCloud>> {
             "/_localcloud/functions/{name}",
             axum::routing::put(put_function),
         )
+        .route("/_localcloud/builds/{id}/log", get(build_log))
 }
 
 async fn create_load_balancer(
@@ -332,4 +333,98 @@ async fn put_function(
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// Most of a build log one request returns; `x-next-offset` says where to
+/// go on.
+const BUILD_LOG_CHUNK: u64 = 1 << 20;
+
+#[derive(Debug, Deserialize)]
+struct LogQuery {
+    offset: Option<String>,
+}
+
+/// `GET /_localcloud/builds/{actionExecutionId}/log?offset=N`: a CodeBuild
+/// action's log from byte N on, as plain text, so a reader can tail it
+/// while the build runs. `x-next-offset` is the offset to ask for next and
+/// `x-build-status` the action's status (InProgress until it has ended).
+async fn build_log(
+    State(cloud): State<Arc<LocalCloud>>,
+    Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<LogQuery>,
+) -> Response {
+    use std::io::{Read, Seek, SeekFrom};
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            format!("no build log for action execution {id}\n"),
+        )
+            .into_response()
+    };
+    let offset = match query.offset.as_deref().map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(offset)) => offset,
+        Some(Err(_)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "offset must be a number of bytes\n",
+            )
+                .into_response();
+        }
+    };
+    let Some(path) = super::codepipeline::build_log_path(cloud.data_dir(), &id) else {
+        return not_found();
+    };
+    let status = cloud.read(|s| {
+        s.pipeline_executions
+            .values()
+            .flat_map(|e| e.actions.iter())
+            .find(|run| run.id == id)
+            .map(|run| run.status.clone())
+    });
+    let mut chunk = Vec::new();
+    match std::fs::File::open(&path) {
+        Ok(mut file) => {
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if offset > size {
+                return (
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    format!("offset {offset} is past the end of the log ({size} bytes)\n"),
+                )
+                    .into_response();
+            }
+            let read = file
+                .seek(SeekFrom::Start(offset))
+                .and_then(|_| file.take(BUILD_LOG_CHUNK).read_to_end(&mut chunk));
+            if let Err(e) = read {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot read the build log: {e}\n"),
+                )
+                    .into_response();
+            }
+        }
+        // A build that has not written its first line yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && status.is_some() && offset == 0 => {}
+        Err(_) => return not_found(),
+    }
+    let next = offset + chunk.len() as u64;
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_owned(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-next-offset"),
+                next.to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-build-status"),
+                status.unwrap_or_else(|| "Unknown".into()),
+            ),
+        ],
+        chunk,
+    )
+        .into_response()
 }

@@ -1,8 +1,10 @@
-//! The embedded local cloud: an AWS-wire-compatible slice of ECS and
-//! CodeDeploy that really runs tasks as local processes behind a real
-//! weighted load balancer.
+//! The embedded local cloud: an AWS-wire-compatible slice of ECS,
+//! CodeDeploy and CodePipeline that really runs tasks as local processes
+//! behind a real weighted load balancer, and pipelines with real git, builds
+//! and deployments.
 //!
-//! - `wire`: the awsJson1_1 protocol; `ecs` and `codedeploy`: the operations;
+//! - `wire`: the awsJson1_1 protocol; `ecs`, `codedeploy` and
+//!   `codepipeline`: the operations;
 //! - `state`: what the cloud knows, persisted; `runtime`: the processes and
 //!   listeners realized from it; `engine`: drives each deployment through its
 //!   lifecycle from stored timestamps, so a restart resumes it;
@@ -10,6 +12,7 @@
 //!   are out of scope here: load balancers and hook functions.
 
 mod codedeploy;
+mod codepipeline;
 mod ecs;
 mod engine;
 mod internal;
@@ -143,6 +146,7 @@ impl LocalCloud {
             tracing::info!(deployment = %id, "resuming deployment");
             tokio::spawn(engine::drive(cloud.clone(), id));
         }
+        codepipeline::resume(&cloud);
         let router = Router::new()
             .route("/", axum::routing::post(aws))
             .merge(internal::router())
@@ -209,6 +213,7 @@ async fn aws(State(cloud): State<Arc<LocalCloud>>, headers: HeaderMap, body: Byt
         match prefix {
             wire::ECS_PREFIX => ecs::call(&cloud, operation, &input),
             wire::CODEDEPLOY_PREFIX => codedeploy::call(&cloud, operation, &input),
+            wire::CODEPIPELINE_PREFIX => codepipeline::call(&cloud, operation, &input),
             other => Err(AwsError::new(
                 "UnknownOperationException",
                 format!("the local cloud does not serve {other}"),

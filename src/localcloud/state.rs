@@ -31,6 +31,14 @@ pub struct CloudState {
     pub deployments: BTreeMap<String, Deployment>,
     /// Lifecycle hook functions: name → command line.
     pub functions: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, Pipeline>,
+    /// Keyed by pipeline execution id.
+    #[serde(default)]
+    pub pipeline_executions: BTreeMap<String, PipelineExecution>,
+    /// The last CodeBuild build number of each project name.
+    #[serde(default)]
+    pub build_numbers: BTreeMap<String, u64>,
     /// Monotonic counter for ids that must not repeat.
     pub sequence: u64,
 }
@@ -258,6 +266,150 @@ impl Deployment {
     pub fn is_finished(&self) -> bool {
         matches!(self.status.as_str(), "Succeeded" | "Failed" | "Stopped")
     }
+}
+
+/// A CodePipeline pipeline: every version of its declaration, as
+/// GetPipeline echoes it back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pipeline {
+    pub name: String,
+    pub arn: String,
+    /// Declarations, oldest first; version n is `versions[n - 1]`.
+    pub versions: Vec<Value>,
+    pub tags: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// clientRequestToken → the execution it started, for idempotent starts.
+    #[serde(default)]
+    pub request_tokens: BTreeMap<String, String>,
+}
+
+impl Pipeline {
+    pub fn version(&self) -> u32 {
+        self.versions.len() as u32
+    }
+
+    pub fn declaration(&self) -> &Value {
+        self.versions.last().expect("a pipeline has a version")
+    }
+}
+
+/// One action of a stage, as an execution runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineAction {
+    pub name: String,
+    pub category: String,
+    pub owner: String,
+    pub provider: String,
+    pub version: String,
+    pub run_order: u32,
+    pub configuration: BTreeMap<String, String>,
+    pub input_artifacts: Vec<String>,
+    pub output_artifacts: Vec<String>,
+    pub namespace: Option<String>,
+    pub region: Option<String>,
+    pub role_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineStage {
+    pub name: String,
+    pub actions: Vec<PipelineAction>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineExecution {
+    pub id: String,
+    /// Orders the executions of a pipeline: a higher one started later.
+    pub sequence: u64,
+    pub pipeline: String,
+    pub pipeline_version: u32,
+    /// SUPERSEDED, QUEUED or PARALLEL.
+    pub execution_mode: String,
+    /// InProgress, Stopping, Stopped, Succeeded, Superseded, Failed (Cancelled unused).
+    pub status: String,
+    pub status_summary: Option<String>,
+    pub trigger_type: String,
+    pub trigger_detail: Option<String>,
+    /// Pipeline variables with their resolved values.
+    pub variables: Vec<(String, String)>,
+    /// Source action name → the commit to fetch instead of the branch head.
+    pub source_revisions: BTreeMap<String, String>,
+    /// The stages of the pipeline version it runs.
+    pub stages: Vec<PipelineStage>,
+    /// One per stage of `stages`, in order.
+    pub stage_runs: Vec<StageRun>,
+    /// Every action execution, in start order (retries add new ones).
+    pub actions: Vec<ActionRun>,
+    /// Output artifacts by name: the latest one each action produced.
+    pub artifacts: BTreeMap<String, ArtifactRecord>,
+    pub stop: Option<StopRequest>,
+    pub started_at: i64,
+    pub updated_at: i64,
+    /// Set while a driver runs it in this run of the local cloud.
+    #[serde(skip)]
+    pub driven: bool,
+}
+
+impl PipelineExecution {
+    pub fn is_finished(&self) -> bool {
+        !matches!(self.status.as_str(), "InProgress" | "Stopping")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRun {
+    pub name: String,
+    /// None until the execution enters the stage; then InProgress, Stopping,
+    /// Succeeded, Failed, Stopped or Cancelled.
+    pub status: Option<String>,
+    pub entered_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StopRequest {
+    pub abandon: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionRun {
+    pub id: String,
+    pub stage: String,
+    pub action: String,
+    /// InProgress, Abandoned, Succeeded or Failed.
+    pub status: String,
+    /// Whether it counts for the stage's current attempt (a retry retires
+    /// the runs it repeats).
+    pub current: bool,
+    pub summary: Option<String>,
+    /// The approval token of a Manual approval.
+    pub token: Option<String>,
+    pub external_execution_id: Option<String>,
+    pub external_execution_url: Option<String>,
+    /// (code, message)
+    pub error: Option<(String, String)>,
+    pub updated_by: Option<String>,
+    pub resolved_configuration: BTreeMap<String, String>,
+    pub output_variables: BTreeMap<String, String>,
+    pub started_at: i64,
+    pub updated_at: i64,
+    /// Set once its work has been started in this run of the local cloud.
+    #[serde(skip)]
+    pub launched: bool,
+}
+
+/// An artifact: a directory under the local cloud's data dir.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    pub name: String,
+    pub dir: PathBuf,
+    /// The action execution that produced it.
+    pub action_execution_id: String,
+    pub revision_id: Option<String>,
+    pub revision_summary: Option<String>,
+    pub revision_created: Option<i64>,
+    pub created_at: i64,
 }
 
 /// Saves the state atomically: a crash leaves the previous or the new

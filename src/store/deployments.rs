@@ -91,6 +91,17 @@ pub async fn find(
         .await
 }
 
+/// The deployment recorded for a CodeDeploy deployment id, if any.
+pub async fn find_by_codedeploy_id(
+    db: impl SqliteExecutor<'_>,
+    codedeploy_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM deployments WHERE codedeploy_id = ?")
+        .bind(codedeploy_id)
+        .fetch_optional(db)
+        .await
+}
+
 pub async fn find_by_idempotency_key(
     db: impl SqliteExecutor<'_>,
     environment_id: i64,

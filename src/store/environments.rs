@@ -30,12 +30,14 @@ pub struct EnvironmentRow {
     pub test_url: Option<String>,
     /// JSON object: lifecycle event -> function.
     pub hooks: String,
+    /// The aws-config profile of an `aws` environment.
+    pub aws_profile: Option<String>,
 }
 
 const COLUMNS: &str = "id, name, platform, region, cluster, service, codedeploy_application, \
      deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at, \
      container_name, container_port, health_check_path, desired_count, deployment_config, \
-     ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url, hooks";
+     ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url, hooks, aws_profile";
 
 /// The column values of a new environment.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +64,7 @@ pub struct NewEnvironmentRow<'a> {
     pub termination_wait_minutes: i64,
     pub auto_rollback: bool,
     pub hooks: &'a str,
+    pub aws_profile: Option<&'a str>,
 }
 
 pub async fn insert(
@@ -72,8 +75,9 @@ pub async fn insert(
         "INSERT INTO environments (name, platform, region, cluster, service, codedeploy_application,
              deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at,
              container_name, container_port, health_check_path, desired_count, deployment_config,
-             ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, hooks)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, hooks,
+             aws_profile)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          RETURNING {COLUMNS}"
     ))
     .bind(row.name)
@@ -98,6 +102,7 @@ pub async fn insert(
     .bind(row.termination_wait_minutes)
     .bind(row.auto_rollback)
     .bind(row.hooks)
+    .bind(row.aws_profile)
     .fetch_one(db)
     .await
 }
@@ -154,6 +159,7 @@ pub struct StackResources<'a> {
     pub test_listener_arn: Option<&'a str>,
     pub prod_url: Option<&'a str>,
     pub test_url: Option<&'a str>,
+    pub pipeline: Option<&'a str>,
 }
 
 pub async fn set_stack_resources(
@@ -163,7 +169,8 @@ pub async fn set_stack_resources(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE environments SET cluster = ?, service = ?, codedeploy_application = ?, deployment_group = ?,
-             prod_listener_arn = ?, test_listener_arn = ?, prod_url = ?, test_url = ?
+             prod_listener_arn = ?, test_listener_arn = ?, prod_url = ?, test_url = ?,
+             pipeline = ?
          WHERE id = ?",
     )
     .bind(r.cluster)
@@ -174,6 +181,7 @@ pub async fn set_stack_resources(
     .bind(r.test_listener_arn)
     .bind(r.prod_url)
     .bind(r.test_url)
+    .bind(r.pipeline)
     .bind(id)
     .execute(db)
     .await

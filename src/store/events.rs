@@ -74,3 +74,19 @@ pub async fn for_deployment_after(
     .fetch_all(db)
     .await
 }
+
+/// A pipeline run's events after `after`, oldest first.
+pub async fn for_pipeline_run_after(
+    db: impl SqliteExecutor<'_>,
+    run_id: i64,
+    after: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, deployment_id, actor, kind, detail, created_at
+         FROM events WHERE json_extract(detail, '$.pipeline_run_id') = ? AND id > ? ORDER BY id",
+    )
+    .bind(run_id)
+    .bind(after)
+    .fetch_all(db)
+    .await
+}

@@ -1,7 +1,9 @@
-//! The level-triggered reconciler: one poller per unfinished deployment
-//! (never one per viewer) asks the cloud what is true now and hands it to
-//! the application, which stores and announces only what changed. After a
-//! restart every unfinished deployment is picked up again and caught up.
+//! The level-triggered reconciler: one poller per unfinished deployment or
+//! pipeline run (never one per viewer) asks the cloud what is true now and
+//! hands it to the application, which stores and announces only what
+//! changed. After a restart every unfinished one is picked up again and
+//! caught up. Team decisions the cloud has not taken yet are handed over
+//! again until it does.
 
 use crate::app::App;
 use crate::cloud::deployments as cloud_deployments;
@@ -12,7 +14,11 @@ use std::time::Duration;
 pub struct Tracker {
     app: Arc<App>,
     polling: Mutex<HashSet<i64>>,
+    polling_runs: Mutex<HashSet<i64>>,
 }
+
+/// How often decided approvals the cloud refused are handed over again.
+const APPROVAL_RETRY: Duration = Duration::from_secs(5);
 
 /// How often to ask: the local cloud answers in microseconds; AWS gets
 /// 5-15 s with jitter, as its own waiters do, and more on throttling.
@@ -31,15 +37,111 @@ impl Tracker {
         Arc::new(Tracker {
             app,
             polling: Mutex::default(),
+            polling_runs: Mutex::default(),
         })
     }
 
-    /// Resumes every unfinished deployment.
+    /// Resumes every unfinished deployment and pipeline run, and starts
+    /// handing over decided approvals.
     pub async fn resume(self: &Arc<Self>) -> anyhow::Result<()> {
         for d in self.app.unfinished_deployments().await? {
             self.track(d.id);
         }
+        for run in self.app.unfinished_pipeline_runs().await? {
+            self.track_run(run.id);
+        }
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(APPROVAL_RETRY).await;
+                let Ok(ids) = app.unapplied_approvals().await else {
+                    continue;
+                };
+                for id in ids {
+                    if let Err(e) = app.apply_approval(id).await {
+                        tracing::warn!(approval = id, error = %e, "the cloud still does not take the decision");
+                    }
+                }
+            }
+        });
         Ok(())
+    }
+
+    /// Starts polling a pipeline run unless it is polled already.
+    pub fn track_run(self: &Arc<Self>, run_id: i64) {
+        if !self
+            .polling_runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(run_id)
+        {
+            return;
+        }
+        let tracker = self.clone();
+        tokio::spawn(async move {
+            tracker.poll_run(run_id).await;
+            tracker
+                .polling_runs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&run_id);
+        });
+    }
+
+    async fn poll_run(self: &Arc<Self>, id: i64) {
+        let mut failures = 0u32;
+        loop {
+            let platform = match self.poll_run_once(id).await {
+                Ok((true, _)) => return,
+                Ok((false, platform)) => {
+                    failures = 0;
+                    platform
+                }
+                Err((e, platform)) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(pipeline_run = id, error = %e, "cannot observe the pipeline run; retrying");
+                    platform
+                }
+            };
+            tokio::time::sleep(interval(&platform, failures)).await;
+        }
+    }
+
+    /// One observation of a run: whether it has finished.
+    async fn poll_run_once(self: &Arc<Self>, id: i64) -> Result<(bool, String), (String, String)> {
+        let fail = |e: String| (e, "local".to_owned());
+        let run = self
+            .app
+            .find_run(id)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let platform = match self.app.environment_named(&run.environment).await {
+            Ok(env) => env.platform,
+            Err(_) => return Ok((true, "local".into())),
+        };
+        let err = |e: String| (e, platform.clone());
+        let Some(seen) = self
+            .app
+            .observe_run(&run)
+            .await
+            .map_err(|e| err(e.to_string()))?
+        else {
+            return Ok((true, platform));
+        };
+        let progress = self
+            .app
+            .record_run_observation(&run, &seen)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if let Some(deployment_id) = progress.deployment_id {
+            self.track(deployment_id);
+        }
+        for approval_id in progress.decided {
+            if let Err(e) = self.app.apply_approval(approval_id).await {
+                tracing::warn!(approval = approval_id, error = %e, "the cloud did not take the decision yet; will retry");
+            }
+        }
+        Ok((progress.finished, platform))
     }
 
     /// Starts polling a deployment unless it is polled already.

@@ -1,13 +1,13 @@
 use crate::helpers::{BIN, TestServer};
 use serde_json::Value;
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-async fn cli(s: &TestServer, token: Option<&str>, args: &[&str]) -> Run {
+pub(crate) async fn cli(s: &TestServer, token: Option<&str>, args: &[&str]) -> Run {
     let mut command = tokio::process::Command::new(BIN);
     command
         .args(args)

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// Provisions a local environment's stack and waits until it is ready.
-async fn provision(s: &TestServer, name: &str) -> Value {
+pub(crate) async fn provision(s: &TestServer, name: &str) -> Value {
     s.post(
         &format!("/api/environments/{name}/stack"),
         &s.admin_token,
@@ -28,15 +28,15 @@ async fn provision(s: &TestServer, name: &str) -> Value {
     }
 }
 
-struct Env {
-    s: TestServer,
-    prod_url: String,
+pub(crate) struct Env {
+    pub(crate) s: TestServer,
+    pub(crate) prod_url: String,
     sites: tempfile::TempDir,
 }
 
 impl Env {
     /// A server at time scale 60 with a provisioned local environment.
-    async fn new(name: &str, extra: Value) -> Env {
+    pub(crate) async fn new(name: &str, extra: Value) -> Env {
         let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
         let mut body = json!({"name": name, "platform": "local", "termination_wait_minutes": 1,
                               "container": {"desired_count": 2}});
@@ -62,11 +62,11 @@ impl Env {
         }
     }
 
-    fn image(&self, version: &str) -> String {
+    pub(crate) fn image(&self, version: &str) -> String {
         format!("static:{}", self.sites.path().join(version).display())
     }
 
-    async fn deploy(&self, env: &str, version: &str, config: Option<&str>) -> Answer {
+    pub(crate) async fn deploy(&self, env: &str, version: &str, config: Option<&str>) -> Answer {
         let mut body = json!({"image": self.image(version), "version": version, "commit": format!("{:0>40}", version.trim_start_matches('v'))});
         if let Some(config) = config {
             body["deployment_config"] = json!(config);
@@ -80,7 +80,7 @@ impl Env {
             .await
     }
 
-    async fn wait(&self, id: i64, statuses: &[&str]) -> Value {
+    pub(crate) async fn wait(&self, id: i64, statuses: &[&str]) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let d = self
@@ -118,13 +118,14 @@ impl Env {
                 body: bytes::Bytes::new(),
                 connections,
                 duration,
+            vary: None,
             })
             .await
             .unwrap()
         })
     }
 
-    async fn serving(&self) -> String {
+    pub(crate) async fn serving(&self) -> String {
         let response = self.s.client().get(&self.prod_url).send().await.unwrap();
         let status = response.status();
         let body = response.text().await.unwrap();

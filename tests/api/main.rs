@@ -1,13 +1,17 @@
 //! Black-box tests: the real server binary on a random port, driven over HTTP
 //! and through its own CLI.
 
+mod approvals;
 mod auth;
 mod cli;
 mod deployments;
 mod environments;
 mod events;
 mod helpers;
+mod notifications;
 mod ops;
+mod pipelines;
 mod releases;
 mod server;
 mod stacks;
+mod webhooks;

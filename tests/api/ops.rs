@@ -37,6 +37,9 @@ async fn health_readiness_and_metrics_need_no_token() {
         "switchyard_environments 1",
         "switchyard_releases 1",
         "switchyard_deployments_in_progress 0",
+        "switchyard_pipeline_runs_in_progress 0",
+        "switchyard_approvals_pending 0",
+        "switchyard_notifications_queued 0",
     ] {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }

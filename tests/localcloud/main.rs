@@ -2,6 +2,7 @@
 //! with the real AWS SDK for Rust over loopback.
 
 mod codedeploy;
+mod codepipeline;
 mod deployments;
 mod ecs;
 mod helpers;

@@ -1,7 +1,6 @@
 //! Deployments: start one, watch it (JSON and Server-Sent Events), continue
 //! it, roll it back.
 
-use super::events::Event;
 use super::timestamp;
 use crate::app::deployments::StartDeployment;
 use crate::cloud::deployments::{LifecycleEventState, TaskSetState};
@@ -13,11 +12,9 @@ use crate::store::deployments::DeploymentRow;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::{Event as SseEvent, Sse};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::time::Duration;
 use utoipa::ToSchema;
 
 /// The body of `POST /api/environments/{name}/deployments`.
@@ -396,78 +393,36 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, Error> {
     state.app.deployment(&actor, id).await?;
-    let last = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .unwrap_or(0);
-    // Subscribe before reading the backlog, so nothing falls in between.
     let changes = state.app.subscribe_deployment_changes();
-    struct Cursor {
-        state: AppState,
-        id: i64,
-        last: i64,
-        backlog: VecDeque<crate::store::events::EventRow>,
-        changes: tokio::sync::broadcast::Receiver<crate::app::deployments::DeploymentChanged>,
-        done: bool,
-    }
-    let cursor = Cursor {
-        state,
-        id,
-        last,
-        backlog: VecDeque::new(),
+    Ok(super::events::live(
+        DeploymentEvents { state, id },
+        super::events::last_event_id(&headers),
         changes,
-        done: false,
-    };
-    let stream = futures_util::stream::unfold(cursor, |mut c| async move {
-        loop {
-            if let Some(row) = c.backlog.pop_front() {
-                c.last = row.id;
-                let kind = row.kind.clone();
-                let event = Event::from(row);
-                let data = serde_json::to_string(&event).unwrap_or_default();
-                return Some((
-                    Ok(SseEvent::default()
-                        .id(c.last.to_string())
-                        .event(kind)
-                        .data(data)),
-                    c,
-                ));
-            }
-            if c.done {
-                return None;
-            }
-            // Finished first, then the events: the last ones are committed with the final status.
-            let finished = match crate::store::deployments::find(c.state.app.store().reader(), c.id)
-                .await
-            {
-                Ok(Some(d)) => DeploymentStatus::parse(&d.status).is_ok_and(|s| s.is_terminal()),
-                _ => true,
-            };
-            match c.state.app.deployment_events_after(c.id, c.last).await {
-                Ok(rows) if !rows.is_empty() => {
-                    c.backlog.extend(rows);
-                    continue;
-                }
-                Ok(_) if finished => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read deployment events");
-                    c.done = true;
-                    continue;
-                }
-            }
-            loop {
-                match tokio::time::timeout(Duration::from_secs(5), c.changes.recv()).await {
-                    Ok(Ok(change)) if change.deployment_id == c.id => break,
-                    Ok(Ok(_)) => continue,
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) | Err(_) => break,
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
-                }
-            }
+    ))
+}
+
+struct DeploymentEvents {
+    state: AppState,
+    id: i64,
+}
+
+impl super::events::EventSource for DeploymentEvents {
+    type Change = crate::app::deployments::DeploymentChanged;
+
+    async fn after(&self, last: i64) -> crate::app::Result<Vec<crate::store::events::EventRow>> {
+        self.state.app.deployment_events_after(self.id, last).await
+    }
+
+    async fn finished(&self) -> bool {
+        match crate::store::deployments::find(self.state.app.store().reader(), self.id).await {
+            Ok(Some(d)) => DeploymentStatus::parse(&d.status).is_ok_and(|s| s.is_terminal()),
+            _ => true,
         }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    }
+
+    fn concerns(&self, change: &Self::Change) -> bool {
+        change.deployment_id == self.id
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

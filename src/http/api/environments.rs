@@ -3,10 +3,12 @@
 use super::timestamp;
 use crate::domain::ForField;
 use crate::domain::environment::{
-    AwsRegion, CloudResources, CloudResourcesInput, ContainerInput, ContainerSettings,
+    AwsProfile, AwsRegion, CloudResources, CloudResourcesInput, ContainerInput, ContainerSettings,
     DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName, LifecycleHooks, NewEnvironment,
     Platform,
 };
+use super::release_policies::{ApprovalPolicyBody, Notification, Source, parse_change};
+use crate::app::release_policies::PolicyChange;
 use crate::http::extract::{ApiJson, Authenticated};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::store::environments::EnvironmentRow;
@@ -30,6 +32,10 @@ pub struct CreateEnvironment {
     /// The AWS region; required for `aws`.
     #[serde(default)]
     pub region: Option<String>,
+    /// The aws-config profile an `aws` environment's credentials come from
+    /// (default: the server's environment, default profile or instance role).
+    #[serde(default)]
+    pub aws_profile: Option<String>,
     /// Existing cloud resources to drive; a provisioned stack fills them in.
     #[serde(default)]
     pub resources: Option<Resources>,
@@ -55,6 +61,18 @@ pub struct CreateEnvironment {
     /// `{"AfterAllowTestTraffic": "smoke-test"}`.
     #[serde(default)]
     pub hooks: Option<std::collections::BTreeMap<String, String>>,
+    /// The git repository and branch whose pushes start the pipeline.
+    #[serde(default)]
+    pub source: Option<Source>,
+    /// The secret git webhooks are signed with (16 to 256 characters); never shown again.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// How many approvers a release needs (default 0).
+    #[serde(default)]
+    pub approval_policy: Option<ApprovalPolicyBody>,
+    /// Outgoing webhooks on approval requested and deployment outcomes.
+    #[serde(default)]
+    pub notifications: Option<Vec<Notification>>,
 }
 
 /// The container a stack runs.
@@ -81,6 +99,15 @@ pub struct Resources {
 }
 
 impl CreateEnvironment {
+    fn policy(&self) -> Result<PolicyChange, Error> {
+        parse_change(
+            self.source.as_ref().map(Some),
+            self.webhook_secret.as_deref().map(Some),
+            self.approval_policy.as_ref(),
+            self.notifications.as_deref(),
+        )
+    }
+
     fn parse(&self) -> Result<NewEnvironment, Error> {
         let name = EnvironmentName::parse(&self.name).for_field("name")?;
         let platform = Platform::parse(&self.platform).for_field("platform")?;
@@ -121,7 +148,13 @@ impl CreateEnvironment {
             .map(|(event, function)| (event.as_str(), function.as_str()))
             .collect();
         let hooks = LifecycleHooks::parse(&pairs)?;
-        let mut new = NewEnvironment::new(name, platform, region, resources)?;
+        let aws_profile = self
+            .aws_profile
+            .as_deref()
+            .map(|p| AwsProfile::parse(p).for_field("aws_profile"))
+            .transpose()?;
+        let mut new = NewEnvironment::new(name, platform, region, resources)?
+            .with_aws_profile(aws_profile)?;
         new.container = container;
         new.deployment_group = deployment_group;
         new.hooks = hooks;
@@ -135,6 +168,8 @@ pub struct Environment {
     pub name: String,
     pub platform: String,
     pub region: Option<String>,
+    /// The aws-config profile of an `aws` environment.
+    pub aws_profile: Option<String>,
     pub resources: Resources,
     pub container: Container,
     pub deployment_group: DeploymentGroup,
@@ -147,6 +182,12 @@ pub struct Environment {
     pub created_by: String,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// The repository and branch whose pushes start the pipeline.
+    pub source: Option<Source>,
+    /// Whether webhooks can be verified (the secret itself is never shown).
+    pub webhook_secret_set: bool,
+    pub approval_policy: ApprovalPolicyBody,
+    pub notifications: Vec<Notification>,
 }
 
 /// The CodeDeploy deployment group settings.
@@ -165,6 +206,7 @@ impl From<EnvironmentRow> for Environment {
             name: row.name,
             platform: row.platform,
             region: row.region,
+            aws_profile: row.aws_profile,
             resources: Resources {
                 cluster: row.cluster,
                 service: row.service,
@@ -192,6 +234,10 @@ impl From<EnvironmentRow> for Environment {
             hooks: serde_json::from_str(&row.hooks).unwrap_or_default(),
             created_by: row.created_by,
             created_at: timestamp(row.created_at),
+            source: None,
+            webhook_secret_set: false,
+            approval_policy: ApprovalPolicyBody::default(),
+            notifications: Vec::new(),
         }
     }
 }
@@ -219,12 +265,17 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateEnvironment>,
 ) -> Result<impl IntoResponse, Error> {
     let new = body.parse()?;
-    let row = state.app.create_environment(&actor, &new).await?;
+    let policy = body.policy()?;
+    let row = state
+        .app
+        .create_environment_with_policy(&actor, &new, &policy)
+        .await?;
     let location = format!("/api/environments/{}", row.name);
+    let policy = state.app.release_policy(&actor, &row.name).await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(Environment::from(row)),
+        Json(Environment::from(row).with_policy(policy)),
     ))
 }
 
@@ -236,9 +287,12 @@ pub async fn list(
     Authenticated(actor): Authenticated,
 ) -> Result<Json<EnvironmentList>, Error> {
     let rows = state.app.list_environments(&actor).await?;
-    Ok(Json(EnvironmentList {
-        environments: rows.into_iter().map(Environment::from).collect(),
-    }))
+    let mut environments = Vec::with_capacity(rows.len());
+    for row in rows {
+        let policy = state.app.release_policy(&actor, &row.name).await?;
+        environments.push(Environment::from(row).with_policy(policy));
+    }
+    Ok(Json(EnvironmentList { environments }))
 }
 
 /// Show one environment.
@@ -250,7 +304,9 @@ pub async fn show(
     Authenticated(actor): Authenticated,
     Path(name): Path<String>,
 ) -> Result<Json<Environment>, Error> {
-    Ok(Json(state.app.environment(&actor, &name).await?.into()))
+    let row = state.app.environment(&actor, &name).await?;
+    let policy = state.app.release_policy(&actor, &name).await?;
+    Ok(Json(Environment::from(row).with_policy(policy)))
 }
 
 /// Delete an environment (admin). Refused with 409 while a deployment runs;

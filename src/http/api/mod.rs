@@ -1,9 +1,13 @@
 //! The JSON API, one module per resource. Handlers carry `#[utoipa::path]`
 //! so `/api/openapi.json` is generated from the very code that serves it.
 
+pub mod approvals;
+pub mod checks;
 pub mod deployments;
 pub mod environments;
 pub mod events;
+pub mod pipelines;
+pub mod release_policies;
 pub mod releases;
 pub mod stacks;
 pub mod users;
@@ -35,6 +39,8 @@ use utoipa_axum::routes;
         (name = "deployments", description = "Blue/green deployments and their live traffic"),
         (name = "stacks", description = "Provisioned cloud resources behind an environment"),
         (name = "users", description = "Users and API tokens"),
+        (name = "pipelines", description = "CodePipeline runs: Source, Build, Approval, Deploy"),
+        (name = "approvals", description = "Team release approvals"),
     )
 )]
 struct ApiDoc;
@@ -56,16 +62,27 @@ impl Modify for BearerAuth {
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(environments::create, environments::list))
-        .routes(routes!(environments::show, environments::delete))
+        .routes(routes!(environments::show, environments::delete, release_policies::change))
         .routes(routes!(releases::list, releases::record))
         .routes(routes!(events::list))
         .routes(routes!(stacks::provision, stacks::show, stacks::destroy))
+        .routes(routes!(stacks::plan))
+        .routes(routes!(checks::check))
         .routes(routes!(deployments::start, deployments::list))
         .routes(routes!(deployments::show))
         .routes(routes!(deployments::continue_deployment))
         .routes(routes!(deployments::roll_back))
         .routes(routes!(deployments::roll_back_environment))
         .routes(routes!(deployments::events))
+        .routes(routes!(pipelines::list, pipelines::start))
+        .routes(routes!(pipelines::show))
+        .routes(routes!(pipelines::stop))
+        .routes(routes!(pipelines::retry))
+        .routes(routes!(pipelines::build_log))
+        .routes(routes!(pipelines::events))
+        .routes(routes!(approvals::list))
+        .routes(routes!(approvals::show))
+        .routes(routes!(approvals::decide))
         .routes(routes!(users::me))
         .routes(routes!(users::create, users::list))
         .routes(routes!(openapi_json))

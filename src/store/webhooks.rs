@@ -1,0 +1,56 @@
+//! Webhook deliveries: each accepted one is stored once.
+
+use sqlx::SqliteExecutor;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewDelivery<'a> {
+    pub provider: &'a str,
+    pub delivery_id: Option<&'a str>,
+    pub event: &'a str,
+    pub repository: &'a str,
+    pub branch: Option<&'a str>,
+    pub before_sha: Option<&'a str>,
+    pub after_sha: Option<&'a str>,
+    pub author: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub pusher: Option<&'a str>,
+    pub compare: Option<&'a str>,
+    pub commit_count: Option<i64>,
+    pub received_at: i64,
+}
+
+/// Stores the delivery; `None` when one with the same id is stored already.
+pub async fn insert_once(
+    db: impl SqliteExecutor<'_>,
+    d: &NewDelivery<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO webhook_deliveries (provider, delivery_id, event, repository, branch, \
+             before_sha, after_sha, author, message, pusher, compare, commit_count, received_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (provider, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING \
+         RETURNING id",
+    )
+    .bind(d.provider)
+    .bind(d.delivery_id)
+    .bind(d.event)
+    .bind(d.repository)
+    .bind(d.branch)
+    .bind(d.before_sha)
+    .bind(d.after_sha)
+    .bind(d.author)
+    .bind(d.message)
+    .bind(d.pusher)
+    .bind(d.compare)
+    .bind(d.commit_count)
+    .bind(d.received_at)
+    .fetch_optional(db)
+    .await
+}
+
+/// How many deliveries carry each id (for the ingest benchmark's proof).
+pub async fn count(db: impl SqliteExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+        .fetch_one(db)
+        .await
+}

@@ -1,0 +1,448 @@
+//! The whole flow, for real: `git push` to a bare repository whose
+//! post-receive hook posts a signed GitHub-format push to switchyard, which
+//! starts the environment's pipeline in the local cloud (Source, Build,
+//! Approval, Deploy); two approvers let it through and production serves
+//! the new page; one rejection keeps it out.
+
+use crate::deployments::provision;
+use crate::helpers::TestServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "the shop's webhook secret";
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/app-sample");
+const HOOK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/git-hooks/post-receive"
+);
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Carol Coder",
+            "-c",
+            "user.email=carol@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// A bare repository with the sample app, its post-receive hook pointed at
+/// the server, and a working clone to push from.
+struct Repo {
+    _dir: tempfile::TempDir,
+    bare: PathBuf,
+    work: PathBuf,
+}
+
+impl Repo {
+    fn new(hook_url: &str) -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("shop.git");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        git(dir.path(), &["init", "--bare", "shop.git"]);
+        git(&work, &["init"]);
+        for file in [
+            "index.html",
+            "buildspec.local.yml",
+            "local/taskdef.json",
+            "local/appspec.yaml",
+        ] {
+            let to = work.join(file);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(Path::new(SAMPLE).join(file), to).unwrap();
+        }
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "-m", "The sample app"]);
+        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        git(&work, &["push", "origin", "main"]);
+        // The hook goes in after the first push: the stack is not there yet.
+        std::fs::copy(HOOK, bare.join("hooks/post-receive")).unwrap();
+        git(&bare, &["config", "switchyard.url", hook_url]);
+        git(&bare, &["config", "switchyard.secret", SECRET]);
+        git(&bare, &["config", "switchyard.pusher", "carol"]);
+        Repo {
+            _dir: dir,
+            bare,
+            work,
+        }
+    }
+
+    /// Commits a new index.html and pushes; returns the commit and what the hook printed.
+    fn push_page(&self, html: &str, message: &str) -> (String, String) {
+        std::fs::write(self.work.join("index.html"), html).unwrap();
+        git(&self.work, &["commit", "-am", message]);
+        let printed = git(&self.work, &["push", "origin", "main"]);
+        (
+            git(&self.work, &["rev-parse", "HEAD"]).trim().to_owned(),
+            printed,
+        )
+    }
+}
+
+async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn run_of(s: &TestServer, commit: &str) -> Value {
+    until("the pipeline run", async || {
+        let runs = s
+            .get("/api/environments/shop/pipeline/runs", &s.admin_token)
+            .await
+            .body;
+        runs["runs"]
+            .as_array()?
+            .iter()
+            .find(|r| r["commit"]["sha"] == commit)
+            .cloned()
+    })
+    .await
+}
+
+async fn pending_approval(s: &TestServer, run_id: i64) -> Value {
+    until("the approval to open", async || {
+        let run = s
+            .get(&format!("/api/pipeline-runs/{run_id}"), &s.admin_token)
+            .await
+            .body;
+        run["approvals"]
+            .as_array()?
+            .iter()
+            .find(|a| a["state"] == "pending")
+            .cloned()
+    })
+    .await
+}
+
+async fn finished_run(s: &TestServer, run_id: i64) -> Value {
+    until("the run to finish", async || {
+        let run = s
+            .get(&format!("/api/pipeline-runs/{run_id}"), &s.admin_token)
+            .await
+            .body;
+        (run["status"] != "InProgress" && run["status"] != "Stopping").then_some(run)
+    })
+    .await
+}
+
+async fn page(s: &TestServer, url: &str) -> String {
+    s.client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_git_push_goes_through_build_and_two_approvals_to_production_and_a_rejection_stops_the_next()
+ {
+    let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
+    let repo = Repo::new(&s.url("/hooks/github"));
+    let created = s
+        .post(
+            "/api/environments",
+            &s.admin_token,
+            json!({"name": "shop", "platform": "local", "termination_wait_minutes": 1,
+                   "container": {"desired_count": 2},
+                   "source": {"repo": repo.bare.to_str().unwrap(), "branch": "main"},
+                   "webhook_secret": SECRET, "approval_policy": {"required": 2}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let stack = provision(&s, "shop").await;
+    assert_eq!(stack["outputs"]["pipeline"], "shop", "{stack}");
+    let prod = stack["outputs"]["prod_url"].as_str().unwrap().to_owned();
+    let alice = s.user("alice", "approver").await;
+    let bob = s.user("bob", "approver").await;
+    let carol = s.user("carol", "approver").await;
+
+    let (commit, printed) = repo.push_page("<h1>green</h1>\n", "Turn the shop green");
+    assert!(
+        printed.contains("switchyard: 202"),
+        "the hook said: {printed}"
+    );
+    let run = run_of(&s, &commit).await;
+    let run_id = run["id"].as_i64().unwrap();
+    assert_eq!(
+        (run["trigger"].as_str(), run["commit"]["author"].as_str()),
+        (Some("push"), Some("carol"))
+    );
+    let approval = pending_approval(&s, run_id).await;
+    let shown = s
+        .get(&format!("/api/pipeline-runs/{run_id}"), &s.admin_token)
+        .await
+        .body;
+    let stage = |name: &str| {
+        shown["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|st| st["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(stage("Source")["status"], "Succeeded", "{shown}");
+    assert_eq!(stage("Build")["status"], "Succeeded", "{shown}");
+    assert_eq!(stage("Approval")["status"], "InProgress", "{shown}");
+    assert_eq!(
+        shown["commit"]["message"].as_str().map(str::trim),
+        Some("Turn the shop green")
+    );
+    let log_path = stage("Build")["actions"][0]["log"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log = s
+        .client()
+        .get(s.url(&log_path))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(log.status(), StatusCode::OK);
+    assert!(
+        log.text().await.unwrap().contains("ImageURI"),
+        "the build log shows the build's output"
+    );
+    assert!(
+        !page(&s, &prod).await.contains("green"),
+        "production moved before the approvals"
+    );
+
+    let id = approval["id"].as_i64().unwrap();
+    let own = s
+        .post(
+            &format!("/api/approvals/{id}/decisions"),
+            &carol,
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(
+        own.status,
+        StatusCode::FORBIDDEN,
+        "the pusher approved her own release: {:?}",
+        own.body
+    );
+    for token in [&alice, &bob] {
+        let vote = s
+            .post(
+                &format!("/api/approvals/{id}/decisions"),
+                token,
+                json!({"decision": "approve"}),
+            )
+            .await;
+        assert_eq!(vote.status, StatusCode::OK, "{:?}", vote.body);
+    }
+    let done = finished_run(&s, run_id).await;
+    assert_eq!(done["status"], "Succeeded", "{done}");
+    let deployment_id = done["deployment_id"]
+        .as_i64()
+        .expect("the run led to a deployment");
+    let deployment = s
+        .get(&format!("/api/deployments/{deployment_id}"), &s.admin_token)
+        .await
+        .body;
+    assert_eq!(deployment["status"], "Succeeded", "{deployment}");
+    assert_eq!(deployment["release"]["commit"], commit.as_str());
+    assert!(page(&s, &prod).await.contains("green"));
+
+    // The next push: one approver says no, and production keeps the green page.
+    let (second, _) = repo.push_page("<h1>broken</h1>\n", "Break the shop");
+    let run = run_of(&s, &second).await;
+    let run_id = run["id"].as_i64().unwrap();
+    let approval = pending_approval(&s, run_id).await;
+    let id = approval["id"].as_i64().unwrap();
+    let no = s
+        .post(
+            &format!("/api/approvals/{id}/decisions"),
+            &alice,
+            json!({"decision": "reject", "comment": "it says broken"}),
+        )
+        .await;
+    assert_eq!(no.body["state"], "rejected", "{:?}", no.body);
+    let done = finished_run(&s, run_id).await;
+    assert_eq!(done["status"], "Failed", "{done}");
+    assert!(done["deployment_id"].is_null(), "{done}");
+    assert!(page(&s, &prod).await.contains("green"));
+    let closed = s
+        .post(
+            &format!("/api/approvals/{id}/decisions"),
+            &bob,
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::CONFLICT, "{:?}", closed.body);
+}
+
+#[tokio::test]
+async fn a_run_started_by_hand_fails_its_build_is_retried_and_stopped() {
+    let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
+    let repo = Repo::new(&s.url("/hooks/github"));
+    // The build fails while this file exists: the fix is outside the commit, so a retry of the same revision can pass.
+    let flag = repo._dir.path().join("build-is-broken");
+    std::fs::write(&flag, "").unwrap();
+    let buildspec = std::fs::read_to_string(repo.work.join("buildspec.local.yml")).unwrap().replace(
+        "    commands:\n      - rm -rf site",
+        &format!("    commands:\n      - if [ -e {} ]; then echo 'the build is broken' >&2; exit 3; fi\n      - rm -rf site", flag.display()),
+    );
+    std::fs::write(repo.work.join("buildspec.local.yml"), buildspec).unwrap();
+    git(&repo.work, &["commit", "-am", "Break the build"]);
+    git(&repo.work, &["push", "origin", "main"]);
+    let commit = git(&repo.work, &["rev-parse", "HEAD"]).trim().to_owned();
+
+    let created = s
+        .post(
+            "/api/environments",
+            &s.admin_token,
+            json!({"name": "shop", "platform": "local", "container": {"desired_count": 1},
+                   "source": {"repo": repo.bare.to_str().unwrap(), "branch": "main"},
+                   "approval_policy": {"required": 1}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    provision(&s, "shop").await;
+    let viewer = s.user("vic", "viewer").await;
+    let dave = s.user("dave", "deployer").await;
+    let refused = s
+        .post("/api/environments/shop/pipeline/runs", &viewer, json!({}))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let bad = s
+        .post(
+            "/api/environments/shop/pipeline/runs",
+            &dave,
+            json!({"commit": "main"}),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "commit")
+    );
+
+    let started = s
+        .post(
+            "/api/environments/shop/pipeline/runs",
+            &dave,
+            json!({"commit": commit}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{:?}", started.body);
+    let run_id = started.body["id"].as_i64().unwrap();
+    assert_eq!(
+        (
+            started.body["trigger"].as_str(),
+            started.body["commit"]["author"].as_str()
+        ),
+        (Some("manual"), Some("dave"))
+    );
+    let failed = finished_run(&s, run_id).await;
+    assert_eq!(failed["status"], "Failed", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("3"),
+        "the exit status is in the error: {failed}"
+    );
+    let log = s
+        .client()
+        .get(s.url(&format!("/api/pipeline-runs/{run_id}/actions/Build/log")))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert!(log.text().await.unwrap().contains("the build is broken"));
+
+    let wrong_stage = s
+        .post(
+            &format!("/api/pipeline-runs/{run_id}/retry"),
+            &dave,
+            json!({"stage": "Source"}),
+        )
+        .await;
+    assert_eq!(
+        wrong_stage.status,
+        StatusCode::CONFLICT,
+        "{:?}",
+        wrong_stage.body
+    );
+    std::fs::remove_file(&flag).unwrap();
+    let retried = s
+        .post(
+            &format!("/api/pipeline-runs/{run_id}/retry"),
+            &dave,
+            json!({"stage": "Build"}),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
+    pending_approval(&s, run_id).await;
+
+    let stopped = s
+        .post(
+            &format!("/api/pipeline-runs/{run_id}/stop"),
+            &dave,
+            json!({"abandon": true, "reason": "not today"}),
+        )
+        .await;
+    assert_eq!(stopped.status, StatusCode::OK, "{:?}", stopped.body);
+    let done = finished_run(&s, run_id).await;
+    assert_eq!(done["status"], "Stopped", "{done}");
+    let approval = &done["approvals"][0];
+    assert_eq!(
+        approval["state"], "closed",
+        "the pending approval closes with the run: {done}"
+    );
+    let again = s
+        .post(
+            &format!("/api/pipeline-runs/{run_id}/stop"),
+            &dave,
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let events = s
+        .get("/api/environments/shop/events?limit=200", &s.admin_token)
+        .await
+        .body;
+    let actors: Vec<(&str, &str)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["kind"] == "pipeline.started"
+                || e["kind"] == "pipeline.stage_retried"
+                || e["kind"] == "pipeline.stop_requested"
+        })
+        .map(|e| (e["kind"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actors,
+        [
+            ("pipeline.stop_requested", "dave"),
+            ("pipeline.stage_retried", "dave"),
+            ("pipeline.started", "dave")
+        ]
+    );
+}
