@@ -118,7 +118,7 @@ impl Env {
                 body: bytes::Bytes::new(),
                 connections,
                 duration,
-            vary: None,
+                vary: None,
             })
             .await
             .unwrap()

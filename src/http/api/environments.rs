@@ -1,14 +1,14 @@
 //! `/api/environments`
 
+use super::release_policies::{ApprovalPolicyBody, Notification, Source, parse_change};
 use super::timestamp;
+use crate::app::release_policies::PolicyChange;
 use crate::domain::ForField;
 use crate::domain::environment::{
     AwsProfile, AwsRegion, CloudResources, CloudResourcesInput, ContainerInput, ContainerSettings,
     DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName, LifecycleHooks, NewEnvironment,
     Platform,
 };
-use super::release_policies::{ApprovalPolicyBody, Notification, Source, parse_change};
-use crate::app::release_policies::PolicyChange;
 use crate::http::extract::{ApiJson, Authenticated};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::store::environments::EnvironmentRow;

@@ -62,7 +62,11 @@ impl Modify for BearerAuth {
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(environments::create, environments::list))
-        .routes(routes!(environments::show, environments::delete, release_policies::change))
+        .routes(routes!(
+            environments::show,
+            environments::delete,
+            release_policies::change
+        ))
         .routes(routes!(releases::list, releases::record))
         .routes(routes!(events::list))
         .routes(routes!(stacks::provision, stacks::show, stacks::destroy))
