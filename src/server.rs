@@ -14,6 +14,11 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub http: HttpConfig,
     pub cloud: CloudOptions,
+    /// The address people reach the dashboard at, for links in
+    /// notifications; the listen address when not given.
+    pub public_url: Option<String>,
+    /// How `aws` environments reach AWS and run Terraform.
+    pub aws: crate::app::aws::AwsSettings,
 }
 
 /// Which local cloud `local` environments use.
@@ -56,7 +61,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     if let Some(path) = app.bootstrap_admin(&options.data_dir).await? {
         println!("created user admin; its API token is in {}", path.display());
     }
-    let (embedded_cloud, cloud_url) = match &options.cloud {
+    let (embedded_cloud, cloud_url, time_scale) = match &options.cloud {
         CloudOptions::Embedded { listen, time_scale } => {
             let cloud = LocalCloud::start(LocalCloudConfig {
                 listen: *listen,
@@ -65,22 +70,32 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             })
             .await?;
             let url = cloud.endpoint();
-            (Some(cloud), url)
+            (Some(cloud), url, Some(*time_scale))
         }
-        CloudOptions::External { url } => (None, url.clone()),
+        CloudOptions::External { url } => (None, url.clone(), None),
     };
     println!("local cloud at {cloud_url}");
     app.fail_interrupted_stack_operations().await?;
+    options.aws.terraform.check()?;
     app.set_cloud(crate::app::CloudSettings {
         local_endpoint: cloud_url,
         data_dir: options.data_dir.clone(),
+        aws: options.aws.clone(),
+        time_scale,
     });
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.listen))?;
     let address = listener.local_addr()?;
+    app.set_public_url(
+        options
+            .public_url
+            .as_deref()
+            .unwrap_or(&format!("http://{address}")),
+    );
     let state = AppState::new(app.clone(), options.http);
     state.tracker.resume().await?;
+    tokio::spawn(app.clone().run_notification_sender());
     let router = http::router(state);
     tracing::info!(%address, data_dir = %options.data_dir.display(), "switchyard serving");
     println!("switchyard listening on http://{address}");

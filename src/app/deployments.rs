@@ -265,6 +265,18 @@ impl App {
     ) -> Result<DeploymentRow> {
         actor.require(Role::Deployer, "continuing deployments")?;
         let (d, env) = self.active_deployment(id).await?;
+        if ready {
+            // The team's approval gates rerouting; it cannot be skipped by hand.
+            if let Some(pending) = store::approvals::for_deployment(self.store.reader(), id)
+                .await?
+                .filter(|a| a.state == "pending")
+            {
+                return Err(Error::Conflict(format!(
+                    "deployment {id} waits for approval {}: it reroutes once the approvers agree                      (POST /api/approvals/{}/decisions)",
+                    pending.id, pending.id
+                )));
+            }
+        }
         let cloud = self.cloud_for(&env).await?;
         let wait = if ready {
             aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait

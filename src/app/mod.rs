@@ -2,13 +2,21 @@
 //! transaction together with the audit event that records them, and answers
 //! in domain terms; the interface layer only translates.
 
+pub mod approvals;
 pub mod auth;
+pub mod aws;
 pub mod deployments;
 pub mod environments;
 pub mod events;
+pub mod notifications;
+pub mod pipelines;
+pub mod pushes;
+pub mod release_policies;
 pub mod releases;
+pub mod sessions;
 pub mod stacks;
 pub mod users;
+pub mod views;
 
 use crate::domain::FieldError;
 use crate::domain::user::Role;
@@ -35,6 +43,10 @@ pub enum Error {
     /// The cloud refused or failed a call.
     #[error("the cloud answered: {0}")]
     Upstream(String),
+    /// The user's role allows the action, but this instance of it is not
+    /// theirs to take (e.g. approving their own release).
+    #[error("{0}")]
+    Refused(String),
     #[error("{action} needs the {needed} role; {user} is {has}")]
     Forbidden {
         action: &'static str,
@@ -68,6 +80,13 @@ pub struct App {
     http: reqwest::Client,
     local_clients: tokio::sync::OnceCell<crate::cloud::Cloud>,
     deployment_changes: tokio::sync::broadcast::Sender<deployments::DeploymentChanged>,
+    run_changes: tokio::sync::broadcast::Sender<pipelines::RunChanged>,
+    /// Wakes the notification sender when something is queued.
+    notifications_queued: tokio::sync::Notify,
+    /// The dashboard's address, for links in notifications.
+    public_url: OnceLock<String>,
+    /// Dashboard read models worth keeping between requests.
+    view_cache: views::ViewCache,
 }
 
 /// Where `local` environments live and where stacks keep their files.
@@ -75,6 +94,12 @@ pub struct App {
 pub struct CloudSettings {
     pub local_endpoint: String,
     pub data_dir: PathBuf,
+    /// How `aws` environments reach AWS and run Terraform.
+    pub aws: aws::AwsSettings,
+    /// How many times faster than the wall clock deployment time passes in
+    /// the local cloud, when known (the embedded one's `--time-scale`);
+    /// `None` for a standalone local cloud, whose scale is then estimated.
+    pub time_scale: Option<f64>,
 }
 
 impl App {
@@ -87,12 +112,25 @@ impl App {
             http: reqwest::Client::new(),
             local_clients: tokio::sync::OnceCell::new(),
             deployment_changes: tokio::sync::broadcast::channel(1024).0,
+            run_changes: tokio::sync::broadcast::channel(1024).0,
+            notifications_queued: tokio::sync::Notify::new(),
+            public_url: OnceLock::new(),
+            view_cache: views::ViewCache::default(),
         }
     }
 
     /// Sets where the local cloud is; done once at start.
     pub fn set_cloud(&self, settings: CloudSettings) {
         let _ = self.cloud.set(settings);
+    }
+
+    /// Sets the address links in notifications point to; done once at start.
+    pub fn set_public_url(&self, url: &str) {
+        let _ = self.public_url.set(url.trim_end_matches('/').to_owned());
+    }
+
+    pub(crate) fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.get().map_or("", String::as_str))
     }
 
     fn cloud_settings(&self) -> Result<&CloudSettings> {

@@ -2,10 +2,13 @@
 //! build against a baseline in the same run, because machines are noisy and
 //! only ratios travel.
 
+mod dashboard;
 mod deployments;
 pub mod load;
 mod proxy;
 mod releases;
+mod stack;
+mod webhooks;
 
 use clap::{Args, Subcommand};
 use std::net::SocketAddr;
@@ -25,9 +28,18 @@ enum BenchCommand {
     /// The local cloud's load balancer splitting 90/10 between two
     /// upstreams, against nginx doing the same and an upstream hit directly.
     Proxy(proxy::ProxyBench),
+    /// The dashboard: render time of the deployment page (10,000 traffic
+    /// samples) and the releases page (100,000 releases), first-load bytes.
+    Dashboard(dashboard::DashboardBench),
     /// Deployments tracked at once: weight change to SSE event, and the
     /// control plane's CPU and memory meanwhile.
     Deployments(deployments::DeploymentsBench),
+    /// Signed git push webhooks from concurrent senders: pushes recorded per
+    /// second against a bare handler, and proof each was recorded once.
+    Webhooks(webhooks::WebhooksBench),
+    /// An AWS stack (infra/) provisioned, planned and destroyed through the
+    /// API against moto: Terraform's time and switchyard's overhead.
+    Stack(stack::StackBench),
     /// The baseline server: a bare axum handler answering every GET with
     /// the bytes of a file (used by the benchmarks).
     #[command(hide = true)]
@@ -56,7 +68,10 @@ enum BenchCommand {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         BenchCommand::Releases(bench) => releases::run(bench).await,
+        BenchCommand::Stack(bench) => stack::run(bench).await,
         BenchCommand::Deployments(bench) => deployments::run(bench).await,
+        BenchCommand::Webhooks(bench) => webhooks::run(bench).await,
+        BenchCommand::Dashboard(bench) => dashboard::run(bench).await,
         BenchCommand::ServeBytes { listen, file } => serve_bytes(listen, file).await,
         BenchCommand::Proxy(bench) => proxy::run(bench).await,
         BenchCommand::ServeProxy {
@@ -104,11 +119,21 @@ impl ChildServer {
     }
 
     pub fn start(args: &[&str], last: Option<&std::path::Path>) -> anyhow::Result<ChildServer> {
+        Self::start_with_env(args, last, &[])
+    }
+
+    /// Like `start`, with variables added to the child's environment.
+    pub fn start_with_env(
+        args: &[&str],
+        last: Option<&std::path::Path>,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<ChildServer> {
         use tokio::io::AsyncBufReadExt;
         let mut command = tokio::process::Command::new(std::env::current_exe()?);
         command
             .args(args)
             .args(last)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -203,4 +228,56 @@ pub async fn http_get(
     let body = response.into_body().collect().await?.to_bytes();
     driver.abort();
     Ok((status, body))
+}
+
+/// A data dir that is removed afterwards unless the user named it.
+pub(crate) struct ScratchDir {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl ScratchDir {
+    pub(crate) fn new(keep: Option<PathBuf>) -> anyhow::Result<ScratchDir> {
+        match keep {
+            Some(path) => Ok(ScratchDir {
+                path,
+                remove: false,
+            }),
+            None => {
+                let path =
+                    std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&path);
+                Ok(ScratchDir { path, remove: true })
+            }
+        }
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// A new data dir's application with its first admin: the app, the admin
+/// and the admin's token (for seeding before a server starts on it).
+pub(crate) async fn fresh_app(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(crate::app::App, crate::app::Actor, String)> {
+    let app = crate::server::open_app(data_dir).await?;
+    let token_file = app.bootstrap_admin(data_dir).await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} already has users; give an empty data dir",
+            data_dir.display()
+        )
+    })?;
+    let token = std::fs::read_to_string(token_file)?.trim().to_owned();
+    let admin = app.authenticate(&token).await?;
+    Ok((app, admin, token))
 }

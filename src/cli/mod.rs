@@ -1,6 +1,8 @@
 //! The command line: the server, local administration, and a client of the
 //! REST API for people and scripts.
 
+mod approvals;
+mod aws;
 pub(crate) mod client;
 mod demo;
 mod deploy;
@@ -116,8 +118,41 @@ enum Command {
         #[arg(long, value_enum, default_value_t = deploy::WaitUntil::Completed)]
         wait_until: deploy::WaitUntil,
     },
+    /// Release approvals (pending ones by default).
+    Approvals {
+        /// pending, approved, rejected, closed or all.
+        #[arg(long, default_value = "pending", value_parser = ["pending", "approved", "rejected", "closed", "all"])]
+        state: String,
+    },
+    /// Approve a release (approver role; not your own unless the policy allows).
+    Approve {
+        id: i64,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a release: one rejection stops it. Say why.
+    Reject {
+        id: i64,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Pipeline runs of an environment.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
     /// Benchmarks that measure this build on this machine.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PipelineCommand {
+    /// The latest runs, newest first, stage by stage.
+    Runs { environment: String },
+    /// Start the environment's pipeline (at a commit, or the branch head).
+    Start {
+        environment: String,
+        #[arg(long)]
+        commit: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +213,12 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES", default_value_t = HttpConfig::default().max_body_bytes)]
     max_body_bytes: usize,
+    /// Largest webhook payload accepted, in bytes.
+    #[arg(long, env = "SWITCHYARD_MAX_WEBHOOK_BYTES", default_value_t = HttpConfig::default().max_webhook_bytes)]
+    max_webhook_bytes: usize,
+    /// The dashboard's address as people reach it (links in notifications).
+    #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Address of the embedded local cloud's AWS endpoint.
     #[arg(
         long,
@@ -191,6 +232,8 @@ struct ServeArgs {
     localcloud_url: Option<String>,
     #[command(flatten)]
     time: TimeScaleArg,
+    #[command(flatten)]
+    aws: aws::AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +273,9 @@ struct CreateEnvArgs {
     /// AWS region (required for aws).
     #[arg(long)]
     region: Option<String>,
+    /// The aws-config profile an aws environment's credentials come from.
+    #[arg(long)]
+    aws_profile: Option<String>,
     #[arg(long)]
     cluster: Option<String>,
     #[arg(long)]
@@ -360,6 +406,39 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Localcloud(args) => localcloud(args).await.map_err(CliError::Local),
         Command::Bench(args) => bench::run(args).await.map_err(CliError::Local),
+        Command::Approvals { state } => {
+            approvals::list(&ApiClient::new(&cli.client)?, cli.client.output, &state).await
+        }
+        Command::Approve { id, comment } => {
+            let client = ApiClient::new(&cli.client)?;
+            approvals::decide(
+                &client,
+                cli.client.output,
+                id,
+                "approve",
+                comment.as_deref(),
+            )
+            .await
+        }
+        Command::Reject { id, comment } => {
+            let client = ApiClient::new(&cli.client)?;
+            approvals::decide(&client, cli.client.output, id, "reject", Some(&comment)).await
+        }
+        Command::Pipeline(PipelineCommand::Runs { environment }) => {
+            approvals::runs(
+                &ApiClient::new(&cli.client)?,
+                cli.client.output,
+                &environment,
+            )
+            .await
+        }
+        Command::Pipeline(PipelineCommand::Start {
+            environment,
+            commit,
+        }) => {
+            let client = ApiClient::new(&cli.client)?;
+            approvals::start(&client, cli.client.output, &environment, commit.as_deref()).await
+        }
     }
 }
 
@@ -369,7 +448,10 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
         data_dir: args.data.data_dir,
         http: HttpConfig {
             max_body_bytes: args.max_body_bytes,
+            max_webhook_bytes: args.max_webhook_bytes,
         },
+        public_url: args.public_url,
+        aws: args.aws.settings(),
         cloud: match args.localcloud_url {
             Some(url) => server::CloudOptions::External { url },
             None => server::CloudOptions::Embedded {
@@ -446,6 +528,7 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                 name,
                 platform,
                 region,
+                aws_profile,
                 cluster,
                 service,
                 codedeploy_application,
@@ -462,6 +545,7 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
             });
             let body = serde_json::json!({
                 "name": name, "platform": platform, "region": region, "resources": resources,
+                "aws_profile": aws_profile,
             });
             let created = client.post("/api/environments", &body).await?;
             out.print_environment(&created)

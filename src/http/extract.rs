@@ -5,23 +5,34 @@ use crate::app::{self, Actor};
 use crate::domain::FieldError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{Method, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
-/// The authenticated caller, from `Authorization: Bearer <token>`.
+/// The authenticated caller, from `Authorization: Bearer <token>`; for
+/// reads (GET, HEAD) also from the dashboard's session cookie, so a signed-in
+/// page can follow the SSE streams. A change through the API always needs
+/// the token: a cookie rides along on cross-site requests, a header does not.
 pub struct Authenticated(pub Actor);
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let header =
-            parts
-                .headers
-                .get(header::AUTHORIZATION)
-                .ok_or(app::Error::Unauthenticated(
-                    "this route needs an API token: send Authorization: Bearer <token>",
-                ))?;
+        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+            let reading = matches!(parts.method, Method::GET | Method::HEAD);
+            if let Some(session) = super::pages::sessions::cookie(
+                &parts.headers,
+                super::pages::sessions::SESSION_COOKIE,
+            )
+            .filter(|_| reading)
+            {
+                return Ok(Authenticated(state.app.session(session).await?.actor));
+            }
+            return Err(app::Error::Unauthenticated(
+                "this route needs an API token: send Authorization: Bearer <token>",
+            )
+            .into());
+        };
         let token = header
             .to_str()
             .ok()

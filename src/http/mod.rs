@@ -4,8 +4,10 @@
 pub mod api;
 mod error;
 pub(crate) mod extract;
+mod hooks;
 pub mod metrics;
 mod ops;
+pub mod pages;
 
 pub use error::{Error, ErrorBody};
 
@@ -24,12 +26,16 @@ use tower_http::trace::TraceLayer;
 pub struct HttpConfig {
     /// Request bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
+    /// Webhook payloads larger than this are refused with 413 (a push of
+    /// many commits is large).
+    pub max_webhook_bytes: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             max_body_bytes: 1024 * 1024,
+            max_webhook_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -75,7 +81,9 @@ pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     Router::new()
         .merge(api)
+        .merge(hooks::router(state.config.max_webhook_bytes))
         .merge(ops::router())
+        .merge(pages::router())
         .route_layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,

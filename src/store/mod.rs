@@ -2,12 +2,19 @@
 //! one module per aggregate. Functions take any executor, so a use case can
 //! run several of them inside one transaction.
 
+pub mod approvals;
 pub mod deployments;
 pub mod environments;
 pub mod events;
+pub mod notifications;
+pub mod pipeline_runs;
+pub mod release_policies;
 pub mod releases;
+pub mod sessions;
 pub mod stacks;
 pub mod users;
+pub mod views;
+pub mod webhooks;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};

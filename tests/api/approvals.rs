@@ -129,6 +129,15 @@ async fn a_release_held_in_ready_needs_two_approvers_other_than_its_author() {
     );
     let twice = vote(s, &bob, approval_id, "approve", "").await;
     assert_eq!(twice.status, StatusCode::CONFLICT, "{:?}", twice.body);
+    // Nobody reroutes around the approvers.
+    let around = s
+        .post(
+            &format!("/api/deployments/{id}/continue"),
+            &s.admin_token,
+            json!({"wait": "ready"}),
+        )
+        .await;
+    assert_eq!(around.status, StatusCode::CONFLICT, "{:?}", around.body);
     // Still held: one approval is not enough.
     assert_eq!(e.wait(id, &["Ready"]).await["status"], "Ready");
 
