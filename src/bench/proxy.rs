@@ -99,6 +99,7 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
         body: bytes::Bytes::new(),
         connections,
         duration: Duration::from_secs(args.seconds),
+        vary: None,
     };
     let contenders = [blue_address, ours_address, nginx.address];
     // Every request each contender answered, for its CPU time per request.

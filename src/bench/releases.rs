@@ -106,7 +106,6 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
     let first_page = vec![path.clone()];
     let warmup = |address| LoadSpec {
         duration: Duration::from_secs(1),
-        vary: None,
         ..spec(address, &first_page)
     };
     load::run(&warmup(baseline_address)).await?;

@@ -1,20 +1,23 @@
 //! One request through a listener: pick a target group and a target,
 //! rewrite the headers, send it upstream (to a second target if the first
-//! refuses the connection) and stream the answer back.
+//! cannot be reached) and stream the answer back.
 
-use super::{Shared, Target};
+use super::upstream::{SendError, Upstreams};
+use super::{Forward, Shared};
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::http::request::Parts;
-use hyper::http::uri::{PathAndQuery, Scheme};
-use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+use hyper::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::PathAndQuery;
+use hyper::{Request, Response, StatusCode, Uri, Version};
 use std::convert::Infallible;
-use std::pin::Pin;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
-use tokio::time::Instant;
+use std::task::Poll;
+use tokio::time::{Instant, Sleep};
 
 /// The answer: the upstream's body, streamed, or the listener's own text.
 pub(super) type ProxyBody = Either<Incoming, Full<Bytes>>;
@@ -23,23 +26,75 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
-/// Headers that describe one connection, not the message (RFC 9110, 7.6.1),
-/// plus the non-standard ones clients still send.
-const HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
+/// One client connection: who it is, and what its requests reuse.
+pub(super) struct ClientConnection {
+    shared: Arc<Shared>,
+    /// The client's address, as sent in `X-Forwarded-For`.
+    client_ip: HeaderValue,
+    /// Taken by the request in progress and put back once its answer has
+    /// started: a connection carries one request at a time. A request
+    /// abandoned half-way takes its upstream connections with it, and the
+    /// next one starts afresh.
+    reused: Mutex<Option<Reused>>,
+}
+
+/// What a client connection's requests reuse rather than make anew.
+struct Reused {
+    /// The forward as of the last request, and the listener's forward epoch
+    /// then: while the epoch has not moved, the shared lock is not touched.
+    forward: Arc<Forward>,
+    forward_epoch: u64,
+    upstreams: Upstreams,
+    /// The upstream deadline, reset for each request. Pushing a registered
+    /// timer later only updates it; a new timer for every request would be
+    /// registered and removed under the timer driver's lock each time.
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl ClientConnection {
+    pub(super) fn new(shared: Arc<Shared>, client: SocketAddr) -> ClientConnection {
+        ClientConnection {
+            shared,
+            client_ip: HeaderValue::try_from(client.ip().to_string())
+                .expect("an IP address is a valid header value"),
+            reused: Mutex::new(None),
+        }
+    }
+
+    fn take_reused(&self, deadline: Instant) -> Reused {
+        let reused = self
+            .reused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match reused {
+            Some(mut reused) => {
+                let epoch = self.shared.forward_epoch.load(Ordering::Acquire);
+                if epoch != reused.forward_epoch {
+                    reused.forward = self.shared.current_forward();
+                    reused.forward_epoch = epoch;
+                }
+                reused.deadline.as_mut().reset(deadline);
+                reused
+            }
+            None => Reused {
+                // The epoch first: a forward set in between is then seen
+                // at the next request at the latest.
+                forward_epoch: self.shared.forward_epoch.load(Ordering::Acquire),
+                forward: self.shared.current_forward(),
+                upstreams: Upstreams::default(),
+                deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            },
+        }
+    }
+
+    fn put_back(&self, reused: Reused) {
+        *self.reused.lock().unwrap_or_else(PoisonError::into_inner) = Some(reused);
+    }
+}
 
 pub(super) async fn handle(
-    shared: Arc<Shared>,
-    client_ip: HeaderValue,
+    connection: Arc<ClientConnection>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     if !request.uri().path().starts_with('/') {
@@ -48,158 +103,228 @@ pub(super) async fn handle(
             "only origin-form request targets (/path) are proxied",
         ));
     }
-    let forward = shared.current_forward();
+    let shared = &connection.shared;
+    let started = Instant::now();
+    // One deadline for both attempts, so a retry never doubles the wait.
+    let mut reused = connection.take_reused(started + shared.upstream_timeout());
+    let Reused {
+        forward,
+        upstreams,
+        deadline,
+        ..
+    } = &mut reused;
     let Some(group) = forward.next_group() else {
-        return Ok(local_answer(
+        let answer = local_answer(
             StatusCode::SERVICE_UNAVAILABLE,
             if forward.groups.is_empty() {
                 "this listener has no forward action yet"
             } else {
                 "every target group of this listener has weight 0"
             },
-        ));
+        );
+        connection.put_back(reused);
+        return Ok(answer);
     };
-    let Some((targets, index)) = group.next_target() else {
-        return Ok(local_answer(
+    // If the target cannot be reached, the request goes to the next target
+    // in turn; a group of one has nowhere else to go.
+    let Some((target, fallback)) = group.next_target() else {
+        let answer = local_answer(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("target group {} has no healthy targets", group.name()),
-        ));
+        );
+        connection.put_back(reused);
+        return Ok(answer);
     };
 
-    let (parts, body) = request.into_parts();
-    let head = UpstreamHead::new(parts, &client_ip, &shared.forwarded_port);
-    // One deadline for both attempts, so a retry never doubles the wait.
-    let deadline = Instant::now() + shared.upstream_timeout();
-    let target = &targets[index];
-    // If the target refuses the connection, the request goes to the next
-    // target in turn; a group of one has nowhere else to go.
-    let fallback = (targets.len() > 1).then(|| &targets[(index + 1) % targets.len()]);
-    let (body, home) = LentBody::lend(body, fallback.is_some());
-    let spare_head = fallback.map(|_| head.clone());
-
-    let mut outcome = send(&shared, head.into_request(target, body), deadline).await;
-    let mut answered_by = target;
-    if let (Err(Failure::Refused(e)), Some(next), Some(head), Some(home)) =
-        (&outcome, fallback, spare_head, home)
-    {
-        let unsent = home.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(body) = unsent {
-            tracing::debug!(
-                upstream = %target.address, next = %next.address, error = %e,
-                "the target refused the connection; trying the next one"
-            );
-            outcome = send(
-                &shared,
-                head.into_request(next, LentBody::give(body)),
-                deadline,
-            )
-            .await;
-            answered_by = next;
-        }
-    }
-
-    Ok(match outcome {
+    let request = upstream_request(request, &connection.client_ip, &shared.forwarded_port);
+    let outcome = {
+        // Pinned where it is: moving a future this size costs more than
+        // most of what it does.
+        let attempts = pin!(send_with_fallback(
+            upstreams,
+            request,
+            (target, fallback),
+            started
+        ));
+        until(deadline.as_mut(), attempts)
+            .await
+            .unwrap_or(Err(Failure::TimedOut))
+    };
+    let answer = match outcome {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Either::Left(body))
         }
-        Err(Failure::Refused(e) | Failure::Upstream(e)) => {
-            tracing::debug!(
-                upstream = %answered_by.address, group = group.name(), error = %e,
-                "bad gateway"
-            );
+        Err(Failure::Unreachable(upstream, e)) => {
+            tracing::debug!(%upstream, group = group.name(), error = %e, "bad gateway: unreachable");
+            local_answer(StatusCode::BAD_GATEWAY, "the target did not answer")
+        }
+        Err(Failure::Upstream(upstream, e)) => {
+            tracing::debug!(%upstream, group = group.name(), error = %e, "bad gateway");
             local_answer(StatusCode::BAD_GATEWAY, "the target did not answer")
         }
         Err(Failure::TimedOut) => {
-            tracing::debug!(
-                upstream = %answered_by.address, group = group.name(),
-                "gateway timeout"
-            );
+            tracing::debug!(%target, group = group.name(), "gateway timeout");
             local_answer(
                 StatusCode::GATEWAY_TIMEOUT,
                 "the target did not answer in time",
             )
         }
-    })
+    };
+    connection.put_back(reused);
+    Ok(answer)
 }
 
 enum Failure {
-    /// The connection was refused or could not be made: nothing was sent.
-    Refused(hyper_util::client::legacy::Error),
+    /// No connection could be made to this target: nothing was sent.
+    Unreachable(SocketAddr, std::io::Error),
     /// Anything after connecting: the request may have been seen.
-    Upstream(hyper_util::client::legacy::Error),
+    Upstream(SocketAddr, hyper::Error),
     TimedOut,
 }
 
-async fn send(
-    shared: &Shared,
-    request: Request<LentBody>,
-    deadline: Instant,
+/// Sends `request` to `target`, or to `fallback` if `target` cannot be
+/// reached.
+async fn send_with_fallback(
+    upstreams: &mut Upstreams,
+    UpstreamRequest {
+        mut request,
+        host_missing,
+    }: UpstreamRequest,
+    (target, fallback): (SocketAddr, Option<SocketAddr>),
+    started: Instant,
 ) -> Result<Response<Incoming>, Failure> {
-    match tokio::time::timeout_at(deadline, shared.client.request(request)).await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) if e.is_connect() => Err(Failure::Refused(e)),
-        Ok(Err(e)) => Err(Failure::Upstream(e)),
-        Err(_) => Err(Failure::TimedOut),
+    if host_missing {
+        name_as_host(&mut request, target);
+    }
+    let (mut request, error) = match upstreams.send(target, request, started).await {
+        Ok(response) => return Ok(response),
+        Err(SendError::Failed(e)) => return Err(Failure::Upstream(target, e)),
+        Err(SendError::Unreachable(request, e)) => (*request, e),
+    };
+    let Some(next) = fallback else {
+        return Err(Failure::Unreachable(target, error));
+    };
+    tracing::debug!(
+        upstream = %target, %next, error = %error,
+        "the target cannot be reached; trying the next one"
+    );
+    if host_missing {
+        name_as_host(&mut request, next);
+    }
+    match upstreams.send(next, request, started).await {
+        Ok(response) => Ok(response),
+        Err(SendError::Failed(e)) => Err(Failure::Upstream(next, e)),
+        Err(SendError::Unreachable(_, e)) => Err(Failure::Unreachable(next, e)),
     }
 }
 
-/// The parts of the client's request that go upstream, headers rewritten
-/// once whatever the number of attempts.
-#[derive(Clone)]
-struct UpstreamHead {
-    method: Method,
-    path_and_query: PathAndQuery,
-    headers: HeaderMap,
+/// For a client that sent no `Host` (HTTP/1.0): the target's address, as
+/// an HTTP/1.1 request must name a host.
+fn name_as_host(request: &mut Request<Incoming>, target: SocketAddr) {
+    let host = HeaderValue::try_from(target.to_string())
+        .expect("a socket address is a valid header value");
+    request.headers_mut().insert(header::HOST, host);
 }
 
-impl UpstreamHead {
-    fn new(parts: Parts, client_ip: &HeaderValue, port: &HeaderValue) -> UpstreamHead {
-        let mut headers = parts.headers;
-        strip_hop_by_hop(&mut headers);
-        append_forwarded_for(&mut headers, client_ip);
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-        headers.insert(X_FORWARDED_PORT, port.clone());
-        UpstreamHead {
-            method: parts.method,
-            path_and_query: parts
+/// `future`'s output, or `None` if `deadline` passes first. The future is
+/// polled first, so an answer that is ready never waits on the timer.
+fn until<'a, F: Future>(
+    mut deadline: Pin<&'a mut Sleep>,
+    mut future: Pin<&'a mut F>,
+) -> impl Future<Output = Option<F::Output>> + 'a {
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        deadline.as_mut().poll(cx).map(|()| None)
+    })
+}
+
+/// The client's request as it goes upstream, whichever target gets it.
+struct UpstreamRequest {
+    request: Request<Incoming>,
+    host_missing: bool,
+}
+
+/// `Host` is the client's, as an ALB keeps it; the target is named by the
+/// connection, so the URI is origin-form; the version is 1.1 whatever the
+/// client spoke, so the upstream connection stays open.
+fn upstream_request(
+    request: Request<Incoming>,
+    client_ip: &HeaderValue,
+    port: &HeaderValue,
+) -> UpstreamRequest {
+    let (mut parts, body) = request.into_parts();
+    let headers = &mut parts.headers;
+    let host_missing = !headers.contains_key(header::HOST);
+    strip_hop_by_hop(headers);
+    // Room for the three forwarding headers at once, rather than growing
+    // the map as each goes in.
+    headers.reserve(3);
+    append_forwarded_for(headers, client_ip);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PORT, port.clone());
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        // An absolute-form target (`GET http://host/path`): the path is
+        // what goes upstream.
+        parts.uri = Uri::from(
+            parts
                 .uri
                 .path_and_query()
                 .cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
-            headers,
-        }
+        );
     }
-
-    /// The request for `target`. `Host` is the client's, as an ALB keeps it;
-    /// the version is 1.1 whatever the client spoke, so the upstream
-    /// connection stays pooled.
-    fn into_request(self, target: &Target, body: LentBody) -> Request<LentBody> {
-        let uri = Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(target.authority.clone())
-            .path_and_query(self.path_and_query)
-            .build()
-            .expect("an http scheme, an address and a /path make a URI");
-        let mut request = Request::new(body);
-        *request.method_mut() = self.method;
-        *request.uri_mut() = uri;
-        *request.headers_mut() = self.headers;
-        request
+    parts.version = Version::HTTP_11;
+    // What the server side attached to the request is not for the upstream
+    // client.
+    parts.extensions.clear();
+    UpstreamRequest {
+        request: Request::from_parts(parts, body),
+        host_missing,
     }
 }
 
+/// Whether `name` is a header that describes one connection, not the
+/// message (RFC 9110, 7.6.1), or one of the non-standard ones clients still
+/// send.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them: one look at each name present is
+    // cheaper than removing every hop-by-hop name (a hash lookup each).
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name))
+        .cloned()
+        .collect();
     // The headers that Connection names are hop-by-hop too.
-    let named: Vec<HeaderName> = headers
+    let named = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(&HOP_BY_HOP) {
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok());
+    doomed.extend(named);
+    for name in &doomed {
         headers.remove(name);
     }
 }
@@ -207,18 +332,21 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Appends the client's address to the chain earlier proxies left, as an
 /// ALB does.
 fn append_forwarded_for(headers: &mut HeaderMap, client_ip: &HeaderValue) {
-    let mut chain: Vec<u8> = Vec::new();
-    for earlier in headers.get_all(X_FORWARDED_FOR) {
-        chain.extend_from_slice(earlier.as_bytes());
-        chain.extend_from_slice(b", ");
+    // One lookup whether or not there is a chain already.
+    match headers.entry(X_FORWARDED_FOR) {
+        Entry::Vacant(entry) => {
+            entry.insert(client_ip.clone());
+        }
+        Entry::Occupied(mut entry) => {
+            let mut chain: Vec<u8> = Vec::new();
+            for earlier in entry.iter() {
+                chain.extend_from_slice(earlier.as_bytes());
+                chain.extend_from_slice(b", ");
+            }
+            chain.extend_from_slice(client_ip.as_bytes());
+            entry.insert(HeaderValue::from_bytes(&chain).unwrap_or_else(|_| client_ip.clone()));
+        }
     }
-    let value = if chain.is_empty() {
-        client_ip.clone()
-    } else {
-        chain.extend_from_slice(client_ip.as_bytes());
-        HeaderValue::from_bytes(&chain).unwrap_or_else(|_| client_ip.clone())
-    };
-    headers.insert(X_FORWARDED_FOR, value);
 }
 
 fn local_answer(status: StatusCode, reason: &str) -> Response<ProxyBody> {
@@ -230,84 +358,6 @@ fn local_answer(status: StatusCode, reason: &str) -> Response<ProxyBody> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-/// Where a lent body goes back to if it was never read.
-type BodyHome = Arc<Mutex<Option<Incoming>>>;
-
-/// The client's request body, lent to the upstream client. The client
-/// drops a request whose connection was refused, body and all; if the body
-/// was never read it goes back home, so the request can still go to
-/// another target.
-pub(super) struct LentBody {
-    body: Option<Incoming>,
-    home: Option<BodyHome>,
-}
-
-impl LentBody {
-    /// Lends `body`, with a home to come back to only if there will be a
-    /// second attempt (the home costs an allocation).
-    fn lend(body: Incoming, retriable: bool) -> (LentBody, Option<BodyHome>) {
-        let home = retriable.then(BodyHome::default);
-        (
-            LentBody {
-                body: Some(body),
-                home: home.clone(),
-            },
-            home,
-        )
-    }
-
-    /// Gives `body` away for good: the last attempt.
-    fn give(body: Incoming) -> LentBody {
-        LentBody {
-            body: Some(body),
-            home: None,
-        }
-    }
-}
-
-impl Body for LentBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        // Once a frame may have left, the body cannot be sent again.
-        self.home = None;
-        match self.body.as_mut() {
-            Some(body) => Pin::new(body).poll_frame(cx),
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.as_ref().is_none_or(Body::is_end_stream)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
-    }
-}
-
-impl Drop for LentBody {
-    fn drop(&mut self) {
-        if let (Some(home), Some(body)) = (self.home.take(), self.body.take()) {
-            *home.lock().unwrap_or_else(PoisonError::into_inner) = Some(body);
-        }
-    }
-}
-
-impl std::fmt::Debug for LentBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LentBody")
-            .field("returns_if_unread", &self.home.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,20 @@ async fn header_echo_upstream() -> SocketAddr {
     .await
 }
 
+/// An upstream that answers with the request target and `Host` it
+/// received, one per line.
+async fn target_echo_upstream() -> SocketAddr {
+    serve(
+        axum::Router::new().fallback(|uri: hyper::Uri, headers: hyper::HeaderMap| async move {
+            let host = headers
+                .get(hyper::header::HOST)
+                .map(|h| h.to_str().unwrap_or("?").to_owned());
+            format!("{uri}\n{}", host.as_deref().unwrap_or("(no host)"))
+        }),
+    )
+    .await
+}
+
 async fn serve(app: axum::Router) -> SocketAddr {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = tcp.local_addr().unwrap();
@@ -85,6 +99,39 @@ async fn serve(app: axum::Router) -> SocketAddr {
 async fn refusing_address() -> SocketAddr {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     tcp.local_addr().unwrap()
+}
+
+/// An upstream that answers "ok" and counts the connections made to it;
+/// with `keep_alive` false it closes each after one answer.
+async fn counting_upstream(keep_alive: bool) -> (SocketAddr, Arc<AtomicU64>) {
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = tcp.local_addr().unwrap();
+    let connections = Arc::new(AtomicU64::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = tcp.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::Relaxed);
+            let answer = hyper::service::service_fn(|_| async {
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .keep_alive(keep_alive)
+                    .serve_connection(TokioIo::new(stream), answer),
+            );
+        }
+    });
+    (address, connections)
+}
+
+/// A listener forwarding everything to one target.
+async fn listener_for(target: SocketAddr) -> Arc<Listener> {
+    let listener = Listener::bind(loopback()).await.unwrap();
+    let group = TargetGroup::new("blue", "arn:blue");
+    group.set_targets(vec![target]);
+    listener.set_forward(vec![(group, 1)]);
+    listener
 }
 
 /// A listener forwarding to a blue and a green group, one upstream each.
@@ -230,6 +277,7 @@ async fn weight_changes_under_concurrent_load_fail_no_request() {
         body: Bytes::new(),
         connections: 16,
         duration: Duration::from_secs(2),
+        vary: None,
     };
     let load = tokio::spawn(async move { load::run(&spec).await });
     for step in 1..=10 {
@@ -442,5 +490,77 @@ async fn shutdown_stops_accepting_and_lets_in_flight_requests_finish() {
     assert_eq!(
         in_flight.await.unwrap(),
         (StatusCode::OK, "blue".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_connection_is_reused_until_it_has_idled_too_long() {
+    let (upstream, connections) = counting_upstream(true).await;
+    let listener = listener_for(upstream).await;
+    let mut connection = Connection::open(listener.local_addr()).await;
+    for _ in 0..3 {
+        assert_eq!(connection.get("/").await, (StatusCode::OK, "ok".to_owned()));
+    }
+    assert_eq!(connections.load(Ordering::Relaxed), 1);
+    // Past the limit, the target may be closing it (Node closes after
+    // 5 s): a new connection carries the next request.
+    tokio::time::sleep(upstream::IDLE_LIMIT + Duration::from_millis(200)).await;
+    assert_eq!(connection.get("/").await, (StatusCode::OK, "ok".to_owned()));
+    assert_eq!(connections.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn an_upstream_connection_the_target_closed_is_replaced_without_failing() {
+    let (upstream, connections) = counting_upstream(false).await;
+    let listener = listener_for(upstream).await;
+    let mut connection = Connection::open(listener.local_addr()).await;
+    for i in 0..5 {
+        let (status, body) = connection.get("/").await;
+        assert_eq!(status, StatusCode::OK, "request {i}: {body}");
+    }
+    assert_eq!(connections.load(Ordering::Relaxed), 5);
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections() {
+    let stack = Stack::new(1, 0).await;
+    let mut connection = Connection::open(stack.listener.local_addr()).await;
+    assert_eq!(
+        connection.get("/").await,
+        (StatusCode::OK, "blue".to_owned())
+    );
+    stack.listener.shutdown();
+    let closed = async {
+        while !connection.sender.is_closed() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), closed)
+        .await
+        .expect("the listener closed the idle connection");
+}
+
+#[tokio::test]
+async fn an_absolute_form_request_without_host_goes_upstream_in_origin_form_naming_the_target() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = target_echo_upstream().await;
+    let listener = listener_for(upstream).await;
+    let mut stream = tokio::net::TcpStream::connect(listener.local_addr())
+        .await
+        .unwrap();
+    // HTTP/1.0, so the listener closes the connection after answering.
+    stream
+        .write_all(b"GET http://app.example.com/path?x=1 HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.") && answer.contains(" 200 "),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(&format!("\r\n\r\n/path?x=1\n{upstream}")),
+        "{answer}"
     );
 }
