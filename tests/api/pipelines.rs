@@ -263,10 +263,19 @@ async fn a_git_push_goes_through_build_and_two_approvals_to_production_and_a_rej
     let deployment_id = done["deployment_id"]
         .as_i64()
         .expect("the run led to a deployment");
-    let deployment = s
-        .get(&format!("/api/deployments/{deployment_id}"), &s.admin_token)
-        .await
-        .body;
+    // The run and its deployment are tracked apart: wait for the deployment's own end.
+    let deployment = until("the deployment to finish", async || {
+        let d = s
+            .get(&format!("/api/deployments/{deployment_id}"), &s.admin_token)
+            .await
+            .body;
+        matches!(
+            d["status"].as_str(),
+            Some("Succeeded" | "Failed" | "Stopped")
+        )
+        .then_some(d)
+    })
+    .await;
     assert_eq!(deployment["status"], "Succeeded", "{deployment}");
     assert_eq!(deployment["release"]["commit"], commit.as_str());
     assert!(page(&s, &prod).await.contains("green"));
