@@ -12,6 +12,9 @@ mod notifications;
 mod ops;
 mod pipelines;
 mod releases;
+// The same git repository the browser tests push to.
+#[path = "../browser/repo.rs"]
+mod repo;
 mod server;
 mod stacks;
 mod webhooks;

@@ -6,94 +6,10 @@
 
 use crate::deployments::provision;
 use crate::helpers::TestServer;
+use crate::repo::{Repo, SECRET};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-const SECRET: &str = "the shop's webhook secret";
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/app-sample");
-const HOOK: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/examples/git-hooks/post-receive"
-);
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Carol Coder",
-            "-c",
-            "user.email=carol@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
-/// A bare repository with the sample app, its post-receive hook pointed at
-/// the server, and a working clone to push from.
-struct Repo {
-    _dir: tempfile::TempDir,
-    bare: PathBuf,
-    work: PathBuf,
-}
-
-impl Repo {
-    fn new(hook_url: &str) -> Repo {
-        let dir = tempfile::tempdir().unwrap();
-        let bare = dir.path().join("shop.git");
-        let work = dir.path().join("work");
-        std::fs::create_dir_all(&work).unwrap();
-        git(dir.path(), &["init", "--bare", "shop.git"]);
-        git(&work, &["init"]);
-        for file in [
-            "index.html",
-            "buildspec.local.yml",
-            "local/taskdef.json",
-            "local/appspec.yaml",
-        ] {
-            let to = work.join(file);
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(Path::new(SAMPLE).join(file), to).unwrap();
-        }
-        git(&work, &["add", "."]);
-        git(&work, &["commit", "-m", "The sample app"]);
-        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
-        git(&work, &["push", "origin", "main"]);
-        // The hook goes in after the first push: the stack is not there yet.
-        std::fs::copy(HOOK, bare.join("hooks/post-receive")).unwrap();
-        git(&bare, &["config", "switchyard.url", hook_url]);
-        git(&bare, &["config", "switchyard.secret", SECRET]);
-        git(&bare, &["config", "switchyard.pusher", "carol"]);
-        Repo {
-            _dir: dir,
-            bare,
-            work,
-        }
-    }
-
-    /// Commits a new index.html and pushes; returns the commit and what the hook printed.
-    fn push_page(&self, html: &str, message: &str) -> (String, String) {
-        std::fs::write(self.work.join("index.html"), html).unwrap();
-        git(&self.work, &["commit", "-am", message]);
-        let printed = git(&self.work, &["push", "origin", "main"]);
-        (
-            git(&self.work, &["rev-parse", "HEAD"]).trim().to_owned(),
-            printed,
-        )
-    }
-}
 
 async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -162,7 +78,7 @@ async fn page(s: &TestServer, url: &str) -> String {
 async fn a_git_push_goes_through_build_and_two_approvals_to_production_and_a_rejection_stops_the_next()
  {
     let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
-    let repo = Repo::new(&s.url("/hooks/github"));
+    let repo = Repo::new(&s.url("/hooks/github"), "carol");
     let created = s
         .post(
             "/api/environments",
@@ -311,18 +227,15 @@ async fn a_git_push_goes_through_build_and_two_approvals_to_production_and_a_rej
 #[tokio::test]
 async fn a_run_started_by_hand_fails_its_build_is_retried_and_stopped() {
     let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
-    let repo = Repo::new(&s.url("/hooks/github"));
+    let repo = Repo::new(&s.url("/hooks/github"), "carol");
     // The build fails while this file exists: the fix is outside the commit, so a retry of the same revision can pass.
-    let flag = repo._dir.path().join("build-is-broken");
+    let flag = repo.dir.path().join("build-is-broken");
     std::fs::write(&flag, "").unwrap();
-    let buildspec = std::fs::read_to_string(repo.work.join("buildspec.local.yml")).unwrap().replace(
-        "    commands:\n      - rm -rf site",
-        &format!("    commands:\n      - if [ -e {} ]; then echo 'the build is broken' >&2; exit 3; fi\n      - rm -rf site", flag.display()),
-    );
-    std::fs::write(repo.work.join("buildspec.local.yml"), buildspec).unwrap();
-    git(&repo.work, &["commit", "-am", "Break the build"]);
-    git(&repo.work, &["push", "origin", "main"]);
-    let commit = git(&repo.work, &["rev-parse", "HEAD"]).trim().to_owned();
+    repo.prepend_build_commands(&[format!(
+        "if [ -e {} ]; then echo 'the build is broken' >&2; exit 3; fi",
+        flag.display()
+    )]);
+    let (commit, _) = repo.commit_and_push("Break the build");
 
     let created = s
         .post(
