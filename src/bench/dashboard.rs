@@ -5,7 +5,6 @@
 //! deployment page costs.
 
 use super::ChildServer;
-use crate::server;
 use crate::store;
 use clap::Args;
 use http_body_util::BodyExt;
@@ -238,12 +237,7 @@ impl KeepAlive {
 /// `samples` times.
 async fn seed(data_dir: &Path, args: &DashboardBench) -> anyhow::Result<Seeded> {
     let started = Instant::now();
-    let app = server::open_app(data_dir).await?;
-    let token_file = app
-        .bootstrap_admin(data_dir)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("{} already has users", data_dir.display()))?;
-    let token = std::fs::read_to_string(token_file)?.trim().to_owned();
+    let (app, _, token) = super::fresh_app(data_dir).await?;
     let (session, _) = app.sign_in(&token).await?;
     let now = store::now_millis();
     let span = 365 * 86_400_000_i64;
