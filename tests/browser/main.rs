@@ -317,24 +317,11 @@ async fn viewers_see_no_actions_and_forged_posts_are_refused() {
     assert_eq!(unchanged["rolled_back"], false, "{unchanged}");
 
     // The deployer ends the termination wait from the page.
-    b.client
-        .find(Locator::Css(
-            "details.confirm:has(form[action$='/terminate-original']) summary",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css(
-            "#confirm-dialog .dialog-body button[type=submit]",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.confirm(
+        "details.confirm:has(form[action$='/terminate-original']) summary",
+        "",
+    )
+    .await;
     stack
         .wait(id, "Succeeded", |d| d["status"] == "Succeeded")
         .await;

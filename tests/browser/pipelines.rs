@@ -526,7 +526,7 @@ async fn a_deployment_held_in_ready_is_approved_from_its_page() {
         .send_keys("the test listener looks right")
         .await
         .unwrap();
-    b.click(".approval button[value=approve]").await;
+    b.submit(".approval button[value=approve]").await;
     b.wait_for_path(&page).await;
     b.mark_no_reload().await;
     let done = stack

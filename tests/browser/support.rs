@@ -357,7 +357,8 @@ impl Browser {
     }
 
     /// Opens the confirmation behind the summary `css` and confirms it,
-    /// after `fill` ran on the dialog's copy of the form.
+    /// after `fill` ran on the dialog's copy of the form, and waits for the
+    /// page the server answers with.
     pub async fn confirm(&self, css: &str, fill: &str) {
         self.click(css).await;
         self.wait_until(
@@ -376,8 +377,24 @@ impl Browser {
                 .await
                 .unwrap();
         }
-        self.click("#confirm-dialog .dialog-body button[type=submit]")
+        self.submit("#confirm-dialog .dialog-body button[type=submit]")
             .await;
+    }
+
+    /// Clicks `css`, which submits a form or follows a link, and waits for
+    /// the page that loads next. The old document is marked, so the wait
+    /// also ends on the right page when a form redirects back to its own.
+    pub async fn submit(&self, css: &str) {
+        self.client
+            .execute("window.__leaving = true; return true;", vec![])
+            .await
+            .unwrap();
+        self.click(css).await;
+        self.wait_until(
+            "the next page",
+            "return window.__leaving !== true && document.readyState === 'complete'",
+        )
+        .await;
     }
 
     /// POSTs `body` (form-encoded) from the page, as a script of any site
