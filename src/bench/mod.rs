@@ -108,6 +108,8 @@ async fn serve_bytes(listen: SocketAddr, file: PathBuf) -> anyhow::Result<()> {
 pub struct ChildServer {
     child: tokio::process::Child,
     lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// For children that take commands, a line each (`bench serve-proxy`).
+    commands: tokio::process::ChildStdin,
 }
 
 impl ChildServer {
@@ -135,15 +137,27 @@ impl ChildServer {
             .args(last)
             .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null())
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
+        let commands = child.stdin.take().expect("stdin is piped");
         Ok(ChildServer {
             child,
             lines: tokio::io::BufReader::new(stdout).lines(),
+            commands,
         })
+    }
+
+    /// Sends the child one command line.
+    pub async fn command(&mut self, line: &str) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.commands
+            .write_all(format!("{line}\n").as_bytes())
+            .await?;
+        self.commands.flush().await?;
+        Ok(())
     }
 
     /// Waits for the line that announces the listening address.
@@ -154,6 +168,14 @@ impl ChildServer {
             }
         }
         anyhow::bail!("the server exited before listening")
+    }
+
+    /// The next line the child prints.
+    pub async fn next_line(&mut self) -> anyhow::Result<String> {
+        self.lines
+            .next_line()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the server exited"))
     }
 
     pub fn pid(&self) -> anyhow::Result<u32> {
@@ -187,8 +209,10 @@ impl ChildServer {
         })
     }
 
-    /// SIGTERM, then wait for a clean exit.
+    /// Closes its stdin (a read of it would hold up the child's exit), sends
+    /// SIGTERM, then waits for a clean exit.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.commands);
         if let Some(pid) = self.child.id() {
             // SAFETY: signalling a child we spawned and still own.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };

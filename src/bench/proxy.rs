@@ -22,7 +22,7 @@ pub struct ProxyBench {
     seconds: u64,
     /// Alternating rounds of direct, switchyard and nginx; the report takes
     /// the median of each.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Requests, one after another, for the split check.
     #[arg(long, default_value_t = 10_000)]
@@ -120,6 +120,8 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     // Under saturating load, latency is mostly queueing for the CPUs; one
     // connection shows what a proxy itself adds to a request.
     let light = medians(contenders, args.rounds, &mut served, |a| spec(a, 1)).await?;
+    let reweighed = reweighed_under_load(&mut ours, spec(ours_address, args.connections)).await?;
+    served[1] += reweighed.ok + reweighed.errors;
     let our_split = green_share(ours_address, args.split_requests).await?;
     let nginx_split = green_share(nginx.address, args.split_requests).await?;
     served[1] += args.split_requests as u64;
@@ -160,14 +162,20 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     print_table(
         &format!("{} connections (saturating)", args.connections),
         &names,
-        &saturated,
+        &saturated.results,
     );
-    print_table("1 connection (light load)", &names, &light);
-    let [_, ours, nginx] = &saturated;
+    print_table("1 connection (light load)", &names, &light.results);
+    let each_round: Vec<String> = saturated
+        .round_ratios
+        .iter()
+        .map(|ratio| format!("{ratio:.2}"))
+        .collect();
     println!(
-        "ratio switchyard / nginx: {:.2} req/s at {} connections (goal >= 0.8)",
-        ours.requests_per_second() / nginx.requests_per_second(),
-        args.connections
+        "ratio switchyard / nginx: {:.2} req/s at {} connections (goal >= 0.8; median of the \
+         rounds' ratios {})",
+        saturated.ratio(),
+        args.connections,
+        each_round.join(" ")
     );
     println!(
         "CPU time per request: switchyard {our_cpu_us:.1} us, nginx {nginx_cpu_us:.1} us \
@@ -180,11 +188,11 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     println!(
         "p99 added over the direct hit: switchyard {:.3} ms at 1 connection (goal < 1 ms), \
          {:.3} ms at {}; nginx {:.3} ms and {:.3} ms",
-        added_p99(&light, 1),
-        added_p99(&saturated, 1),
+        added_p99(&light.results, 1),
+        added_p99(&saturated.results, 1),
         args.connections,
-        added_p99(&light, 2),
-        added_p99(&saturated, 2)
+        added_p99(&light.results, 2),
+        added_p99(&saturated.results, 2)
     );
     println!(
         "green share over {} requests in turn at {WEIGHT_B}%: switchyard {:.2}%, nginx {:.2}% \
@@ -193,8 +201,17 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
         our_split * 100.0,
         nginx_split * 100.0
     );
+    println!(
+        "weights changed 10 times under {} connections: switchyard answered {} requests, {} failed (goal 0)",
+        args.connections, reweighed.ok, reweighed.errors
+    );
     anyhow::ensure!(
-        saturated.iter().chain(&light).all(|r| r.errors == 0),
+        saturated
+            .results
+            .iter()
+            .chain(&light.results)
+            .chain([&reweighed])
+            .all(|r| r.errors == 0),
         "some requests failed, so the figures above are not comparable"
     );
     anyhow::ensure!(
@@ -204,15 +221,31 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `spec` against each contender in turn, `rounds` times; the run
-/// with the median throughput of each.
+/// The runs of one load level: each contender's run with the median
+/// throughput, and the ratio of ours to nginx in each round.
+struct Medians {
+    results: [LoadResult; 3],
+    /// Sorted. Each round's two runs follow each other, so they saw nearly
+    /// the same machine: the median of these pairs is steadier than the
+    /// ratio of two medians taken across rounds.
+    round_ratios: Vec<f64>,
+}
+
+impl Medians {
+    fn ratio(&self) -> f64 {
+        self.round_ratios[self.round_ratios.len() / 2]
+    }
+}
+
+/// Runs `spec` against each contender in turn, `rounds` times.
 async fn medians(
     contenders: [SocketAddr; 3],
     rounds: usize,
     served: &mut [u64; 3],
     spec: impl Fn(SocketAddr) -> LoadSpec,
-) -> anyhow::Result<[LoadResult; 3]> {
+) -> anyhow::Result<Medians> {
     let mut results: [Vec<LoadResult>; 3] = Default::default();
+    let mut round_ratios = Vec::new();
     for _ in 0..rounds.max(1) {
         for ((address, runs), served) in contenders.iter().zip(&mut results).zip(served.iter_mut())
         {
@@ -220,11 +253,20 @@ async fn medians(
             *served += result.ok + result.errors;
             runs.push(result);
         }
+        let [_, ours, nginx] = &results;
+        round_ratios.push(
+            ours.last().map_or(0.0, LoadResult::requests_per_second)
+                / nginx.last().map_or(1.0, LoadResult::requests_per_second),
+        );
     }
-    Ok(results.map(|mut runs| {
-        runs.sort_by(|a, b| a.requests_per_second().total_cmp(&b.requests_per_second()));
-        runs.swap_remove(runs.len() / 2)
-    }))
+    round_ratios.sort_by(f64::total_cmp);
+    Ok(Medians {
+        results: results.map(|mut runs| {
+            runs.sort_by(|a, b| a.requests_per_second().total_cmp(&b.requests_per_second()));
+            runs.swap_remove(runs.len() / 2)
+        }),
+        round_ratios,
+    })
 }
 
 fn print_table(title: &str, names: &[String; 3], results: &[LoadResult; 3]) {
@@ -290,11 +332,55 @@ async fn serve_listener(
     let b = TargetGroup::new("b", "arn:aws:elasticloadbalancing:local:targetgroup/b");
     a.set_targets(vec![upstream_a]);
     b.set_targets(vec![upstream_b]);
-    listener.set_forward(vec![(a, 100 - weight_b), (b, weight_b)]);
+    let weigh = |weight_b: u32| {
+        listener.set_forward(vec![(a.clone(), 100 - weight_b), (b.clone(), weight_b)])
+    };
+    weigh(weight_b);
     println!("proxy listening on http://{}", listener.local_addr());
-    shutdown.await;
+    // Commands on stdin, a line each: `weight-b <percent>` changes the
+    // weights (answered with the same line once they apply).
+    let commands = async {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Some(line) = lines.next_line().await? {
+            match line.trim().strip_prefix("weight-b ").map(str::parse::<u32>) {
+                Some(Ok(weight_b)) if weight_b <= 100 => {
+                    weigh(weight_b);
+                    println!("weight-b {weight_b}");
+                }
+                _ => eprintln!("unknown command {line:?}; expected `weight-b <0 to 100>`"),
+            }
+        }
+        // No more commands: serve until the signal.
+        std::future::pending::<anyhow::Result<()>>().await
+    };
+    tokio::select! {
+        () = shutdown => {}
+        failed = commands => failed?,
+    }
     listener.shutdown();
     Ok(())
+}
+
+/// Loads `address` (our listener) while its weights change ten times, from
+/// 10 % green up to all green and back to 10 %.
+async fn reweighed_under_load(
+    ours: &mut ChildServer,
+    spec: LoadSpec,
+) -> anyhow::Result<LoadResult> {
+    const STEPS: [u32; 10] = [20, 30, 40, 50, 60, 70, 80, 90, 100, WEIGHT_B];
+    let interval = spec.duration / (STEPS.len() as u32 + 1);
+    let load = tokio::spawn(async move { load::run(&spec).await });
+    for weight_b in STEPS {
+        tokio::time::sleep(interval).await;
+        ours.command(&format!("weight-b {weight_b}")).await?;
+        let answer = ours.next_line().await?;
+        anyhow::ensure!(
+            answer == format!("weight-b {weight_b}"),
+            "the listener answered {answer:?} to a weight change"
+        );
+    }
+    load.await?
 }
 
 /// `size` bytes that start with `name` and a newline.
