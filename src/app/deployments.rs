@@ -272,7 +272,8 @@ impl App {
                 .filter(|a| a.state == "pending")
             {
                 return Err(Error::Conflict(format!(
-                    "deployment {id} waits for approval {}: it reroutes once the approvers agree                      (POST /api/approvals/{}/decisions)",
+                    "deployment {id} waits for approval {}: it reroutes once the approvers agree \
+                     (POST /api/approvals/{}/decisions)",
                     pending.id, pending.id
                 )));
             }

@@ -511,6 +511,9 @@ async fn a_deployment_held_in_ready_is_approved_from_its_page() {
     let (_, html) = admin.page(s, &page).await;
     assert!(html.contains("author of this release"), "{html}");
     assert!(!html.contains("/vote\""));
+    // Rerouting is the approvers' call now; stopping is still his.
+    assert!(!html.contains(&format!("{page}/reroute")), "{html}");
+    assert!(html.contains(&format!("{page}/rollback")), "{html}");
 
     let b = Browser::start().await;
     b.sign_in(s, &alice).await;

@@ -175,9 +175,15 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
         })
     })
     .collect();
+    // While the team's approval is pending, rerouting is the approvers'
+    // call (the server refuses it by hand): the approval panel stands in.
+    let awaiting_approval = view
+        .approval
+        .as_ref()
+        .is_some_and(|a| a.view.approval.state == "pending");
     let mut actions = Vec::new();
     if !view.finished {
-        if allowed.continue_deployment && d.status == "Ready" {
+        if allowed.continue_deployment && d.status == "Ready" && !awaiting_approval {
             actions.push(ActionView {
                 path: "reroute",
                 label: "Reroute traffic",
