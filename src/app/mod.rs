@@ -79,6 +79,7 @@ pub struct App {
     /// client is shared by them.
     http: reqwest::Client,
     local_clients: tokio::sync::OnceCell<crate::cloud::Cloud>,
+    aws_clients: aws::AwsClients,
     deployment_changes: tokio::sync::broadcast::Sender<deployments::DeploymentChanged>,
     run_changes: tokio::sync::broadcast::Sender<pipelines::RunChanged>,
     /// Wakes the notification sender when something is queued.
@@ -111,6 +112,7 @@ impl App {
             cloud: OnceLock::new(),
             http: reqwest::Client::new(),
             local_clients: tokio::sync::OnceCell::new(),
+            aws_clients: aws::AwsClients::default(),
             deployment_changes: tokio::sync::broadcast::channel(1024).0,
             run_changes: tokio::sync::broadcast::channel(1024).0,
             notifications_queued: tokio::sync::Notify::new(),
