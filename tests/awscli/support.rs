@@ -1,14 +1,15 @@
-//! What tests/awscli and tests/differential share (the latter includes this
-//! file with `#[path]`): the Python virtualenv with the AWS CLI and moto, and
-//! the real binary's standalone local cloud.
+//! What tests/awscli, tests/differential, tests/infra and tests/aws share
+//! (the others include this file with `#[path]`): the Python virtualenv with
+//! the AWS CLI and moto, moto on a loopback port, and the real binary's
+//! standalone local cloud.
 
-// Each of the two test targets uses a part of this module.
+// Each test target uses a part of this module.
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -129,6 +130,59 @@ impl LocalCloud {
                 "{url} never served {colour}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// moto_server on a free loopback port, killed when dropped.
+pub struct Moto {
+    _child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts moto with `env` added to its environment (moto's own
+    /// settings) and waits until it answers.
+    pub async fn start_with(env: &[(&str, &str)]) -> Moto {
+        let moto_server = venv().join("bin").join("moto_server");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(&moto_server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", moto_server.display()));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if http
+                .get(format!("{endpoint}/moto-api/data.json"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("moto_server exited with {status} before answering on {endpoint}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer on {endpoint} within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Moto {
+            _child: child,
+            endpoint,
         }
     }
 }

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::{LocalCloud, appspec, venv};
-use tokio::process::{Child, Command};
+use support::{LocalCloud, Moto, appspec, venv};
+use tokio::process::Command;
 
 const ECS: &str = "AmazonEC2ContainerServiceV20141113";
 const CODEDEPLOY: &str = "CodeDeploy_20141006";
@@ -39,56 +39,6 @@ const MOTO_NOISE: &[(&str, &str, &str)] = &[
         "AWS reports an exit code once a container has stopped; moto says 0 for running ones, and these tasks run",
     ),
 ];
-
-/// moto_server on a free loopback port, killed when dropped.
-struct Moto {
-    _child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    async fn start() -> Moto {
-        let moto_server = venv().join("bin").join("moto_server");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(&moto_server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", moto_server.display()));
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if http
-                .get(format!("{endpoint}/moto-api/data.json"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                break;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("moto_server exited with {status} before answering on {endpoint}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not answer on {endpoint} within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Moto {
-            _child: child,
-            endpoint,
-        }
-    }
-}
 
 /// Both clouds, and what the comparison found.
 struct Differ {
@@ -404,7 +354,7 @@ fn paths_walk_objects_and_lists_and_skip_empty_values() {
 
 #[tokio::test]
 async fn the_local_cloud_answers_every_field_moto_answers() {
-    let (moto, cloud) = tokio::join!(Moto::start(), LocalCloud::start("60"));
+    let (moto, cloud) = tokio::join!(Moto::start_with(&[]), LocalCloud::start("60"));
     let mut d = Differ {
         http: reqwest::Client::new(),
         moto,

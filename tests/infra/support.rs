@@ -10,8 +10,7 @@ use crate::venv_support::venv;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// Credentials moto accepts (it checks none); Terraform and the SDK need some.
 pub const MOTO_CREDENTIALS: &[(&str, &str)] = &[
@@ -124,56 +123,13 @@ pub async fn terraform(dir: &Path, cli_config: &Path, args: &[&str], env: &[(&st
     }
 }
 
-/// moto_server on a free loopback port with AWS's managed IAM policies
-/// loaded (the CodeDeploy role attaches AWSCodeDeployRoleForECS); killed
-/// when dropped.
-pub struct Moto {
-    _child: Child,
-    pub endpoint: String,
-}
+pub use crate::venv_support::Moto;
 
 impl Moto {
+    /// moto with AWS's managed IAM policies loaded (the CodeDeploy role
+    /// attaches AWSCodeDeployRoleForECS).
     pub async fn start() -> Moto {
-        let moto_server = venv().join("bin").join("moto_server");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(&moto_server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", moto_server.display()));
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if http
-                .get(format!("{endpoint}/moto-api/data.json"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                break;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("moto_server exited with {status} before answering on {endpoint}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not answer on {endpoint} within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Moto {
-            _child: child,
-            endpoint,
-        }
+        Moto::start_with(&[("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")]).await
     }
 
     /// What moto still holds of the stack named `name`, by kind (empty when
