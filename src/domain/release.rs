@@ -176,15 +176,19 @@ fn check_container_reference(value: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// A full git commit id: 40 lowercase hex digits (SHA-1 object names).
+/// A full git commit id, lowercased: 40 hex digits (SHA-1 object names), or
+/// 64 in repositories that use SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GitCommit(String);
 
 impl GitCommit {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
-        if value.len() != 40 || !value.chars().all(|c| c.is_ascii_hexdigit()) {
+        let well_formed =
+            matches!(value.len(), 40 | 64) && value.bytes().all(|b| b.is_ascii_hexdigit());
+        if !well_formed {
+            let shown: String = value.chars().take(80).collect();
             return Err(Invalid::new(format!(
-                "{value:?} is not a full git commit id (40 hex digits)"
+                "{shown:?} is not a full git commit id (40 or 64 hex digits)"
             )));
         }
         Ok(GitCommit(value.to_ascii_lowercase()))
@@ -329,12 +333,23 @@ mod tests {
     }
 
     #[test]
-    fn commits_are_40_hex() {
-        let sha = "0123456789ABCDEF0123456789abcdef01234567";
-        let commit = GitCommit::parse(sha).unwrap();
-        assert_eq!(commit.as_str(), sha.to_ascii_lowercase());
+    fn commits_are_40_or_64_hex() {
+        let sha1 = "0123456789ABCDEF0123456789abcdef01234567";
+        let commit = GitCommit::parse(sha1).unwrap();
+        assert_eq!(commit.as_str(), sha1.to_ascii_lowercase());
         assert_eq!(commit.short(), "0123456789ab");
-        for bad in ["", "abc123", &"g".repeat(40), &"a".repeat(41)] {
+        let sha256 = "89ABCDEF".repeat(8);
+        let commit = GitCommit::parse(&sha256).unwrap();
+        assert_eq!(commit.as_str(), sha256.to_ascii_lowercase());
+        assert_eq!(commit.short(), "89abcdef89ab");
+        for bad in [
+            "",
+            "abc123",
+            &"g".repeat(40),
+            &"a".repeat(41),
+            &"a".repeat(63),
+            &"a".repeat(65),
+        ] {
             assert!(GitCommit::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

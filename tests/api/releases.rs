@@ -57,6 +57,39 @@ async fn record_and_page_through_history_newest_first() {
 }
 
 #[tokio::test]
+async fn commits_of_sha256_repositories_are_recorded() {
+    let s = TestServer::spawn().await;
+    s.environment("demo").await;
+    let sha256 = "89ABCDEF".repeat(8);
+    let recorded = s
+        .post(
+            "/api/environments/demo/releases",
+            &s.admin_token,
+            json!({"version": "v1", "image": "nginx", "commit": sha256}),
+        )
+        .await;
+    assert_eq!(recorded.status, StatusCode::CREATED, "{:?}", recorded.body);
+    assert_eq!(recorded.body["commit"], sha256.to_ascii_lowercase());
+    let one_short = s
+        .post(
+            "/api/environments/demo/releases",
+            &s.admin_token,
+            json!({"version": "v2", "image": "nginx", "commit": &sha256[1..]}),
+        )
+        .await;
+    assert_eq!(one_short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(one_short.body["error"]["field"], "commit");
+    assert!(
+        one_short.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("40 or 64 hex digits"),
+        "{:?}",
+        one_short.body
+    );
+}
+
+#[tokio::test]
 async fn a_new_release_shows_up_on_the_next_read() {
     let s = TestServer::spawn().await;
     s.environment("demo").await;

@@ -566,18 +566,11 @@ fn deserialize<T: DeserializeOwned>(payload: &Value) -> Result<T, WebhookError> 
     })
 }
 
-/// A full commit id: 40 (SHA-1) or 64 (SHA-256) hex digits, lowercased.
+/// A full commit id (the rule releases follow too), lowercased.
 fn commit_id(field: &str, value: &str) -> Result<String, WebhookError> {
-    let well_formed =
-        matches!(value.len(), 40 | 64) && value.bytes().all(|b| b.is_ascii_hexdigit());
-    if !well_formed {
-        let shown: String = value.chars().take(80).collect();
-        return Err(invalid(
-            field,
-            format!("{shown:?} is not a full commit id (40 or 64 hex digits)"),
-        ));
-    }
-    Ok(value.to_ascii_lowercase())
+    crate::domain::release::GitCommit::parse(value)
+        .map(|commit| commit.as_str().to_owned())
+        .map_err(|e| invalid(field, e.to_string()))
 }
 
 /// All zeros: the ref did not exist (before) or no longer exists (after).
