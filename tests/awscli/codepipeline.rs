@@ -3,54 +3,10 @@
 //! CLI's own parsing of every answer.
 
 use super::{Cli, TIME_SCALE};
+use crate::git_repo::Repo;
 use crate::support::LocalCloud;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Switchyard Tests",
-            "-c",
-            "user.email=tests@switchyard.invalid",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .output()
-        .expect("git is installed");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// A bare repository with one commit on main; (its path, the commit).
-fn repository(root: &Path) -> (String, String) {
-    let bare = root.join("app.git");
-    let work = root.join("app-work");
-    git(root, &["init", "--quiet", "--bare", bare.to_str().unwrap()]);
-    git(root, &["init", "--quiet", work.to_str().unwrap()]);
-    std::fs::write(work.join("README"), "hello\n").unwrap();
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "--quiet", "-m", "Hello from git"]);
-    git(
-        &work,
-        &["push", "--quiet", bare.to_str().unwrap(), "HEAD:main"],
-    );
-    let sha = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
-    (bare.display().to_string(), sha)
-}
 
 fn action<'a>(state: &'a Value, stage: &str, action: &str) -> &'a Value {
     state["stageStates"]
@@ -72,7 +28,11 @@ fn action<'a>(state: &'a Value, stage: &str, action: &str) -> &'a Value {
 async fn a_pipeline_waits_for_approval_through_the_cli() {
     let cloud = LocalCloud::start(TIME_SCALE).await;
     let cli = Cli::new(&cloud.endpoint);
-    let (repo, sha) = repository(cloud.dir.path());
+    // A bare repository with one commit on main.
+    let repo = Repo::new(cloud.dir.path(), "app");
+    repo.write("README", "hello\n");
+    let sha = repo.commit("Hello from git");
+    let repo = repo.url();
     let declaration = json!({"pipeline": {
         "name": "gate",
         "roleArn": "arn:aws:iam::000000000000:role/codepipeline",

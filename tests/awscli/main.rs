@@ -4,6 +4,8 @@
 //! cloud misspells or mistypes fails here as it would for a user.
 
 mod codepipeline;
+#[path = "../localcloud/git_repo.rs"]
+mod git_repo;
 mod support;
 
 use serde_json::{Value, json};

@@ -2,6 +2,7 @@
 //! git repositories, real builds on the host, manual approvals and
 //! CodeDeploy blue/green deployments behind the stack's load balancer.
 
+use crate::git_repo::Repo;
 use crate::helpers::{Cloud, Stack, StackOptions};
 use aws_sdk_codepipeline as cp;
 use aws_sdk_codepipeline::error::ProvideErrorMetadata;
@@ -12,8 +13,7 @@ use cp::types::{
     PipelineVariableDeclaration, SourceRevisionOverride, SourceRevisionType, StageDeclaration,
     StageRetryMode,
 };
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const SAMPLE_APP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/app-sample");
@@ -38,76 +38,13 @@ fn code<E: ProvideErrorMetadata>(error: &E) -> String {
     error.code().unwrap_or("(none)").to_owned()
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Switchyard Tests",
-            "-c",
-            "user.email=tests@switchyard.invalid",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .output()
-        .expect("git is installed");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// A bare repository (what the pipeline fetches) and a work tree that
-/// pushes its commits to it.
-struct Repo {
-    bare: PathBuf,
-    work: PathBuf,
-}
-
 impl Repo {
-    fn new(root: &Path, name: &str) -> Repo {
-        let bare = root.join(format!("{name}.git"));
-        let work = root.join(format!("{name}-work"));
-        git(root, &["init", "--quiet", "--bare", bare.to_str().unwrap()]);
-        git(root, &["init", "--quiet", work.to_str().unwrap()]);
-        Repo { bare, work }
-    }
-
     /// A repository holding the sample app, committed.
     fn sample_app(root: &Path, name: &str) -> (Repo, String) {
         let repo = Repo::new(root, name);
         copy_tree(Path::new(SAMPLE_APP), &repo.work);
         let sha = repo.commit("Blue release");
         (repo, sha)
-    }
-
-    fn write(&self, path: &str, content: &str) {
-        let file = self.work.join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, content).unwrap();
-    }
-
-    /// Commits everything and pushes it to main; the commit's id.
-    fn commit(&self, message: &str) -> String {
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "--quiet", "-m", message]);
-        git(
-            &self.work,
-            &["push", "--quiet", self.bare.to_str().unwrap(), "HEAD:main"],
-        );
-        git(&self.work, &["rev-parse", "HEAD"]).trim().to_owned()
-    }
-
-    fn url(&self) -> String {
-        self.bare.display().to_string()
     }
 }
 

@@ -5,5 +5,6 @@ mod codedeploy;
 mod codepipeline;
 mod deployments;
 mod ecs;
+mod git_repo;
 mod helpers;
 mod wire;
