@@ -166,6 +166,23 @@ impl TestServer {
         self.request(Method::DELETE, path, Some(token), None).await
     }
 
+    /// The kinds of an environment's audit events, newest first (as admin).
+    pub async fn event_kinds(&self, environment: &str) -> Vec<String> {
+        let events = self
+            .get(
+                &format!("/api/environments/{environment}/events?limit=200"),
+                &self.admin_token,
+            )
+            .await
+            .body;
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// As admin: creates a user with `role` and returns their token.
     pub async fn user(&self, name: &str, role: &str) -> String {
         let answer = self

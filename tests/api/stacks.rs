@@ -130,17 +130,8 @@ async fn a_local_stack_is_provisioned_serves_and_is_destroyed() {
         StatusCode::CONFLICT
     );
 
-    let kinds: Vec<String> = s
-        .get("/api/environments/shop/events", &s.admin_token)
-        .await
-        .body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_owned())
-        .collect();
     assert_eq!(
-        kinds,
+        s.event_kinds("shop").await,
         [
             "stack.destroyed",
             "stack.destroying",

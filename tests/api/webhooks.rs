@@ -65,22 +65,6 @@ async fn github(
     send(s, "github", &headers, bytes).await
 }
 
-async fn kinds(s: &TestServer, environment: &str) -> Vec<String> {
-    let events = s
-        .get(
-            &format!("/api/environments/{environment}/events?limit=200"),
-            &s.admin_token,
-        )
-        .await
-        .body;
-    events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn github_pushes_are_verified_recorded_once_and_filtered_by_branch() {
     let s = TestServer::spawn_with(&["--max-webhook-bytes", "65536"]).await;
@@ -151,7 +135,7 @@ async fn github_pushes_are_verified_recorded_once_and_filtered_by_branch() {
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
     assert_eq!(again.body["duplicate"], true);
     assert_eq!(
-        kinds(&s, "shop")
+        s.event_kinds("shop")
             .await
             .iter()
             .filter(|k| *k == "push.received")
@@ -179,7 +163,7 @@ async fn github_pushes_are_verified_recorded_once_and_filtered_by_branch() {
     assert_eq!(elsewhere.body["started"], json!([]));
     assert_eq!(elsewhere.body["not_started"], json!([]));
     assert_eq!(
-        kinds(&s, "shop")
+        s.event_kinds("shop")
             .await
             .iter()
             .filter(|k| *k == "push.received")
@@ -241,7 +225,7 @@ async fn github_pushes_are_verified_recorded_once_and_filtered_by_branch() {
     let nowhere = send(&s, "bitbucket", &[], b"{}".to_vec()).await;
     assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        kinds(&s, "shop")
+        s.event_kinds("shop")
             .await
             .iter()
             .filter(|k| *k == "push.received")

@@ -263,17 +263,8 @@ async fn an_aws_stack_is_provisioned_planned_and_destroyed_through_the_api() {
         "{env}"
     );
 
-    let kinds: Vec<String> = s
-        .get("/api/environments/shop/events", &s.admin_token)
-        .await
-        .body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_owned())
-        .collect();
     assert_eq!(
-        kinds,
+        s.event_kinds("shop").await,
         [
             "stack.destroyed",
             "stack.destroying",
