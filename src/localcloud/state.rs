@@ -355,6 +355,16 @@ impl PipelineExecution {
     pub fn is_finished(&self) -> bool {
         !matches!(self.status.as_str(), "InProgress" | "Stopping")
     }
+
+    /// The declaration of the action `run` executes.
+    pub fn declaration_of(&self, run: &ActionRun) -> Option<&PipelineAction> {
+        self.stages
+            .iter()
+            .find(|stage| stage.name == run.stage)?
+            .actions
+            .iter()
+            .find(|action| action.name == run.action)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

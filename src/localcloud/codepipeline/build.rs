@@ -84,15 +84,7 @@ fn prepare(cloud: &LocalCloud, launch: &Launch) -> Option<Job> {
 }
 
 fn job(s: &mut CloudState, data_dir: &Path, launch: &Launch, limit: Duration) -> Option<Job> {
-    let e = s.pipeline_executions.get(&launch.execution)?;
-    let run = e.actions.iter().find(|r| r.id == launch.run)?;
-    let action = e
-        .stages
-        .iter()
-        .find(|st| st.name == run.stage)?
-        .actions
-        .iter()
-        .find(|a| a.name == run.action)?;
+    let (e, run, action) = launch.find(s)?;
     let config = &run.resolved_configuration;
     let project = config.get("ProjectName").cloned().unwrap_or_default();
     let primary = config

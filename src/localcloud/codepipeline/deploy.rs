@@ -49,15 +49,7 @@ pub async fn run(cloud: Arc<LocalCloud>, launch: Launch) {
 }
 
 fn job(s: &CloudState, launch: &Launch) -> Option<Job> {
-    let e = s.pipeline_executions.get(&launch.execution)?;
-    let run = e.actions.iter().find(|r| r.id == launch.run)?;
-    let action = e
-        .stages
-        .iter()
-        .find(|st| st.name == run.stage)?
-        .actions
-        .iter()
-        .find(|a| a.name == run.action)?;
+    let (e, run, action) = launch.find(s)?;
     let inputs = action
         .input_artifacts
         .iter()

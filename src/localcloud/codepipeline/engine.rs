@@ -46,6 +46,19 @@ pub struct Launch {
     pub provider: String,
 }
 
+impl Launch {
+    /// Its execution, action execution and action declaration, while the
+    /// execution is still kept.
+    pub fn find<'a>(
+        &self,
+        s: &'a CloudState,
+    ) -> Option<(&'a PipelineExecution, &'a ActionRun, &'a PipelineAction)> {
+        let execution = s.pipeline_executions.get(&self.execution)?;
+        let run = execution.actions.iter().find(|r| r.id == self.run)?;
+        Some((execution, run, execution.declaration_of(run)?))
+    }
+}
+
 pub struct ActionSuccess {
     pub summary: Option<String>,
     pub artifacts: Vec<ArtifactRecord>,

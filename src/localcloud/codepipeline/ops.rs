@@ -614,11 +614,7 @@ fn list_action_executions(s: &CloudState, input: &Input) -> OpResult {
 }
 
 fn action_execution_detail(e: &PipelineExecution, run: &ActionRun) -> Value {
-    let action = e
-        .stages
-        .iter()
-        .find(|st| st.name == run.stage)
-        .and_then(|st| st.actions.iter().find(|a| a.name == run.action));
+    let action = e.declaration_of(run);
     let input = action.map(|a| {
         json!({
             "actionTypeId": {"category": a.category, "owner": a.owner, "provider": a.provider, "version": a.version},
