@@ -171,7 +171,8 @@ struct LocalcloudArgs {
     #[arg(
         long,
         env = "SWITCHYARD_LOCALCLOUD_DATA_DIR",
-        default_value = "./switchyard-data/localcloud"
+        default_value = "./switchyard-data/localcloud",
+        value_parser = absolute_path
     )]
     data_dir: PathBuf,
     #[command(flatten)]
@@ -232,6 +233,10 @@ struct ServeArgs {
     localcloud_url: Option<String>,
     #[command(flatten)]
     time: TimeScaleArg,
+    /// A directory whose subdirectories `static:<dir>` images may name
+    /// (repeatable; the data dir's build artifacts are always allowed).
+    #[arg(long = "static-root", value_name = "DIR", env = "SWITCHYARD_STATIC_ROOTS", value_delimiter = ':', value_parser = absolute_path)]
+    static_roots: Vec<PathBuf>,
     #[command(flatten)]
     aws: aws::AwsArgs,
 }
@@ -239,8 +244,14 @@ struct ServeArgs {
 #[derive(Debug, Args)]
 struct DataDirArg {
     /// Holds the database and the first admin's token.
-    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "./switchyard-data")]
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "./switchyard-data", value_parser = absolute_path)]
     data_dir: PathBuf,
+}
+
+/// A path from the command line, made absolute against the working directory
+/// once, at start: git, builds and tasks later run in other directories.
+fn absolute_path(value: &str) -> Result<PathBuf, String> {
+    std::path::absolute(value).map_err(|e| format!("cannot resolve the path {value:?}: {e}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -452,6 +463,7 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
         },
         public_url: args.public_url,
         aws: args.aws.settings(),
+        static_roots: args.static_roots,
         cloud: match args.localcloud_url {
             Some(url) => server::CloudOptions::External { url },
             None => server::CloudOptions::Embedded {

@@ -18,6 +18,7 @@ mod engine;
 mod internal;
 pub mod proxy;
 mod runtime;
+mod spawn_error;
 pub mod state;
 pub mod tasks;
 mod wire;

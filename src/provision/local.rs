@@ -213,7 +213,7 @@ pub async fn provision(
 
     log.line("waiting for the service's tasks to answer on the production listener".into())
         .await;
-    wait_serving(target, &out, env.desired_count).await?;
+    wait_serving(target, &out, env.desired_count, log).await?;
     log.line(format!(
         "ready: production {} test {}",
         out.prod_url, out.test_url
@@ -370,12 +370,17 @@ async fn service(
 
 /// A stack is ready when all its tasks run and the production listener
 /// answers through them.
+/// Every task that stops meanwhile is logged with ECS's stopped reason, and
+/// tasks that keep stopping with none running end the wait at once.
 async fn wait_serving(
     target: &LocalCloudTarget<'_>,
     out: &StackOutputs,
     desired: i64,
+    log: &mut impl Log,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
+    let mut stopped = std::collections::BTreeSet::new();
+    let mut last_reason = None;
     loop {
         let running = service(target, out).await?.map_or(0, |s| s.running_count());
         let answers = match target.http.get(&out.prod_url).send().await {
@@ -385,6 +390,20 @@ async fn wait_serving(
         if i64::from(running) >= desired && answers {
             return Ok(());
         }
+        for (task, reason) in stopped_tasks(target, out).await? {
+            if stopped.insert(task.clone()) {
+                log.line(format!("task {task} stopped: {reason}")).await;
+                last_reason = Some(reason);
+            }
+        }
+        if let Some(reason) = last_reason.as_ref().filter(|_| running == 0) {
+            if stopped.len() >= STOPS_BEFORE_GIVING_UP {
+                bail!(
+                    "the service's tasks keep stopping ({} so far, none running): {reason}",
+                    stopped.len()
+                );
+            }
+        }
         if started.elapsed() > READY_TIMEOUT {
             bail!(
                 "the service's tasks did not become healthy within {READY_TIMEOUT:?} ({running} of {desired} running)"
@@ -392,6 +411,52 @@ async fn wait_serving(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Tasks of a new service that stopped before it ever ran are a fault to
+/// report, not a state to wait out.
+const STOPS_BEFORE_GIVING_UP: usize = 3;
+
+/// The service's stopped tasks: their ids and why they stopped.
+async fn stopped_tasks(
+    target: &LocalCloudTarget<'_>,
+    out: &StackOutputs,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let listed = target
+        .cloud
+        .ecs
+        .list_tasks()
+        .cluster(&out.cluster)
+        .service_name(&out.service)
+        .desired_status(ecs::DesiredStatus::Stopped)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))?;
+    if listed.task_arns().is_empty() {
+        return Ok(Vec::new());
+    }
+    let described = target
+        .cloud
+        .ecs
+        .describe_tasks()
+        .cluster(&out.cluster)
+        .set_tasks(Some(listed.task_arns().to_vec()))
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))?;
+    Ok(described
+        .tasks()
+        .iter()
+        .map(|task| {
+            let id = task.task_arn().unwrap_or_default();
+            let id = id.rsplit('/').next().unwrap_or(id).to_owned();
+            let reason = task
+                .stopped_reason()
+                .unwrap_or("no reason given")
+                .to_owned();
+            (id, reason)
+        })
+        .collect())
 }
 
 /// Removes what `provision` made, in reverse; what is already gone is fine.

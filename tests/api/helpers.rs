@@ -10,6 +10,11 @@ use tokio::process::{Child, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
+/// The static root of a server on `data_dir`: a sibling folder.
+fn sites_dir(data_dir: &Path) -> PathBuf {
+    data_dir.parent().unwrap().join("sites")
+}
+
 pub struct TestServer {
     pub child: Child,
     pub base: String,
@@ -63,15 +68,38 @@ impl TestServer {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> TestServer {
+        Self::start_binary(Path::new(BIN), None, data_dir, extra, env).await
+    }
+
+    /// Like `start_with_env`, running the server from the executable
+    /// `binary`; in the working directory `cwd` if given, with the data dir
+    /// and static root named relative to it.
+    pub async fn start_binary(
+        binary: &Path,
+        cwd: Option<&Path>,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> TestServer {
+        let as_given = |path: &Path| match cwd {
+            Some(cwd) => path.strip_prefix(cwd).expect("below cwd").to_path_buf(),
+            None => path.to_path_buf(),
+        };
         std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(data_dir.with_extension("log"))
             .unwrap();
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(binary);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .arg(as_given(data_dir))
+            .arg("--static-root")
+            .arg(as_given(&sites_dir(data_dir)))
             .args(extra)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -109,6 +137,19 @@ impl TestServer {
             _dir: None,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Where this server's `static:` sites may live (its `--static-root`).
+    pub fn sites_dir(&self) -> PathBuf {
+        sites_dir(&self.data_dir)
+    }
+
+    /// Writes the one-page site `<h1>{version}</h1>` below `sites_dir`; its image.
+    pub fn write_site(&self, version: &str) -> String {
+        let dir = self.sites_dir().join(version);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), format!("<h1>{version}</h1>")).unwrap();
+        format!("static:{}", dir.display())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -10,6 +10,7 @@ mod events;
 mod helpers;
 mod notifications;
 mod ops;
+mod paths;
 mod pipelines;
 mod releases;
 // The same git repository the browser tests push to.
@@ -17,4 +18,5 @@ mod releases;
 mod repo;
 mod server;
 mod stacks;
+mod static_sites;
 mod webhooks;

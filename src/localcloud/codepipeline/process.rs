@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,8 @@ pub async fn run(
             Ok(())
         });
     }
+    let program = command.get_program().to_owned();
+    let dir = command.get_current_dir().map(Path::to_path_buf);
     let (pid_sender, pid) = tokio::sync::oneshot::channel();
     // PR_SET_PDEATHSIG fires when the forking *thread* exits: this blocking
     // thread forks, then waits for the child, so it outlives it.
@@ -53,7 +56,11 @@ pub async fn run(
     let Ok(pid) = pid.await else {
         // The spawn failed: the join says why.
         return match waiting.await {
-            Ok(Err(e)) => Err(e),
+            Ok(Err(e)) => Err(super::super::spawn_error::explain(
+                &program,
+                dir.as_deref(),
+                e,
+            )),
             Ok(Ok(_)) => Err(io::Error::other(
                 "the program ran without reporting its pid",
             )),

@@ -95,7 +95,7 @@ async fn fetch(
         )));
     }
     if let Some(commit) = &job.commit {
-        if !(4..=40).contains(&commit.len()) || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
+        if !(4..=64).contains(&commit.len()) || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(ActionFailure::new(format!("{commit:?} is not a commit id")));
         }
     }
@@ -218,9 +218,6 @@ async fn git_run(command: Command, cancelled: &impl Fn() -> bool) -> Result<Stri
             GIT_TIME_LIMIT.as_secs() / 60
         )),
         Ok(Finished::Cancelled) => Err("the action was abandoned".into()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err("git is not installed on this machine".into())
-        }
         Err(e) => Err(format!("cannot run git: {e}")),
     }
 }

@@ -39,6 +39,9 @@ pub(super) fn free_loopback_port() -> io::Result<u16> {
     ))
 }
 
+/// This process's own executable, as the kernel holds it open.
+const RUNNING_EXECUTABLE: &str = "/proc/self/exe";
+
 /// Spawns the task's process with its output appended to its log file.
 pub(super) async fn spawn_task(
     template: &TaskTemplate,
@@ -47,9 +50,9 @@ pub(super) async fn spawn_task(
 ) -> anyhow::Result<Child> {
     let mut command = match &template.program {
         TaskProgram::StaticSite { dir } => {
-            let exe = std::env::current_exe()
-                .context("cannot find this executable to run the static file server")?;
-            let mut command = Command::new(exe);
+            // The running executable itself, not its path: an upgrade may
+            // replace or remove the file while the local cloud runs on.
+            let mut command = Command::new(RUNNING_EXECUTABLE);
             command
                 .args(["localcloud", "serve-static", "--dir"])
                 .arg(dir);
@@ -114,8 +117,11 @@ pub(super) async fn spawn_task(
             Ok(())
         });
     }
+    let program = command.as_std().get_program().to_owned();
+    let dir = command.as_std().get_current_dir().map(Path::to_path_buf);
     spawn_from_lasting_thread(command)
         .await
+        .map_err(|e| super::super::spawn_error::explain(&program, dir.as_deref(), e))
         .with_context(|| format!("cannot run the task's program ({:?})", template.program))
 }
 
