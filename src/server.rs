@@ -1,6 +1,7 @@
 //! Assembles store, application and HTTP interface into the running server.
 
 use crate::app::App;
+use crate::app::static_sites::StaticRoots;
 use crate::http::{self, AppState, HttpConfig};
 use crate::localcloud::{LocalCloud, LocalCloudConfig};
 use crate::store::Store;
@@ -19,6 +20,9 @@ pub struct ServeOptions {
     pub public_url: Option<String>,
     /// How `aws` environments reach AWS and run Terraform.
     pub aws: crate::app::aws::AwsSettings,
+    /// Directories (absolute) below which `static:<dir>` images may live,
+    /// besides the data dir's own site folders.
+    pub static_roots: Vec<PathBuf>,
 }
 
 /// Which local cloud `local` environments use.
@@ -82,6 +86,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         data_dir: options.data_dir.clone(),
         aws: options.aws.clone(),
         time_scale,
+        static_roots: StaticRoots::new(&options.data_dir, &options.static_roots),
     });
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await

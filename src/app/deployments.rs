@@ -120,12 +120,7 @@ impl App {
         let target = target_of(&env)?;
         if env.platform == "local" {
             if let ImageRef::StaticSite(dir) = &request.release.image {
-                if !std::path::Path::new(dir).is_dir() {
-                    return Err(Error::Invalid(crate::domain::FieldError {
-                        field: "image".into(),
-                        message: format!("{dir} is not a directory on the switchyard host"),
-                    }));
-                }
+                self.confine_static_site(dir)?;
             } else {
                 return Err(Error::Invalid(crate::domain::FieldError {
                     field: "image".into(),

@@ -15,6 +15,7 @@ pub mod release_policies;
 pub mod releases;
 pub mod sessions;
 pub mod stacks;
+pub mod static_sites;
 pub mod users;
 pub mod views;
 
@@ -101,6 +102,8 @@ pub struct CloudSettings {
     /// the local cloud, when known (the embedded one's `--time-scale`);
     /// `None` for a standalone local cloud, whose scale is then estimated.
     pub time_scale: Option<f64>,
+    /// Where `static:<dir>` images may come from.
+    pub static_roots: static_sites::StaticRoots,
 }
 
 impl App {
@@ -133,6 +136,12 @@ impl App {
 
     pub(crate) fn link(&self, path: &str) -> String {
         format!("{}{path}", self.public_url.get().map_or("", String::as_str))
+    }
+
+    /// `dir` of a `static:<dir>` image, if it is a site this server may
+    /// serve (see `static_sites`).
+    fn confine_static_site(&self, dir: &str) -> Result<PathBuf> {
+        Ok(self.cloud_settings()?.static_roots.confine(dir)?)
     }
 
     fn cloud_settings(&self) -> Result<&CloudSettings> {

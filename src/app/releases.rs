@@ -2,7 +2,7 @@
 
 use super::environments::find_environment;
 use super::{Actor, App, Error, Result, detail};
-use crate::domain::release::NewRelease;
+use crate::domain::release::{ImageRef, NewRelease};
 use crate::domain::user::Role;
 use crate::store::{self, Page, PageRequest, events::NewEvent, releases::ReleaseRow};
 use serde_json::json;
@@ -17,6 +17,9 @@ impl App {
         new: &NewRelease,
     ) -> Result<ReleaseRow> {
         actor.require(Role::Deployer, "recording releases")?;
+        if let ImageRef::StaticSite(dir) = &new.image {
+            self.confine_static_site(dir)?;
+        }
         let now = store::now_millis();
         let image = new.image.as_string();
         let mut tx = self.store.begin().await?;

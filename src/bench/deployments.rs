@@ -78,6 +78,8 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
     )?;
     let cloud_url = format!("http://{}", cloud.address().await?);
     let data = dir.join("server");
+    let sites = dir.join("sites");
+    let static_root = sites.to_string_lossy();
     let mut server = ChildServer::start(
         &[
             "serve",
@@ -85,6 +87,8 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
             "127.0.0.1:0",
             "--localcloud-url",
             &cloud_url,
+            "--static-root",
+            &static_root,
             "--data-dir",
         ],
         Some(&data),
@@ -96,8 +100,8 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
     let api =
         std::sync::Arc::new(Api::with_token(&base, token).map_err(|e| anyhow::anyhow!("{e}"))?);
     for v in ["v1", "v2"] {
-        std::fs::create_dir_all(dir.join(v))?;
-        std::fs::write(dir.join(v).join("index.html"), format!("<h1>{v}</h1>"))?;
+        std::fs::create_dir_all(sites.join(v))?;
+        std::fs::write(sites.join(v).join("index.html"), format!("<h1>{v}</h1>"))?;
     }
     let names: Vec<String> = (0..args.deployments)
         .map(|i| format!("bench-{i}"))
@@ -119,7 +123,7 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
     for name in &names {
         wait_for(&api, &format!("/api/environments/{name}/stack"), "ready").await?;
     }
-    let image = |v: &str| format!("static:{}", dir.join(v).display());
+    let image = |v: &str| format!("static:{}", sites.join(v).display());
     let mut first = Vec::new();
     for name in &names {
         let d = call(

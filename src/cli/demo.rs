@@ -166,7 +166,7 @@ async fn wait_ready(
 
 /// The two sample pages as release directories (image static:<dir>).
 fn write_sites(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let root = data_dir.join("demo-sites");
+    let root = data_dir.join(crate::app::static_sites::DEMO_SITES);
     let blue = root.join("blue");
     let green = root.join("green");
     for (dir, page) in [(&blue, BLUE_PAGE), (&green, GREEN_PAGE)] {

@@ -56,6 +56,13 @@ impl ImageRef {
                     "{value:?}: a static image names an absolute directory, e.g. static:/srv/site"
                 )));
             }
+            // Where a site lives is checked against the allowed roots; a
+            // `..` would let the name say one place and mean another.
+            if dir.contains("..") {
+                return Err(Invalid::new(format!(
+                    "{value:?}: a static image's directory may not contain '..'"
+                )));
+            }
             return Ok(ImageRef::StaticSite(dir.to_owned()));
         }
         check_container_reference(value).map_err(|why| {
@@ -329,6 +336,14 @@ mod tests {
             "static:/srv/site"
         );
         assert!(ImageRef::parse("static:relative/dir").is_err());
+        for climbing in [
+            "static:/../../",
+            "static:/srv/../etc",
+            "static:/srv/site/..",
+        ] {
+            let error = ImageRef::parse(climbing).unwrap_err().to_string();
+            assert!(error.contains("'..'"), "{climbing}: {error}");
+        }
         assert!(ImageRef::parse("static:").is_err());
     }
 

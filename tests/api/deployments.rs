@@ -31,7 +31,6 @@ pub(crate) async fn provision(s: &TestServer, name: &str) -> Value {
 pub(crate) struct Env {
     pub(crate) s: TestServer,
     pub(crate) prod_url: String,
-    sites: tempfile::TempDir,
 }
 
 impl Env {
@@ -46,24 +45,17 @@ impl Env {
         let created = s.post("/api/environments", &s.admin_token, body).await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
         let stack = provision(&s, name).await;
-        let sites = tempfile::tempdir().unwrap();
         for v in ["v1", "v2", "v3"] {
-            std::fs::create_dir_all(sites.path().join(v)).unwrap();
-            std::fs::write(
-                sites.path().join(v).join("index.html"),
-                format!("<h1>{v}</h1>"),
-            )
-            .unwrap();
+            s.write_site(v);
         }
         Env {
             prod_url: stack["outputs"]["prod_url"].as_str().unwrap().to_owned(),
             s,
-            sites,
         }
     }
 
     pub(crate) fn image(&self, version: &str) -> String {
-        format!("static:{}", self.sites.path().join(version).display())
+        format!("static:{}", self.s.sites_dir().join(version).display())
     }
 
     pub(crate) async fn deploy(&self, env: &str, version: &str, config: Option<&str>) -> Answer {
@@ -706,15 +698,7 @@ async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flo
     };
     let data = dir.path().join("server");
     let s = TestServer::start(&data, &["--localcloud-url", &cloud_url]).await;
-    let sites = tempfile::tempdir().unwrap();
-    for v in ["v1", "v2"] {
-        std::fs::create_dir_all(sites.path().join(v)).unwrap();
-        std::fs::write(
-            sites.path().join(v).join("index.html"),
-            format!("<h1>{v}</h1>"),
-        )
-        .unwrap();
-    }
+    let image = |v: &str| s.write_site(v);
     s.post(
         "/api/environments",
         &s.admin_token,
@@ -725,7 +709,6 @@ async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flo
         .as_str()
         .unwrap()
         .to_owned();
-    let image = |v: &str| format!("static:{}", sites.path().join(v).display());
     let first = s
         .post(
             "/api/environments/crash/deployments",
@@ -841,9 +824,9 @@ async fn a_replacement_that_never_turns_healthy_rolls_back_with_zero_failed_requ
     .await;
     // v1 answers its health check; v2 lacks /health, so its tasks never turn healthy.
     for v in ["v1", "v2"] {
-        std::fs::write(e.sites.path().join(v).join("health"), "ok").unwrap();
+        std::fs::write(e.s.sites_dir().join(v).join("health"), "ok").unwrap();
     }
-    std::fs::remove_file(e.sites.path().join("v2").join("health")).unwrap();
+    std::fs::remove_file(e.s.sites_dir().join("v2").join("health")).unwrap();
     let first = e.deploy("sick", "v1", None).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     e.wait(first.body["id"].as_i64().unwrap(), &["Succeeded"])

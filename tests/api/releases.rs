@@ -8,16 +8,17 @@ async fn record_and_page_through_history_newest_first() {
     s.environment("demo").await;
     let deployer = s.user("dan", "deployer").await;
     let commit = "0123456789abcdef0123456789abcdef01234567";
+    let image = s.write_site("site-v1");
     let recorded = s
         .post(
             "/api/environments/demo/releases",
             &deployer,
-            json!({"version": "v1", "image": "static:/srv/site-v1", "commit": commit, "author": "Jane <jane@example.com>", "message": "First\n\nbody"}),
+            json!({"version": "v1", "image": image, "commit": commit, "author": "Jane <jane@example.com>", "message": "First\n\nbody"}),
         )
         .await;
     assert_eq!(recorded.status, StatusCode::CREATED, "{:?}", recorded.body);
     assert_eq!(recorded.body["version"], "v1");
-    assert_eq!(recorded.body["image"], "static:/srv/site-v1");
+    assert_eq!(recorded.body["image"], image);
     assert_eq!(recorded.body["commit"], commit);
     assert_eq!(recorded.body["author"], "Jane <jane@example.com>");
     assert_eq!(recorded.body["recorded_by"], "dan");

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 pub struct Stack {
     pub s: TestServer,
     pub name: String,
-    sites: tempfile::TempDir,
 }
 
 impl Stack {
@@ -59,19 +58,12 @@ impl Stack {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let sites = tempfile::tempdir().unwrap();
         for v in ["v1", "v2", "v3"] {
-            std::fs::create_dir_all(sites.path().join(v)).unwrap();
-            std::fs::write(
-                sites.path().join(v).join("index.html"),
-                format!("<h1>{v}</h1>"),
-            )
-            .unwrap();
+            s.write_site(v);
         }
         Stack {
             s,
             name: name.to_owned(),
-            sites,
         }
     }
 
@@ -83,7 +75,7 @@ impl Stack {
                 &format!("/api/environments/{}/deployments", self.name),
                 &self.s.admin_token,
                 json!({
-                    "image": format!("static:{}", self.sites.path().join(version).display()),
+                    "image": format!("static:{}", self.s.sites_dir().join(version).display()),
                     "version": version,
                     "commit": format!("{:a>40}", version.trim_start_matches('v')),
                     "deployment_config": config,

@@ -2,9 +2,12 @@
 //! for the nginx image of the sample app.
 
 use anyhow::Context;
+use axum::extract::State;
+use axum::response::IntoResponse;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tower_http::services::ServeDir;
 
 /// Serves `dir` (index.html for directories, content types from the file
@@ -33,13 +36,64 @@ async fn serve_until(
     dir: PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let root = Arc::new(
+        tokio::fs::canonicalize(&dir)
+            .await
+            .with_context(|| format!("cannot resolve the site directory {}", dir.display()))?,
+    );
     // ServeDir answers 404 for any path with a `..` (also percent-encoded)
-    // or absolute component, which is what keeps requests inside `dir`.
-    let app = axum::Router::new().fallback_service(ServeDir::new(dir));
+    // or absolute component; `inside_site` keeps links from leading out.
+    let app = axum::Router::new()
+        .fallback_service(ServeDir::new(root.as_ref()))
+        .layer(axum::middleware::from_fn_with_state(root, inside_site));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("the static file server failed")
+}
+
+/// Lets a request through only if the file it names (or, for a directory,
+/// its index.html) really lies inside the site once symbolic links are
+/// followed: a built site may hold a link such as `leak -> /etc/passwd`.
+async fn inside_site(
+    State(root): State<Arc<PathBuf>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if names_a_file_inside(&root, request.uri().path()).await {
+        next.run(request).await
+    } else {
+        axum::http::StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+/// False for a path whose file resolves outside `root`; true for one that
+/// does not exist (ServeDir answers that with its own 404).
+async fn names_a_file_inside(root: &Path, uri_path: &str) -> bool {
+    let Ok(decoded) = percent_encoding::percent_decode_str(uri_path).decode_utf8() else {
+        return false;
+    };
+    let mut file = root.to_path_buf();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => return false,
+            _ if segment.contains('\\') || segment.contains('\0') => return false,
+            _ => file.push(segment),
+        }
+    }
+    let Ok(real) = tokio::fs::canonicalize(&file).await else {
+        return true;
+    };
+    if !real.starts_with(root) {
+        return false;
+    }
+    if real.is_dir() {
+        if let Ok(index) = tokio::fs::canonicalize(real.join("index.html")).await {
+            return index.starts_with(root);
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -129,6 +183,55 @@ mod tests {
             assert_eq!(answer.status, 404, "{attempt} must not be served");
             assert!(answer.body.is_empty(), "{attempt} leaked {:?}", answer.body);
         }
+
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn never_follows_a_link_out_of_its_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let site = root.path().join("site");
+        let outside = root.path().join("outside");
+        std::fs::create_dir_all(site.join("docs")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(site.join("index.html"), "<h1>blue</h1>").unwrap();
+        std::fs::write(outside.join("secret.txt"), "do not serve").unwrap();
+        std::fs::write(outside.join("index.html"), "do not serve").unwrap();
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, site.join(name)).unwrap();
+        };
+        link(Path::new("/etc/passwd"), "leak");
+        link(&outside, "out");
+        link(&outside.join("index.html"), "docs/index.html");
+        // A link that stays inside the site is fine.
+        link(&site.join("index.html"), "home.html");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_until(listener, site, async {
+            let _ = stopped.await;
+        }));
+
+        for attempt in [
+            "/leak",
+            "/out/secret.txt",
+            "/out/",
+            "/out",
+            "/docs/",
+            "/%6ceak",
+        ] {
+            let answer = get(address, attempt).await;
+            assert_eq!(answer.status, 404, "{attempt} must not be served");
+            assert!(answer.body.is_empty(), "{attempt} leaked {:?}", answer.body);
+        }
+        let inside = get(address, "/home.html").await;
+        assert_eq!(
+            (inside.status, &inside.body[..]),
+            (200, &b"<h1>blue</h1>"[..])
+        );
+        assert_eq!(get(address, "/").await.status, 200);
 
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
