@@ -83,9 +83,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         aws: options.aws.clone(),
         time_scale,
     });
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.listen))?;
+    let listener =
+        crate::listen::bind_remembered(options.listen, &options.data_dir.join("listen-address"))
+            .await?;
     let address = listener.local_addr()?;
     app.set_public_url(
         options

@@ -140,7 +140,9 @@ impl LocalCloud {
             *guard = state;
             cloud.runtime.sync(&guard);
         }
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let listener =
+            crate::listen::bind_remembered(config.listen, &config.data_dir.join("listen-address"))
+                .await?;
         let address = listener.local_addr()?;
         let _ = cloud.endpoint.set(format!("http://{address}"));
         for id in unfinished {
