@@ -72,7 +72,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             let url = cloud.endpoint();
             (Some(cloud), url, Some(*time_scale))
         }
-        CloudOptions::External { url } => (None, url.clone(), None),
+        CloudOptions::External { url } => {
+            // Best effort: unknown, the scale is estimated from observed steps.
+            let scale =
+                crate::provision::local::announced_time_scale(&reqwest::Client::new(), url).await;
+            (None, url.clone(), scale)
+        }
     };
     println!("local cloud at {cloud_url}");
     app.fail_interrupted_stack_operations().await?;
