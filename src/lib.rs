@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cloud;
 pub mod domain;
 pub mod http;
+pub mod listen;
 pub mod localcloud;
 pub mod provision;
 pub mod server;

@@ -76,7 +76,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             let url = cloud.endpoint();
             (Some(cloud), url, Some(*time_scale))
         }
-        CloudOptions::External { url } => (None, url.clone(), None),
+        CloudOptions::External { url } => {
+            // Best effort: unknown, the scale is estimated from observed steps.
+            let scale =
+                crate::provision::local::announced_time_scale(&reqwest::Client::new(), url).await;
+            (None, url.clone(), scale)
+        }
     };
     println!("local cloud at {cloud_url}");
     app.fail_interrupted_stack_operations().await?;
@@ -88,9 +93,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         time_scale,
         static_roots: StaticRoots::new(&options.data_dir, &options.static_roots),
     });
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.listen))?;
+    let listener =
+        crate::listen::bind_remembered(options.listen, &options.data_dir.join("listen-address"))
+            .await?;
     let address = listener.local_addr()?;
     app.set_public_url(
         options

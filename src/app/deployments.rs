@@ -427,7 +427,27 @@ impl App {
             return Ok(seen.status.is_terminal());
         }
         let now = store::now_millis();
-        let mut events: Vec<(&str, serde_json::Value)> = Vec::new();
+        let missed = if d.green_weight != seen.green_weight {
+            self.missed_traffic_steps(d, seen, now).await?
+        } else {
+            Vec::new()
+        };
+        // The current weight is dated by its step when the schedule shows it.
+        let weight_dated = missed
+            .last()
+            .is_some_and(|(_, w)| f64::from(*w) == seen.green_weight);
+        // (kind, detail, when): steps missed come first, at their own times.
+        let mut events: Vec<(&str, serde_json::Value, i64)> = missed
+            .iter()
+            .map(|(at, w)| {
+                let w = f64::from(*w);
+                (
+                    "deployment.traffic",
+                    json!({"green_weight": w, "blue_weight": 100.0 - w, "observed_at": now, "dated_by": "AllowTraffic start and deployment config"}),
+                    *at,
+                )
+            })
+            .collect();
         let old_events: Vec<cloud_deployments::LifecycleEventState> =
             serde_json::from_str(&d.lifecycle).unwrap_or_default();
         for e in &seen.lifecycle {
@@ -439,14 +459,15 @@ impl App {
                 events.push((
                     "deployment.lifecycle",
                     json!({"event": e.name, "status": e.status}),
+                    now,
                 ));
             }
         }
-        if d.green_weight != seen.green_weight {
-            events.push(("deployment.traffic", json!({"green_weight": seen.green_weight, "blue_weight": 100.0 - seen.green_weight})));
+        if d.green_weight != seen.green_weight && !weight_dated {
+            events.push(("deployment.traffic", json!({"green_weight": seen.green_weight, "blue_weight": 100.0 - seen.green_weight}), now));
         }
         if before != after {
-            events.push(("deployment.status", json!({"from": d.status, "to": seen.status.as_str(), "rolled_back": seen.rolled_back, "error": seen.error.as_ref().map(|(c, m)| json!({"code": c, "message": m}))})));
+            events.push(("deployment.status", json!({"from": d.status, "to": seen.status.as_str(), "rolled_back": seen.rolled_back, "error": seen.error.as_ref().map(|(c, m)| json!({"code": c, "message": m}))}), now));
         }
         let mut tx = self.store.begin().await?;
         let mut decided_approval = None;
@@ -486,11 +507,14 @@ impl App {
             },
         )
         .await?;
-        if d.green_weight != seen.green_weight || d.lifecycle == "[]" {
+        for (at, weight) in &missed {
+            store::deployments::add_traffic_sample(&mut *tx, d.id, *at, f64::from(*weight)).await?;
+        }
+        if (d.green_weight != seen.green_weight && !weight_dated) || d.lifecycle == "[]" {
             store::deployments::add_traffic_sample(&mut *tx, d.id, now, seen.green_weight).await?;
         }
         let mut ids = Vec::new();
-        for (kind, detail_value) in events {
+        for (kind, detail_value, created_at) in events {
             ids.push(
                 store::events::append(
                     &mut *tx,
@@ -500,7 +524,7 @@ impl App {
                         actor: "codedeploy",
                         kind,
                         detail: detail(detail_value),
-                        created_at: now,
+                        created_at,
                     },
                 )
                 .await?,
@@ -521,6 +545,58 @@ impl App {
             }
         }
         Ok(seen.status.is_terminal())
+    }
+
+    /// The steps of the deployment's traffic schedule that happened since
+    /// its last sample without being observed (the control plane was down,
+    /// or polls are sparser than steps), dated from when the cloud reports
+    /// AllowTraffic started: (when, green weight), oldest first.
+    async fn missed_traffic_steps(
+        &self,
+        d: &DeploymentRow,
+        seen: &Observation,
+        now: i64,
+    ) -> Result<Vec<(i64, u8)>> {
+        // Custom configs live in the cloud only; their steps are sampled as seen.
+        let Some(config) = DeploymentConfig::find_predefined(&d.deployment_config) else {
+            return Ok(Vec::new());
+        };
+        let Some(allow) = seen.lifecycle.iter().find(|e| e.name == "AllowTraffic") else {
+            return Ok(Vec::new());
+        };
+        let Some(started_at) = allow.started_at else {
+            return Ok(Vec::new());
+        };
+        let schedule = config.schedule();
+        let env = find_environment(self.store.reader(), &d.environment).await?;
+        let ratio = if env.platform == "local" {
+            let steps: Vec<(i64, u8)> = schedule
+                .steps()
+                .iter()
+                .map(|s| (s.offset.as_millis() as i64, s.green_weight))
+                .collect();
+            self.local_clock_ratio(d.id, &steps).await?
+        } else {
+            1.0
+        };
+        let after = store::views::last_sample_at(self.store.reader(), d.id)
+            .await?
+            .unwrap_or(i64::MIN);
+        // Nothing moved forward after the shift ended or the deployment stopped.
+        let until = [Some(now), allow.ended_at, seen.completed_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+        let forward = seen.green_weight >= d.green_weight;
+        Ok(schedule
+            .steps_due(started_at, ratio, after, until)
+            .into_iter()
+            .filter(|(_, w)| {
+                let w = f64::from(*w);
+                w > d.green_weight && (!forward || w <= seen.green_weight)
+            })
+            .collect())
     }
 
     /// A deployment that stops in Ready and must not continue by itself

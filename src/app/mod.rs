@@ -99,8 +99,9 @@ pub struct CloudSettings {
     /// How `aws` environments reach AWS and run Terraform.
     pub aws: aws::AwsSettings,
     /// How many times faster than the wall clock deployment time passes in
-    /// the local cloud, when known (the embedded one's `--time-scale`);
-    /// `None` for a standalone local cloud, whose scale is then estimated.
+    /// the local cloud, when known (the embedded one's `--time-scale`, or
+    /// what a standalone one announced at start); `None` when a standalone
+    /// one did not answer, and the scale is then estimated.
     pub time_scale: Option<f64>,
     /// Where `static:<dir>` images may come from.
     pub static_roots: static_sites::StaticRoots,

@@ -493,7 +493,11 @@ impl App {
     /// Wall-clock time per unit of schedule time for a local deployment:
     /// from the known time scale, else measured from its first two steps
     /// (or remembered from the last deployment that showed them).
-    async fn local_clock_ratio(&self, deployment_id: i64, steps: &[(i64, u8)]) -> Result<f64> {
+    pub(super) async fn local_clock_ratio(
+        &self,
+        deployment_id: i64,
+        steps: &[(i64, u8)],
+    ) -> Result<f64> {
         if let Some(scale) = self.local_time_scale() {
             return Ok(1.0 / scale);
         }

@@ -141,6 +141,20 @@ impl TrafficSchedule {
             .map_or(0, |s| s.green_weight)
     }
 
+    /// The steps due on the wall clock in `(after, until]` (epoch millis)
+    /// for a shift that started at `started_at`, when `ratio` wall-clock
+    /// milliseconds pass per schedule millisecond: (when, green weight).
+    pub fn steps_due(&self, started_at: i64, ratio: f64, after: i64, until: i64) -> Vec<(i64, u8)> {
+        self.steps
+            .iter()
+            .map(|s| {
+                let offset = (s.offset.as_millis() as f64 * ratio).round() as i64;
+                (started_at.saturating_add(offset), s.green_weight)
+            })
+            .filter(|(at, _)| *at > after && *at <= until)
+            .collect()
+    }
+
     /// When the next step after `elapsed` is due, if any is left.
     pub fn next_step_after(&self, elapsed: Duration) -> Option<TrafficStep> {
         self.steps.iter().copied().find(|s| s.offset > elapsed)
@@ -248,6 +262,21 @@ mod tests {
             .iter()
             .map(|s| (s.offset.as_secs(), s.green_weight))
             .collect()
+    }
+
+    #[test]
+    fn steps_due_in_a_window_of_the_wall_clock() {
+        let schedule = DeploymentConfig::find_predefined("ECSLinear10PercentEvery1Minutes")
+            .unwrap()
+            .schedule();
+        // At time scale 60 a minute passes in a second.
+        let due = schedule.steps_due(10_000, 1.0 / 60.0, 12_000, 14_500);
+        assert_eq!(due, vec![(13_000, 40), (14_000, 50)]);
+        assert!(schedule.steps_due(10_000, 1.0, 10_000, 69_999).is_empty());
+        assert_eq!(
+            schedule.steps_due(10_000, 1.0, 9_999, 10_000),
+            vec![(10_000, 10)]
+        );
     }
 
     #[test]

@@ -143,7 +143,7 @@ fn cluster_json(cloud: Option<&LocalCloud>, s: &CloudState, c: &Cluster) -> Valu
 }
 
 fn describe_clusters(cloud: &LocalCloud, s: &CloudState, input: &Input) -> OpResult {
-    let names = input.str_list("clusters")?;
+    let names = input.str_list_at_most("clusters", 100)?;
     let names = if names.is_empty() {
         vec!["default"]
     } else {
@@ -162,7 +162,7 @@ fn describe_clusters(cloud: &LocalCloud, s: &CloudState, input: &Input) -> OpRes
 
 fn list_clusters(s: &CloudState, input: &Input) -> OpResult {
     let arns: Vec<String> = s.clusters.values().map(|c| c.arn.clone()).collect();
-    let max = input.opt_i64("maxResults")?.unwrap_or(100).clamp(1, 100) as usize;
+    let max = input.max_results(100, 100)?;
     let (page, next) = super::wire::paginate(&arns, input.opt_str("nextToken")?, max)?;
     Ok(json!({"clusterArns": page, "nextToken": next}))
 }
@@ -327,7 +327,7 @@ fn list_task_definitions(s: &CloudState, input: &Input) -> OpResult {
     if input.opt_str("sort")? == Some("DESC") {
         arns.reverse();
     }
-    let max = input.opt_i64("maxResults")?.unwrap_or(100).clamp(1, 100) as usize;
+    let max = input.max_results(100, 100)?;
     let (page, next) = super::wire::paginate(&arns, input.opt_str("nextToken")?, max)?;
     Ok(json!({"taskDefinitionArns": page, "nextToken": next}))
 }
@@ -499,11 +499,12 @@ pub fn new_task_set(
 }
 
 fn describe_services(cloud: &LocalCloud, s: &CloudState, input: &Input) -> OpResult {
+    let wanted = input.str_list_at_most("services", 10)?;
     let cluster = cluster_name(input)?;
     find_cluster(s, cluster)?;
     let mut services = Vec::new();
     let mut failures = Vec::new();
-    for raw in input.str_list("services")? {
+    for raw in wanted {
         match s.services.get(&service_key(cluster, name_of(raw))) {
             Some(svc) => services.push(service_value(cloud, s, svc)),
             None => failures.push(json!({"arn": state::arn("ecs", &format!("service/{cluster}/{}", name_of(raw))), "reason": "MISSING"})),
@@ -685,7 +686,7 @@ fn list_services(s: &CloudState, input: &Input) -> OpResult {
         .filter(|svc| svc.cluster == cluster && svc.status == "ACTIVE")
         .map(|svc| svc.arn.clone())
         .collect();
-    let max = input.opt_i64("maxResults")?.unwrap_or(10).clamp(1, 100) as usize;
+    let max = input.max_results(10, 100)?;
     let (page, next) = super::wire::paginate(&arns, input.opt_str("nextToken")?, max)?;
     Ok(json!({"serviceArns": page, "nextToken": next}))
 }
@@ -803,15 +804,15 @@ fn list_tasks(cloud: &LocalCloud, s: &CloudState, input: &Input) -> OpResult {
         })
         .map(|(t, _)| t["taskArn"].as_str().unwrap_or_default().to_owned())
         .collect();
-    let max = input.opt_i64("maxResults")?.unwrap_or(100).clamp(1, 100) as usize;
+    let max = input.max_results(100, 100)?;
     let (page, next) = super::wire::paginate(&arns, input.opt_str("nextToken")?, max)?;
     Ok(json!({"taskArns": page, "nextToken": next}))
 }
 
 fn describe_tasks(cloud: &LocalCloud, s: &CloudState, input: &Input) -> OpResult {
+    let wanted = input.str_list_at_most("tasks", 100)?;
     let cluster = cluster_name(input)?;
     find_cluster(s, cluster)?;
-    let wanted = input.str_list("tasks")?;
     if wanted.is_empty() {
         return Err(AwsError::new(INVALID, "Tasks cannot be empty."));
     }

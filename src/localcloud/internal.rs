@@ -258,6 +258,14 @@ struct FunctionBody {
 pub fn router() -> Router<Arc<LocalCloud>> {
     Router::new()
         .route("/_localcloud/healthz", get(|| async { "ok\n" }))
+        // A control plane that did not start this cloud learns its time
+        // scale here, to date the traffic steps it missed.
+        .route(
+            "/_localcloud/clock",
+            get(|State(cloud): State<Arc<LocalCloud>>| async move {
+                Json(serde_json::json!({"time_scale": cloud.clock.scale}))
+            }),
+        )
         .route(
             "/_localcloud/load-balancers",
             get(list_load_balancers).post(create_load_balancer),

@@ -26,6 +26,7 @@ mod wire;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
@@ -140,7 +141,9 @@ impl LocalCloud {
             *guard = state;
             cloud.runtime.sync(&guard);
         }
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let listener =
+            crate::listen::bind_remembered(config.listen, &config.data_dir.join("listen-address"))
+                .await?;
         let address = listener.local_addr()?;
         let _ = cloud.endpoint.set(format!("http://{address}"));
         for id in unfinished {
@@ -149,7 +152,12 @@ impl LocalCloud {
         }
         codepipeline::resume(&cloud);
         let router = Router::new()
-            .route("/", axum::routing::post(aws))
+            .route(
+                "/",
+                axum::routing::post(aws).layer(axum::extract::DefaultBodyLimit::max(
+                    wire::MAX_REQUEST_BYTES,
+                )),
+            )
             .merge(internal::router())
             .with_state(cloud.clone());
         let server = tokio::spawn(async move {
@@ -208,7 +216,24 @@ impl LocalCloud {
 }
 
 /// `POST /`: one AWS operation.
-async fn aws(State(cloud): State<Arc<LocalCloud>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn aws(
+    State(cloud): State<Arc<LocalCloud>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            return wire::too_large();
+        }
+        Err(rejection) => {
+            return AwsError::new(
+                "SerializationException",
+                format!("cannot read the request body: {rejection}"),
+            )
+            .into_response();
+        }
+    };
     let result = wire::target(&headers).and_then(|(prefix, operation)| {
         let input = wire::body(&body)?;
         match prefix {

@@ -41,6 +41,24 @@ impl IntoResponse for AwsError {
     }
 }
 
+/// The largest request body the endpoint reads.
+pub const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024;
+
+/// A body over `MAX_REQUEST_BYTES`: 413 in AWS's error shape, so SDKs and
+/// the CLI name the problem instead of failing to parse a text page.
+pub fn too_large() -> Response {
+    let body = serde_json::json!({
+        "__type": "RequestEntityTooLargeException",
+        "message": format!("the request body is larger than {MAX_REQUEST_BYTES} bytes"),
+    });
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 pub type OpResult = Result<Value, AwsError>;
 
 /// Splits the target header into service prefix and operation.
@@ -178,6 +196,30 @@ impl<'a> Input<'a> {
                 })
             })
             .collect()
+    }
+
+    /// `maxResults` within the model's range (AWS refuses, it does not clamp).
+    pub fn max_results(&self, default: i64, max: i64) -> Result<usize, AwsError> {
+        let n = self.opt_i64("maxResults")?.unwrap_or(default);
+        if !(1..=max).contains(&n) {
+            return Err(AwsError::new(
+                self.invalid,
+                format!("maxResults must be between 1 and {max} (got {n})"),
+            ));
+        }
+        Ok(n as usize)
+    }
+
+    /// A list of strings of at most `max` items, as the API documents.
+    pub fn str_list_at_most(&self, key: &str, max: usize) -> Result<Vec<&'a str>, AwsError> {
+        let items = self.str_list(key)?;
+        if items.len() > max {
+            return Err(AwsError::new(
+                self.invalid,
+                format!("{key} can have at most {max} items (got {})", items.len()),
+            ));
+        }
+        Ok(items)
     }
 
     pub fn nested(&self, key: &str) -> Result<Option<Input<'a>>, AwsError> {

@@ -562,3 +562,20 @@ where
         Err(e) => bail!(describe(&e)),
     }
 }
+
+/// The time scale a standalone local cloud announces, if it answers soon.
+pub async fn announced_time_scale(http: &reqwest::Client, endpoint: &str) -> Option<f64> {
+    let response = http
+        .get(format!(
+            "{}/_localcloud/clock",
+            endpoint.trim_end_matches('/')
+        ))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    let clock: serde_json::Value = response.error_for_status().ok()?.json().await.ok()?;
+    clock["time_scale"]
+        .as_f64()
+        .filter(|s| s.is_finite() && *s > 0.0)
+}

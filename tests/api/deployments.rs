@@ -741,6 +741,13 @@ async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flo
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let weight_at_kill = s
+        .get(&format!("/api/deployments/{id}"), &s.admin_token)
+        .await
+        .body["green_weight"]
+        .as_f64()
+        .unwrap();
+    let api_url = s.base.clone();
     // kill -9 mid-shift.
     let mut server = s;
     server.child.start_kill().unwrap();
@@ -785,6 +792,47 @@ async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flo
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(d["green_weight"], 100.0);
+    assert_eq!(restarted.base, api_url, "the API is back on its port");
+    // Every step the control plane missed is a sample at the time the
+    // schedule put it: AllowTraffic's start plus one second (a minute at
+    // time scale 60) per step.
+    let millis = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let allow_started = millis(
+        &d["lifecycle_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "AllowTraffic")
+            .unwrap()["started_at"],
+    );
+    let samples: Vec<(i64, f64)> = d["traffic_samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (millis(&s["at"]), s["green_weight"].as_f64().unwrap()))
+        .collect();
+    for step in 1..=10 {
+        let weight = f64::from(step * 10);
+        let (at, _) = samples
+            .iter()
+            .find(|(_, w)| *w == weight)
+            .unwrap_or_else(|| panic!("no sample at {weight} %: {samples:?}"));
+        if weight > weight_at_kill {
+            let due = allow_started + i64::from(step - 1) * 1000;
+            assert!(
+                (at - due).abs() <= 200,
+                "the {weight} % step is dated {at}, due {due}: {samples:?}"
+            );
+        }
+    }
+    assert!(
+        samples.windows(2).all(|w| w[0].1 <= w[1].1),
+        "weights only grow: {samples:?}"
+    );
     assert!(
         d["lifecycle_events"]
             .as_array()
@@ -811,6 +859,19 @@ async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flo
         statuses.first().map(String::as_str),
         Some("Succeeded"),
         "the final status is on record: {statuses:?}"
+    );
+    let mut shifts: Vec<f64> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["deployment_id"] == id && e["kind"] == "deployment.traffic")
+        .map(|e| e["detail"]["green_weight"].as_f64().unwrap())
+        .collect();
+    shifts.reverse();
+    assert_eq!(
+        shifts,
+        (1..=10).map(|i| f64::from(i * 10)).collect::<Vec<_>>(),
+        "the audit trail has every step, none twice"
     );
     cloud.start_kill().unwrap();
 }

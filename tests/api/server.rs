@@ -46,6 +46,40 @@ async fn a_restart_keeps_users_and_data() {
 }
 
 #[tokio::test]
+async fn after_kill_9_the_api_and_the_local_cloud_come_back_on_their_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Both ports are picked from 0: the helper passes --listen 127.0.0.1:0,
+    // and the embedded local cloud's default is 127.0.0.1:0.
+    let mut first = TestServer::start(&data, &[]).await;
+    let cloud_url = |stdout: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("local cloud at "))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("the local cloud's URL is printed: {stdout}"))
+    };
+    let (api, cloud) = (first.base.clone(), cloud_url(&first.stdout));
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+
+    let second = TestServer::start(&data, &[]).await;
+    assert_eq!(second.base, api);
+    assert_eq!(cloud_url(&second.stdout), cloud);
+    assert_eq!(
+        second
+            .get("/api/environments", &second.admin_token)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let answer = reqwest::get(format!("{cloud}/_localcloud/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn sigterm_drains_and_exits_zero() {
     let s = TestServer::spawn().await;
     // A request in flight when the signal arrives still gets its answer.

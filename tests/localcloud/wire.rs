@@ -75,6 +75,117 @@ async fn protocol_errors_are_aws_shaped_never_500() {
 }
 
 #[tokio::test]
+async fn oversized_bodies_get_an_aws_error_not_a_text_page() {
+    let cloud = Cloud::start().await;
+    let huge = format!(
+        r#"{{"applicationName": "{}"}}"#,
+        "a".repeat(3 * 1024 * 1024)
+    );
+    let (status, answer) = post(&cloud, Some("CodeDeploy_20141006.GetApplication"), &huge).await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["__type"], "RequestEntityTooLargeException");
+    assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test]
+async fn page_sizes_and_list_lengths_outside_the_model_are_refused_not_clamped() {
+    let cloud = Cloud::start().await;
+    let (status, _) = post(
+        &cloud,
+        Some("AmazonEC2ContainerServiceV20141113.CreateCluster"),
+        r#"{"clusterName": "default"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let names = |n: usize| {
+        serde_json::to_string(&(0..n).map(|i| format!("s{i}")).collect::<Vec<_>>()).unwrap()
+    };
+    let refused = [
+        (
+            "AmazonEC2ContainerServiceV20141113.ListClusters",
+            r#"{"maxResults": 0}"#.to_owned(),
+            "InvalidParameterException",
+        ),
+        (
+            "AmazonEC2ContainerServiceV20141113.ListServices",
+            r#"{"maxResults": 101}"#.to_owned(),
+            "InvalidParameterException",
+        ),
+        (
+            "AmazonEC2ContainerServiceV20141113.ListTasks",
+            r#"{"maxResults": -1}"#.to_owned(),
+            "InvalidParameterException",
+        ),
+        (
+            "AmazonEC2ContainerServiceV20141113.ListTaskDefinitions",
+            r#"{"maxResults": 1000}"#.to_owned(),
+            "InvalidParameterException",
+        ),
+        (
+            "AmazonEC2ContainerServiceV20141113.DescribeServices",
+            format!(r#"{{"services": {}}}"#, names(11)),
+            "InvalidParameterException",
+        ),
+        (
+            "AmazonEC2ContainerServiceV20141113.DescribeTasks",
+            format!(r#"{{"tasks": {}}}"#, names(101)),
+            "InvalidParameterException",
+        ),
+        (
+            "AmazonEC2ContainerServiceV20141113.DescribeClusters",
+            format!(r#"{{"clusters": {}}}"#, names(101)),
+            "InvalidParameterException",
+        ),
+        (
+            "CodePipeline_20150709.ListPipelines",
+            r#"{"maxResults": 1001}"#.to_owned(),
+            "ValidationException",
+        ),
+        (
+            "CodePipeline_20150709.ListPipelineExecutions",
+            r#"{"pipelineName": "p", "maxResults": 0}"#.to_owned(),
+            "ValidationException",
+        ),
+        (
+            "CodeDeploy_20141006.BatchGetDeployments",
+            format!(r#"{{"deploymentIds": {}}}"#, names(26)),
+            "BatchLimitExceededException",
+        ),
+    ];
+    for (target, body, expected) in refused {
+        let (status, answer) = post(&cloud, Some(target), &body).await;
+        assert_eq!(
+            (status, answer["__type"].as_str()),
+            (400, Some(expected)),
+            "{target} {answer}"
+        );
+    }
+    // The edges of the ranges are fine.
+    let accepted = [
+        (
+            "AmazonEC2ContainerServiceV20141113.ListClusters",
+            r#"{"maxResults": 100}"#.to_owned(),
+        ),
+        (
+            "AmazonEC2ContainerServiceV20141113.ListServices",
+            r#"{"maxResults": 1}"#.to_owned(),
+        ),
+        (
+            "AmazonEC2ContainerServiceV20141113.DescribeServices",
+            format!(r#"{{"services": {}}}"#, names(10)),
+        ),
+        (
+            "CodePipeline_20150709.ListPipelines",
+            r#"{"maxResults": 1000}"#.to_owned(),
+        ),
+    ];
+    for (target, body) in accepted {
+        let (status, answer) = post(&cloud, Some(target), &body).await;
+        assert_eq!(status, 200, "{target} {answer}");
+    }
+}
+
+#[tokio::test]
 async fn internal_api_validates_load_balancers_and_functions() {
     let cloud = Cloud::start().await;
     let post = reqwest::Method::POST;

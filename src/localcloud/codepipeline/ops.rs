@@ -88,16 +88,6 @@ fn declaration_of(stored: &Value) -> Result<Declaration, AwsError> {
     declaration::parse(map)
 }
 
-fn max_results(input: &Input, default: i64, max: i64) -> Result<usize, AwsError> {
-    let n = input.opt_i64("maxResults")?.unwrap_or(default);
-    if !(1..=max).contains(&n) {
-        return Err(validation(format!(
-            "maxResults must be between 1 and {max}"
-        )));
-    }
-    Ok(n as usize)
-}
-
 fn tags(input: &Input) -> Result<Value, AwsError> {
     let mut tags = Vec::new();
     for tag in input.list("tags")? {
@@ -207,7 +197,7 @@ fn delete_pipeline(s: &mut CloudState, input: &Input) -> OpResult {
 }
 
 fn list_pipelines(s: &CloudState, input: &Input) -> OpResult {
-    let max = max_results(input, 1000, 1000)?;
+    let max = input.max_results(1000, 1000)?;
     let summaries: Vec<Value> = s
         .pipelines
         .values()
@@ -534,8 +524,9 @@ fn trigger(e: &PipelineExecution) -> Value {
 }
 
 fn list_executions(s: &CloudState, input: &Input) -> OpResult {
+    // Input is checked before resources are looked up, as AWS does.
+    let max = input.max_results(100, 100)?;
     let p = find_pipeline(s, input.str("pipelineName")?)?;
-    let max = max_results(input, 100, 100)?;
     let succeeded_in = match input.nested("filter")? {
         Some(filter) => match filter.nested("succeededInStage")? {
             Some(stage) => Some(stage.str("stageName")?.to_owned()),
@@ -588,8 +579,9 @@ fn list_executions(s: &CloudState, input: &Input) -> OpResult {
 }
 
 fn list_action_executions(s: &CloudState, input: &Input) -> OpResult {
+    // Input is checked before resources are looked up, as AWS does.
+    let max = input.max_results(100, 100)?;
     let p = find_pipeline(s, input.str("pipelineName")?)?;
-    let max = max_results(input, 100, 100)?;
     let only = match input.nested("filter")? {
         Some(filter) => match filter.opt_str("pipelineExecutionId")? {
             Some(id) => Some(find_execution(s, &p.name, id)?.id.clone()),
