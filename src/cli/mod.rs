@@ -118,11 +118,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = deploy::WaitUntil::Completed)]
         wait_until: deploy::WaitUntil,
     },
-    /// Release approvals (pending ones by default).
+    /// Release approvals: by default the pending ones you may vote on.
     Approvals {
-        /// pending, approved, rejected, closed or all.
-        #[arg(long, default_value = "pending", value_parser = ["pending", "approved", "rejected", "closed", "all"])]
-        state: String,
+        /// List everyone's approvals in this state instead: pending,
+        /// approved, rejected, closed or all.
+        #[arg(long, value_parser = ["pending", "approved", "rejected", "closed", "all"])]
+        state: Option<String>,
     },
     /// Approve a release (approver role; not your own unless the policy allows).
     Approve {
@@ -407,7 +408,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Localcloud(args) => localcloud(args).await.map_err(CliError::Local),
         Command::Bench(args) => bench::run(args).await.map_err(CliError::Local),
         Command::Approvals { state } => {
-            approvals::list(&ApiClient::new(&cli.client)?, cli.client.output, &state).await
+            approvals::list(
+                &ApiClient::new(&cli.client)?,
+                cli.client.output,
+                state.as_deref(),
+            )
+            .await
         }
         Command::Approve { id, comment } => {
             let client = ApiClient::new(&cli.client)?;
