@@ -259,6 +259,13 @@ enum UserCommand {
         #[command(flatten)]
         data: DataDirArg,
     },
+    /// Revoke every API token of a user (their dashboard sessions end too).
+    /// A server on this data dir stops accepting them within 10 seconds.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
 }
 
 fn parse_role(value: &str) -> Result<Role, String> {
@@ -507,6 +514,18 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
                 user.name, user.role
             );
             println!("{}", token.expose());
+            Ok(())
+        }
+        UserCommand::Revoke { name, data } => {
+            let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
+            let app = server::open_app(&data.data_dir)
+                .await
+                .map_err(CliError::Local)?;
+            let revoked = app
+                .revoke_tokens_locally(&name)
+                .await
+                .map_err(|e| CliError::Local(e.into()))?;
+            eprintln!("revoked {revoked} API token(s) of {name}");
             Ok(())
         }
         UserCommand::List { data } => {
