@@ -6,7 +6,9 @@ mod aws;
 pub(crate) mod client;
 mod demo;
 mod deploy;
+mod env;
 mod output;
+mod stack;
 
 use crate::bench;
 use crate::domain::user::{Role, UserName};
@@ -69,6 +71,9 @@ enum Command {
     /// Environments.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// An environment's stack: provision, status, destroy.
+    #[command(subcommand)]
+    Stack(stack::StackCommand),
     /// An environment's release history, newest first.
     Releases {
         environment: String,
@@ -298,12 +303,20 @@ struct CreateEnvArgs {
     prod_listener_arn: Option<String>,
     #[arg(long)]
     test_listener_arn: Option<String>,
+    /// The predefined ECS deployment config deployments use by default
+    /// (e.g. ECSLinear10PercentEvery1Minutes).
+    #[arg(long)]
+    deployment_config: Option<String>,
+    #[command(flatten)]
+    policy: env::PolicyArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum EnvCommand {
     /// Create an environment.
     Create(Box<CreateEnvArgs>),
+    /// Change what an environment follows and who approves its releases.
+    Update(Box<env::UpdateEnvArgs>),
     /// List environments.
     List,
     /// Show one environment.
@@ -351,6 +364,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::User(command) => user(command, cli.client.output).await,
         Command::Env(command) => env(command, &cli.client).await,
+        Command::Stack(command) => {
+            stack::run(&ApiClient::new(&cli.client)?, cli.client.output, command).await
+        }
         Command::Releases {
             environment,
             limit,
@@ -561,6 +577,8 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                 pipeline,
                 prod_listener_arn,
                 test_listener_arn,
+                deployment_config,
+                policy,
             } = *args;
             let resources = serde_json::json!({
                 "cluster": cluster, "service": service,
@@ -568,13 +586,17 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                 "deployment_group": deployment_group, "pipeline": pipeline,
                 "prod_listener_arn": prod_listener_arn, "test_listener_arn": test_listener_arn,
             });
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "name": name, "platform": platform, "region": region, "resources": resources,
-                "aws_profile": aws_profile,
+                "aws_profile": aws_profile, "deployment_config": deployment_config,
             });
+            if let Some(body) = body.as_object_mut() {
+                policy.add_to(body)?;
+            }
             let created = client.post("/api/environments", &body).await?;
             out.print_environment(&created)
         }
+        EnvCommand::Update(args) => env::update(&client, out, &args).await,
         EnvCommand::List => out.print_environments(&client.get("/api/environments").await?),
         EnvCommand::Show { name } => out.print_environment(
             &client
