@@ -47,6 +47,12 @@ impl ApprovalView {
             .collect()
     }
 
+    /// Whether `actor` may vote now: the approver role, and what
+    /// [`ApprovalView::may_vote`] checks.
+    pub fn votable_by(&self, actor: &Actor) -> bool {
+        actor.role.allows(Role::Approver) && self.may_vote(&actor.name)
+    }
+
     /// Whether `user` may still vote (for showing the buttons).
     pub fn may_vote(&self, user: &str) -> bool {
         let voters: Vec<&str> = self.votes.iter().map(|v| v.voter.as_str()).collect();
@@ -140,24 +146,38 @@ async fn decide_by_policy(
 }
 
 impl App {
-    /// Approvals, newest first; `state` filters (pending, approved, rejected, closed).
-    pub async fn approvals(&self, actor: &Actor, state: Option<&str>) -> Result<Vec<ApprovalView>> {
+    /// Approvals, newest first; `state` filters (pending, approved, rejected,
+    /// closed; all or `None` for every state). `votable_only` keeps those
+    /// `actor` may vote on now, which are pending ones.
+    pub async fn approvals(
+        &self,
+        actor: &Actor,
+        state: Option<&str>,
+        votable_only: bool,
+    ) -> Result<Vec<ApprovalView>> {
         actor.require(Role::Viewer, "reading approvals")?;
-        if let Some(state) = state {
-            if !matches!(state, "pending" | "approved" | "rejected" | "closed") {
+        let state = match state {
+            None | Some("all") => None,
+            Some(state @ ("pending" | "approved" | "rejected" | "closed")) => Some(state),
+            Some(other) => {
                 return Err(Error::Invalid(crate::domain::FieldError {
                     field: "state".into(),
                     message: format!(
-                        "unknown state {state:?}: expected pending, approved, rejected or closed"
+                        "unknown state {other:?}: expected pending, approved, rejected, closed \
+                         or all"
                     ),
                 }));
             }
-        }
+        };
+        let state = if votable_only { Some("pending") } else { state };
         let rows = store::approvals::list(self.store.reader(), state, 200).await?;
         let mut views = Vec::with_capacity(rows.len());
         for approval in rows {
             let votes = store::approvals::votes(self.store.reader(), approval.id).await?;
-            views.push(ApprovalView { approval, votes });
+            let view = ApprovalView { approval, votes };
+            if !votable_only || view.votable_by(actor) {
+                views.push(view);
+            }
         }
         Ok(views)
     }

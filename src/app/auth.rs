@@ -79,9 +79,10 @@ fn hash_token(token: &str) -> TokenHash {
 }
 
 /// Recently seen tokens, so a busy script does not cost a database lookup
-/// per request. Entries expire quickly: a token revoked by another process
-/// (the `user` CLI writes the database directly) stops working within
-/// [`TokenCache::TTL`].
+/// per request. A revocation through this process drops the user's entries
+/// at once; entries also expire quickly, so a token revoked by another
+/// process (`switchyard user revoke` writes the database directly) stops
+/// working within [`TokenCache::TTL`].
 #[derive(Debug, Default)]
 pub struct TokenCache {
     entries: RwLock<HashMap<TokenHash, (Actor, Instant)>>,
@@ -109,6 +110,11 @@ impl TokenCache {
         }
         entries.insert(hash, (actor, Instant::now()));
     }
+
+    fn forget_user(&self, user_id: i64) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (actor, _)| actor.user_id != user_id);
+    }
 }
 
 impl App {
@@ -124,6 +130,40 @@ impl App {
         let actor = Actor::from_row(row)?;
         self.tokens.put(hash, actor.clone());
         Ok(actor)
+    }
+
+    /// Revokes every API token of `name` (and so their dashboard sessions),
+    /// recording who did it; returns how many tokens were live. `by` is
+    /// `None` for `switchyard user revoke`. The token cache of this process
+    /// forgets the user before this returns.
+    pub(super) async fn revoke_user_tokens(
+        &self,
+        by: Option<&Actor>,
+        name: &UserName,
+    ) -> Result<u64> {
+        let now = store::now_millis();
+        let mut tx = self.store.begin().await?;
+        let user = store::users::find_by_name(&mut *tx, name.as_str())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user named {name}")))?;
+        let revoked = store::users::revoke_tokens(&mut *tx, user.id, now).await?;
+        store::events::append(
+            &mut *tx,
+            &store::events::NewEvent {
+                environment_id: None,
+                deployment_id: None,
+                actor: by.map_or("local-admin", |a| a.name.as_str()),
+                kind: "user.tokens_revoked",
+                detail: super::detail(
+                    serde_json::json!({"user": name.as_str(), "tokens": revoked}),
+                ),
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.tokens.forget_user(user.id);
+        Ok(revoked)
     }
 
     /// Creates a user with a first API token, recording who did it.

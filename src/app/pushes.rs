@@ -11,7 +11,8 @@ use serde_json::json;
 /// What a delivery led to.
 #[derive(Debug, Clone, Default)]
 pub struct Ingested {
-    /// A redelivery of one already recorded: nothing was started.
+    /// A redelivery of one already recorded (the same delivery id, or the
+    /// same body when the sender gave no id): nothing was started.
     pub duplicate: bool,
     pub event: String,
     /// Runs started, per environment.
@@ -66,10 +67,11 @@ impl App {
             ..Default::default()
         };
         let repo = repository.primary().unwrap_or_default().to_owned();
+        let dedup_key = delivery.dedup_key();
         let mut tx = self.store.begin().await?;
         let row = store::webhooks::NewDelivery {
             provider: provider.as_str(),
-            delivery_id: delivery.delivery_id.as_deref(),
+            delivery_id: Some(&dedup_key),
             event: delivery.event.as_str(),
             repository: &repo,
             branch: push.as_ref().map(|p| p.branch.as_str()),

@@ -32,6 +32,18 @@ impl App {
         self.insert_user_with_token(None, name, role).await
     }
 
+    /// An admin revokes all of a user's API tokens through the API.
+    pub async fn revoke_tokens(&self, actor: &Actor, name: &UserName) -> Result<u64> {
+        actor.require(Role::Admin, "revoking tokens")?;
+        self.revoke_user_tokens(Some(actor), name).await
+    }
+
+    /// `switchyard user revoke`: a server reading the same data dir stops
+    /// accepting the tokens within its cache's TTL.
+    pub async fn revoke_tokens_locally(&self, name: &UserName) -> Result<u64> {
+        self.revoke_user_tokens(None, name).await
+    }
+
     pub async fn list_users(&self, actor: &Actor) -> Result<Vec<UserRow>> {
         actor.require(Role::Admin, "listing users")?;
         Ok(store::users::list(self.store.reader()).await?)

@@ -655,7 +655,7 @@ impl App {
     /// latest decided ones.
     pub async fn approvals_inbox(&self, actor: &Actor) -> Result<Inbox> {
         const DECIDED: usize = 15;
-        let pending = self.approvals(actor, Some("pending")).await?;
+        let pending = self.approvals(actor, Some("pending"), false).await?;
         let db = self.store.reader();
         let mut decided = Vec::new();
         for approval in store::approvals::list(db, None, 60).await? {

@@ -5,11 +5,12 @@ use super::client::{ApiClient, CliError, segment};
 use super::output::{Output, table, text};
 use serde_json::{Value, json};
 
-pub async fn list(client: &ApiClient, out: Output, state: &str) -> Result<(), CliError> {
-    let path = if state == "all" {
-        "/api/approvals".to_owned()
-    } else {
-        format!("/api/approvals?state={}", segment(state))
+/// Without a state, the pending approvals the caller may vote on; with
+/// one, every approval in that state (`all`: in any).
+pub async fn list(client: &ApiClient, out: Output, state: Option<&str>) -> Result<(), CliError> {
+    let path = match state {
+        None => "/api/approvals?votable=true".to_owned(),
+        Some(state) => format!("/api/approvals?state={}", segment(state)),
     };
     let answer = client.get(&path).await?;
     if out == Output::Json {

@@ -19,7 +19,8 @@ pub enum CliError {
     Usage(String),
     Unreachable(String),
     Local(anyhow::Error),
-    /// The deployment failed, stopped or rolled back.
+    /// The deployment failed, stopped or rolled back, or a stack operation
+    /// failed.
     Deployment(String),
 }
 
@@ -132,6 +133,10 @@ impl ApiClient {
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
         self.send(self.http.post(self.url(path)).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+        self.send(self.http.patch(self.url(path)).json(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Value, CliError> {

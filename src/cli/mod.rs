@@ -6,7 +6,9 @@ mod aws;
 pub(crate) mod client;
 mod demo;
 mod deploy;
+mod env;
 mod output;
+mod stack;
 
 use crate::bench;
 use crate::domain::user::{Role, UserName};
@@ -69,6 +71,9 @@ enum Command {
     /// Environments.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// An environment's stack: provision, status, destroy.
+    #[command(subcommand)]
+    Stack(stack::StackCommand),
     /// An environment's release history, newest first.
     Releases {
         environment: String,
@@ -118,11 +123,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = deploy::WaitUntil::Completed)]
         wait_until: deploy::WaitUntil,
     },
-    /// Release approvals (pending ones by default).
+    /// Release approvals: by default the pending ones you may vote on.
     Approvals {
-        /// pending, approved, rejected, closed or all.
-        #[arg(long, default_value = "pending", value_parser = ["pending", "approved", "rejected", "closed", "all"])]
-        state: String,
+        /// List everyone's approvals in this state instead: pending,
+        /// approved, rejected, closed or all.
+        #[arg(long, value_parser = ["pending", "approved", "rejected", "closed", "all"])]
+        state: Option<String>,
     },
     /// Approve a release (approver role; not your own unless the policy allows).
     Approve {
@@ -269,6 +275,13 @@ enum UserCommand {
         #[command(flatten)]
         data: DataDirArg,
     },
+    /// Revoke every API token of a user (their dashboard sessions end too).
+    /// A server on this data dir stops accepting them within 10 seconds.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
 }
 
 fn parse_role(value: &str) -> Result<Role, String> {
@@ -301,12 +314,20 @@ struct CreateEnvArgs {
     prod_listener_arn: Option<String>,
     #[arg(long)]
     test_listener_arn: Option<String>,
+    /// The predefined ECS deployment config deployments use by default
+    /// (e.g. ECSLinear10PercentEvery1Minutes).
+    #[arg(long)]
+    deployment_config: Option<String>,
+    #[command(flatten)]
+    policy: env::PolicyArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum EnvCommand {
     /// Create an environment.
     Create(Box<CreateEnvArgs>),
+    /// Change what an environment follows and who approves its releases.
+    Update(Box<env::UpdateEnvArgs>),
     /// List environments.
     List,
     /// Show one environment.
@@ -354,6 +375,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::User(command) => user(command, cli.client.output).await,
         Command::Env(command) => env(command, &cli.client).await,
+        Command::Stack(command) => {
+            stack::run(&ApiClient::new(&cli.client)?, cli.client.output, command).await
+        }
         Command::Releases {
             environment,
             limit,
@@ -418,7 +442,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Localcloud(args) => localcloud(args).await.map_err(CliError::Local),
         Command::Bench(args) => bench::run(args).await.map_err(CliError::Local),
         Command::Approvals { state } => {
-            approvals::list(&ApiClient::new(&cli.client)?, cli.client.output, &state).await
+            approvals::list(
+                &ApiClient::new(&cli.client)?,
+                cli.client.output,
+                state.as_deref(),
+            )
+            .await
         }
         Command::Approve { id, comment } => {
             let client = ApiClient::new(&cli.client)?;
@@ -515,6 +544,18 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
             println!("{}", token.expose());
             Ok(())
         }
+        UserCommand::Revoke { name, data } => {
+            let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
+            let app = server::open_app(&data.data_dir)
+                .await
+                .map_err(CliError::Local)?;
+            let revoked = app
+                .revoke_tokens_locally(&name)
+                .await
+                .map_err(|e| CliError::Local(e.into()))?;
+            eprintln!("revoked {revoked} API token(s) of {name}");
+            Ok(())
+        }
         UserCommand::List { data } => {
             let app = server::open_app(&data.data_dir)
                 .await
@@ -548,6 +589,8 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                 pipeline,
                 prod_listener_arn,
                 test_listener_arn,
+                deployment_config,
+                policy,
             } = *args;
             let resources = serde_json::json!({
                 "cluster": cluster, "service": service,
@@ -555,13 +598,17 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                 "deployment_group": deployment_group, "pipeline": pipeline,
                 "prod_listener_arn": prod_listener_arn, "test_listener_arn": test_listener_arn,
             });
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "name": name, "platform": platform, "region": region, "resources": resources,
-                "aws_profile": aws_profile,
+                "aws_profile": aws_profile, "deployment_config": deployment_config,
             });
+            if let Some(body) = body.as_object_mut() {
+                policy.add_to(body)?;
+            }
             let created = client.post("/api/environments", &body).await?;
             out.print_environment(&created)
         }
+        EnvCommand::Update(args) => env::update(&client, out, &args).await,
         EnvCommand::List => out.print_environments(&client.get("/api/environments").await?),
         EnvCommand::Show { name } => out.print_environment(
             &client

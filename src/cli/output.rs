@@ -102,6 +102,32 @@ impl Output {
                 rows.push(vec![key.replace('_', " "), text(value)]);
             }
         }
+        if let Some(config) = env["deployment_group"]["deployment_config"].as_str() {
+            rows.push(vec!["deployment config".to_owned(), config.to_owned()]);
+        }
+        if let Some(source) = env["source"].as_object() {
+            rows.push(vec![
+                "source".to_owned(),
+                format!("{} ({})", text(&source["repo"]), text(&source["branch"])),
+            ]);
+        }
+        if let Some(set) = env["webhook_secret_set"].as_bool() {
+            rows.push(vec![
+                "webhook secret".to_owned(),
+                if set { "set" } else { "-" }.to_owned(),
+            ]);
+        }
+        if let Some(required) = env["approval_policy"]["required"].as_i64() {
+            let own = if env["approval_policy"]["allow_self_approval"] == true {
+                ", the author's own counts"
+            } else {
+                ", not the author's own"
+            };
+            rows.push(vec![
+                "approvals".to_owned(),
+                format!("{required} required{own}"),
+            ]);
+        }
         rows.push(vec!["created by".to_owned(), text(&env["created_by"])]);
         rows.push(vec!["created".to_owned(), text(&env["created_at"])]);
         print!("{}", table(&["FIELD", "VALUE"], &rows));

@@ -33,6 +33,30 @@ pub async fn insert(
     .await
 }
 
+pub async fn find_by_name(
+    db: impl SqliteExecutor<'_>,
+    name: &str,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, role, created_at FROM users WHERE name = ?")
+        .bind(name)
+        .fetch_optional(db)
+        .await
+}
+
+/// Marks every live token of the user revoked; returns how many were.
+pub async fn revoke_tokens(
+    db: impl SqliteExecutor<'_>,
+    user_id: i64,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(db)
+        .await
+        .map(|done| done.rows_affected())
+}
+
 pub async fn list(db: impl SqliteExecutor<'_>) -> Result<Vec<UserRow>, sqlx::Error> {
     sqlx::query_as("SELECT id, name, role, created_at FROM users ORDER BY name")
         .fetch_all(db)

@@ -274,6 +274,37 @@ async fn approvals_from_the_command_line() {
     let json_list = crate::cli::cli(s, Some(&bob), &["approvals", "--output", "json"]).await;
     let parsed: Value = serde_json::from_str(&json_list.stdout).unwrap();
     assert_eq!(parsed["approvals"][0]["id"].to_string(), approval_id);
+    // The admin is the release's author and a viewer cannot vote: neither
+    // is offered it, though both can see it by state.
+    let viewer = s.user("vera", "viewer").await;
+    for (who, token) in [("the author", &s.admin_token), ("a viewer", &viewer)] {
+        let offered = crate::cli::cli(s, Some(token), &["approvals", "--output", "json"]).await;
+        assert_eq!(offered.code, Some(0), "{who}: {}", offered.stderr);
+        let offered: Value = serde_json::from_str(&offered.stdout).unwrap();
+        assert_eq!(offered["approvals"], json!([]), "{who}");
+        for state in ["pending", "all"] {
+            let seen = crate::cli::cli(
+                s,
+                Some(token),
+                &["approvals", "--state", state, "--output", "json"],
+            )
+            .await;
+            assert_eq!(seen.code, Some(0), "{who} --state {state}: {}", seen.stderr);
+            let seen: Value = serde_json::from_str(&seen.stdout).unwrap();
+            assert_eq!(
+                seen["approvals"][0]["id"].to_string(),
+                approval_id,
+                "{who} --state {state}"
+            );
+        }
+    }
+    let unknown = s.get("/api/approvals?state=someday", &bob).await;
+    assert_eq!(
+        (unknown.status, unknown.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "state"),
+        "{:?}",
+        unknown.body
+    );
 
     let approved = crate::cli::cli(
         s,
@@ -283,6 +314,13 @@ async fn approvals_from_the_command_line() {
     .await;
     assert_eq!(approved.code, Some(0), "{}", approved.stderr);
     assert!(approved.stdout.contains("approved"), "{}", approved.stdout);
+    let decided = crate::cli::cli(s, Some(&bob), &["approvals", "--output", "json"]).await;
+    let decided: Value = serde_json::from_str(&decided.stdout).unwrap();
+    assert_eq!(
+        decided["approvals"],
+        json!([]),
+        "a decided approval is offered"
+    );
     let again = crate::cli::cli(
         s,
         Some(&bob),

@@ -113,3 +113,78 @@ async fn only_admins_manage_users() {
         "tokens are never listed"
     );
 }
+
+#[tokio::test]
+async fn revoked_tokens_stop_working() {
+    let s = TestServer::spawn().await;
+    let bob = s.user("bob", "deployer").await;
+    let viewer = s.user("vic", "viewer").await;
+    // Used once, so the server has it cached.
+    assert_eq!(s.get("/api/me", &bob).await.status, StatusCode::OK);
+
+    let refused = s.delete("/api/users/bob/tokens", &viewer).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    let unknown = s.delete("/api/users/nobody/tokens", &s.admin_token).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{:?}", unknown.body);
+    let bad_name = s
+        .delete("/api/users/bob%20smith/tokens", &s.admin_token)
+        .await;
+    assert_eq!(
+        (bad_name.status, bad_name.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "name"),
+        "{:?}",
+        bad_name.body
+    );
+    assert_eq!(s.get("/api/me", &bob).await.status, StatusCode::OK);
+
+    let revoked = s.delete("/api/users/bob/tokens", &s.admin_token).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{:?}", revoked.body);
+    assert_eq!(revoked.body, json!({"user": "bob", "revoked": 1}));
+    // At once, though the token was cached a moment ago.
+    assert_eq!(
+        s.get("/api/me", &bob).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = s.delete("/api/users/bob/tokens", &s.admin_token).await;
+    assert_eq!(again.body["revoked"], 0, "{:?}", again.body);
+    assert_eq!(s.get("/api/me", &viewer).await.status, StatusCode::OK);
+
+    // From the command line, another process: within the cache's TTL.
+    assert_eq!(s.get("/api/me", &viewer).await.status, StatusCode::OK);
+    let cli = tokio::process::Command::new(crate::helpers::BIN)
+        .args(["user", "revoke", "vic", "--data-dir"])
+        .arg(&s.data_dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&cli.stderr).contains("revoked 1 API token(s) of vic"),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while s.get("/api/me", &viewer).await.status != StatusCode::UNAUTHORIZED {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked token still works after the cache TTL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let missing = tokio::process::Command::new(crate::helpers::BIN)
+        .args(["user", "revoke", "nobody", "--data-dir"])
+        .arg(&s.data_dir)
+        .output()
+        .await
+        .unwrap();
+    assert_ne!(missing.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no user named nobody"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}

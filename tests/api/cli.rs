@@ -188,3 +188,160 @@ async fn the_token_can_come_from_a_file() {
     .await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
+
+/// A pipeline set up from the command line alone: an environment that
+/// follows a repository, its policy changed, its stack provisioned and
+/// destroyed, waiting for each.
+#[tokio::test]
+async fn env_and_stack_commands_set_up_a_pipeline() {
+    let s = TestServer::spawn().await;
+    let token = Some(s.admin_token.as_str());
+    let repo = tempfile::tempdir().unwrap();
+    let repo_path = repo.path().to_str().unwrap();
+    let secret_file = repo.path().join("webhook-secret");
+    std::fs::write(&secret_file, "a webhook secret of some length\n").unwrap();
+    let secret_path = secret_file.to_str().unwrap();
+
+    let created = cli(
+        &s,
+        token,
+        &[
+            "env",
+            "create",
+            "shop",
+            "--source-repo",
+            repo_path,
+            "--branch",
+            "main",
+            "--webhook-secret-file",
+            secret_path,
+            "--approvals",
+            "2",
+            "--deployment-config",
+            "ECSCanary10Percent5Minutes",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(created.code, Some(0), "{}", created.stderr);
+    let created: Value = serde_json::from_str(&created.stdout).unwrap();
+    assert_eq!(
+        created["source"],
+        serde_json::json!({"repo": repo_path, "branch": "main"})
+    );
+    assert_eq!(created["webhook_secret_set"], true);
+    assert_eq!(
+        created["approval_policy"],
+        serde_json::json!({"required": 2, "allow_self_approval": false})
+    );
+    assert_eq!(
+        created["deployment_group"]["deployment_config"],
+        "CodeDeployDefault.ECSCanary10Percent5Minutes"
+    );
+    // The secret went in whole, without the file's line break.
+    let body = br#"{"repository": "REPO", "branch": "main", "after": "4444444444444444444444444444444444444444"}"#;
+    let body = String::from_utf8_lossy(body).replace("REPO", repo_path);
+    let push = s
+        .client()
+        .post(s.url("/hooks/generic"))
+        .header("x-switchyard-event", "push")
+        .header(
+            "x-switchyard-signature",
+            switchyard::domain::webhook::sha256_signature_header(
+                "a webhook secret of some length",
+                body.as_bytes(),
+            ),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(push.status(), reqwest::StatusCode::ACCEPTED);
+
+    let updated = cli(
+        &s,
+        token,
+        &[
+            "env",
+            "update",
+            "shop",
+            "--approvals",
+            "1",
+            "--allow-self-approval",
+        ],
+    )
+    .await;
+    assert_eq!(updated.code, Some(0), "{}", updated.stderr);
+    assert!(
+        updated
+            .stdout
+            .contains("1 required, the author's own counts")
+            && updated.stdout.contains(repo_path)
+            && updated.stdout.contains("webhook secret"),
+        "{}",
+        updated.stdout
+    );
+    let nothing = cli(&s, token, &["env", "update", "shop"]).await;
+    assert_eq!(nothing.code, Some(2));
+    assert!(
+        nothing.stderr.contains("nothing to change"),
+        "{}",
+        nothing.stderr
+    );
+    let unreadable = cli(
+        &s,
+        token,
+        &[
+            "env",
+            "update",
+            "shop",
+            "--webhook-secret-file",
+            "/nonexistent/secret",
+        ],
+    )
+    .await;
+    assert_eq!(unreadable.code, Some(2));
+    assert!(
+        unreadable.stderr.contains("/nonexistent/secret"),
+        "{}",
+        unreadable.stderr
+    );
+    let half = cli(&s, token, &["env", "update", "shop", "--branch", "dev"]).await;
+    assert_eq!(half.code, Some(2), "{}", half.stderr);
+
+    let status = cli(&s, token, &["stack", "status", "shop"]).await;
+    assert_eq!(status.code, Some(1));
+    assert!(status.stderr.contains("404"), "{}", status.stderr);
+
+    let provisioned = cli(&s, token, &["stack", "provision", "shop", "--wait"]).await;
+    assert_eq!(provisioned.code, Some(0), "{}", provisioned.stderr);
+    assert!(
+        provisioned.stdout.contains("ready") && provisioned.stdout.contains("http://127.0.0.1:"),
+        "{}",
+        provisioned.stdout
+    );
+    assert!(
+        provisioned.stderr.contains("ECS service"),
+        "the log is shown as it grows: {}",
+        provisioned.stderr
+    );
+    let status = cli(&s, token, &["stack", "status", "shop", "--output", "json"]).await;
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["status"], "ready");
+    let env = cli(&s, token, &["env", "show", "shop", "--output", "json"]).await;
+    let env: Value = serde_json::from_str(&env.stdout).unwrap();
+    assert_eq!(env["resources"]["pipeline"], "shop", "{env}");
+
+    let dropped = cli(&s, token, &["env", "update", "shop", "--no-source"]).await;
+    assert_eq!(dropped.code, Some(0), "{}", dropped.stderr);
+    assert!(!dropped.stdout.contains(repo_path), "{}", dropped.stdout);
+
+    let destroyed = cli(&s, token, &["stack", "destroy", "shop", "--wait"]).await;
+    assert_eq!(destroyed.code, Some(0), "{}", destroyed.stderr);
+    assert!(
+        destroyed.stdout.contains("destroyed"),
+        "{}",
+        destroyed.stdout
+    );
+}

@@ -143,6 +143,34 @@ async fn github_pushes_are_verified_recorded_once_and_filtered_by_branch() {
         1
     );
 
+    // Without a delivery id a repeated body is the same delivery: recorded
+    // once, never a second run.
+    let mut unlabelled = push.clone();
+    unlabelled["after"] = json!("1111111111111111111111111111111111111111");
+    unlabelled["head_commit"]["id"] = unlabelled["after"].clone();
+    let unlabelled = serde_json::to_vec(&unlabelled).unwrap();
+    let without_id = [
+        ("x-github-event", "push".to_owned()),
+        (
+            "x-hub-signature-256",
+            sha256_signature_header(SECRET, &unlabelled),
+        ),
+    ];
+    let first = send(&s, "github", &without_id, unlabelled.clone()).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.body);
+    assert_eq!(first.body["duplicate"], false);
+    let repeated = send(&s, "github", &without_id, unlabelled).await;
+    assert_eq!(repeated.status, StatusCode::OK, "{:?}", repeated.body);
+    assert_eq!(repeated.body["duplicate"], true);
+    assert_eq!(
+        s.event_kinds("shop")
+            .await
+            .iter()
+            .filter(|k| *k == "push.received")
+            .count(),
+        2
+    );
+
     let ping = github(&s, "ping", "d-2", &fixture("github-ping"), Some(SECRET)).await;
     assert_eq!(
         (ping.status, ping.body["event"].as_str()),
@@ -168,7 +196,7 @@ async fn github_pushes_are_verified_recorded_once_and_filtered_by_branch() {
             .iter()
             .filter(|k| *k == "push.received")
             .count(),
-        1
+        2
     );
 
     // A repository nobody follows: there is no secret to check it against.
@@ -230,7 +258,7 @@ async fn github_pushes_are_verified_recorded_once_and_filtered_by_branch() {
             .iter()
             .filter(|k| *k == "push.received")
             .count(),
-        1
+        2
     );
 }
 
@@ -282,6 +310,46 @@ async fn gitlab_gitea_and_generic_deliveries_in_their_own_formats() {
     assert_eq!(right.status, StatusCode::ACCEPTED, "{:?}", right.body);
     let replay = send(&s, "gitlab", &gitlab(SECRET, "u-1"), lab_bytes).await;
     assert_eq!(replay.body["duplicate"], true, "{:?}", replay.body);
+    // GitLab before 14.8 sends no id: each distinct body is a new push, a
+    // repeated one a redelivery.
+    let unlabelled = [
+        ("x-gitlab-event", "Push Hook".to_owned()),
+        ("x-gitlab-token", SECRET.to_owned()),
+    ];
+    for (n, after) in [
+        "2222222222222222222222222222222222222222",
+        "3333333333333333333333333333333333333333",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut older = lab.clone();
+        older["after"] = json!(after);
+        older["checkout_sha"] = json!(after);
+        let bytes = serde_json::to_vec(&older).unwrap();
+        let first = send(&s, "gitlab", &unlabelled, bytes.clone()).await;
+        assert_eq!(
+            (first.status, &first.body["duplicate"]),
+            (StatusCode::ACCEPTED, &json!(false)),
+            "push {n}: {:?}",
+            first.body
+        );
+        let again = send(&s, "gitlab", &unlabelled, bytes).await;
+        assert_eq!(
+            (again.status, &again.body["duplicate"]),
+            (StatusCode::OK, &json!(true)),
+            "push {n}: {:?}",
+            again.body
+        );
+    }
+    assert_eq!(
+        s.event_kinds("lab")
+            .await
+            .iter()
+            .filter(|k| *k == "push.received")
+            .count(),
+        3
+    );
 
     let tea_bytes = serde_json::to_vec(&tea).unwrap();
     let gitea_headers = vec![
@@ -340,7 +408,7 @@ async fn gitlab_gitea_and_generic_deliveries_in_their_own_formats() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|e| e["kind"] == "push.received");
+            .find(|e| e["kind"] == "push.received" && e["detail"]["after"] == *sha);
         assert_eq!(
             push.map(|e| &e["detail"]["after"]),
             Some(sha),

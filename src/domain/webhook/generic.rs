@@ -3,7 +3,8 @@
 //! ```text
 //! POST /hooks/generic
 //! X-Switchyard-Event: push            (or ping)
-//! X-Switchyard-Delivery: <unique id>  (optional; a repeat is a redelivery)
+//! X-Switchyard-Delivery: <unique id>  (optional; a repeat is a redelivery, and
+//!                                     without it a repeated body is one)
 //! X-Switchyard-Signature: sha256=<hex HMAC-SHA256 of the raw body>
 //!
 //! {"repository": "<url or path>", "branch": "main", "after": "<full sha>",
@@ -50,6 +51,7 @@ pub(super) fn read(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Deliv
         credential,
         signed: body.to_vec(),
         payload: parse_json(body)?,
+        body_sha256: super::body_sha256(body),
     })
 }
 

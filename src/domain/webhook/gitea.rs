@@ -42,6 +42,7 @@ pub(super) fn read(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Deliv
         credential,
         signed,
         payload,
+        body_sha256: super::body_sha256(body),
     })
 }
 

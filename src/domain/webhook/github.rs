@@ -32,6 +32,7 @@ pub(super) fn read(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Deliv
         credential,
         signed: body.to_vec(),
         payload,
+        body_sha256: super::body_sha256(body),
     })
 }
 

@@ -41,6 +41,7 @@ pub(super) fn read(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Deliv
         credential: Credential::Token(token),
         signed: Vec::new(),
         payload,
+        body_sha256: super::body_sha256(body),
     })
 }
 

@@ -168,6 +168,8 @@ pub struct Delivery {
     credential: Credential,
     /// The exact bytes the sender signed.
     signed: Vec<u8>,
+    /// SHA-256 of the raw body: the dedup key when there is no delivery id.
+    body_sha256: [u8; 32],
     payload: Value,
 }
 
@@ -295,6 +297,17 @@ impl Delivery {
         }
     }
 
+    /// What tells this delivery from a redelivery: the provider's delivery
+    /// id, or, when it sent none (GitLab before 14.8, a script), a SHA-256
+    /// of the raw body, so a repeated body is still recorded once and never
+    /// starts a second run.
+    pub fn dedup_key(&self) -> String {
+        match &self.delivery_id {
+            Some(id) => id.clone(),
+            None => format!("body-sha256:{}", hex::encode(self.body_sha256)),
+        }
+    }
+
     /// The push this delivery carries: `None` for pings and other events,
     /// tag pushes, and branch deletions.
     pub fn push(&self) -> Result<Option<Push>, WebhookError> {
@@ -366,6 +379,10 @@ pub fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
 /// and scripts send in `X-Switchyard-Signature`.
 pub fn sha256_signature_header(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hmac_sha256_hex(secret, body))
+}
+
+fn body_sha256(body: &[u8]) -> [u8; 32] {
+    <Sha256 as sha2::Digest>::digest(body).into()
 }
 
 fn hmac_sha256(secret: &str) -> HmacSha256 {

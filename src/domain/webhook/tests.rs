@@ -144,6 +144,7 @@ fn github_documented_test_vector() {
         )),
         signed: b"Hello, World!".to_vec(),
         payload: Value::Null,
+        body_sha256: body_sha256(b"Hello, World!"),
     };
     assert!(delivery.verify("It's a Secret to Everybody"));
     assert!(!delivery.verify("It's a secret to everybody"));
@@ -555,6 +556,26 @@ fn gitlab_delivery_id_falls_back_to_the_event_uuid() {
     sent.remove("X-Gitlab-Event-UUID");
     let delivery = read_delivery(Provider::GitLab, &sent, GITLAB_PUSH.as_bytes()).unwrap();
     assert_eq!(delivery.delivery_id, None);
+}
+
+#[test]
+fn without_a_delivery_id_the_body_is_the_dedup_key() {
+    let mut sent = gitlab_headers("Push Hook", SECRET);
+    let with_id = read_delivery(Provider::GitLab, &sent, GITLAB_PUSH.as_bytes()).unwrap();
+    assert_eq!(with_id.dedup_key(), "f2b8c4a6-0e5d-4b7f-9a3c-1d2e3f4a5b6c");
+    sent.remove("Idempotency-Key");
+    sent.remove("X-Gitlab-Event-UUID");
+    let first = read_delivery(Provider::GitLab, &sent, GITLAB_PUSH.as_bytes()).unwrap();
+    let again = read_delivery(Provider::GitLab, &sent, GITLAB_PUSH.as_bytes()).unwrap();
+    assert_eq!(first.dedup_key(), again.dedup_key());
+    assert!(
+        first.dedup_key().starts_with("body-sha256:") && first.dedup_key().len() == 12 + 64,
+        "{}",
+        first.dedup_key()
+    );
+    let other_body = GITLAB_PUSH.replacen('{', "{\"x\": 1, ", 1);
+    let other = read_delivery(Provider::GitLab, &sent, other_body.as_bytes()).unwrap();
+    assert_ne!(first.dedup_key(), other.dedup_key());
 }
 
 #[test]

@@ -90,8 +90,12 @@ pub struct ApprovalList {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ApprovalFilter {
-    /// pending, approved, rejected or closed; all when absent.
+    /// pending, approved, rejected, closed or all (the default).
     state: Option<String>,
+    /// Only the approvals the caller may vote on now: pending, not voted on
+    /// yet, not their own release unless the policy allows (approver role).
+    #[serde(default)]
+    votable: bool,
 }
 
 /// Approvals, newest first (at most 200).
@@ -103,7 +107,10 @@ pub async fn list(
     Authenticated(actor): Authenticated,
     ApiQuery(filter): ApiQuery<ApprovalFilter>,
 ) -> Result<Json<ApprovalList>, Error> {
-    let views = state.app.approvals(&actor, filter.state.as_deref()).await?;
+    let views = state
+        .app
+        .approvals(&actor, filter.state.as_deref(), filter.votable)
+        .await?;
     Ok(Json(ApprovalList {
         approvals: views.into_iter().map(Approval::from).collect(),
     }))

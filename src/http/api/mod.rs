@@ -89,6 +89,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approvals::decide))
         .routes(routes!(users::me))
         .routes(routes!(users::create, users::list))
+        .routes(routes!(users::revoke_tokens))
         .routes(routes!(openapi_json))
 }
 

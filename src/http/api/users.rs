@@ -7,7 +7,7 @@ use crate::http::extract::{ApiJson, Authenticated};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::store::users::UserRow;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -103,5 +103,37 @@ pub async fn list(
     let users = state.app.list_users(&actor).await?;
     Ok(Json(UserList {
         users: users.into_iter().map(User::from).collect(),
+    }))
+}
+
+/// How many tokens a revocation ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedTokens {
+    pub user: String,
+    /// Tokens that were live until now (0 when none were).
+    pub revoked: u64,
+}
+
+/// Revoke every API token of a user (admin). Effective at once on this
+/// server; the user's dashboard sessions end with them.
+#[utoipa::path(delete, path = "/api/users/{name}/tokens", tag = "users",
+    params(("name" = String, Path, description = "User name")),
+    responses(
+        (status = 200, body = RevokedTokens),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn revoke_tokens(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(name): Path<String>,
+) -> Result<Json<RevokedTokens>, Error> {
+    actor.require(Role::Admin, "revoking tokens")?;
+    let name = UserName::parse(&name).for_field("name")?;
+    let revoked = state.app.revoke_tokens(&actor, &name).await?;
+    Ok(Json(RevokedTokens {
+        user: name.as_str().to_owned(),
+        revoked,
     }))
 }
