@@ -32,6 +32,11 @@ pub use auth::Actor;
 pub enum Error {
     #[error("{0}")]
     Invalid(#[from] FieldError),
+    /// Input that cannot be read at all, as opposed to a value that is
+    /// wrong: a body that is not JSON, a header missing or unreadable, a
+    /// path id that is not a number.
+    #[error("{0}")]
+    Malformed(FieldError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

@@ -21,12 +21,31 @@ pub struct Ingested {
     pub not_started: Vec<(String, String)>,
 }
 
+/// A delivery that cannot be read (a header missing or unreadable, a body
+/// that is not JSON) is a 400 naming the header or the body; one that reads
+/// but carries a wrong value is a 422.
 impl From<WebhookError> for Error {
     fn from(e: WebhookError) -> Self {
-        Error::Invalid(crate::domain::FieldError {
-            field: "body".into(),
+        let field = match &e {
+            WebhookError::MissingHeader { header } | WebhookError::InvalidHeader { header, .. } => {
+                (*header).to_owned()
+            }
+            WebhookError::InvalidPayload(inner) => inner.field.clone(),
+            _ => "body".to_owned(),
+        };
+        let error = crate::domain::FieldError {
+            field,
             message: e.to_string(),
-        })
+        };
+        match e {
+            WebhookError::MissingHeader { .. }
+            | WebhookError::InvalidHeader { .. }
+            | WebhookError::InvalidForm(_)
+            | WebhookError::NotJson(_) => Error::Malformed(error),
+            WebhookError::WrongEndpoint { .. }
+            | WebhookError::NotAnObject
+            | WebhookError::InvalidPayload(_) => Error::Invalid(error),
+        }
     }
 }
 

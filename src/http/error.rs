@@ -59,6 +59,9 @@ impl Error {
                 "invalid_value",
                 Some(e.field.clone()),
             ),
+            Error::App(A::Malformed(e)) => {
+                (StatusCode::BAD_REQUEST, "malformed", Some(e.field.clone()))
+            }
             Error::App(A::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found", None),
             Error::App(A::Conflict(_)) => (StatusCode::CONFLICT, "conflict", None),
             Error::App(A::Unauthenticated(_)) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
@@ -72,7 +75,7 @@ impl Error {
 
     fn message(&self) -> String {
         match self {
-            Error::App(app::Error::Invalid(e)) => e.message.clone(),
+            Error::App(app::Error::Invalid(e) | app::Error::Malformed(e)) => e.message.clone(),
             // Internal details go to the log, not to the client.
             Error::App(app::Error::Internal(_)) => {
                 "internal error; the server log has the details".into()

@@ -3,10 +3,14 @@
 use super::{AppState, Error};
 use crate::app::{self, Actor};
 use crate::domain::FieldError;
+use crate::domain::user::Role;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::{Method, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
 
 /// The authenticated caller, from `Authorization: Bearer <token>`; for
 /// reads (GET, HEAD) also from the dashboard's session cookie, so a signed-in
@@ -46,6 +50,116 @@ impl FromRequestParts<AppState> for Authenticated {
                 "the Authorization header must be Bearer <token>",
             ))?;
         Ok(Authenticated(state.app.authenticate(token).await?))
+    }
+}
+
+/// The caller, whose role must be at least `R`'s. Checked from the headers
+/// before the path or the body is read, so a caller without the role gets
+/// 403 whatever it sends. The use case checks again with its own wording;
+/// this answers first.
+pub struct Authorized<R>(pub Actor, pub PhantomData<R>);
+
+/// The least role a route needs.
+pub trait NeededRole {
+    const ROLE: Role;
+    /// What the role does, for the 403 message ("… needs the deployer role").
+    const ACTION: &'static str;
+}
+
+/// Starts, continues, stops and rolls back deployments and pipelines.
+pub struct Deployer;
+/// Votes on release approvals.
+pub struct Approver;
+/// Manages environments, stacks and users.
+pub struct Admin;
+
+impl NeededRole for Deployer {
+    const ROLE: Role = Role::Deployer;
+    const ACTION: &'static str = "changing releases, deployments and pipelines";
+}
+impl NeededRole for Approver {
+    const ROLE: Role = Role::Approver;
+    const ACTION: &'static str = "voting on approvals";
+}
+impl NeededRole for Admin {
+    const ROLE: Role = Role::Admin;
+    const ACTION: &'static str = "managing environments, stacks and users";
+}
+
+impl<R: NeededRole> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let Authenticated(actor) = Authenticated::from_request_parts(parts, state).await?;
+        actor.require(R::ROLE, R::ACTION)?;
+        Ok(Authorized(actor, PhantomData))
+    }
+}
+
+/// Path parameters. One that does not parse (`/api/deployments/abc`, an id
+/// past i64) is a 400 naming the parameter, in the API's error shape.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => {
+                let names: Vec<String> = RawPathParams::from_request_parts(parts, state)
+                    .await
+                    .map(|raw| raw.iter().map(|(name, _)| name.to_owned()).collect())
+                    .unwrap_or_default();
+                Err(app::Error::Malformed(path_error(&rejection, &names)).into())
+            }
+        }
+    }
+}
+
+fn path_error(rejection: &PathRejection, names: &[String]) -> FieldError {
+    let only = || names.first().cloned().unwrap_or_else(|| "path".into());
+    let (field, value, expected) = match rejection {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::ParseErrorAtKey {
+                key,
+                value,
+                expected_type,
+            } => (key.clone(), value.clone(), *expected_type),
+            ErrorKind::ParseErrorAtIndex {
+                index,
+                value,
+                expected_type,
+            } => (
+                names.get(*index).cloned().unwrap_or_else(only),
+                value.clone(),
+                *expected_type,
+            ),
+            ErrorKind::ParseError {
+                value,
+                expected_type,
+            } => (only(), value.clone(), *expected_type),
+            other => {
+                return FieldError {
+                    field: only(),
+                    message: format!("the path is not valid: {other}"),
+                };
+            }
+        },
+        other => {
+            return FieldError {
+                field: only(),
+                message: format!("the path is not valid: {other}"),
+            };
+        }
+    };
+    let expected = match expected {
+        "i64" => "a whole number (at most 9223372036854775807)",
+        other => other,
+    };
+    FieldError {
+        message: format!("{field} must be {expected} (got {value:?})"),
+        field,
     }
 }
 

@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod deployments;
 mod environments;
+mod errors;
 mod events;
 mod helpers;
 mod notifications;

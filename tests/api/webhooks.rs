@@ -246,10 +246,11 @@ async fn github_pushes_are_verified_recorded_once_and_filtered_by_branch() {
     .await;
     assert_eq!(
         garbage.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::BAD_REQUEST,
         "{:?}",
         garbage.body
     );
+    assert_eq!(garbage.field(), "body", "{:?}", garbage.body);
     let nowhere = send(&s, "bitbucket", &[], b"{}".to_vec()).await;
     assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
     assert_eq!(

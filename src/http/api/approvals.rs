@@ -4,10 +4,10 @@ use super::{ApiQuery, timestamp};
 use crate::app::approvals::ApprovalView;
 use crate::domain::ForField;
 use crate::domain::pipeline::Decision;
-use crate::http::extract::{ApiJson, Authenticated};
+use crate::http::extract::{ApiJson, ApiPath, Approver, Authenticated, Authorized};
 use crate::http::{AppState, Error, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -122,7 +122,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Approval>, Error> {
     Ok(Json(state.app.approval(&actor, id).await?.into()))
 }
@@ -152,8 +152,8 @@ pub struct DecisionBody {
     ))]
 pub async fn decide(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(id): Path<i64>,
+    Authorized(actor, _): Authorized<Approver>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<DecisionBody>,
 ) -> Result<Json<Approval>, Error> {
     let (decision, comment) = parse_vote(&body.decision, body.comment.as_deref())?;

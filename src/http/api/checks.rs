@@ -1,10 +1,10 @@
 //! `POST /api/environments/{name}/check`: do the resources the environment
 //! names exist, and are they of the kind switchyard drives?
 
-use crate::http::extract::Authenticated;
+use crate::http::extract::{ApiPath, Authorized, Deployer};
 use crate::http::{AppState, Error, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -42,8 +42,8 @@ pub struct CheckFinding {
     ))]
 pub async fn check(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<CheckReport>, Error> {
     let checked = state.app.check_environment(&actor, &name).await?;
     Ok(Json(CheckReport {

@@ -6,11 +6,11 @@ use crate::app::deployments::StartDeployment;
 use crate::cloud::deployments::{LifecycleEventState, TaskSetState};
 use crate::domain::deployment::DeploymentStatus;
 use crate::domain::deployment_config::DeploymentConfig;
-use crate::http::extract::{ApiJson, Authenticated};
+use crate::http::extract::{ApiJson, ApiPath, Authenticated, Authorized, Deployer};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::store::deployments::DeploymentRow;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, Sse};
 use serde::{Deserialize, Serialize};
@@ -243,8 +243,8 @@ async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
     ))]
 pub async fn start(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<StartDeploymentBody>,
 ) -> Result<(StatusCode, Json<Deployment>), Error> {
@@ -294,7 +294,7 @@ pub async fn start(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Deployment>, Error> {
     let d = state.app.deployment(&actor, id).await?;
     Ok(Json(view(&state, d).await?))
@@ -314,8 +314,8 @@ pub struct ContinueBody {
     responses((status = 200, body = Deployment), (status = 409, description = "Not in that wait", body = ErrorBody)))]
 pub async fn continue_deployment(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(id): Path<i64>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ContinueBody>,
 ) -> Result<Json<Deployment>, Error> {
     let ready = match body.wait.as_str() {
@@ -338,8 +338,8 @@ pub async fn continue_deployment(
     responses((status = 200, body = Deployment), (status = 409, description = "Already finished", body = ErrorBody)))]
 pub async fn roll_back(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(id): Path<i64>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Deployment>, Error> {
     let d = state.app.roll_back_deployment(&actor, id).await?;
     Ok(Json(view(&state, d).await?))
@@ -360,8 +360,8 @@ pub struct EnvironmentRollbackBody {
     responses((status = 201, body = Deployment), (status = 409, body = ErrorBody)))]
 pub async fn roll_back_environment(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(name): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Deployment>), Error> {
     // The body is optional: an empty one means the defaults.
@@ -389,7 +389,7 @@ pub async fn roll_back_environment(
 pub async fn events(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, Error> {
     state.app.deployment(&actor, id).await?;
@@ -437,7 +437,7 @@ pub struct DeploymentList {
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     super::ApiQuery(params): super::ApiQuery<super::PageParams>,
 ) -> Result<Json<DeploymentList>, Error> {
     let page = params.parse()?;

@@ -9,11 +9,11 @@ use crate::domain::environment::{
     DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName, LifecycleHooks, NewEnvironment,
     Platform,
 };
-use crate::http::extract::{ApiJson, Authenticated};
+use crate::http::extract::{Admin, ApiJson, ApiPath, Authenticated, Authorized};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::store::environments::EnvironmentRow;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -261,7 +261,7 @@ pub struct EnvironmentList {
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
+    Authorized(actor, _): Authorized<Admin>,
     ApiJson(body): ApiJson<CreateEnvironment>,
 ) -> Result<impl IntoResponse, Error> {
     let new = body.parse()?;
@@ -302,7 +302,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Environment>, Error> {
     let row = state.app.environment(&actor, &name).await?;
     let policy = state.app.release_policy(&actor, &name).await?;
@@ -321,8 +321,8 @@ pub async fn show(
     ))]
 pub async fn delete(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    Authorized(actor, _): Authorized<Admin>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, Error> {
     state.app.delete_environment(&actor, &name).await?;
     Ok(StatusCode::NO_CONTENT)

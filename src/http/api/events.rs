@@ -1,11 +1,11 @@
 //! `/api/environments/{name}/events`: the audit trail.
 
 use super::{ApiQuery, PageParams, cursor, timestamp};
-use crate::http::extract::Authenticated;
+use crate::http::extract::{ApiPath, Authenticated};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::store::events::EventRow;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -51,7 +51,7 @@ pub struct EventPage {
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<EventPage>, Error> {
     let page = state

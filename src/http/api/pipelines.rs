@@ -6,11 +6,11 @@ use super::{ApiQuery, PageParams, cursor, timestamp};
 use crate::cloud::pipelines::StageState;
 use crate::domain::ForField;
 use crate::domain::release::GitCommit;
-use crate::http::extract::{ApiJson, Authenticated};
+use crate::http::extract::{ApiJson, ApiPath, Authenticated, Authorized, Deployer};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::store::pipeline_runs::PipelineRunRow;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -165,7 +165,7 @@ pub struct PipelineRunPage {
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<PipelineRunPage>, Error> {
     let page = state
@@ -204,8 +204,8 @@ pub struct StartRunBody {
     ))]
 pub async fn start(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<StartRunBody>,
 ) -> Result<impl IntoResponse, Error> {
     let commit = body
@@ -233,7 +233,7 @@ pub async fn start(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<PipelineRun>, Error> {
     let run = state.app.pipeline_run(&actor, id).await?;
     Ok(Json(view(&state, run).await?))
@@ -257,8 +257,8 @@ pub struct StopRunBody {
     responses((status = 200, body = PipelineRun), (status = 409, description = "Already finished", body = ErrorBody)))]
 pub async fn stop(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(id): Path<i64>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<StopRunBody>,
 ) -> Result<Json<PipelineRun>, Error> {
     let reason = body.reason.unwrap_or_default();
@@ -295,8 +295,8 @@ pub struct RetryBody {
     responses((status = 200, body = PipelineRun), (status = 409, description = "The stage has not failed", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(id): Path<i64>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RetryBody>,
 ) -> Result<Json<PipelineRun>, Error> {
     let all = match body.mode.as_deref() {
@@ -336,7 +336,7 @@ pub struct LogParams {
 pub async fn build_log(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path((id, action)): Path<(i64, String)>,
+    ApiPath((id, action)): ApiPath<(i64, String)>,
     ApiQuery(params): ApiQuery<LogParams>,
 ) -> Result<impl IntoResponse, Error> {
     let (text, next) = state
@@ -365,7 +365,7 @@ pub async fn build_log(
 pub async fn events(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: axum::http::HeaderMap,
 ) -> Result<impl IntoResponse, Error> {
     state.app.pipeline_run(&actor, id).await?;

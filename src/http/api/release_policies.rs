@@ -6,10 +6,10 @@ use super::environments::Environment;
 use crate::app::release_policies::{PolicyChange, PolicyView};
 use crate::domain::ForField;
 use crate::domain::pipeline::{ApprovalPolicy, NotificationTarget, SourceSettings, WebhookSecret};
-use crate::http::extract::{ApiJson, Authenticated};
+use crate::http::extract::{Admin, ApiJson, ApiPath, Authorized};
 use crate::http::{AppState, Error, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -158,8 +158,8 @@ pub struct ChangeEnvironment {
     ))]
 pub async fn change(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    Authorized(actor, _): Authorized<Admin>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ChangeEnvironment>,
 ) -> Result<Json<Environment>, Error> {
     let change = parse_change(

@@ -6,13 +6,13 @@ use crate::domain::release::{
     Author, GitCommit, ImageRef, NewRelease, ReleaseMessage, VersionLabel,
 };
 use crate::domain::user::Role;
-use crate::http::extract::{ApiJson, Authenticated};
+use crate::http::extract::{ApiJson, ApiPath, Authenticated, Authorized, Deployer};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::store::PageRequest;
 use crate::store::releases::ReleaseRow;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -122,7 +122,7 @@ pub fn parse_release(
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Response, Error> {
     actor.require(Role::Viewer, "reading releases")?;
@@ -163,8 +163,8 @@ pub async fn list(
     ))]
 pub async fn record(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<RecordRelease>,
 ) -> Result<impl IntoResponse, Error> {
     let new = body.parse(&actor.name)?;

@@ -3,11 +3,11 @@
 
 use super::timestamp;
 use crate::app::stacks::{StackView, Variables};
-use crate::http::extract::{ApiJson, Authenticated};
+use crate::http::extract::{Admin, ApiJson, ApiPath, Authenticated, Authorized};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::provision::terraform::PlanReport;
 use axum::Json;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -151,8 +151,8 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
     ))]
 pub async fn provision(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    Authorized(actor, _): Authorized<Admin>,
+    ApiPath(name): ApiPath<String>,
     OptionalJson(body): OptionalJson<StackRequest>,
 ) -> Result<(StatusCode, Json<Operation>), Error> {
     let op = state
@@ -175,7 +175,7 @@ pub async fn provision(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Stack>, Error> {
     Ok(Json(state.app.stack(&actor, &name).await?.into()))
 }
@@ -186,8 +186,8 @@ pub async fn show(
     responses((status = 202, body = Operation), (status = 409, body = ErrorBody)))]
 pub async fn destroy(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    Authorized(actor, _): Authorized<Admin>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Operation>), Error> {
     let op = state.app.destroy_stack(&actor, &name).await?;
     Ok((
@@ -215,8 +215,8 @@ pub async fn destroy(
     ))]
 pub async fn plan(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(name): Path<String>,
+    Authorized(actor, _): Authorized<Admin>,
+    ApiPath(name): ApiPath<String>,
     OptionalJson(body): OptionalJson<StackRequest>,
 ) -> Result<Json<Plan>, Error> {
     Ok(Json(

@@ -3,7 +3,7 @@
 use super::timestamp;
 use crate::domain::ForField;
 use crate::domain::user::{Role, UserName};
-use crate::http::extract::{ApiJson, Authenticated};
+use crate::http::extract::{Admin, ApiJson, Authenticated, Authorized};
 use crate::http::{AppState, Error, ErrorBody};
 use crate::store::users::UserRow;
 use axum::Json;
@@ -78,7 +78,7 @@ pub struct UserList {
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
+    Authorized(actor, _): Authorized<Admin>,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<impl IntoResponse, Error> {
     let name = UserName::parse(&body.name).for_field("name")?;
@@ -98,7 +98,7 @@ pub async fn create(
     responses((status = 200, body = UserList), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
+    Authorized(actor, _): Authorized<Admin>,
 ) -> Result<Json<UserList>, Error> {
     let users = state.app.list_users(&actor).await?;
     Ok(Json(UserList {

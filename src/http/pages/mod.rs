@@ -199,6 +199,7 @@ impl From<app::Error> for PageError {
         use app::Error as A;
         let (status, heading) = match &error {
             A::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "That value is not valid"),
+            A::Malformed(_) => (StatusCode::BAD_REQUEST, "That request cannot be read"),
             A::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
             A::Conflict(_) => (StatusCode::CONFLICT, "That cannot be done now"),
             A::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "Sign in first"),
@@ -213,7 +214,7 @@ impl From<app::Error> for PageError {
                 tracing::error!(error = format!("{e:#}"), "page failed");
                 "an internal error; the server log has the details".to_owned()
             }
-            A::Invalid(e) => e.message,
+            A::Invalid(e) | A::Malformed(e) => e.message,
             other => other.to_string(),
         };
         PageError::new(status, heading, message)
