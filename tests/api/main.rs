@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod helpers;
 mod notifications;
+mod openapi;
 mod ops;
 mod pipelines;
 mod releases;
@@ -18,4 +19,7 @@ mod releases;
 mod repo;
 mod server;
 mod stacks;
+// The test virtualenv (openapi-spec-validator, schemathesis) the AWS CLI suites use too.
+#[path = "../awscli/support.rs"]
+mod support;
 mod webhooks;
