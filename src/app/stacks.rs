@@ -7,7 +7,6 @@
 use super::environments::find_environment;
 use super::{Actor, App, Error, Result, detail};
 use crate::cloud::Cloud;
-use crate::domain::FieldError;
 use crate::domain::user::Role;
 use crate::provision::terraform::{self, PlanReport, StackDir, StackLock};
 use crate::provision::{self, Log, StackOutputs, local::LocalCloudTarget};
@@ -168,8 +167,9 @@ impl App {
         actor.require(Role::Admin, "planning stacks")?;
         let settings = self.cloud_settings()?.clone();
         let env = find_environment(self.store.reader(), environment).await?;
+        // A conflict with what the environment is, not a server fault.
         if env.platform != "aws" {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::Conflict(format!(
                 "environment {environment} is {}: its stack is made directly in the local cloud, without a Terraform plan",
                 env.platform
             )));
@@ -216,14 +216,12 @@ impl App {
                     .ok_or_else(|| busy(environment))?,
             )
         } else {
+            // A conflict with what the environment is, as a plan of a local stack.
             if variables.is_some() {
-                return Err(Error::Invalid(FieldError {
-                    field: "variables".into(),
-                    message: format!(
-                        "variables are Terraform variables of aws stacks; environment {environment} is {}",
-                        env.platform
-                    ),
-                }));
+                return Err(Error::Conflict(format!(
+                    "variables are Terraform variables of aws stacks; environment {environment} is {}",
+                    env.platform
+                )));
             }
             None
         };

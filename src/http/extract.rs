@@ -202,21 +202,39 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// Reads JSON in two steps, so that text that is not JSON (truncated
+/// included) is a 400 and JSON of the wrong shape a 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_data() {
-            Error::from(field_error(&path, &inner.to_string()))
-        } else {
-            Error::MalformedJson(format!("the body is not valid JSON: {inner}"))
-        }
-    })?;
-    deserializer
-        .end()
+    let mut json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::MalformedJson(format!("the body is not valid JSON: {e}")))?;
-    Ok(value)
+    // Every body is an object; serde would also read a struct from an array.
+    if json.is_array() {
+        return Err(Error::from(FieldError {
+            field: "body".into(),
+            message: "the body must be a JSON object, not an array".into(),
+        }));
+    }
+    integral_floats_as_integers(&mut json);
+    serde_path_to_error::deserialize(json).map_err(|e| {
+        let path = e.path().to_string();
+        Error::from(field_error(&path, &e.into_inner().to_string()))
+    })
+}
+
+/// JSON has one number type: `2.0` is the integer 2 to JSON Schema (and so
+/// to the OpenAPI document), and is taken as one here.
+fn integral_floats_as_integers(json: &mut serde_json::Value) {
+    use serde_json::Value;
+    match json {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *json = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// serde reports a missing or unknown field at the path of the object that

@@ -214,3 +214,59 @@ async fn a_caller_without_the_role_gets_403_whatever_it_sends() {
     // Nothing was written on the way.
     assert_eq!(s.event_kinds("demo").await, ["environment.created"]);
 }
+
+#[tokio::test]
+async fn bodies_are_read_as_the_openapi_document_describes_them() {
+    let s = TestServer::spawn().await;
+    s.environment("demo").await;
+    let token = s.admin_token.clone();
+    // serde alone would read a struct from an array.
+    let array = send(
+        &s,
+        Method::PATCH,
+        "/api/environments/demo",
+        &token,
+        "application/json",
+        "[null, null]",
+    )
+    .await;
+    assert_json_error(&array, StatusCode::UNPROCESSABLE_ENTITY, "body", "an array");
+    // 2.0 is an integer to JSON Schema.
+    let integral = send(
+        &s,
+        Method::PATCH,
+        "/api/environments/demo",
+        &token,
+        "application/json",
+        r#"{"approval_policy": {"required": 2.0}}"#,
+    )
+    .await;
+    assert_eq!(integral.status, StatusCode::OK, "{:?}", integral.body);
+    assert_eq!(integral.body["approval_policy"]["required"], 2);
+    let fraction = send(
+        &s,
+        Method::PATCH,
+        "/api/environments/demo",
+        &token,
+        "application/json",
+        r#"{"approval_policy": {"required": 2.5}}"#,
+    )
+    .await;
+    assert_json_error(
+        &fraction,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "approval_policy.required",
+        "a fraction",
+    );
+    // An optional body may be null; a local stack takes no variables.
+    let plan = send(
+        &s,
+        Method::POST,
+        "/api/environments/demo/stack/plan",
+        &token,
+        "application/json",
+        "null",
+    )
+    .await;
+    assert_json_error(&plan, StatusCode::CONFLICT, "", "plan of a local stack");
+}

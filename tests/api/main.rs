@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod helpers;
 mod notifications;
+mod openapi;
 mod ops;
 mod paths;
 mod pipelines;
@@ -20,4 +21,7 @@ mod repo;
 mod server;
 mod stacks;
 mod static_sites;
+// The test virtualenv (openapi-spec-validator, schemathesis) the AWS CLI suites use too.
+#[path = "../awscli/support.rs"]
+mod support;
 mod webhooks;

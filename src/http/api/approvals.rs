@@ -91,6 +91,7 @@ pub struct ApprovalList {
 #[into_params(parameter_in = Query)]
 pub struct ApprovalFilter {
     /// pending, approved, rejected, closed or all (the default).
+    #[param(value_type = Option<crate::http::api::schema::ApprovalStateName>, inline)]
     state: Option<String>,
     /// Only the approvals the caller may vote on now: pending, not voted on
     /// yet, not their own release unless the policy allows (approver role).
@@ -131,9 +132,11 @@ pub async fn show(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
-    /// approve or reject.
+    #[schema(value_type = crate::http::api::schema::DecisionName)]
     pub decision: String,
+    /// Required when rejecting.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::CommentText>)]
     pub comment: Option<String>,
 }
 

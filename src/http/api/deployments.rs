@@ -22,18 +22,22 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct StartDeploymentBody {
     /// `static:<dir>` in a local environment; a container image on AWS.
-    #[schema(example = "static:/srv/site-v2")]
+    #[schema(example = "static:/srv/site-v2", value_type = crate::http::api::schema::ImageText)]
     pub image: String,
-    #[schema(example = "v2")]
+    #[schema(example = "v2", value_type = crate::http::api::schema::VersionText)]
     pub version: String,
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::CommitText>)]
     pub commit: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::AuthorText>)]
     pub author: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::MessageText>)]
     pub message: Option<String>,
     /// A predefined ECS config; the environment's own when absent.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::DeploymentConfigName>)]
     pub deployment_config: Option<String>,
 }
 
@@ -231,7 +235,8 @@ async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
 /// starting another.
 #[utoipa::path(post, path = "/api/environments/{name}/deployments", tag = "deployments",
     params(("name" = String, Path, description = "Environment name"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first result")),
+           ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first result",
+            min_length = 1, max_length = 255, pattern = "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$")),
     request_body = StartDeploymentBody,
     responses(
         (status = 201, body = Deployment),
@@ -303,8 +308,15 @@ pub async fn show(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContinueBody {
-    /// `ready`: reroute production traffic now; `termination`: remove the original task set now.
-    pub wait: String,
+    pub wait: Wait,
+}
+
+/// `ready`: reroute production traffic now; `termination`: remove the original task set now.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Wait {
+    Ready,
+    Termination,
 }
 
 /// Continue a deployment held in a wait (deployer).
@@ -318,16 +330,7 @@ pub async fn continue_deployment(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ContinueBody>,
 ) -> Result<Json<Deployment>, Error> {
-    let ready = match body.wait.as_str() {
-        "ready" => true,
-        "termination" => false,
-        other => {
-            return Err(Error::from(crate::domain::FieldError {
-                field: "wait".into(),
-                message: format!("{other:?}: expected \"ready\" or \"termination\""),
-            }));
-        }
-    };
+    let ready = matches!(body.wait, Wait::Ready);
     let d = state.app.continue_deployment(&actor, id, ready).await?;
     Ok(Json(view(&state, d).await?))
 }
@@ -350,6 +353,7 @@ pub async fn roll_back(
 pub struct EnvironmentRollbackBody {
     /// Defaults to CodeDeployDefault.ECSAllAtOnce.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::DeploymentConfigName>)]
     pub deployment_config: Option<String>,
 }
 

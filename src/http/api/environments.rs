@@ -1,6 +1,8 @@
 //! `/api/environments`
 
-use super::release_policies::{ApprovalPolicyBody, Notification, Source, parse_change};
+use super::release_policies::{
+    ApprovalPolicyBody, Notification, ShownNotification, Source, parse_change,
+};
 use super::timestamp;
 use crate::app::release_policies::PolicyChange;
 use crate::domain::ForField;
@@ -24,13 +26,14 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct CreateEnvironment {
     /// 2 to 40 characters: lowercase letters, digits and '-', starting with a letter.
-    #[schema(example = "demo")]
+    #[schema(example = "demo", value_type = crate::http::api::schema::EnvironmentNameText)]
     pub name: String,
     /// `local` (the embedded local cloud) or `aws`.
-    #[schema(example = "local")]
+    #[schema(example = "local", value_type = crate::http::api::schema::PlatformName)]
     pub platform: String,
     /// The AWS region; required for `aws`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::RegionText>)]
     pub region: Option<String>,
     /// The aws-config profile an `aws` environment's credentials come from
     /// (default: the server's environment, default profile or instance role).
@@ -44,15 +47,19 @@ pub struct CreateEnvironment {
     pub container: Option<Container>,
     /// A predefined ECS deployment config (default CodeDeployDefault.ECSAllAtOnce).
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::DeploymentConfigName>)]
     pub deployment_config: Option<String>,
     /// Hold each deployment in Ready up to this long, until someone reroutes traffic.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2880)]
     pub ready_wait_minutes: Option<i64>,
     /// CONTINUE_DEPLOYMENT or STOP_DEPLOYMENT (implied by ready_wait_minutes).
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::ReadyActionName>)]
     pub ready_action_on_timeout: Option<String>,
     /// How long the original task set stays after traffic moved (default 5).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2880)]
     pub termination_wait_minutes: Option<i64>,
     /// Roll back automatically when a deployment fails (default true).
     #[serde(default)]
@@ -66,12 +73,14 @@ pub struct CreateEnvironment {
     pub source: Option<Source>,
     /// The secret git webhooks are signed with (16 to 256 characters); never shown again.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::WebhookSecretText>)]
     pub webhook_secret: Option<String>,
     /// How many approvers a release needs (default 0).
     #[serde(default)]
     pub approval_policy: Option<ApprovalPolicyBody>,
     /// Outgoing webhooks on approval requested and deployment outcomes.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub notifications: Option<Vec<Notification>>,
 }
 
@@ -79,9 +88,13 @@ pub struct CreateEnvironment {
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Container {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,255}$")]
     pub name: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<i64>,
+    #[schema(pattern = "^/[^\\s\\x00-\\x1f\\x7f]{0,1023}$")]
     pub health_check_path: Option<String>,
+    #[schema(minimum = 1, maximum = 20)]
     pub desired_count: Option<i64>,
 }
 
@@ -89,12 +102,19 @@ pub struct Container {
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,255}$")]
     pub cluster: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,255}$")]
     pub service: Option<String>,
+    #[schema(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]{1,100}$")]
     pub codedeploy_application: Option<String>,
+    #[schema(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]{1,100}$")]
     pub deployment_group: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9.@_-]{1,100}$")]
     pub pipeline: Option<String>,
+    #[schema(value_type = Option<crate::http::api::schema::ArnText>)]
     pub prod_listener_arn: Option<String>,
+    #[schema(value_type = Option<crate::http::api::schema::ArnText>)]
     pub test_listener_arn: Option<String>,
 }
 
@@ -187,7 +207,7 @@ pub struct Environment {
     /// Whether webhooks can be verified (the secret itself is never shown).
     pub webhook_secret_set: bool,
     pub approval_policy: ApprovalPolicyBody,
-    pub notifications: Vec<Notification>,
+    pub notifications: Vec<ShownNotification>,
 }
 
 /// The CodeDeploy deployment group settings.

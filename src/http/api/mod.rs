@@ -9,6 +9,7 @@ pub mod events;
 pub mod pipelines;
 pub mod release_policies;
 pub mod releases;
+pub mod schema;
 pub mod stacks;
 pub mod users;
 
@@ -96,13 +97,95 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The OpenAPI 3.1 document of this API.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "users",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
-async fn openapi_json(_: Authenticated) -> Json<utoipa::openapi::OpenApi> {
+async fn openapi_json(_: Authenticated) -> Json<serde_json::Value> {
     Json(openapi())
 }
 
-/// The generated OpenAPI document.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    router().split_for_parts().1
+/// The OpenAPI document as served: generated from the handlers, with what
+/// the extractors answer and the rules between fields added.
+pub fn openapi() -> serde_json::Value {
+    let mut generated = router().split_for_parts().1;
+    document_extractor_answers(&mut generated);
+    let mut doc = serde_json::to_value(generated).unwrap_or_default();
+    schema::add_cross_field_rules(&mut doc);
+    doc
+}
+
+/// Adds to every operation what the extractors it goes through can answer,
+/// so no handler has to repeat them: 401 from the token check, 403 from the
+/// role check of every change, 400/413/415/422 from a JSON body, 400 and
+/// 404 from path parameters, 422 from a query string. Also names each
+/// operation `<tag>_<handler>`: handlers of different resources share names
+/// (`list`, `show`), and operationIds must be unique.
+fn document_extractor_answers(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{Operation, ParameterIn};
+    for item in doc.paths.paths.values_mut() {
+        let operations: [(&mut Option<Operation>, bool); 5] = [
+            (&mut item.get, false),
+            (&mut item.post, true),
+            (&mut item.put, true),
+            (&mut item.patch, true),
+            (&mut item.delete, true),
+        ];
+        for (operation, changes) in operations {
+            let Some(op) = operation.as_mut() else {
+                continue;
+            };
+            if let (Some(tag), Some(id)) = (
+                op.tags.as_ref().and_then(|t| t.first()),
+                op.operation_id.as_mut(),
+            ) {
+                *id = format!("{tag}_{id}");
+            }
+            let parameters = op.parameters.as_deref().unwrap_or_default();
+            let typed_path_parameter = parameters.iter().any(|p| {
+                p.parameter_in == ParameterIn::Path
+                    && serde_json::to_value(&p.schema).is_ok_and(|s| s["type"] != "string")
+            });
+            let path_parameter = parameters
+                .iter()
+                .any(|p| p.parameter_in == ParameterIn::Path);
+            let query_parameter = parameters
+                .iter()
+                .any(|p| p.parameter_in == ParameterIn::Query);
+            let body = op.request_body.is_some();
+            let answers = [
+                (true, "401", "No token, or one that is not valid"),
+                (changes, "403", "The caller's role does not allow this"),
+                (body, "400", "The body is not JSON"),
+                (
+                    typed_path_parameter,
+                    "400",
+                    "A path parameter does not parse (e.g. an id that is not a number)",
+                ),
+                (path_parameter, "404", "Not found"),
+                (body, "413", "The body is over the size limit"),
+                (body, "415", "The body is not sent as application/json"),
+                (body || query_parameter, "422", "A field is invalid"),
+            ];
+            for (applies, status, description) in answers {
+                if applies && !op.responses.responses.contains_key(status) {
+                    op.responses
+                        .responses
+                        .insert(status.to_owned(), error_response(description));
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
 }
 
 /// Timestamps go out as RFC 3339 in UTC with milliseconds.
@@ -116,9 +199,11 @@ pub fn timestamp(millis: i64) -> String {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Items per page, 1 to 200 (default 50).
+    /// Items per page (default 50). Read as text so a bad one gets a clear message.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     /// The `next` cursor of the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     before: Option<String>,
 }
 
@@ -229,7 +314,7 @@ mod tests {
 
     #[test]
     fn the_document_is_openapi_3_1_and_lists_the_routes() {
-        let doc = serde_json::to_value(openapi()).unwrap();
+        let doc = openapi();
         assert_eq!(doc["openapi"], "3.1.0");
         for path in [
             "/api/environments",
@@ -240,6 +325,45 @@ mod tests {
             "/api/users",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_every_reference_resolves() {
+        fn references(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(fields) => {
+                    if let Some(target) = fields.get("$ref").and_then(|r| r.as_str()) {
+                        found.push(target.to_owned());
+                    }
+                    fields.values().for_each(|v| references(v, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+                _ => {}
+            }
+        }
+        let doc = openapi();
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|operation| operation["operationId"].as_str())
+            .collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "{ids:?}");
+        let mut found = Vec::new();
+        references(&doc, &mut found);
+        for target in found {
+            let name = target.strip_prefix("#/components/schemas/").unwrap();
+            assert!(doc["components"]["schemas"].get(name).is_some(), "{target}");
+        }
+        // Every change answers 403 for a role below it, and every body 415.
+        let create = &doc["paths"]["/api/environments/{name}/deployments"]["post"]["responses"];
+        for status in ["400", "401", "403", "404", "413", "415", "422"] {
+            assert!(create.get(status).is_some(), "{status} missing");
         }
     }
 }

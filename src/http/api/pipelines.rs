@@ -188,6 +188,7 @@ pub async fn list(
 pub struct StartRunBody {
     /// A full commit id to build; the branch head when absent.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::CommitText>)]
     pub commit: Option<String>,
 }
 
@@ -247,6 +248,7 @@ pub struct StopRunBody {
     #[serde(default)]
     pub abandon: bool,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub reason: Option<String>,
 }
 
@@ -283,9 +285,16 @@ pub async fn stop(
 pub struct RetryBody {
     /// The failed or stopped stage.
     pub stage: String,
-    /// FAILED_ACTIONS (default) or ALL_ACTIONS.
     #[serde(default)]
-    pub mode: Option<String>,
+    pub mode: Option<RetryMode>,
+}
+
+/// Which actions of the stage run again (FAILED_ACTIONS when absent).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RetryMode {
+    FailedActions,
+    AllActions,
 }
 
 /// Retry a failed or stopped stage of a run (deployer).
@@ -299,19 +308,7 @@ pub async fn retry(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RetryBody>,
 ) -> Result<Json<PipelineRun>, Error> {
-    let all = match body.mode.as_deref() {
-        None | Some("FAILED_ACTIONS") => false,
-        Some("ALL_ACTIONS") => true,
-        Some(other) => {
-            return Err(crate::domain::FieldError {
-                field: "mode".into(),
-                message: format!(
-                    "unknown retry mode {other:?}: expected FAILED_ACTIONS or ALL_ACTIONS"
-                ),
-            }
-            .into());
-        }
-    };
+    let all = matches!(body.mode, Some(RetryMode::AllActions));
     let run = state
         .app
         .retry_pipeline_stage(&actor, id, &body.stage, all)

@@ -18,9 +18,18 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// A URL git can fetch, or a path on the switchyard host.
-    #[schema(example = "https://github.com/acme/shop.git")]
+    #[schema(
+        example = "https://github.com/acme/shop.git",
+        max_length = 1024,
+        pattern = "^(/|https?://|ssh://|git://|file://|[^-\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*(@[^\\x00-\\x1f\\x7f-\\x9f]*:|:[^\\x00-\\x1f\\x7f-\\x9f]*@))[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub repo: String,
-    #[schema(example = "main")]
+    /// Slash-separated parts of letters, digits, '_' and '-' (git allows more).
+    #[schema(
+        example = "main",
+        max_length = 255,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*$"
+    )]
     pub branch: String,
 }
 
@@ -28,7 +37,8 @@ pub struct Source {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalPolicyBody {
-    /// 0 to 20; 0 lets releases through without a vote.
+    /// 0 lets releases through without a vote.
+    #[schema(minimum = 0, maximum = 20)]
     pub required: i64,
     #[serde(default)]
     pub allow_self_approval: bool,
@@ -39,9 +49,18 @@ pub struct ApprovalPolicyBody {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Notification {
+    #[schema(value_type = crate::http::api::schema::UrlText)]
     pub url: String,
     /// generic (default) or slack.
     #[serde(default = "generic")]
+    #[schema(value_type = crate::http::api::schema::NotificationFormatName)]
+    pub format: String,
+}
+
+/// An outgoing webhook as an environment shows it: the URL's path hidden.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ShownNotification {
+    pub url: String,
     pub format: String,
 }
 
@@ -121,7 +140,7 @@ impl Environment {
         self.notifications = policy
             .notifications
             .into_iter()
-            .map(|(url, format)| Notification { url, format })
+            .map(|(url, format)| ShownNotification { url, format })
             .collect();
         self
     }
@@ -137,12 +156,13 @@ pub struct ChangeEnvironment {
     pub source: Option<Option<Source>>,
     /// `null` removes the secret (webhooks are then refused).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::http::api::schema::WebhookSecretText>)]
     pub webhook_secret: Option<Option<String>>,
     #[serde(default)]
     pub approval_policy: Option<ApprovalPolicyBody>,
     /// Replaces all notification targets.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub notifications: Option<Vec<Notification>>,
 }
 

@@ -62,18 +62,21 @@ pub struct ReleasePage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordRelease {
-    #[schema(example = "v2")]
+    #[schema(example = "v2", value_type = crate::http::api::schema::VersionText)]
     pub version: String,
     /// A container image reference, or `static:<dir>` for the local cloud.
-    #[schema(example = "static:/srv/site-v2")]
+    #[schema(example = "static:/srv/site-v2", value_type = crate::http::api::schema::ImageText)]
     pub image: String,
-    /// The full 40-hex git commit the release was built from.
+    /// The full git commit (40 or 64 hex digits) the release was built from.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::CommitText>)]
     pub commit: Option<String>,
     /// Who wrote the change; defaults to the caller.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::AuthorText>)]
     pub author: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::api::schema::MessageText>)]
     pub message: Option<String>,
 }
 

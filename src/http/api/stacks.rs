@@ -114,7 +114,8 @@ impl From<PlanReport> for Plan {
     }
 }
 
-/// A JSON body that may be left out (no body at all reads as the default).
+/// A JSON body that may be left out: no body at all, or `null`, reads as
+/// the default.
 pub struct OptionalJson<T>(pub T);
 
 impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
@@ -130,9 +131,9 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
         if empty {
             return Ok(OptionalJson(T::default()));
         }
-        ApiJson::<T>::from_request(request, state)
+        ApiJson::<Option<T>>::from_request(request, state)
             .await
-            .map(|ApiJson(body)| OptionalJson(body))
+            .map(|ApiJson(body)| OptionalJson(body.unwrap_or_default()))
     }
 }
 
@@ -208,9 +209,8 @@ pub async fn destroy(
         (status = 200, body = Plan),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "A stack operation or another plan is running", body = ErrorBody),
+        (status = 409, description = "A stack operation or another plan is running, or the stack is local (it has no plan)", body = ErrorBody),
         (status = 422, description = "A variable the module does not declare, or one the environment sets", body = ErrorBody),
-        (status = 501, description = "A local stack has no plan", body = ErrorBody),
         (status = 502, description = "Terraform failed; the message carries its errors", body = ErrorBody),
     ))]
 pub async fn plan(

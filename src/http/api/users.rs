@@ -50,8 +50,9 @@ pub async fn me(Authenticated(actor): Authenticated) -> Json<Me> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(value_type = crate::http::api::schema::UserNameText)]
     pub name: String,
-    #[schema(example = "deployer")]
+    #[schema(example = "deployer", value_type = crate::http::api::schema::RoleName)]
     pub role: String,
 }
 
