@@ -147,18 +147,12 @@ impl App {
             .await?
             .ok_or_else(|| Error::NotFound(format!("no user named {name}")))?;
         let revoked = store::users::revoke_tokens(&mut *tx, user.id, now).await?;
-        store::events::append(
-            &mut *tx,
-            &store::events::NewEvent {
-                environment_id: None,
-                deployment_id: None,
-                actor: by.map_or("local-admin", |a| a.name.as_str()),
-                kind: "user.tokens_revoked",
-                detail: super::detail(
-                    serde_json::json!({"user": name.as_str(), "tokens": revoked}),
-                ),
-                created_at: now,
-            },
+        append_user_event(
+            &mut tx,
+            by,
+            "user.tokens_revoked",
+            serde_json::json!({"user": name.as_str(), "tokens": revoked}),
+            now,
         )
         .await?;
         tx.commit().await?;
@@ -188,23 +182,41 @@ impl App {
                 }
             })?;
         store::users::insert_token(&mut *tx, user.id, &hash_token(token.expose()), now).await?;
-        store::events::append(
-            &mut *tx,
-            &store::events::NewEvent {
-                environment_id: None,
-                deployment_id: None,
-                actor: by.map_or("local-admin", |a| a.name.as_str()),
-                kind: "user.created",
-                detail: super::detail(
-                    serde_json::json!({"user": name.as_str(), "role": role.as_str()}),
-                ),
-                created_at: now,
-            },
+        append_user_event(
+            &mut tx,
+            by,
+            "user.created",
+            serde_json::json!({"user": name.as_str(), "role": role.as_str()}),
+            now,
         )
         .await?;
         tx.commit().await?;
         Ok((user, token))
     }
+}
+
+/// The audit event of a change to a user; `by` is `None` for the local
+/// administration commands.
+async fn append_user_event(
+    tx: &mut store::Tx,
+    by: Option<&Actor>,
+    kind: &str,
+    detail: serde_json::Value,
+    now: i64,
+) -> Result<()> {
+    store::events::append(
+        &mut **tx,
+        &store::events::NewEvent {
+            environment_id: None,
+            deployment_id: None,
+            actor: by.map_or("local-admin", |a| a.name.as_str()),
+            kind,
+            detail: super::detail(detail),
+            created_at: now,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -21,6 +21,29 @@ async fn until(s: &TestServer, path: &str, done: impl Fn(&Value) -> bool) -> Val
     }
 }
 
+/// Waits for deployment `id` to end, which must be in success, with `prod`
+/// serving `text`.
+async fn succeeds_and_serves(s: &TestServer, id: i64, prod: &str, text: &str) {
+    let deployment = until(s, &format!("/api/deployments/{id}"), |d| {
+        matches!(
+            d["status"].as_str(),
+            Some("Succeeded" | "Failed" | "Stopped")
+        )
+    })
+    .await;
+    assert_eq!(deployment["status"], "Succeeded", "{deployment}");
+    let page = s
+        .client()
+        .get(prod)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(text), "{page}");
+}
+
 #[tokio::test]
 async fn a_pipeline_runs_from_push_to_production_with_a_relative_data_dir() {
     let cwd = tempfile::tempdir().unwrap();
@@ -70,24 +93,7 @@ async fn a_pipeline_runs_from_push_to_production_with_a_relative_data_dir() {
         .clone();
     assert_eq!(run["status"], "Succeeded", "{run}");
     let deployment_id = run["deployment_id"].as_i64().expect("the run deployed");
-    let deployment = until(&s, &format!("/api/deployments/{deployment_id}"), |d| {
-        matches!(
-            d["status"].as_str(),
-            Some("Succeeded" | "Failed" | "Stopped")
-        )
-    })
-    .await;
-    assert_eq!(deployment["status"], "Succeeded", "{deployment}");
-    let page = s
-        .client()
-        .get(&prod)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("<h1>relative</h1>"), "{page}");
+    succeeds_and_serves(&s, deployment_id, &prod, "<h1>relative</h1>").await;
 }
 
 #[tokio::test]
@@ -125,22 +131,5 @@ async fn new_tasks_start_after_the_servers_executable_is_replaced() {
         .await;
     assert_eq!(started.status, StatusCode::CREATED, "{:?}", started.body);
     let id = started.body["id"].as_i64().unwrap();
-    let deployment = until(&s, &format!("/api/deployments/{id}"), |d| {
-        matches!(
-            d["status"].as_str(),
-            Some("Succeeded" | "Failed" | "Stopped")
-        )
-    })
-    .await;
-    assert_eq!(deployment["status"], "Succeeded", "{deployment}");
-    let page = s
-        .client()
-        .get(&prod)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("<h1>v1</h1>"), "{page}");
+    succeeds_and_serves(&s, id, &prod, "<h1>v1</h1>").await;
 }
