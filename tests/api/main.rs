@@ -4,6 +4,7 @@
 mod approvals;
 mod auth;
 mod cli;
+mod containers;
 mod deployments;
 mod environments;
 mod errors;
