@@ -1,6 +1,6 @@
 //! The embedded local cloud: an AWS-wire-compatible slice of ECS,
-//! CodeDeploy and CodePipeline that really runs tasks as local processes
-//! behind a real weighted load balancer, and pipelines with real git, builds
+//! CodeDeploy and CodePipeline that really runs tasks, as containers or
+//! local processes, behind a real weighted load balancer, and pipelines with real git, builds
 //! and deployments.
 //!
 //! - `wire`: the awsJson1_1 protocol; `ecs`, `codedeploy` and
@@ -47,6 +47,8 @@ pub struct LocalCloudConfig {
     /// How many times faster than real time deployment intervals and waits
     /// pass: at 60, one minute of a deployment config takes one second.
     pub time_scale: f64,
+    /// The container engine tasks run on, when it answers at start.
+    pub docker_host: tasks::DockerHost,
 }
 
 /// Real and scaled ("cloud") time.
@@ -116,16 +118,21 @@ impl LocalCloud {
         std::fs::create_dir_all(&config.data_dir)?;
         let file = StateFile::new(&config.data_dir);
         let state = file.load()?;
+        let owner = instance_id(&config.data_dir)?;
+        let runner = tasks::TaskRunner::find(&config.docker_host, &owner).await;
+        tracing::info!(%runner, "local cloud task runner");
+        eprintln!("local cloud: {runner}");
         let cloud = Arc::new(LocalCloud {
             state: Mutex::new(CloudState::default()),
             file,
             clock: Clock {
                 scale: config.time_scale,
             },
-            runtime: runtime::Runtime::new(&config.data_dir),
+            runtime: runtime::Runtime::new(&config.data_dir, runner),
             data_dir: config.data_dir.clone(),
             endpoint: OnceLock::new(),
         });
+        cloud.runtime.remove_leftover_containers().await;
         // Listeners first, on the ports they had, so production URLs stay the same.
         for lb in state.load_balancers.values() {
             cloud.runtime.restore_load_balancer(lb).await?;
@@ -184,6 +191,24 @@ impl LocalCloud {
         self.endpoint.get().map_or("", String::as_str)
     }
 
+    /// How tasks run: as containers on an engine, or as host processes.
+    pub fn task_runner(&self) -> &tasks::TaskRunner {
+        self.runtime.task_runner()
+    }
+
+    /// The last `lines` lines of a task's log (its process's or containers'
+    /// output); None for a task this local cloud has no log of.
+    pub fn task_log(&self, task_id: &str, lines: usize) -> std::io::Result<Option<String>> {
+        if !tasks::logs::is_task_id(task_id) {
+            return Ok(None);
+        }
+        match tasks::logs::tail(&tasks::logs::path(&self.runtime.log_dir(), task_id), lines) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, CloudState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -213,6 +238,23 @@ impl LocalCloud {
         self.runtime.sync(&guard);
         Ok(result)
     }
+}
+
+/// This local cloud's id, made on its first start and kept in its data dir:
+/// the owner label of its containers, which tells them from those of other
+/// local clouds on the same engine.
+fn instance_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    }
+    let id = random_hex(16);
+    std::fs::write(&path, format!("{id}\n"))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(id)
 }
 
 /// `POST /`: one AWS operation.
