@@ -3,8 +3,9 @@
 //! local processes, behind a real weighted load balancer, and pipelines with real git, builds
 //! and deployments.
 //!
-//! - `wire`: the awsJson1_1 protocol; `ecs`, `codedeploy` and
-//!   `codepipeline`: the operations;
+//! - `wire`: the awsJson1_1 protocol; `ecs`, `codedeploy`, `codepipeline`
+//!   and `ecr`: the operations (`ecr` also serves the OCI registry under
+//!   `/v2/` that backs it);
 //! - `state`: what the cloud knows, persisted; `runtime`: the processes and
 //!   listeners realized from it; `engine`: drives each deployment through its
 //!   lifecycle from stored timestamps, so a restart resumes it;
@@ -13,6 +14,7 @@
 
 mod codedeploy;
 mod codepipeline;
+mod ecr;
 mod ecs;
 mod engine;
 mod internal;
@@ -78,6 +80,7 @@ pub struct LocalCloud {
     file: StateFile,
     clock: Clock,
     runtime: runtime::Runtime,
+    registry: ecr::Registry,
     data_dir: PathBuf,
     endpoint: OnceLock<String>,
 }
@@ -122,6 +125,9 @@ impl LocalCloud {
         let runner = tasks::TaskRunner::find(&config.docker_host, &owner).await;
         tracing::info!(%runner, "local cloud task runner");
         eprintln!("local cloud: {runner}");
+        let registry = ecr::Registry::open(&config.data_dir)?;
+        // Blobs a crash left between upload and link, or after a delete.
+        registry.collect_garbage(&state);
         let cloud = Arc::new(LocalCloud {
             state: Mutex::new(CloudState::default()),
             file,
@@ -129,6 +135,7 @@ impl LocalCloud {
                 scale: config.time_scale,
             },
             runtime: runtime::Runtime::new(&config.data_dir, runner),
+            registry,
             data_dir: config.data_dir.clone(),
             endpoint: OnceLock::new(),
         });
@@ -166,6 +173,7 @@ impl LocalCloud {
                 )),
             )
             .merge(internal::router())
+            .merge(ecr::registry::router())
             .with_state(cloud.clone());
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
@@ -225,14 +233,22 @@ impl LocalCloud {
         &self,
         f: impl FnOnce(&mut CloudState) -> Result<T, AwsError>,
     ) -> Result<T, AwsError> {
+        self.mutate_as(f)
+    }
+
+    /// `mutate` for a caller with an error type of its own (the registry's).
+    fn mutate_as<T, E: From<AwsError>>(
+        &self,
+        f: impl FnOnce(&mut CloudState) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut guard = self.lock();
         let mut draft = guard.clone();
         let result = f(&mut draft)?;
         self.file.save(&draft).map_err(|e| {
-            AwsError::new(
+            E::from(AwsError::new(
                 "ServerException",
                 format!("cannot save the local cloud's state: {e}"),
-            )
+            ))
         })?;
         *guard = draft;
         self.runtime.sync(&guard);
@@ -282,6 +298,7 @@ async fn aws(
             wire::ECS_PREFIX => ecs::call(&cloud, operation, &input),
             wire::CODEDEPLOY_PREFIX => codedeploy::call(&cloud, operation, &input),
             wire::CODEPIPELINE_PREFIX => codepipeline::call(&cloud, operation, &input),
+            wire::ECR_PREFIX => ecr::call(&cloud, operation, &input),
             other => Err(AwsError::new(
                 "UnknownOperationException",
                 format!("the local cloud does not serve {other}"),
