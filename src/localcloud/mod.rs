@@ -150,16 +150,22 @@ impl LocalCloud {
             .filter(|d| !d.is_finished())
             .map(|d| d.id.clone())
             .collect();
-        {
-            let mut guard = cloud.lock();
-            *guard = state;
-            cloud.runtime.sync(&guard);
-        }
+        // The address before the tasks: images in the local ECR are named
+        // after it, and tasks pull them with its credential.
         let listener =
             crate::listen::bind_remembered(config.listen, &config.data_dir.join("listen-address"))
                 .await?;
         let address = listener.local_addr()?;
         let _ = cloud.endpoint.set(format!("http://{address}"));
+        cloud.runtime.set_registry(runtime::RegistryAccess {
+            host: cloud.registry_host(),
+            credential: cloud.registry.pull_credential(),
+        });
+        {
+            let mut guard = cloud.lock();
+            *guard = state;
+            cloud.runtime.sync(&guard);
+        }
         for id in unfinished {
             tracing::info!(deployment = %id, "resuming deployment");
             tokio::spawn(engine::drive(cloud.clone(), id));

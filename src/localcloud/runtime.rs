@@ -9,13 +9,14 @@ use super::state::{
     CloudState, LoadBalancer, ServiceLoadBalancer, TargetGroupRecord, TaskDefinition,
 };
 use super::tasks::{
-    self, ContainerTaskSpec, TaskInfo, TaskProgram, TaskRunner, TaskSetRunner, TaskSetSpec,
+    self, ContainerTaskSpec, RegistryCredential, TaskInfo, TaskProgram, TaskRunner, TaskSetRunner,
+    TaskSetSpec,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// How long a removed task set keeps serving requests already sent to it.
@@ -44,6 +45,16 @@ pub struct Runtime {
     runners: Mutex<HashMap<String, Runner>>,
     /// Task sets whose program cannot run here, reported once.
     unrunnable: Mutex<HashMap<String, String>>,
+    /// The local ECR, once the local cloud listens: tasks pull its images
+    /// with its credential.
+    registry: OnceLock<RegistryAccess>,
+}
+
+/// How tasks log in to the local ECR: its `host:port`, the prefix of its
+/// image names, and a fresh credential on demand.
+pub struct RegistryAccess {
+    pub host: String,
+    pub credential: Box<dyn Fn() -> RegistryCredential + Send + Sync>,
 }
 
 impl Runtime {
@@ -54,7 +65,27 @@ impl Runtime {
             balancers: Mutex::default(),
             runners: Mutex::default(),
             unrunnable: Mutex::default(),
+            registry: OnceLock::new(),
         }
+    }
+
+    /// Tells the runtime where the local ECR is; set once, before tasks start.
+    pub fn set_registry(&self, access: RegistryAccess) {
+        let _ = self.registry.set(access);
+    }
+
+    /// The local ECR's credential when a task pulls from it, and only then:
+    /// no other registry sees it. A token lasts 12 hours; a replacement task
+    /// after that finds the image already on the engine.
+    fn registry_credential_for(&self, program: &TaskProgram) -> Option<RegistryCredential> {
+        let access = self.registry.get()?;
+        let TaskProgram::Containers(task) = program else {
+            return None;
+        };
+        task.containers
+            .iter()
+            .any(|c| c.image.split('/').next() == Some(access.host.as_str()))
+            .then(|| (access.credential)())
     }
 
     /// Binds a load balancer's listeners (port 0 picks free ports) and
@@ -203,7 +234,7 @@ impl Runtime {
                         desired_count: desired,
                         log_dir: self.log_dir(),
                         engine: self.runner.engine().cloned(),
-                        registry_credential: None,
+                        registry_credential: self.registry_credential_for(&program),
                     };
                     let name = arn.rsplit('/').next().unwrap_or(&arn).to_owned();
                     let runner = TaskSetRunner::start(&name, spec, on_healthy);

@@ -30,8 +30,34 @@ const BUILD_TIMEOUT_MINUTES: f64 = 60.0;
 const BUILD_TIMEOUT_FLOOR: Duration = Duration::from_secs(30);
 /// Lines of the log an error message quotes.
 const LOG_TAIL_LINES: usize = 20;
-/// The buildspec a local build prefers, then the one AWS uses.
-pub const BUILDSPECS: [&str; 2] = ["buildspec.local.yml", "buildspec.yml"];
+/// The buildspec AWS uses, and the sample's Docker-free one for hosts without
+/// a container engine.
+const BUILDSPEC: &str = "buildspec.yml";
+const BUILDSPEC_WITHOUT_DOCKER: &str = "buildspec.local.yml";
+/// A build variable naming the buildspec to run, as CodeBuild's
+/// buildspecOverride would (e.g. `buildspec.local.yml` on an engine).
+pub const BUILDSPEC_VARIABLE: &str = "SWITCHYARD_BUILDSPEC";
+/// What buildspecs call that the host may lack; the log says which are missing.
+const BUILD_TOOLS: [&str; 3] = ["docker", "aws", "jq"];
+
+/// The buildspecs a build looks for, first found wins: the one the action's
+/// variables name, else with a container engine the one AWS runs (the
+/// local one only if that is missing), else the local one first.
+pub fn buildspec_order(variables: &[(String, String)], engine: bool) -> Vec<String> {
+    if let Some((_, named)) = variables
+        .iter()
+        .rev()
+        .find(|(k, _)| k == BUILDSPEC_VARIABLE)
+    {
+        return vec![named.clone()];
+    }
+    let order = if engine {
+        [BUILDSPEC, BUILDSPEC_WITHOUT_DOCKER]
+    } else {
+        [BUILDSPEC_WITHOUT_DOCKER, BUILDSPEC]
+    };
+    order.map(str::to_owned).to_vec()
+}
 
 struct Input {
     name: String,
@@ -197,7 +223,15 @@ async fn build(
 ) -> Result<ActionSuccess, ActionFailure> {
     let mut log = BuildLog::open(&job.log)
         .map_err(|e| ActionFailure::new(format!("cannot open the build log: {e}")))?;
-    log.line("Running on the local cloud: no container, commands run on this host");
+    match cloud.runtime.task_runner().engine() {
+        Some(engine) => log.line(&format!(
+            "Running on the local cloud: commands run on this host, docker talks to {}",
+            engine.host().as_str()
+        )),
+        None => {
+            log.line("Running on the local cloud: commands run on this host, no container engine")
+        }
+    }
     log.line("Phase is DOWNLOAD_SOURCE");
     let _ = std::fs::remove_dir_all(&job.work);
     let src = job.work.join("src");
@@ -227,15 +261,15 @@ async fn build(
         ));
     }
     log.line(&format!("CODEBUILD_SRC_DIR={}", src.display()));
-    let Some(spec_path) = BUILDSPECS
+    let engine = cloud.runtime.task_runner().engine().cloned();
+    let order = buildspec_order(&job.variables, engine.is_some());
+    let Some(spec_path) = order
         .iter()
+        .filter(|name| buildspec::stays_inside(name))
         .map(|name| src.join(name))
         .find(|p| p.is_file())
     else {
-        let message = format!(
-            "YAML_FILE_ERROR: the source has neither {} nor {}",
-            BUILDSPECS[0], BUILDSPECS[1]
-        );
+        let message = format!("YAML_FILE_ERROR: the source has no {}", order.join(" nor "));
         log.line(&message);
         return Err(failed(&log, "DOWNLOAD_SOURCE", "YAML_FILE_ERROR", &message));
     };
@@ -257,6 +291,20 @@ async fn build(
     log.line("Phase complete: DOWNLOAD_SOURCE State: SUCCEEDED");
     log.line("Processing environment variables");
     let env = environment(cloud, job, &spec, &src, &secondary);
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str());
+    let missing: Vec<&str> = BUILD_TOOLS
+        .into_iter()
+        .filter(|tool| !on_path(tool, path.unwrap_or_default()))
+        .collect();
+    if !missing.is_empty() {
+        log.line(&format!(
+            "Not on this host's PATH: {} (commands calling them will fail)",
+            missing.join(", ")
+        ));
+    }
     let mut builder = Builder {
         cloud,
         launch,
@@ -323,6 +371,18 @@ fn environment(
         ("AWS_ACCESS_KEY_ID".to_owned(), "local".to_owned()),
         ("AWS_SECRET_ACCESS_KEY".to_owned(), "local".to_owned()),
     ]);
+    // The build's docker talks to the engine tasks run on, so the images it
+    // builds are there; its logins stay in the build's own config dir.
+    if let Some(engine) = cloud.runtime.task_runner().engine() {
+        env.push(("DOCKER_HOST".to_owned(), engine.host().as_str().to_owned()));
+    }
+    env.push((
+        "DOCKER_CONFIG".to_owned(),
+        job.work
+            .join("docker-config")
+            .to_string_lossy()
+            .into_owned(),
+    ));
     for (name, dir) in secondary {
         env.push((
             format!("CODEBUILD_SRC_DIR_{name}"),
@@ -330,6 +390,15 @@ fn environment(
         ));
     }
     env
+}
+
+/// Whether `program` is an executable file in one of `path`'s directories.
+fn on_path(program: &str, path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path).any(|dir| {
+        std::fs::metadata(dir.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// `'text'` for sh, whatever the text holds.

@@ -47,6 +47,17 @@ impl Registry {
         self.signer.issue(now_millis())
     }
 
+    /// Issues pull credentials for the task runner, which outlives a borrow.
+    pub fn pull_credential(
+        &self,
+    ) -> Box<dyn Fn() -> crate::localcloud::tasks::RegistryCredential + Send + Sync> {
+        let signer = self.signer.clone();
+        Box::new(move || crate::localcloud::tasks::RegistryCredential {
+            username: auth::USER.to_owned(),
+            password: signer.issue(now_millis()).0,
+        })
+    }
+
     /// Deletes the blobs no repository holds any more. Call it with the
     /// state locked (`LocalCloud::read`), so no upload commits meanwhile.
     pub fn collect_garbage(&self, s: &CloudState) {
