@@ -777,6 +777,9 @@ fn tasks_of(
                         "memoryReservation": limit("memoryReservation"),
                         "lastStatus": t.last_status,
                         "healthStatus": health,
+                        // The engine's id of the load balancer's container,
+                        // which a container task starts first.
+                        "runtimeId": t.container_ids.first(),
                         "networkBindings": [{"bindIP": "127.0.0.1", "containerPort": ts.load_balancer.container_port, "hostPort": t.port, "protocol": "tcp"}],
                     }],
                     "attachments": [],

@@ -3,6 +3,7 @@ use aws_sdk_ecs as ecs;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -19,13 +20,30 @@ pub struct Cloud {
     pub cd: codedeploy::Client,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// The container engine address the local cloud was given.
+    pub docker_host: String,
+    /// Every line the local cloud wrote to stderr, in order.
+    pub stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Cloud {
+    /// A local cloud that finds no container engine (its socket does not
+    /// exist), so that its tasks run as host processes whatever the machine has.
     pub async fn start() -> Cloud {
         let dir = tempfile::tempdir().unwrap();
+        let no_engine = format!("unix://{}/no-engine.sock", dir.path().display());
+        Self::start_in(dir, &no_engine).await
+    }
+
+    /// A local cloud whose tasks run on the container engine at `docker_host`.
+    pub async fn start_on_engine(docker_host: &str) -> Cloud {
+        Self::start_in(tempfile::tempdir().unwrap(), docker_host).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, docker_host: &str) -> Cloud {
         let data_dir = dir.path().join("cloud");
-        let (child, endpoint) = launch(&data_dir, "127.0.0.1:0").await;
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (child, endpoint) = launch(&data_dir, "127.0.0.1:0", docker_host, &stderr).await;
         Cloud {
             child,
             ecs: ecs_client(&endpoint),
@@ -34,7 +52,18 @@ impl Cloud {
             data_dir,
             http: reqwest::Client::new(),
             dir,
+            docker_host: docker_host.to_owned(),
+            stderr,
         }
+    }
+
+    /// Whether the local cloud has written a line to stderr that contains `needle`.
+    pub fn said(&self, needle: &str) -> bool {
+        self.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains(needle))
     }
 
     /// kill -9, then start again on the same data dir and port. No task
@@ -42,8 +71,7 @@ impl Cloud {
     pub async fn crash_and_restart(&mut self) {
         let tasks = processes_mentioning(&self.dir.path().to_string_lossy());
         assert!(!tasks.is_empty(), "task processes run before the crash");
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
+        self.kill().await;
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
             let left: Vec<u32> = tasks
@@ -60,8 +88,33 @@ impl Cloud {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        self.restart().await;
+    }
+
+    /// kill -9, and wait until it is gone.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+
+    /// SIGTERM, and wait until it has shut down.
+    pub async fn terminate(&mut self) {
+        let pid = self.child.id().expect("the local cloud runs") as libc::pid_t;
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the local cloud shuts down within 30 s of SIGTERM")
+            .unwrap();
+        assert!(status.success(), "the local cloud exited with {status}");
+    }
+
+    /// Starts the local cloud again (after `kill` or `terminate`) on the
+    /// same data dir, port and container engine.
+    pub async fn restart(&mut self) {
         let listen = self.endpoint.trim_start_matches("http://").to_owned();
-        let (child, endpoint) = launch(&self.data_dir, &listen).await;
+        let (child, endpoint) =
+            launch(&self.data_dir, &listen, &self.docker_host, &self.stderr).await;
         self.child = child;
         assert_eq!(endpoint, self.endpoint);
     }
@@ -97,6 +150,34 @@ impl Cloud {
     }
 }
 
+impl Drop for Cloud {
+    /// Shuts the local cloud down as SIGTERM does, so that its task
+    /// containers go with it even when a test fails half-way (a kill, as
+    /// `kill_on_drop` would do, leaves them running on the engine).
+    fn drop(&mut self) {
+        let Some(pid) = self.child.id() else {
+            return; // already waited for
+        };
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && !has_exited(pid) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// True once the process has exited (a zombie awaiting its reaper counts).
+fn has_exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
 /// Live processes whose command line mentions `needle` (the static site
 /// tasks name their directory, which lives in the test's temp dir).
 fn processes_mentioning(needle: &str) -> Vec<u32> {
@@ -112,7 +193,12 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
         .collect()
 }
 
-async fn launch(data_dir: &Path, listen: &str) -> (Child, String) {
+async fn launch(
+    data_dir: &Path,
+    listen: &str,
+    docker_host: &str,
+    stderr: &Arc<Mutex<Vec<String>>>,
+) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "localcloud",
@@ -120,16 +206,27 @@ async fn launch(data_dir: &Path, listen: &str) -> (Child, String) {
             listen,
             "--time-scale",
             TIME_SCALE,
+            "--docker-host",
+            docker_host,
             "--data-dir",
         ])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    // Passed on to the test's own stderr, and kept for the tests to read.
+    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    let kept = stderr.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            eprintln!("{line}");
+            kept.lock().unwrap().push(line);
+        }
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let endpoint = loop {
         let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
@@ -194,6 +291,11 @@ pub struct StackOptions {
     pub ready_action: &'static str,
     pub termination_wait: i32,
     pub auto_rollback: bool,
+    /// The service's first task definition; empty means one container "web"
+    /// serving the blue static site.
+    pub containers: Vec<ecs::types::ContainerDefinition>,
+    /// The load balancer's container port.
+    pub container_port: i32,
 }
 
 impl Default for StackOptions {
@@ -204,12 +306,23 @@ impl Default for StackOptions {
             ready_action: "CONTINUE_DEPLOYMENT",
             termination_wait: 0,
             auto_rollback: true,
+            containers: Vec::new(),
+            container_port: 80,
         }
     }
 }
 
 impl Stack {
+    /// Provisions the stack and waits until its production listener serves
+    /// the blue page (`<h1>blue</h1>`).
     pub async fn create(cloud: &Cloud, name: &str, options: StackOptions) -> Stack {
+        let stack = Self::provision(cloud, name, options).await;
+        stack.wait_until_serving(cloud, "blue").await;
+        stack
+    }
+
+    /// Provisions the stack without waiting for its tasks.
+    pub async fn provision(cloud: &Cloud, name: &str, options: StackOptions) -> Stack {
         let (status, lb) = cloud
             .internal(
                 reqwest::Method::POST,
@@ -227,7 +340,11 @@ impl Stack {
             .send()
             .await
             .unwrap();
-        register(cloud, name, &blue_site).await;
+        if options.containers.is_empty() {
+            register(cloud, name, &blue_site).await;
+        } else {
+            register_containers(cloud, name, options.containers).await;
+        }
         cloud
             .ecs
             .create_service()
@@ -245,7 +362,7 @@ impl Stack {
                 ecs::types::LoadBalancer::builder()
                     .target_group_arn(lb["target_groups"][0]["arn"].as_str().unwrap())
                     .container_name("web")
-                    .container_port(80)
+                    .container_port(options.container_port)
                     .build(),
             )
             .send()
@@ -331,7 +448,7 @@ impl Stack {
             .send()
             .await
             .unwrap();
-        let stack = Stack {
+        Stack {
             name: name.to_owned(),
             production_url: lb["production_url"].as_str().unwrap().to_owned(),
             test_url: lb["test_url"].as_str().unwrap().to_owned(),
@@ -339,9 +456,7 @@ impl Stack {
             test_listener: test,
             blue_site,
             green_site,
-        };
-        stack.wait_until_serving(cloud, "blue").await;
-        stack
+        }
     }
 
     pub async fn wait_until_serving(&self, cloud: &Cloud, colour: &str) {
@@ -416,21 +531,29 @@ pub fn revision(appspec: &str) -> codedeploy::types::RevisionLocation {
 }
 
 pub async fn register(cloud: &Cloud, family: &str, site: &Path) -> String {
+    let web = ecs::types::ContainerDefinition::builder()
+        .name("web")
+        .image(format!("static:{}", site.display()))
+        .port_mappings(
+            ecs::types::PortMapping::builder()
+                .container_port(80)
+                .build(),
+        )
+        .build();
+    register_containers(cloud, family, vec![web]).await
+}
+
+/// Registers a revision of `family` with these containers; returns its ARN.
+pub async fn register_containers(
+    cloud: &Cloud,
+    family: &str,
+    containers: Vec<ecs::types::ContainerDefinition>,
+) -> String {
     cloud
         .ecs
         .register_task_definition()
         .family(family)
-        .container_definitions(
-            ecs::types::ContainerDefinition::builder()
-                .name("web")
-                .image(format!("static:{}", site.display()))
-                .port_mappings(
-                    ecs::types::PortMapping::builder()
-                        .container_port(80)
-                        .build(),
-                )
-                .build(),
-        )
+        .set_container_definitions(Some(containers))
         .send()
         .await
         .unwrap()

@@ -3,6 +3,7 @@
 
 mod codedeploy;
 mod codepipeline;
+mod containers;
 mod deployments;
 mod ecs;
 mod git_repo;

@@ -73,22 +73,48 @@ pub(super) struct ContainerLaunch<'a> {
 }
 
 impl ContainerTask {
-    /// Pulls missing images, then creates and starts the containers in
-    /// order. On failure, returns the task's stopped reason in ECS's words
-    /// with whatever was created already removed.
+    /// Pulls the images the engine does not have. Safe to give up at any
+    /// point: nothing of the task exists on the engine yet. On failure,
+    /// returns the task's stopped reason.
+    pub(super) async fn pull_images(launch: &ContainerLaunch<'_>) -> Result<(), String> {
+        let mut log = open_log(launch)?;
+        let mut images: Vec<&str> = Vec::new();
+        for container in &launch.spec.containers {
+            if !images.contains(&container.image.as_str()) {
+                images.push(&container.image);
+            }
+        }
+        for image in images {
+            let pulled = ensure_image(
+                launch.engine.docker(),
+                image,
+                launch.registry_credential,
+                &mut log,
+            )
+            .await;
+            if let Err(error) = pulled {
+                let reason = format!("CannotPullContainerError: {error}");
+                note(&mut log, &reason).await;
+                return Err(reason);
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates and starts the containers in order (their images pulled).
+    /// Not to be given up half-way: a create request in flight may still
+    /// land. On failure, returns the task's stopped reason with whatever was
+    /// created already removed.
     pub(super) async fn start(launch: ContainerLaunch<'_>) -> Result<ContainerTask, String> {
+        let mut log = open_log(&launch)?;
         let ContainerLaunch {
             engine,
             spec,
-            registry_credential,
             task_set,
             task_id,
             port,
-            log_dir,
+            ..
         } = launch;
-        let log = logs::open_append(log_dir, task_id)
-            .map_err(|e| format!("CannotStartContainerError: {e}"))?;
-        let mut log = tokio::fs::File::from_std(log);
         let (sender, events) = mpsc::unbounded_channel();
         let mut task = ContainerTask {
             engine: engine.clone(),
@@ -113,22 +139,6 @@ impl ContainerTask {
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs().saturating_sub(1));
-
-        let mut images: Vec<&str> = Vec::new();
-        for container in &spec.containers {
-            if !images.contains(&container.image.as_str()) {
-                images.push(&container.image);
-            }
-        }
-        for image in images {
-            if let Err(error) =
-                ensure_image(engine.docker(), image, registry_credential, &mut log).await
-            {
-                let reason = format!("CannotPullContainerError: {error}");
-                note(&mut log, &reason).await;
-                return Err(reason);
-            }
-        }
 
         let docker = engine.docker().clone();
         let several = spec.containers.len() > 1;
@@ -291,6 +301,12 @@ impl Drop for ContainerTask {
             }
         });
     }
+}
+
+fn open_log(launch: &ContainerLaunch<'_>) -> Result<tokio::fs::File, String> {
+    logs::open_append(launch.log_dir, launch.task_id)
+        .map(tokio::fs::File::from_std)
+        .map_err(|e| format!("CannotStartContainerError: {e}"))
 }
 
 /// A reference with the tag the engine would otherwise not assume: asked for

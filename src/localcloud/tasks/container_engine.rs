@@ -151,7 +151,8 @@ impl ContainerEngine {
         })
     }
 
-    pub(super) fn docker(&self) -> &Docker {
+    /// The engine's client, speaking the API version the engine speaks.
+    pub fn docker(&self) -> &Docker {
         &self.docker
     }
 

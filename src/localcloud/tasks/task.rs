@@ -46,6 +46,30 @@ impl Drop for StopRecord<'_> {
     }
 }
 
+/// How a task of containers starts; None for a host process.
+fn launch_of<'a>(
+    template: &'a TaskTemplate,
+    task_set: &'a str,
+    task_id: &'a str,
+    port: u16,
+) -> Result<Option<ContainerLaunch<'a>>, String> {
+    let TaskProgram::Containers(spec) = &template.program else {
+        return Ok(None);
+    };
+    let engine = template.engine.as_ref().ok_or(
+        "CannotStartContainerError: the task runs containers, and no container engine is connected",
+    )?;
+    Ok(Some(ContainerLaunch {
+        engine,
+        spec,
+        registry_credential: template.registry_credential.as_ref(),
+        task_set,
+        task_id,
+        port,
+        log_dir: &template.log_dir,
+    }))
+}
+
 /// A started task, whichever way it runs: the driver's probe and health
 /// logic is the same for both.
 enum RunningTask {
@@ -54,31 +78,33 @@ enum RunningTask {
 }
 
 impl RunningTask {
-    /// Starts the task; on failure, returns its stopped reason.
+    /// What may take long before the start and can be given up at any
+    /// point: pulling a container task's images.
+    async fn prepare(
+        template: &TaskTemplate,
+        task_set: &str,
+        task_id: &str,
+        port: u16,
+    ) -> Result<(), String> {
+        match launch_of(template, task_set, task_id, port)? {
+            Some(launch) => ContainerTask::pull_images(&launch).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the task (quickly, once prepared); on failure, returns its
+    /// stopped reason.
     async fn start(
         template: &TaskTemplate,
         task_set: &str,
         task_id: &str,
         port: u16,
     ) -> Result<RunningTask, String> {
-        match (&template.program, &template.engine) {
-            (TaskProgram::Containers(spec), Some(engine)) => {
-                let launch = ContainerLaunch {
-                    engine,
-                    spec,
-                    registry_credential: template.registry_credential.as_ref(),
-                    task_set,
-                    task_id,
-                    port,
-                    log_dir: &template.log_dir,
-                };
-                ContainerTask::start(launch).await.map(RunningTask::Containers)
-            }
-            (TaskProgram::Containers(_), None) => Err(
-                "CannotStartContainerError: the task runs containers, and no container engine is connected"
-                    .to_string(),
-            ),
-            _ => process::spawn_task(template, task_id, port)
+        match launch_of(template, task_set, task_id, port)? {
+            Some(launch) => ContainerTask::start(launch)
+                .await
+                .map(RunningTask::Containers),
+            None => process::spawn_task(template, task_id, port)
                 .await
                 .map(RunningTask::Process)
                 .map_err(|error| format!("CannotStartContainerError: {error:#}")),
@@ -126,13 +152,18 @@ async fn drive(
     port: u16,
     mut stop_requested: oneshot::Receiver<String>,
 ) -> String {
-    let started = tokio::select! {
-        started = RunningTask::start(&shared.template, &shared.name, task_id, port) => started,
-        // A start can take long (an image pull): a stop request ends it, and
-        // what it had created is removed as it is dropped.
+    let template = &shared.template;
+    let prepared = tokio::select! {
+        prepared = RunningTask::prepare(template, &shared.name, task_id, port) => prepared,
+        // An image pull can take long: a stop request ends it.
         reason = &mut stop_requested => {
             return reason.unwrap_or_else(|_| "The task set runner went away".to_string());
         }
+    };
+    // A stop request during the start is handled right after it, below.
+    let started = match prepared {
+        Ok(()) => RunningTask::start(template, &shared.name, task_id, port).await,
+        Err(reason) => Err(reason),
     };
     let mut task = match started {
         Ok(task) => task,
