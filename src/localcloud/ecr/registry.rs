@@ -203,6 +203,20 @@ enum Route {
     Blob { name: String, digest: String },
 }
 
+impl Route {
+    /// The repository it addresses (all but the base do).
+    fn repository(&self) -> Option<&str> {
+        match self {
+            Route::Base => None,
+            Route::Tags { name }
+            | Route::Manifest { name, .. }
+            | Route::Uploads { name }
+            | Route::Upload { name, .. }
+            | Route::Blob { name, .. } => Some(name),
+        }
+    }
+}
+
 /// Splits a path after `/v2/` into repository name and resource. Names
 /// contain slashes, so the resource is recognized from the end.
 fn route(path: &str) -> Option<Route> {
@@ -303,14 +317,7 @@ async fn handle(cloud: &LocalCloud, request: Request) -> Answer {
             other => Err(not_allowed(&other, "/v2/")),
         };
     }
-    let name = match &route {
-        Route::Base => unreachable!("answered above"),
-        Route::Tags { name }
-        | Route::Manifest { name, .. }
-        | Route::Uploads { name }
-        | Route::Upload { name, .. }
-        | Route::Blob { name, .. } => name.clone(),
-    };
+    let name = route.repository().unwrap_or_default().to_owned();
     if !valid_repository_name(&name) {
         return Err(RegistryError::name_invalid(&name));
     }
