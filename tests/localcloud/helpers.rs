@@ -60,6 +60,17 @@ impl Cloud {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        self.launch_again().await;
+    }
+
+    /// kill -9, then start again on the same data dir and port.
+    pub async fn restart(&mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+        self.launch_again().await;
+    }
+
+    async fn launch_again(&mut self) {
         let listen = self.endpoint.trim_start_matches("http://").to_owned();
         let (child, endpoint) = launch(&self.data_dir, &listen).await;
         self.child = child;
