@@ -311,13 +311,13 @@ async fn handle(cloud: &LocalCloud, request: Request) -> Answer {
         )
     })?;
     let method = request.method().clone();
-    if route == Route::Base {
+    // `/v2/` itself: the version check clients start with.
+    let Some(name) = route.repository().map(str::to_owned) else {
         return match method {
             Method::GET | Method::HEAD => Ok(json_response(json!({}))),
             other => Err(not_allowed(&other, "/v2/")),
         };
-    }
-    let name = route.repository().unwrap_or_default().to_owned();
+    };
     if !valid_repository_name(&name) {
         return Err(RegistryError::name_invalid(&name));
     }
