@@ -4,8 +4,12 @@
 //! cloud misspells or mistypes fails here as it would for a user.
 
 mod codepipeline;
+mod docker;
+mod ecr;
 #[path = "../localcloud/git_repo.rs"]
 mod git_repo;
+#[path = "../localcloud/registry_client.rs"]
+mod registry_client;
 mod support;
 
 use serde_json::{Value, json};
@@ -56,6 +60,36 @@ impl Cli {
     }
 
     async fn run(&self, args: &[&str]) -> Answer {
+        let output = self.output(args).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        Answer {
+            code: output.status.code().unwrap_or(-1),
+            json: if stdout.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&stdout).unwrap_or_else(|e| {
+                    panic!("aws {}: stdout is not JSON ({e}): {stdout}", args.join(" "))
+                })
+            },
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs a command that must succeed and prints text, not JSON (such as
+    /// `ecr get-login-password`); its stdout.
+    async fn text(&self, args: &[&str]) -> String {
+        let output = self.output(args).await;
+        assert!(
+            output.status.success(),
+            "aws {} exited {}: {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    async fn output(&self, args: &[&str]) -> std::process::Output {
         let home = self.home.path();
         let mut command = Command::new(&self.aws);
         command
@@ -73,22 +107,10 @@ impl Cli {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
             .kill_on_drop(true);
-        let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        tokio::time::timeout(Duration::from_secs(60), command.output())
             .await
             .unwrap_or_else(|_| panic!("aws {} took over 60 s", args.join(" ")))
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        Answer {
-            code: output.status.code().unwrap_or(-1),
-            json: if stdout.trim().is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&stdout).unwrap_or_else(|e| {
-                    panic!("aws {}: stdout is not JSON ({e}): {stdout}", args.join(" "))
-                })
-            },
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+            .unwrap()
     }
 
     /// Runs a command that must succeed; its parsed JSON output.

@@ -92,6 +92,41 @@ pub struct LocalCloud {
     pub endpoint: String,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
+    time_scale: String,
+}
+
+/// Runs `switchyard localcloud` on `data_dir`; the child and its endpoint.
+async fn launch(data_dir: &Path, listen: &str, time_scale: &str) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "localcloud",
+            "--listen",
+            listen,
+            "--time-scale",
+            time_scale,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let endpoint = loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the local cloud prints its address within 20 s")
+            .unwrap()
+            .expect("the local cloud starts");
+        if let Some((_, url)) = line.split_once("listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, endpoint)
 }
 
 impl LocalCloud {
@@ -99,41 +134,28 @@ impl LocalCloud {
     /// minutes of a deployment config pass in one second.
     pub async fn start(time_scale: &str) -> LocalCloud {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
-            .args([
-                "localcloud",
-                "--listen",
-                "127.0.0.1:0",
-                "--time-scale",
-                time_scale,
-                "--data-dir",
-            ])
-            .arg(dir.path().join("cloud"))
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let endpoint = loop {
-            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-                .await
-                .expect("the local cloud prints its address within 20 s")
-                .unwrap()
-                .expect("the local cloud starts");
-            if let Some((_, url)) = line.split_once("listening on ") {
-                break url.trim().to_owned();
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (child, endpoint) = launch(&dir.path().join("cloud"), "127.0.0.1:0", time_scale).await;
         LocalCloud {
             child,
             endpoint,
             http: reqwest::Client::new(),
             dir,
+            time_scale: time_scale.to_owned(),
         }
+    }
+
+    /// kill -9, then start again on the same data dir and port.
+    pub async fn restart(&mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+        let listen = self.endpoint.trim_start_matches("http://").to_owned();
+        let (child, endpoint) =
+            launch(&self.dir.path().join("cloud"), &listen, &self.time_scale).await;
+        assert_eq!(
+            endpoint, self.endpoint,
+            "the restarted local cloud keeps its port"
+        );
+        self.child = child;
     }
 
     /// A load balancer with production and test listeners and the target

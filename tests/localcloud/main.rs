@@ -8,4 +8,6 @@ mod deployments;
 mod ecs;
 mod git_repo;
 mod helpers;
+mod registry;
+mod registry_client;
 mod wire;

@@ -203,6 +203,20 @@ enum Route {
     Blob { name: String, digest: String },
 }
 
+impl Route {
+    /// The repository it addresses (all but the base do).
+    fn repository(&self) -> Option<&str> {
+        match self {
+            Route::Base => None,
+            Route::Tags { name }
+            | Route::Manifest { name, .. }
+            | Route::Uploads { name }
+            | Route::Upload { name, .. }
+            | Route::Blob { name, .. } => Some(name),
+        }
+    }
+}
+
 /// Splits a path after `/v2/` into repository name and resource. Names
 /// contain slashes, so the resource is recognized from the end.
 fn route(path: &str) -> Option<Route> {
@@ -297,19 +311,12 @@ async fn handle(cloud: &LocalCloud, request: Request) -> Answer {
         )
     })?;
     let method = request.method().clone();
-    if route == Route::Base {
+    // `/v2/` itself: the version check clients start with.
+    let Some(name) = route.repository().map(str::to_owned) else {
         return match method {
             Method::GET | Method::HEAD => Ok(json_response(json!({}))),
             other => Err(not_allowed(&other, "/v2/")),
         };
-    }
-    let name = match &route {
-        Route::Base => unreachable!("answered above"),
-        Route::Tags { name }
-        | Route::Manifest { name, .. }
-        | Route::Uploads { name }
-        | Route::Upload { name, .. }
-        | Route::Blob { name, .. } => name.clone(),
     };
     if !valid_repository_name(&name) {
         return Err(RegistryError::name_invalid(&name));
