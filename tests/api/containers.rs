@@ -72,22 +72,20 @@ impl ContainerServer {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    /// The containers the local cloud runs for the task set of `image`.
+    /// The containers running `image`, by the name tasks were given: tests
+    /// running side by side build identical images under other names, which
+    /// docker's `ancestor` filter would match too.
     pub fn containers_of(&self, image: &str) -> Vec<String> {
         let config = tempfile::tempdir().unwrap();
         support::docker(
             &self.docker_host,
             config.path(),
-            &[
-                "ps",
-                "--filter",
-                &format!("ancestor={image}"),
-                "--format",
-                "{{.ID}}",
-            ],
+            &["ps", "--format", "{{.ID}} {{.Image}}"],
         )
         .lines()
-        .map(str::to_owned)
+        .filter_map(|line| line.split_once(' '))
+        .filter(|(_, name)| *name == image)
+        .map(|(id, _)| id.to_owned())
         .collect()
     }
 }

@@ -490,14 +490,17 @@ impl Builder<'_> {
     }
 
     /// Runs commands in one shell that starts from the state the previous
-    /// script left (exported variables, directory) and saves it on exit.
+    /// script left (variables, directory) and saves it on exit. `set -a`
+    /// exports every assignment, so that a variable set in one phase is
+    /// there in the next, as buildspec version 0.2 promises.
     async fn script(&mut self, commands: &[String], succeeding: bool) -> Ran {
         if commands.is_empty() {
             return Ran::Succeeded;
         }
         let state = quote(&self.state.to_string_lossy());
         let mut script = format!(
-            "__sy_state={state}\n\
+            "set -a\n\
+             __sy_state={state}\n\
              if [ -f \"$__sy_state/env\" ]; then . \"$__sy_state/env\"; fi\n\
              cd \"$(cat \"$__sy_state/cwd\")\" || exit 1\n\
              export CODEBUILD_BUILD_SUCCEEDING={}\n\
