@@ -3,6 +3,7 @@
 use crate::app::App;
 use crate::app::static_sites::StaticRoots;
 use crate::http::{self, AppState, HttpConfig};
+use crate::localcloud::tasks::DockerHost;
 use crate::localcloud::{LocalCloud, LocalCloudConfig};
 use crate::store::Store;
 use std::net::SocketAddr;
@@ -29,7 +30,12 @@ pub struct ServeOptions {
 #[derive(Debug, Clone)]
 pub enum CloudOptions {
     /// Started in this process, with its state under `DATA_DIR/localcloud`.
-    Embedded { listen: SocketAddr, time_scale: f64 },
+    Embedded {
+        listen: SocketAddr,
+        time_scale: f64,
+        /// The container engine its tasks run on, if it answers.
+        docker_host: DockerHost,
+    },
     /// A standalone `switchyard localcloud` at this URL.
     External { url: String },
 }
@@ -66,11 +72,16 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         println!("created user admin; its API token is in {}", path.display());
     }
     let (embedded_cloud, cloud_url, time_scale) = match &options.cloud {
-        CloudOptions::Embedded { listen, time_scale } => {
+        CloudOptions::Embedded {
+            listen,
+            time_scale,
+            docker_host,
+        } => {
             let cloud = LocalCloud::start(LocalCloudConfig {
                 listen: *listen,
                 data_dir: options.data_dir.join("localcloud"),
                 time_scale: *time_scale,
+                docker_host: docker_host.clone(),
             })
             .await?;
             let url = cloud.endpoint();

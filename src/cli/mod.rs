@@ -14,6 +14,7 @@ mod stack;
 use crate::bench;
 use crate::domain::user::{Role, UserName};
 use crate::http::HttpConfig;
+use crate::localcloud::tasks::DockerHost;
 use crate::server::{self, ServeOptions};
 use crate::telemetry::{self, LogFormat};
 use clap::{Args, Parser, Subcommand};
@@ -198,8 +199,19 @@ struct LocalcloudArgs {
     data_dir: PathBuf,
     #[command(flatten)]
     time: TimeScaleArg,
+    #[command(flatten)]
+    engine: DockerHostArg,
     #[arg(long, value_enum, env = "SWITCHYARD_LOG_FORMAT", default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+struct DockerHostArg {
+    /// The container engine (Docker Engine API) the local cloud runs tasks
+    /// on: unix:///path/to/docker.sock or tcp://127.0.0.1:PORT. If it does
+    /// not answer at start, tasks run as host processes.
+    #[arg(long, env = "DOCKER_HOST", default_value = DockerHost::DEFAULT, value_parser = DockerHost::parse)]
+    docker_host: DockerHost,
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +266,8 @@ struct ServeArgs {
     localcloud_url: Option<String>,
     #[command(flatten)]
     time: TimeScaleArg,
+    #[command(flatten)]
+    engine: DockerHostArg,
     /// A directory whose subdirectories `static:<dir>` images may name
     /// (repeatable; the data dir's build artifacts are always allowed).
     #[arg(long = "static-root", value_name = "DIR", env = "SWITCHYARD_STATIC_ROOTS", value_delimiter = ':', value_parser = absolute_path)]
@@ -531,6 +545,7 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
             None => server::CloudOptions::Embedded {
                 listen: args.localcloud_listen,
                 time_scale: args.time.time_scale,
+                docker_host: args.engine.docker_host,
             },
         },
     }
@@ -549,6 +564,7 @@ async fn localcloud(args: LocalcloudArgs) -> anyhow::Result<()> {
                 listen: args.listen,
                 data_dir: args.data_dir,
                 time_scale: args.time.time_scale,
+                docker_host: args.engine.docker_host,
             })
             .await?;
             println!("local cloud listening on {}", cloud.endpoint());

@@ -279,6 +279,56 @@ pub fn router() -> Router<Arc<LocalCloud>> {
             axum::routing::put(put_function),
         )
         .route("/_localcloud/builds/{id}/log", get(build_log))
+        .route("/_localcloud/tasks/{task_id}/logs", get(task_log))
+}
+
+/// Lines a task log request returns unless it asks otherwise, and at most.
+const TASK_LOG_DEFAULT_LINES: usize = 100;
+const TASK_LOG_MAX_LINES: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+struct TaskLogQuery {
+    tail: Option<String>,
+}
+
+/// `GET /_localcloud/tasks/{task_id}/logs?tail=N`: the last N lines (100
+/// unless given, at most 10000) of a task's output, as plain text.
+async fn task_log(
+    State(cloud): State<Arc<LocalCloud>>,
+    Path(task_id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<TaskLogQuery>,
+) -> Response {
+    let lines = match query.tail.as_deref().map(str::parse::<usize>) {
+        None => TASK_LOG_DEFAULT_LINES,
+        Some(Ok(lines)) if lines <= TASK_LOG_MAX_LINES => lines,
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("tail must be a number of lines from 0 to {TASK_LOG_MAX_LINES}\n"),
+            )
+                .into_response();
+        }
+    };
+    match cloud.task_log(&task_id, lines) {
+        Ok(Some(text)) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            format!("no log for task {task_id}\n"),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the log of task {task_id}: {e}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn create_load_balancer(

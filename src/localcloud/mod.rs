@@ -1,10 +1,11 @@
 //! The embedded local cloud: an AWS-wire-compatible slice of ECS,
-//! CodeDeploy and CodePipeline that really runs tasks as local processes
-//! behind a real weighted load balancer, and pipelines with real git, builds
+//! CodeDeploy and CodePipeline that really runs tasks, as containers or
+//! local processes, behind a real weighted load balancer, and pipelines with real git, builds
 //! and deployments.
 //!
-//! - `wire`: the awsJson1_1 protocol; `ecs`, `codedeploy` and
-//!   `codepipeline`: the operations;
+//! - `wire`: the awsJson1_1 protocol; `ecs`, `codedeploy`, `codepipeline`
+//!   and `ecr`: the operations (`ecr` also serves the OCI registry under
+//!   `/v2/` that backs it);
 //! - `state`: what the cloud knows, persisted; `runtime`: the processes and
 //!   listeners realized from it; `engine`: drives each deployment through its
 //!   lifecycle from stored timestamps, so a restart resumes it;
@@ -13,6 +14,7 @@
 
 mod codedeploy;
 mod codepipeline;
+mod ecr;
 mod ecs;
 mod engine;
 mod internal;
@@ -47,6 +49,8 @@ pub struct LocalCloudConfig {
     /// How many times faster than real time deployment intervals and waits
     /// pass: at 60, one minute of a deployment config takes one second.
     pub time_scale: f64,
+    /// The container engine tasks run on, when it answers at start.
+    pub docker_host: tasks::DockerHost,
 }
 
 /// Real and scaled ("cloud") time.
@@ -76,6 +80,7 @@ pub struct LocalCloud {
     file: StateFile,
     clock: Clock,
     runtime: runtime::Runtime,
+    registry: ecr::Registry,
     data_dir: PathBuf,
     endpoint: OnceLock<String>,
 }
@@ -116,16 +121,25 @@ impl LocalCloud {
         std::fs::create_dir_all(&config.data_dir)?;
         let file = StateFile::new(&config.data_dir);
         let state = file.load()?;
+        let owner = instance_id(&config.data_dir)?;
+        let runner = tasks::TaskRunner::find(&config.docker_host, &owner).await;
+        tracing::info!(%runner, "local cloud task runner");
+        eprintln!("local cloud: {runner}");
+        let registry = ecr::Registry::open(&config.data_dir)?;
+        // Blobs a crash left between upload and link, or after a delete.
+        registry.collect_garbage(&state);
         let cloud = Arc::new(LocalCloud {
             state: Mutex::new(CloudState::default()),
             file,
             clock: Clock {
                 scale: config.time_scale,
             },
-            runtime: runtime::Runtime::new(&config.data_dir),
+            runtime: runtime::Runtime::new(&config.data_dir, runner),
+            registry,
             data_dir: config.data_dir.clone(),
             endpoint: OnceLock::new(),
         });
+        cloud.runtime.remove_leftover_containers().await;
         // Listeners first, on the ports they had, so production URLs stay the same.
         for lb in state.load_balancers.values() {
             cloud.runtime.restore_load_balancer(lb).await?;
@@ -159,6 +173,7 @@ impl LocalCloud {
                 )),
             )
             .merge(internal::router())
+            .merge(ecr::registry::router())
             .with_state(cloud.clone());
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
@@ -184,6 +199,24 @@ impl LocalCloud {
         self.endpoint.get().map_or("", String::as_str)
     }
 
+    /// How tasks run: as containers on an engine, or as host processes.
+    pub fn task_runner(&self) -> &tasks::TaskRunner {
+        self.runtime.task_runner()
+    }
+
+    /// The last `lines` lines of a task's log (its process's or containers'
+    /// output); None for a task this local cloud has no log of.
+    pub fn task_log(&self, task_id: &str, lines: usize) -> std::io::Result<Option<String>> {
+        if !tasks::logs::is_task_id(task_id) {
+            return Ok(None);
+        }
+        match tasks::logs::tail(&tasks::logs::path(&self.runtime.log_dir(), task_id), lines) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, CloudState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -200,19 +233,44 @@ impl LocalCloud {
         &self,
         f: impl FnOnce(&mut CloudState) -> Result<T, AwsError>,
     ) -> Result<T, AwsError> {
+        self.mutate_as(f)
+    }
+
+    /// `mutate` for a caller with an error type of its own (the registry's).
+    fn mutate_as<T, E: From<AwsError>>(
+        &self,
+        f: impl FnOnce(&mut CloudState) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut guard = self.lock();
         let mut draft = guard.clone();
         let result = f(&mut draft)?;
         self.file.save(&draft).map_err(|e| {
-            AwsError::new(
+            E::from(AwsError::new(
                 "ServerException",
                 format!("cannot save the local cloud's state: {e}"),
-            )
+            ))
         })?;
         *guard = draft;
         self.runtime.sync(&guard);
         Ok(result)
     }
+}
+
+/// This local cloud's id, made on its first start and kept in its data dir:
+/// the owner label of its containers, which tells them from those of other
+/// local clouds on the same engine.
+fn instance_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    }
+    let id = random_hex(16);
+    std::fs::write(&path, format!("{id}\n"))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(id)
 }
 
 /// `POST /`: one AWS operation.
@@ -240,6 +298,7 @@ async fn aws(
             wire::ECS_PREFIX => ecs::call(&cloud, operation, &input),
             wire::CODEDEPLOY_PREFIX => codedeploy::call(&cloud, operation, &input),
             wire::CODEPIPELINE_PREFIX => codepipeline::call(&cloud, operation, &input),
+            wire::ECR_PREFIX => ecr::call(&cloud, operation, &input),
             other => Err(AwsError::new(
                 "UnknownOperationException",
                 format!("the local cloud does not serve {other}"),

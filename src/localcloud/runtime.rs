@@ -5,8 +5,12 @@
 
 use super::ecs::computed_desired_count;
 use super::proxy::{Listener, TargetGroup};
-use super::state::{CloudState, LoadBalancer, TargetGroupRecord, TaskDefinition};
-use super::tasks::{TaskInfo, TaskProgram, TaskSetRunner, TaskSetSpec};
+use super::state::{
+    CloudState, LoadBalancer, ServiceLoadBalancer, TargetGroupRecord, TaskDefinition,
+};
+use super::tasks::{
+    self, ContainerTaskSpec, TaskInfo, TaskProgram, TaskRunner, TaskSetRunner, TaskSetSpec,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +39,7 @@ struct Runner {
 
 pub struct Runtime {
     data_dir: PathBuf,
+    runner: TaskRunner,
     balancers: Mutex<HashMap<String, Balancer>>,
     runners: Mutex<HashMap<String, Runner>>,
     /// Task sets whose program cannot run here, reported once.
@@ -42,9 +47,10 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(data_dir: &Path) -> Runtime {
+    pub fn new(data_dir: &Path, runner: TaskRunner) -> Runtime {
         Runtime {
             data_dir: data_dir.to_path_buf(),
+            runner,
             balancers: Mutex::default(),
             runners: Mutex::default(),
             unrunnable: Mutex::default(),
@@ -127,7 +133,7 @@ impl Runtime {
                 let desired = computed_desired_count(service, ts);
                 let program = super::ecs::find_task_definition(state, &ts.task_definition)
                     .map_err(|e| e.message)
-                    .and_then(|td| program_for(td, &ts.load_balancer.container_name));
+                    .and_then(|td| program_for(td, &ts.load_balancer, &self.runner));
                 match program {
                     Ok(program) => {
                         let health = health_path(state, &ts.load_balancer.target_group_arn);
@@ -195,7 +201,9 @@ impl Runtime {
                         program: program.clone(),
                         health_check_path: health,
                         desired_count: desired,
-                        log_dir: self.data_dir.join("tasks"),
+                        log_dir: self.log_dir(),
+                        engine: self.runner.engine().cloned(),
+                        registry_credential: None,
                     };
                     let name = arn.rsplit('/').next().unwrap_or(&arn).to_owned();
                     let runner = TaskSetRunner::start(&name, spec, on_healthy);
@@ -260,6 +268,38 @@ impl Runtime {
         lock(&self.unrunnable).get(task_set_arn).cloned()
     }
 
+    pub fn task_runner(&self) -> &TaskRunner {
+        &self.runner
+    }
+
+    /// Where each task's log file is.
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_dir.join("tasks")
+    }
+
+    /// Removes the containers of this local cloud's earlier life: a crash
+    /// leaves them running (host processes die with it; containers do not).
+    pub async fn remove_leftover_containers(&self) {
+        let Some(engine) = self.runner.engine() else {
+            return;
+        };
+        match engine.remove_own_containers().await {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(
+                    removed,
+                    "removed task containers a previous run left behind"
+                )
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error,
+                    "cannot look for task containers a previous run left behind"
+                )
+            }
+        }
+    }
+
     pub async fn stop_all(&self) {
         let runners: Vec<Runner> = lock(&self.runners).drain().map(|(_, r)| r).collect();
         for r in runners {
@@ -269,6 +309,9 @@ impl Runtime {
             b.production.shutdown();
             b.test.shutdown();
         }
+        // Task sets still draining when the shutdown came stop in the
+        // background, which ends with this process: remove their containers.
+        self.remove_leftover_containers().await;
     }
 }
 
@@ -285,16 +328,22 @@ fn health_path(state: &CloudState, tg_arn: &str) -> String {
         .map_or_else(|| "/".to_owned(), |tg| tg.health_check_path.clone())
 }
 
-/// What a task of this task definition runs locally: the container that
-/// takes the load balancer's traffic (or the first one).
-pub fn program_for(td: &TaskDefinition, container_name: &str) -> Result<TaskProgram, String> {
+/// What a task of this task definition runs here: all of its containers
+/// when a container engine is reachable; otherwise the container that takes
+/// the load balancer's traffic (or the first one), as a host process.
+/// `static:` images are served by the built-in static server either way.
+pub fn program_for(
+    td: &TaskDefinition,
+    load_balancer: &ServiceLoadBalancer,
+    runner: &TaskRunner,
+) -> Result<TaskProgram, String> {
     let containers = td.input["containerDefinitions"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     let container = containers
         .iter()
-        .find(|c| c["name"] == container_name)
+        .find(|c| c["name"] == load_balancer.container_name.as_str())
         .or_else(|| containers.first())
         .ok_or("the task definition has no containers")?;
     let image = container["image"].as_str().unwrap_or_default();
@@ -303,42 +352,29 @@ pub fn program_for(td: &TaskDefinition, container_name: &str) -> Result<TaskProg
             dir: PathBuf::from(dir),
         });
     }
-    let strings = |key: &str| -> Vec<String> {
-        container[key]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+    let docker_host = match runner {
+        TaskRunner::Containers(_) => {
+            return ContainerTaskSpec::from_definitions(
+                &containers,
+                &load_balancer.container_name,
+                load_balancer.container_port,
+            )
+            .map(TaskProgram::Containers);
+        }
+        TaskRunner::HostProcesses { docker_host, .. } => docker_host,
     };
-    let mut argv = strings("entryPoint");
-    argv.extend(strings("command"));
+    let mut argv = tasks::strings(container, "entryPoint").unwrap_or_default();
+    argv.extend(tasks::strings(container, "command").unwrap_or_default());
     if argv.is_empty() {
         return Err(format!(
-            "image {image} needs a container runtime; give the container an entryPoint/command to run on the host, \
-             or use an image static:<dir>"
+            "image {image} needs a container engine, and no container engine was reachable at {docker_host} \
+             when the local cloud started; start one (or point --docker-host at it) and restart the local cloud, \
+             give the container an entryPoint/command to run on the host, or use an image static:<dir>"
         ));
     }
-    let env = container["environment"]
-        .as_array()
-        .map(|vars| {
-            vars.iter()
-                .filter_map(|v| {
-                    Some((
-                        v["name"].as_str()?.to_owned(),
-                        v["value"].as_str().unwrap_or_default().to_owned(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let working_dir = container["workingDirectory"].as_str().map(PathBuf::from);
     Ok(TaskProgram::Command {
         argv,
-        env,
-        working_dir,
+        env: tasks::environment(container),
+        working_dir: container["workingDirectory"].as_str().map(PathBuf::from),
     })
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub const ACCOUNT: &str = "000000000000";
@@ -39,6 +39,9 @@ pub struct CloudState {
     /// The last CodeBuild build number of each project name.
     #[serde(default)]
     pub build_numbers: BTreeMap<String, u64>,
+    /// ECR repositories by name.
+    #[serde(default)]
+    pub repositories: BTreeMap<String, Repository>,
     /// Monotonic counter for ids that must not repeat.
     pub sequence: u64,
 }
@@ -420,6 +423,44 @@ pub struct ArtifactRecord {
     pub revision_summary: Option<String>,
     pub revision_created: Option<i64>,
     pub created_at: i64,
+}
+
+/// An ECR repository: its settings and what has been pushed to it. The
+/// bytes live in the registry's content-addressed store (see `ecr`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Repository {
+    pub name: String,
+    pub arn: String,
+    pub created_at: i64,
+    /// MUTABLE or IMMUTABLE.
+    pub image_tag_mutability: String,
+    pub scan_on_push: bool,
+    /// AES256, KMS or KMS_DSSE, as asked for (the local store is not encrypted).
+    pub encryption_type: String,
+    pub kms_key: Option<String>,
+    pub tags: Vec<(String, String)>,
+    /// Image manifests by digest.
+    pub images: BTreeMap<String, Image>,
+    /// Config and layer blobs uploaded to or mounted into it, by digest.
+    /// They stay linked when an image goes (a push in progress may be about
+    /// to reference them) and are freed with the repository.
+    pub blobs: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Image {
+    /// The manifest's media type.
+    pub media_type: String,
+    /// The config's media type, for an image manifest.
+    pub artifact_media_type: Option<String>,
+    /// Config plus layers (an index: the sizes of its manifests).
+    pub size_bytes: u64,
+    pub tags: BTreeSet<String>,
+    /// The digests it references: config and layers, or an index's manifests.
+    pub references: Vec<String>,
+    /// Whether it is an index (its references are manifests).
+    pub is_index: bool,
+    pub pushed_at: i64,
 }
 
 /// Saves the state atomically: a crash leaves the previous or the new

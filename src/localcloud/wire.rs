@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 pub const ECS_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 pub const CODEDEPLOY_PREFIX: &str = "CodeDeploy_20141006";
 pub const CODEPIPELINE_PREFIX: &str = "CodePipeline_20150709";
+pub const ECR_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 /// An AWS error: its exception name and message.

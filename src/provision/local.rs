@@ -19,6 +19,13 @@ use std::time::{Duration, Instant};
 /// The local cloud checks no IAM; the declaration still names a role, as AWS requires.
 const LOCAL_PIPELINE_ROLE: &str = "arn:aws:iam::000000000000:role/switchyard-local-pipeline";
 
+/// The task size the placeholder and the build's task definitions name;
+/// local tasks are not limited by it.
+const LOCAL_TASK_CPU: &str = "256";
+const LOCAL_TASK_MEMORY: &str = "512";
+/// The local cloud checks no IAM; task definitions still name their roles.
+const LOCAL_TASK_ROLE: &str = "arn:aws:iam::000000000000:role/switchyard-local-task";
+
 /// How long a new service may take until its tasks answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -110,8 +117,8 @@ pub async fn provision(
         .family(&out.task_definition_family)
         .requires_compatibilities(ecs::Compatibility::Fargate)
         .network_mode(ecs::NetworkMode::Awsvpc)
-        .cpu("256")
-        .memory("512")
+        .cpu(LOCAL_TASK_CPU)
+        .memory(LOCAL_TASK_MEMORY)
         .container_definitions(
             ecs::ContainerDefinition::builder()
                 .name(&env.container_name)
@@ -181,6 +188,10 @@ pub async fn provision(
     .await;
     codedeploy(target.cloud, env, &out).await?;
 
+    let repository = repository_name(env);
+    log.line(format!("ECR repository {repository}")).await;
+    out.repository_uri = ecr_repository(target, &repository).await?;
+
     if let Some(source) = source {
         out.pipeline = env.name.clone();
         log.line(format!(
@@ -204,6 +215,14 @@ pub async fn provision(
                     ("CONTAINER_PORT", env.container_port.to_string()),
                     ("TASK_FAMILY", out.task_definition_family.clone()),
                     ("HEALTH_CHECK_PATH", env.health_check_path.clone()),
+                    // What infra/modules/pipeline gives the CodeBuild project on
+                    // AWS, so the sample's buildspec.yml runs unchanged.
+                    ("REPOSITORY_URI", out.repository_uri.clone()),
+                    ("TASK_CPU", LOCAL_TASK_CPU.to_owned()),
+                    ("TASK_MEMORY", LOCAL_TASK_MEMORY.to_owned()),
+                    ("TASK_EXECUTION_ROLE_ARN", LOCAL_TASK_ROLE.to_owned()),
+                    ("TASK_ROLE_ARN", LOCAL_TASK_ROLE.to_owned()),
+                    ("LOG_GROUP", format!("/ecs/{}", env.name)),
                 ],
             },
         )
@@ -247,6 +266,74 @@ async fn load_balancer(
         );
     }
     Ok(response.json().await?)
+}
+
+/// The stack's image repository, named like the environment (ECR names are
+/// lowercase, as environment names are).
+fn repository_name(env: &EnvironmentRow) -> String {
+    env.name.to_ascii_lowercase()
+}
+
+/// One call on the local cloud's ECR wire. The control plane has no ECR client
+/// (on AWS, Terraform makes the repository), so the provisioner speaks
+/// awsJson1_1 to the local cloud directly. An AWS error comes back as
+/// `Err((code, message))`.
+async fn ecr_call(
+    target: &LocalCloudTarget<'_>,
+    operation: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<Result<serde_json::Value, (String, String)>> {
+    let response = target
+        .http
+        .post(format!("{}/", target.endpoint))
+        .header(
+            "x-amz-target",
+            format!("AmazonEC2ContainerRegistry_V20150921.{operation}"),
+        )
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(body.to_string())
+        .send()
+        .await
+        .with_context(|| format!("ECR {operation} on the local cloud"))?;
+    let ok = response.status().is_success();
+    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    if ok {
+        return Ok(Ok(answer));
+    }
+    let code = answer["__type"].as_str().unwrap_or("UnknownError");
+    let code = code.rsplit('#').next().unwrap_or(code).to_owned();
+    let message = answer["message"].as_str().unwrap_or_default().to_owned();
+    Ok(Err((code, message)))
+}
+
+/// Makes the repository, or finds the one an earlier run made; its URI.
+async fn ecr_repository(target: &LocalCloudTarget<'_>, name: &str) -> anyhow::Result<String> {
+    let created = ecr_call(
+        target,
+        "CreateRepository",
+        serde_json::json!({ "repositoryName": name }),
+    )
+    .await?;
+    let repository = match created {
+        Ok(answer) => answer["repository"].clone(),
+        Err((code, _)) if code == "RepositoryAlreadyExistsException" => {
+            let found = ecr_call(
+                target,
+                "DescribeRepositories",
+                serde_json::json!({ "repositoryNames": [name] }),
+            )
+            .await?
+            .map_err(|(code, message)| {
+                anyhow!("cannot describe the ECR repository {name}: {code}: {message}")
+            })?;
+            found["repositories"][0].clone()
+        }
+        Err((code, message)) => bail!("cannot create the ECR repository {name}: {code}: {message}"),
+    };
+    repository["repositoryUri"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("the local cloud answered no URI for the ECR repository {name}"))
 }
 
 async fn codedeploy(cloud: &Cloud, env: &EnvironmentRow, out: &StackOutputs) -> anyhow::Result<()> {
@@ -522,6 +609,22 @@ pub async fn destroy(
             .await,
         &["ClusterNotFoundException"],
     )?;
+    let repository = repository_name(env);
+    log.line(format!("ECR repository {repository} and its images"))
+        .await;
+    match ecr_call(
+        target,
+        "DeleteRepository",
+        serde_json::json!({ "repositoryName": repository, "force": true }),
+    )
+    .await?
+    {
+        Ok(_) => {}
+        Err((code, _)) if code == "RepositoryNotFoundException" => {}
+        Err((code, message)) => {
+            bail!("cannot delete the ECR repository {repository}: {code}: {message}")
+        }
+    }
     let lb_name = resource_name(&env.name, "", 32);
     log.line(format!("load balancer {lb_name}")).await;
     let response = target

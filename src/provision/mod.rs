@@ -22,6 +22,8 @@ pub struct StackOutputs {
     pub test_listener_arn: String,
     pub target_groups: Vec<String>,
     pub task_definition_family: String,
+    /// The ECR repository the pipeline's build pushes images to.
+    pub repository_uri: String,
     /// The CodePipeline, when the environment follows a source.
     pub pipeline: String,
 }

@@ -1015,6 +1015,7 @@ fn map_outputs(all: &Map<String, Value>) -> Provisioned {
         test_listener_arn: text("test_listener_arn"),
         target_groups,
         task_definition_family: text("task_definition_family"),
+        repository_uri: text("ecr_repository_url"),
         pipeline: text("pipeline_name"),
     };
     let terraform_outputs = all

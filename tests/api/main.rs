@@ -4,6 +4,7 @@
 mod approvals;
 mod auth;
 mod cli;
+mod containers;
 // The signed-in dashboard client the browser tests use, for pages over HTTP.
 #[allow(dead_code)]
 #[path = "../browser/support.rs"]

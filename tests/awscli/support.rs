@@ -19,10 +19,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 /// (exported by `scripts/test`), else `.venv-test/` in the repository.
 /// Missing tools fail the test: these suites never skip.
 pub fn venv() -> PathBuf {
-    let dir = match std::env::var_os("SWITCHYARD_TEST_VENV") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test"),
-    };
+    let dir = venv_dir();
     for tool in ["aws", "moto_server"] {
         let path = dir.join("bin").join(tool);
         assert!(
@@ -34,6 +31,59 @@ pub fn venv() -> PathBuf {
         );
     }
     dir
+}
+
+fn venv_dir() -> PathBuf {
+    match std::env::var_os("SWITCHYARD_TEST_VENV") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test"),
+    }
+}
+
+/// The Docker engine the container tests use: `SWITCHYARD_TEST_DOCKER_HOST`
+/// (exported by `scripts/test`), else the one `scripts/setup-docker-engine`
+/// recorded in `.venv-test/docker-host`. No engine fails the test.
+pub fn docker_host() -> String {
+    let recorded = || {
+        std::fs::read_to_string(venv_dir().join("docker-host"))
+            .ok()
+            .map(|host| host.trim().to_owned())
+    };
+    let host = std::env::var("SWITCHYARD_TEST_DOCKER_HOST")
+        .ok()
+        .filter(|host| !host.is_empty())
+        .or_else(recorded)
+        .expect(
+            "no Docker engine for the container tests: run scripts/setup-test-deps, which starts one \
+             (scripts/test runs it and exports SWITCHYARD_TEST_DOCKER_HOST)",
+        );
+    let answers = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .env("DOCKER_HOST", &host)
+        .output()
+        .is_ok_and(|out| out.status.success());
+    assert!(
+        answers,
+        "no Docker engine answers at {host}: run scripts/setup-docker-engine"
+    );
+    host
+}
+
+/// `docker ARGS` on the test engine, with its own client config dir, so no
+/// login reaches ~/.docker; panics unless it succeeds, returns stdout.
+pub fn docker(host: &str, config: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", host)
+        .env("DOCKER_CONFIG", config)
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The standalone local cloud, killed when dropped.

@@ -36,6 +36,19 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
+/// The files below `dir`, as paths relative to the sample's root.
+fn sample_files(dir: &Path, relative: &Path, files: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = relative.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            sample_files(&entry.path(), &path, files);
+        } else {
+            files.push(path.to_string_lossy().into_owned());
+        }
+    }
+}
+
 pub struct Repo {
     pub dir: tempfile::TempDir,
     pub bare: PathBuf,
@@ -43,21 +56,39 @@ pub struct Repo {
 }
 
 impl Repo {
-    /// The sample app, pushed once; pushes after this one reach `hook_url`
-    /// as `pusher`.
+    /// The sample app's local build (buildspec.local.yml, which needs no
+    /// Docker), pushed once; pushes after this one reach `hook_url` as
+    /// `pusher`.
     pub fn new(hook_url: &str, pusher: &str) -> Repo {
+        Self::with_sample_files(
+            hook_url,
+            pusher,
+            &[
+                "index.html",
+                "buildspec.local.yml",
+                "local/taskdef.json",
+                "local/appspec.yaml",
+            ],
+        )
+    }
+
+    /// The whole sample app as the walkthrough has it: Dockerfile,
+    /// buildspec.yml, taskdef.json, appspec.yaml and the rest, unchanged.
+    pub fn whole_sample(hook_url: &str, pusher: &str) -> Repo {
+        let mut files = Vec::new();
+        sample_files(Path::new(SAMPLE), Path::new(""), &mut files);
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        Self::with_sample_files(hook_url, pusher, &files)
+    }
+
+    fn with_sample_files(hook_url: &str, pusher: &str, files: &[&str]) -> Repo {
         let dir = tempfile::tempdir().unwrap();
         let bare = dir.path().join("shop.git");
         let work = dir.path().join("work");
         std::fs::create_dir_all(&work).unwrap();
         git(dir.path(), &["init", "--bare", "shop.git"]);
         git(&work, &["init"]);
-        for file in [
-            "index.html",
-            "buildspec.local.yml",
-            "local/taskdef.json",
-            "local/appspec.yaml",
-        ] {
+        for file in files {
             let to = work.join(file);
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(Path::new(SAMPLE).join(file), to).unwrap();

@@ -1,18 +1,25 @@
-//! Tasks as local processes: each task set runs `desired_count` copies of its
-//! program, health-checks them over HTTP and replaces the ones that die or
-//! turn unhealthy, as ECS would.
+//! Tasks as local processes or containers: each task set runs
+//! `desired_count` copies of its program, health-checks them over HTTP and
+//! replaces the ones that die or turn unhealthy, as ECS would.
 //!
 //! One supervisor per task set reconciles the live tasks with the desired
 //! count and publishes the healthy addresses; each task has a driver that
-//! spawns its process, probes it and reports what happens. The drivers only
-//! write state and wake the supervisor, so every decision to start or stop a
-//! task is taken in one place.
+//! starts its process or containers, probes it and reports what happens.
+//! The drivers only write state and wake the supervisor, so every decision
+//! to start or stop a task is taken in one place.
 
+mod container;
+mod container_config;
+mod container_engine;
 mod health;
+pub mod logs;
 mod process;
 mod static_site;
 mod task;
 
+pub use container_config::{ContainerHealthCheck, ContainerSpec, ContainerTaskSpec};
+pub(crate) use container_config::{environment, strings};
+pub use container_engine::{ContainerEngine, DockerHost, TaskRunner};
 pub use static_site::serve_static;
 
 use std::collections::VecDeque;
@@ -35,6 +42,23 @@ pub enum TaskProgram {
         env: Vec<(String, String)>,
         working_dir: Option<PathBuf>,
     },
+    /// All of a task definition's containers, run on the container engine.
+    Containers(ContainerTaskSpec),
+}
+
+/// A registry login for pulling a task's images (the local ECR's, say).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryCredential {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryCredential")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +69,10 @@ pub struct TaskSetSpec {
     pub desired_count: usize,
     /// Where each task's stdout/stderr go (one file per task).
     pub log_dir: PathBuf,
+    /// The engine a `Containers` program runs on.
+    pub engine: Option<Arc<ContainerEngine>>,
+    /// The login for pulling images that the engine does not have yet.
+    pub registry_credential: Option<RegistryCredential>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +87,11 @@ pub struct TaskInfo {
     /// 32 lowercase hex digits, like an ECS task id.
     pub task_id: String,
     pub port: u16,
+    /// The task's process, when it runs on the host.
     pub pid: Option<u32>,
+    /// The engine's ids of the task's containers, in start order, when it
+    /// runs as containers.
+    pub container_ids: Vec<String>,
     /// "PROVISIONING" before the process is spawned, "PENDING" until its
     /// first healthy check, then "RUNNING", and "STOPPED" once it has exited
     /// (ECS spelling). RUNNING waits for health so that a task set's
@@ -99,7 +131,8 @@ impl Default for HealthCheckSettings {
     }
 }
 
-/// How long a stopping task has between SIGTERM and SIGKILL.
+/// How long a stopping task has between SIGTERM and SIGKILL (a container's
+/// default stopTimeout).
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// The wait before replacing a failed task, doubled for every failure in a
 /// row up to the maximum, so a crash-looping program does not spin.
@@ -146,6 +179,8 @@ impl TaskSetRunner {
                 program: spec.program,
                 health_check_path,
                 log_dir: spec.log_dir,
+                engine: spec.engine,
+                registry_credential: spec.registry_credential,
             },
             settings,
             state: Mutex::new(State {
@@ -204,8 +239,8 @@ impl TaskSetRunner {
         self.shared.healthy()
     }
 
-    /// Stops every task: SIGTERM, then SIGKILL after a grace period (2 s);
-    /// waits for them.
+    /// Stops every task: SIGTERM, then SIGKILL after a grace period (2 s,
+    /// or a container's stopTimeout); waits for them.
     pub async fn stop(mut self) {
         self.shared.state().shutting_down = true;
         self.shared.changed.notify_one();
@@ -232,6 +267,8 @@ struct TaskTemplate {
     program: TaskProgram,
     health_check_path: String,
     log_dir: PathBuf,
+    engine: Option<Arc<ContainerEngine>>,
+    registry_credential: Option<RegistryCredential>,
 }
 
 struct Shared {
@@ -372,6 +409,7 @@ impl Shared {
             task_id: task_id.clone(),
             port: 0,
             pid: None,
+            container_ids: Vec::new(),
             last_status: "PROVISIONING",
             health: TaskHealth::Unknown,
             started_at: None,
@@ -402,11 +440,12 @@ impl Shared {
         true
     }
 
-    fn task_spawned(&self, task_id: &str, pid: Option<u32>) {
+    fn task_spawned(&self, task_id: &str, pid: Option<u32>, container_ids: Vec<String>) {
         let mut state = self.state();
         if let Some(task) = state.task_mut(task_id) {
             task.info.last_status = "PENDING";
             task.info.pid = pid;
+            task.info.container_ids = container_ids;
             task.info.started_at = Some(SystemTime::now());
         }
         drop(state);

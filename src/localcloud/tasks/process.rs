@@ -1,6 +1,6 @@
 //! Task processes: ports, spawning, signals and exit descriptions.
 
-use super::{TaskProgram, TaskTemplate};
+use super::{STOP_GRACE, TaskProgram, TaskTemplate};
 use anyhow::Context;
 use std::collections::VecDeque;
 use std::io;
@@ -42,12 +42,39 @@ pub(super) fn free_loopback_port() -> io::Result<u16> {
 /// This process's own executable, as the kernel holds it open.
 const RUNNING_EXECUTABLE: &str = "/proc/self/exe";
 
+/// A task running as a host process.
+pub(super) struct TaskProcess {
+    child: Child,
+    pid: Option<u32>,
+}
+
+impl TaskProcess {
+    pub(super) fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Resolves when the process exits, with the task's stopped reason.
+    /// Cancel-safe.
+    pub(super) async fn exited(&mut self) -> String {
+        let status = self.child.wait().await;
+        if let Some(pid) = self.pid {
+            kill_leftovers(pid);
+        }
+        describe_exit(status)
+    }
+
+    /// SIGTERM, SIGKILL after the grace period; nothing if it has exited.
+    pub(super) async fn stop(&mut self) {
+        terminate(&mut self.child, STOP_GRACE).await;
+    }
+}
+
 /// Spawns the task's process with its output appended to its log file.
 pub(super) async fn spawn_task(
     template: &TaskTemplate,
     task_id: &str,
     port: u16,
-) -> anyhow::Result<Child> {
+) -> anyhow::Result<TaskProcess> {
     let mut command = match &template.program {
         TaskProgram::StaticSite { dir } => {
             // The running executable itself, not its path: an upgrade may
@@ -73,6 +100,9 @@ pub(super) async fn spawn_task(
             }
             command
         }
+        TaskProgram::Containers(_) => {
+            anyhow::bail!("a task of containers needs a container engine, not a host process")
+        }
     };
     // Set last so the program's own environment cannot move the task off the
     // port its health checks and target group use.
@@ -80,18 +110,7 @@ pub(super) async fn spawn_task(
         .env("PORT", port.to_string())
         .env("HOST", "127.0.0.1");
 
-    std::fs::create_dir_all(&template.log_dir).with_context(|| {
-        format!(
-            "cannot create the task log directory {}",
-            template.log_dir.display()
-        )
-    })?;
-    let log_path = template.log_dir.join(format!("{task_id}.log"));
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open the task log {}", log_path.display()))?;
+    let log = super::logs::open_append(&template.log_dir, task_id)?;
     command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -119,10 +138,12 @@ pub(super) async fn spawn_task(
     }
     let program = command.as_std().get_program().to_owned();
     let dir = command.as_std().get_current_dir().map(Path::to_path_buf);
-    spawn_from_lasting_thread(command)
+    let child = spawn_from_lasting_thread(command)
         .await
         .map_err(|e| super::super::spawn_error::explain(&program, dir.as_deref(), e))
-        .with_context(|| format!("cannot run the task's program ({:?})", template.program))
+        .with_context(|| format!("cannot run the task's program ({:?})", template.program))?;
+    let pid = child.id();
+    Ok(TaskProcess { child, pid })
 }
 
 /// A relative program path with a directory part means the working
@@ -189,7 +210,7 @@ fn spawner() -> io::Result<mpsc::Sender<SpawnRequest>> {
 
 /// SIGTERM to the task's process group, SIGKILL after `grace`; waits for the
 /// process and kills whatever of its group is left.
-pub(super) async fn terminate(child: &mut Child, grace: Duration) {
+async fn terminate(child: &mut Child, grace: Duration) {
     let Some(pid) = child.id() else {
         return; // already reaped
     };
@@ -207,7 +228,7 @@ pub(super) async fn terminate(child: &mut Child, grace: Duration) {
 /// task's process left behind). Called right after the leader is reaped:
 /// pids are handed out in a cycle, so its number cannot have been reused by
 /// another group leader yet, and a group with members keeps its id reserved.
-pub(super) fn kill_leftovers(pid: u32) {
+fn kill_leftovers(pid: u32) {
     signal_group(pid, libc::SIGKILL);
 }
 
@@ -222,7 +243,7 @@ fn signal_group(pid: u32, signal: libc::c_int) {
 }
 
 /// The stopped reason for a process that exited on its own.
-pub(super) fn describe_exit(status: io::Result<ExitStatus>) -> String {
+fn describe_exit(status: io::Result<ExitStatus>) -> String {
     let how = match status {
         Ok(status) => match (status.code(), status.signal()) {
             (Some(code), _) => format!("exit code {code}"),

@@ -1,7 +1,10 @@
-//! One task's driver: spawns its process, probes it, and stops it when the
-//! supervisor asks or when it fails, reporting each step to the shared state.
+//! One task's driver: starts its process or containers, probes it, and
+//! stops it when the supervisor asks or when it fails, reporting each step to
+//! the shared state.
 
-use super::{STOP_GRACE, Shared, TaskHealth, health, process};
+use super::container::{ContainerLaunch, ContainerTask};
+use super::process::{self, TaskProcess};
+use super::{Shared, TaskHealth, TaskProgram, TaskTemplate, health};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
@@ -9,7 +12,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until};
 
-/// Drives the task until its process is gone, then records it as stopped.
+/// Drives the task until its process or containers are gone, then records
+/// it as stopped.
 pub(super) async fn run(
     shared: Arc<Shared>,
     task_id: String,
@@ -42,6 +46,77 @@ impl Drop for StopRecord<'_> {
     }
 }
 
+/// A started task, whichever way it runs: the driver's probe and health
+/// logic is the same for both.
+enum RunningTask {
+    Process(TaskProcess),
+    Containers(ContainerTask),
+}
+
+impl RunningTask {
+    /// Starts the task; on failure, returns its stopped reason.
+    async fn start(
+        template: &TaskTemplate,
+        task_set: &str,
+        task_id: &str,
+        port: u16,
+    ) -> Result<RunningTask, String> {
+        match (&template.program, &template.engine) {
+            (TaskProgram::Containers(spec), Some(engine)) => {
+                let launch = ContainerLaunch {
+                    engine,
+                    spec,
+                    registry_credential: template.registry_credential.as_ref(),
+                    task_set,
+                    task_id,
+                    port,
+                    log_dir: &template.log_dir,
+                };
+                ContainerTask::start(launch).await.map(RunningTask::Containers)
+            }
+            (TaskProgram::Containers(_), None) => Err(
+                "CannotStartContainerError: the task runs containers, and no container engine is connected"
+                    .to_string(),
+            ),
+            _ => process::spawn_task(template, task_id, port)
+                .await
+                .map(RunningTask::Process)
+                .map_err(|error| format!("CannotStartContainerError: {error:#}")),
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            RunningTask::Process(process) => process.pid(),
+            RunningTask::Containers(_) => None,
+        }
+    }
+
+    fn container_ids(&self) -> Vec<String> {
+        match self {
+            RunningTask::Process(_) => Vec::new(),
+            RunningTask::Containers(containers) => containers.container_ids(),
+        }
+    }
+
+    /// Resolves when the task ends on its own, with its stopped reason.
+    /// Cancel-safe.
+    async fn exited(&mut self) -> String {
+        match self {
+            RunningTask::Process(process) => process.exited().await,
+            RunningTask::Containers(containers) => containers.exited().await,
+        }
+    }
+
+    /// Stops what is still running of the task and cleans up after it.
+    async fn stop(&mut self) {
+        match self {
+            RunningTask::Process(process) => process.stop().await,
+            RunningTask::Containers(containers) => containers.stop().await,
+        }
+    }
+}
+
 type Probe<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// Returns the stopped reason once the task's process has exited.
@@ -51,17 +126,26 @@ async fn drive(
     port: u16,
     mut stop_requested: oneshot::Receiver<String>,
 ) -> String {
-    let mut child = match process::spawn_task(&shared.template, task_id, port).await {
-        Ok(child) => child,
-        Err(error) => {
-            tracing::warn!(task_set = %shared.name, task_id, error = format!("{error:#}"), "task failed to start");
-            shared.task_failing(task_id, TaskHealth::Unknown);
-            return format!("CannotStartContainerError: {error:#}");
+    let started = tokio::select! {
+        started = RunningTask::start(&shared.template, &shared.name, task_id, port) => started,
+        // A start can take long (an image pull): a stop request ends it, and
+        // what it had created is removed as it is dropped.
+        reason = &mut stop_requested => {
+            return reason.unwrap_or_else(|_| "The task set runner went away".to_string());
         }
     };
-    let pid = child.id();
-    tracing::info!(task_set = %shared.name, task_id, port, pid, "task started");
-    shared.task_spawned(task_id, pid);
+    let mut task = match started {
+        Ok(task) => task,
+        Err(reason) => {
+            tracing::warn!(task_set = %shared.name, task_id, reason, "task failed to start");
+            shared.task_failing(task_id, TaskHealth::Unknown);
+            return reason;
+        }
+    };
+    let pid = task.pid();
+    let container_ids = task.container_ids();
+    tracing::info!(task_set = %shared.name, task_id, port, pid, ?container_ids, "task started");
+    shared.task_spawned(task_id, pid, container_ids);
 
     let settings = &shared.settings;
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -73,17 +157,15 @@ async fn drive(
     let mut failures = 0;
     loop {
         tokio::select! {
-            status = child.wait() => {
+            reason = task.exited() => {
                 shared.task_failing(task_id, TaskHealth::Unknown);
-                if let Some(pid) = pid {
-                    process::kill_leftovers(pid);
-                }
-                let reason = process::describe_exit(status);
                 tracing::warn!(task_set = %shared.name, task_id, reason, "task exited");
+                // What else of the task runs (its other containers) goes too.
+                task.stop().await;
                 return reason;
             }
             reason = &mut stop_requested => {
-                process::terminate(&mut child, STOP_GRACE).await;
+                task.stop().await;
                 return reason.unwrap_or_else(|_| "The task set runner went away".to_string());
             }
             () = sleep_until(grace_ends), if !healthy => {
@@ -93,7 +175,7 @@ async fn drive(
                     settings.startup_grace
                 );
                 tracing::warn!(task_set = %shared.name, task_id, reason, "replacing task");
-                process::terminate(&mut child, STOP_GRACE).await;
+                task.stop().await;
                 return reason;
             }
             () = sleep_until(next_probe), if probe.is_none() => {
@@ -126,7 +208,7 @@ async fn drive(
                                 "Task failed ELB health checks: {failures} consecutive failures, the last: {error}"
                             );
                             tracing::warn!(task_set = %shared.name, task_id, reason, "replacing task");
-                            process::terminate(&mut child, STOP_GRACE).await;
+                            task.stop().await;
                             return reason;
                         }
                     }

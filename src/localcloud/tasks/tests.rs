@@ -37,6 +37,8 @@ fn spec(program: TaskProgram, desired_count: usize, log_dir: &Path) -> TaskSetSp
         health_check_path: "/".to_string(),
         desired_count,
         log_dir: log_dir.to_path_buf(),
+        engine: None,
+        registry_credential: None,
     }
 }
 

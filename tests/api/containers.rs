@@ -1,0 +1,376 @@
+//! The walkthrough's sample app on real containers: its Dockerfile,
+//! buildspec.yml, taskdef.json and appspec.yaml as they are, from `git push`
+//! through CodeBuild's `docker build` and `docker push` to the local ECR, to
+//! a blue/green shift between nginx containers on the production listener.
+
+use crate::helpers::TestServer;
+use crate::repo::Repo;
+use crate::support;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/app-sample");
+
+/// A server whose local cloud runs tasks on the test engine, with the AWS
+/// CLI on the PATH its builds see (the buildspec calls `aws ecr`).
+pub struct ContainerServer {
+    pub s: TestServer,
+    pub docker_host: String,
+    pub cloud_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ContainerServer {
+    pub async fn start() -> ContainerServer {
+        let docker_host = support::docker_host();
+        let path = format!(
+            "{}:{}",
+            support::venv().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let s = TestServer::start_with_env(
+            &dir.path().join("data"),
+            &["--time-scale", "60", "--docker-host", &docker_host],
+            &[("PATH", &path)],
+        )
+        .await;
+        let cloud_url = s
+            .stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("local cloud at "))
+            .expect("the server names its local cloud")
+            .trim()
+            .to_owned();
+        ContainerServer {
+            s,
+            docker_host,
+            cloud_url,
+            _dir: dir,
+        }
+    }
+
+    /// `aws ecr ...` against the local cloud; the parsed JSON answer.
+    pub fn ecr(&self, args: &[&str]) -> Value {
+        let out = std::process::Command::new(support::venv().join("bin/aws"))
+            .args(["--endpoint-url", &self.cloud_url, "--output", "json", "ecr"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "aws ecr {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The containers the local cloud runs for the task set of `image`.
+    pub fn containers_of(&self, image: &str) -> Vec<String> {
+        let config = tempfile::tempdir().unwrap();
+        support::docker(
+            &self.docker_host,
+            config.path(),
+            &[
+                "ps",
+                "--filter",
+                &format!("ancestor={image}"),
+                "--format",
+                "{{.ID}}",
+            ],
+        )
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    }
+}
+
+async fn until(
+    s: &TestServer,
+    path: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let body = s.get(path, &s.admin_token).await.body;
+        if done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{path} never got there: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An environment following `repo`, shifting 10 % a minute (10 s at time
+/// scale 60), provisioned; its production URL.
+pub async fn shop(cs: &ContainerServer, repo: &Repo) -> String {
+    let s = &cs.s;
+    let created = s
+        .post(
+            "/api/environments",
+            &s.admin_token,
+            json!({"name": "shop", "platform": "local", "termination_wait_minutes": 0,
+                   "deployment_config": "ECSLinear10PercentEvery1Minutes",
+                   "source": {"repo": repo.bare.to_str().unwrap(), "branch": "main"},
+                   "webhook_secret": crate::repo::SECRET, "approval_policy": {"required": 0}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    crate::deployments::provision(s, "shop").await["outputs"]["prod_url"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The pipeline run of `commit` once it has ended: it must have succeeded.
+pub async fn finished_run(s: &TestServer, commit: &str) -> Value {
+    let runs = until(
+        s,
+        "/api/environments/shop/pipeline/runs",
+        Duration::from_secs(240),
+        |runs| {
+            runs["runs"].as_array().is_some_and(|runs| {
+                runs.iter()
+                    .any(|r| r["commit"]["sha"] == commit && r["status"] != "InProgress")
+            })
+        },
+    )
+    .await;
+    let run = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["commit"]["sha"] == commit)
+        .unwrap()
+        .clone();
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    run
+}
+
+/// Pushes the green page, as the walkthrough does: `cp index_green.html index.html`.
+pub fn push_green(repo: &Repo) -> String {
+    std::fs::copy(
+        Path::new(SAMPLE).join("index_green.html"),
+        repo.work.join("index.html"),
+    )
+    .unwrap();
+    repo.commit_and_push("Green").0
+}
+
+/// What the production listener answered while it was watched.
+#[derive(Default, Debug)]
+pub struct Watched {
+    pub answers: Vec<&'static str>,
+    pub failures: Vec<String>,
+}
+
+/// Requests `url` back to back until `stop`, classifying every answer as
+/// the blue or the green page.
+pub fn watch(url: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Watched> {
+    tokio::spawn(async move {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let mut watched = Watched::default();
+        while !stop.load(Ordering::Relaxed) {
+            match http.get(&url).send().await {
+                Ok(r) if r.status() == StatusCode::OK => {
+                    let page = r.text().await.unwrap_or_default();
+                    watched.answers.push(if page.contains("<h1>green</h1>") {
+                        "green"
+                    } else if page.contains("<h1>blue</h1>") {
+                        "blue"
+                    } else {
+                        "other"
+                    });
+                }
+                Ok(r) => watched.failures.push(format!("status {}", r.status())),
+                Err(e) => watched.failures.push(format!("{e:#}")),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        watched
+    })
+}
+
+#[tokio::test]
+async fn the_sample_app_builds_pushes_and_shifts_to_green_on_containers() {
+    let cs = ContainerServer::start().await;
+    let s = &cs.s;
+    let said = std::fs::read_to_string(s.data_dir.with_extension("log")).unwrap();
+    assert!(
+        said.contains("tasks run as containers"),
+        "the server says which runner it uses: {said}"
+    );
+    let repo = Repo::whole_sample(&s.url("/hooks/github"), "carol");
+    let prod = shop(&cs, &repo).await;
+
+    // The first release: the blue page, as the sample has it.
+    std::fs::write(
+        repo.work.join("README.md"),
+        "The sample app, on switchyard.\n",
+    )
+    .unwrap();
+    let blue = repo.commit_and_push("Blue").0;
+    let run = finished_run(s, &blue).await;
+    let blue_deployment = run["deployment_id"].as_i64().expect("the run deployed");
+    until(
+        s,
+        &format!("/api/deployments/{blue_deployment}"),
+        Duration::from_secs(90),
+        |d| d["status"] == "Succeeded",
+    )
+    .await;
+
+    // The image is in the local ECR, tagged by the commit as buildspec.yml does.
+    let images = cs.ecr(&["describe-images", "--repository-name", "shop"]);
+    let tags: Vec<&str> = images["imageDetails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["imageTags"].as_array().unwrap())
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(tags.contains(&&blue[..12]), "{images}");
+    assert!(tags.contains(&"latest"), "{images}");
+    let repository_uri = cs.ecr(&["describe-repositories", "--repository-names", "shop"])
+        ["repositories"][0]["repositoryUri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blue_image = format!("{repository_uri}:{}", &blue[..12]);
+    assert_eq!(
+        cs.containers_of(&blue_image).len(),
+        2,
+        "two blue containers run"
+    );
+
+    // The second release shifts production to green while it is watched.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch(prod.clone(), stop.clone());
+    let green = push_green(&repo);
+    let run = finished_run(s, &green).await;
+    let green_deployment = run["deployment_id"].as_i64().expect("the run deployed");
+    let deployment = until(
+        s,
+        &format!("/api/deployments/{green_deployment}"),
+        Duration::from_secs(120),
+        |d| {
+            matches!(
+                d["status"].as_str(),
+                Some("Succeeded" | "Failed" | "Stopped")
+            )
+        },
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let watched = watcher.await.unwrap();
+    assert_eq!(deployment["status"], "Succeeded", "{deployment}");
+    assert!(
+        watched.failures.is_empty(),
+        "{} of {} requests failed during the shift: {:?}",
+        watched.failures.len(),
+        watched.answers.len() + watched.failures.len(),
+        &watched.failures[..watched.failures.len().min(5)]
+    );
+    assert!(!watched.answers.contains(&"other"), "{watched:?}");
+    let first_green = watched
+        .answers
+        .iter()
+        .position(|a| *a == "green")
+        .expect("green answered");
+    assert!(
+        watched.answers[first_green..].contains(&"blue"),
+        "blue and green answered side by side during the shift"
+    );
+    assert!(
+        watched.answers.iter().rev().take(10).all(|a| *a == "green"),
+        "production ends on green"
+    );
+    let green_image = format!("{repository_uri}:{}", &green[..12]);
+    assert_eq!(
+        cs.containers_of(&green_image).len(),
+        2,
+        "two green containers run"
+    );
+    // Termination wait 0: the blue task set's containers are gone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cs.containers_of(&blue_image).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the blue containers were never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_container_killed_mid_shift_is_replaced_and_the_shift_completes() {
+    let cs = ContainerServer::start().await;
+    let s = &cs.s;
+    let repo = Repo::whole_sample(&s.url("/hooks/github"), "carol");
+    let prod = shop(&cs, &repo).await;
+    let green = push_green(&repo);
+    let run = finished_run(s, &green).await;
+    let deployment_id = run["deployment_id"].as_i64().expect("the run deployed");
+
+    // Once traffic has started to move, kill one green container.
+    let path = format!("/api/deployments/{deployment_id}");
+    until(s, &path, Duration::from_secs(60), |d| {
+        d["task_sets"]["green"]["traffic_weight"]
+            .as_f64()
+            .is_some_and(|w| w > 0.0)
+    })
+    .await;
+    let repository_uri = cs.ecr(&["describe-repositories", "--repository-names", "shop"])
+        ["repositories"][0]["repositoryUri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let green_image = format!("{repository_uri}:{}", &green[..12]);
+    let before = cs.containers_of(&green_image);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let config = tempfile::tempdir().unwrap();
+    support::docker(&cs.docker_host, config.path(), &["kill", &before[0]]);
+
+    // The task set gets a new container; the killed one stays gone.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = cs.containers_of(&green_image);
+        if now.len() == 2 && !now.contains(&before[0]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed container was never replaced: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deployment = until(s, &path, Duration::from_secs(120), |d| {
+        matches!(
+            d["status"].as_str(),
+            Some("Succeeded" | "Failed" | "Stopped")
+        )
+    })
+    .await;
+    assert_eq!(deployment["status"], "Succeeded", "{deployment}");
+    let page = s
+        .client()
+        .get(&prod)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<h1>green</h1>"), "{page}");
+}
