@@ -16,6 +16,7 @@ pub mod releases;
 pub mod sessions;
 pub mod stacks;
 pub mod static_sites;
+pub mod task_logs;
 pub mod users;
 pub mod views;
 

@@ -7,6 +7,7 @@ pub(crate) mod client;
 mod demo;
 mod deploy;
 mod env;
+mod logs;
 mod output;
 mod stack;
 
@@ -111,6 +112,20 @@ enum Command {
     },
     /// An environment's URLs and latest deployments.
     Status { environment: String },
+    /// The last lines of each task's log, newest task first (local
+    /// environments), as `<short task id> <line>`.
+    Logs {
+        environment: String,
+        /// Lines per task, the last ones (1-1000; the server's default is 100).
+        #[arg(long)]
+        tail: Option<u32>,
+        /// Only this task: its id, or the short id the lines start with.
+        #[arg(long)]
+        task: Option<String>,
+        /// Print the API's JSON (the same as --output json).
+        #[arg(long)]
+        json: bool,
+    },
     /// Continue a deployment: reroute traffic now (ready) or remove the original now (termination).
     Continue {
         id: i64,
@@ -439,6 +454,24 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 &environment,
             )
             .await
+        }
+        Command::Logs {
+            environment,
+            tail,
+            task,
+            json,
+        } => {
+            let out = if json {
+                Output::Json
+            } else {
+                cli.client.output
+            };
+            let args = logs::LogsArgs {
+                environment: &environment,
+                tail,
+                task: task.as_deref(),
+            };
+            logs::run(&ApiClient::new(&cli.client)?, out, args).await
         }
         Command::Continue { id, wait } => {
             deploy::continue_deployment(&ApiClient::new(&cli.client)?, cli.client.output, id, &wait)

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod deployments;
 pub mod pipelines;
+pub mod tasks;
 
 use aws_config::{BehaviorVersion, Region};
 

@@ -6,6 +6,7 @@ pub mod deployment_config;
 pub mod environment;
 pub mod pipeline;
 pub mod release;
+pub mod task_log;
 pub mod user;
 pub mod webhook;
 

@@ -5,11 +5,16 @@ mod approvals;
 mod auth;
 mod cli;
 mod containers;
+// The signed-in dashboard client the browser tests use, for pages over HTTP.
+#[allow(dead_code)]
+#[path = "../browser/support.rs"]
+mod dashboard;
 mod deployments;
 mod environments;
 mod errors;
 mod events;
 mod helpers;
+mod logs;
 mod notifications;
 mod openapi;
 mod ops;

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod deployments;
 pub mod environments;
 pub mod events;
+pub mod logs;
 pub mod pipelines;
 pub mod release_policies;
 pub mod releases;
@@ -42,6 +43,7 @@ use utoipa_axum::routes;
         (name = "users", description = "Users and API tokens"),
         (name = "pipelines", description = "CodePipeline runs: Source, Build, Approval, Deploy"),
         (name = "approvals", description = "Team release approvals"),
+        (name = "tasks", description = "The tasks of an environment's service and their logs"),
     )
 )]
 struct ApiDoc;
@@ -73,6 +75,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stacks::provision, stacks::show, stacks::destroy))
         .routes(routes!(stacks::plan))
         .routes(routes!(checks::check))
+        .routes(routes!(logs::logs))
         .routes(routes!(deployments::start, deployments::list))
         .routes(routes!(deployments::show))
         .routes(routes!(deployments::continue_deployment))

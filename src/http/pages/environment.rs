@@ -3,6 +3,7 @@
 
 use super::deployment::{status_class, status_text};
 use super::format::{When, duration};
+use super::logs::{PAGE_TAIL, PANEL_TAIL, TaskLogsView};
 use super::overview::{EnvCard, card};
 use super::pipelines::{RunItem, run_item};
 use super::sessions::SignedIn;
@@ -37,6 +38,10 @@ struct EnvironmentPage {
     releases_href: String,
     runs: Vec<RunItem>,
     has_pipeline: bool,
+    /// The last lines of each live task.
+    logs: TaskLogsView,
+    logs_href: String,
+    full_lines: u32,
 }
 
 pub async fn page(
@@ -68,6 +73,7 @@ pub async fn page(
         )
         .await
         .map_err(|e| PageError::from(e).within(chrome.clone()))?;
+    let logs = TaskLogsView::read(&state.app, actor, &name, PANEL_TAIL, true).await;
     let now = store::now_millis();
     let deployments = rows
         .iter()
@@ -114,6 +120,9 @@ pub async fn page(
             releases_href: format!("/environments/{name}/releases"),
             runs: runs.items.iter().map(|r| run_item(r, now)).collect(),
             has_pipeline: env.pipeline.is_some(),
+            logs,
+            logs_href: format!("/environments/{name}/logs"),
+            full_lines: PAGE_TAIL.lines(),
         },
     ))
 }

@@ -11,6 +11,7 @@ pub mod csrf;
 mod deployment;
 mod environment;
 pub mod format;
+mod logs;
 mod overview;
 pub mod pipelines;
 mod releases;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/sign-out", post(sessions::sign_out))
         .route("/environments/{name}", get(environment::page))
         .route("/environments/{name}/releases", get(releases::page))
+        .route("/environments/{name}/logs", get(logs::page))
         .route("/deployments/{id}", get(deployment::page))
         .route("/deployments/{id}/live", get(deployment::live))
         .route("/deployments/{id}/{action}", post(deployment::act))
