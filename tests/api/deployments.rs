@@ -276,7 +276,6 @@ async fn idempotent_retries_concurrent_refusals_and_bad_inputs() {
             "deployment_config",
         ),
         (json!({"image": "Not An Image", "version": "v2"}), "image"),
-        (json!({"image": "nginx:1.27", "version": "v2"}), "image"),
         (
             json!({"image": "static:/no/such/dir", "version": "v2"}),
             "image",
@@ -1001,5 +1000,35 @@ async fn a_failing_hook_rolls_back_and_a_passing_one_lets_the_release_through() 
     assert_eq!(
         (bad.status, bad.field()),
         (StatusCode::UNPROCESSABLE_ENTITY, "hooks.Install")
+    );
+}
+
+#[tokio::test]
+async fn a_container_image_without_an_engine_fails_its_deployment_saying_so() {
+    let e = Env::new("noengine", json!({})).await;
+    let answer =
+        e.s.post(
+            "/api/environments/noengine/deployments",
+            &e.s.admin_token,
+            json!({"image": "nginx:1.27", "version": "nginx"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+    let d = e
+        .wait(
+            answer.body["id"].as_i64().unwrap(),
+            &["Failed", "Stopped", "Succeeded"],
+        )
+        .await;
+    assert_eq!(d["status"], "Failed", "{d}");
+    let message = d["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("no container engine")
+            && message.contains(crate::helpers::NO_CONTAINER_ENGINE),
+        "the failure names the engine it could not reach: {d}"
+    );
+    assert!(
+        e.serving().await.contains("no release yet"),
+        "production still serves what it served"
     );
 }

@@ -11,6 +11,9 @@ use tokio::process::{Child, Command};
 pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
 /// The static root of a server on `data_dir`: a sibling folder.
+/// A Docker host no engine listens on.
+pub const NO_CONTAINER_ENGINE: &str = "unix:///nonexistent/switchyard-tests/docker.sock";
+
 fn sites_dir(data_dir: &Path) -> PathBuf {
     data_dir.parent().unwrap().join("sites")
 }
@@ -101,6 +104,9 @@ impl TestServer {
             .arg("--static-root")
             .arg(as_given(&sites_dir(data_dir)))
             .args(extra)
+            // Host-process tasks unless a test names an engine with
+            // --docker-host: the machine's own engine, if any, stays out.
+            .env("DOCKER_HOST", NO_CONTAINER_ENGINE)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
