@@ -4,6 +4,7 @@
 //! a blue/green shift between nginx containers on the production listener.
 
 use crate::helpers::TestServer;
+use crate::paths::{succeeds_and_serves, until_within};
 use crate::repo::Repo;
 use crate::support;
 use reqwest::StatusCode;
@@ -90,23 +91,6 @@ impl ContainerServer {
     }
 }
 
-async fn until(
-    s: &TestServer,
-    path: &str,
-    limit: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let body = s.get(path, &s.admin_token).await.body;
-        if done(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "{path} never got there: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// An environment following `repo`, shifting 10 % a minute (10 s at time
 /// scale 60), provisioned; its production URL.
 pub async fn shop(cs: &ContainerServer, repo: &Repo) -> String {
@@ -130,7 +114,7 @@ pub async fn shop(cs: &ContainerServer, repo: &Repo) -> String {
 
 /// The pipeline run of `commit` once it has ended: it must have succeeded.
 pub async fn finished_run(s: &TestServer, commit: &str) -> Value {
-    let runs = until(
+    let runs = until_within(
         s,
         "/api/environments/shop/pipeline/runs",
         Duration::from_secs(240),
@@ -221,7 +205,7 @@ async fn the_sample_app_builds_pushes_and_shifts_to_green_on_containers() {
     let blue = repo.commit_and_push("Blue").0;
     let run = finished_run(s, &blue).await;
     let blue_deployment = run["deployment_id"].as_i64().expect("the run deployed");
-    until(
+    until_within(
         s,
         &format!("/api/deployments/{blue_deployment}"),
         Duration::from_secs(90),
@@ -258,7 +242,7 @@ async fn the_sample_app_builds_pushes_and_shifts_to_green_on_containers() {
     let green = push_green(&repo);
     let run = finished_run(s, &green).await;
     let green_deployment = run["deployment_id"].as_i64().expect("the run deployed");
-    let deployment = until(
+    let deployment = until_within(
         s,
         &format!("/api/deployments/{green_deployment}"),
         Duration::from_secs(120),
@@ -323,7 +307,7 @@ async fn a_container_killed_mid_shift_is_replaced_and_the_shift_completes() {
 
     // Once traffic has started to move, kill one green container.
     let path = format!("/api/deployments/{deployment_id}");
-    until(s, &path, Duration::from_secs(60), |d| {
+    until_within(s, &path, Duration::from_secs(60), |d| {
         d["task_sets"]["green"]["traffic_weight"]
             .as_f64()
             .is_some_and(|w| w > 0.0)
@@ -353,22 +337,5 @@ async fn a_container_killed_mid_shift_is_replaced_and_the_shift_completes() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let deployment = until(s, &path, Duration::from_secs(120), |d| {
-        matches!(
-            d["status"].as_str(),
-            Some("Succeeded" | "Failed" | "Stopped")
-        )
-    })
-    .await;
-    assert_eq!(deployment["status"], "Succeeded", "{deployment}");
-    let page = s
-        .client()
-        .get(&prod)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("<h1>green</h1>"), "{page}");
+    succeeds_and_serves(s, deployment_id, &prod, "<h1>green</h1>").await;
 }

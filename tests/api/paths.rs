@@ -10,7 +10,17 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 async fn until(s: &TestServer, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
+    until_within(s, path, Duration::from_secs(90), done).await
+}
+
+/// GETs `path` as admin until `done` holds for its body; fails after `limit`.
+pub async fn until_within(
+    s: &TestServer,
+    path: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + limit;
     loop {
         let body = s.get(path, &s.admin_token).await.body;
         if done(&body) {
@@ -23,7 +33,7 @@ async fn until(s: &TestServer, path: &str, done: impl Fn(&Value) -> bool) -> Val
 
 /// Waits for deployment `id` to end, which must be in success, with `prod`
 /// serving `text`.
-async fn succeeds_and_serves(s: &TestServer, id: i64, prod: &str, text: &str) {
+pub async fn succeeds_and_serves(s: &TestServer, id: i64, prod: &str, text: &str) {
     let deployment = until(s, &format!("/api/deployments/{id}"), |d| {
         matches!(
             d["status"].as_str(),
