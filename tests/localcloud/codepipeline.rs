@@ -706,10 +706,11 @@ phases:
     commands:
       - echo "building $CODEBUILD_RESOLVED_SOURCE_VERSION as $CODEBUILD_BUILD_ID number $CODEBUILD_BUILD_NUMBER"
       - export CARRIED=carried-over
+      - PLAIN=kept-unexported
       - cd sub
   build:
     commands:
-      - echo "greeting $GREETING, $CARRIED, in $(basename "$PWD")"
+      - echo "greeting $GREETING, $CARRIED, $PLAIN, in $(basename "$PWD")"
       - echo "about to check the ready file"
       - test -f "$READY_FILE" || exit 3
       - mkdir -p out && echo built > out/result.txt
@@ -782,7 +783,7 @@ artifacts:
     );
     assert!(log.contains("number 1"), "{log}");
     assert!(
-        log.contains("greeting from-action, carried-over, in sub"),
+        log.contains("greeting from-action, carried-over, kept-unexported, in sub"),
         "{log}"
     );
     assert!(
