@@ -28,8 +28,9 @@ pub struct ContainersBench {
         default_value = "unix:///var/run/docker.sock"
     )]
     docker_host: String,
-    /// Measured pushes (after one warm-up push); the report takes medians.
-    #[arg(long, default_value_t = 2)]
+    /// Measured pushes (after one warm-up push), and alternating rounds of
+    /// the proxy measurement; the report takes medians.
+    #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Seconds of load per proxy measurement.
     #[arg(long, default_value_t = 3)]
