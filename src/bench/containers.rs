@@ -394,10 +394,11 @@ fn docker_times(log: &str) -> anyhow::Result<(Duration, Duration)> {
     let stamped: Vec<(chrono::NaiveDateTime, &str)> = log
         .lines()
         .filter_map(|line| {
-            let rest = line.strip_prefix("[Container] ")?;
-            let (stamp, text) = (rest.get(..19)?, rest.get(20..)?);
-            let at = chrono::NaiveDateTime::parse_from_str(stamp, "%Y/%m/%d %H:%M:%S").ok()?;
-            Some((at, text))
+            // "<date> <time> <text>"; the time may carry a fraction.
+            let mut parts = line.strip_prefix("[Container] ")?.splitn(3, ' ');
+            let stamp = format!("{} {}", parts.next()?, parts.next()?);
+            let at = chrono::NaiveDateTime::parse_from_str(&stamp, "%Y/%m/%d %H:%M:%S%.f").ok()?;
+            Some((at, parts.next()?))
         })
         .collect();
     // From the first line whose text starts with `command` to the first
@@ -716,4 +717,33 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_build_and_push_run_until_the_next_stamped_line() {
+        let log = "\
+[Container] 2026/12/02 18:14:03 Entering phase BUILD
+[Container] 2026/12/02 18:14:03 Running command docker build --tag \"$IMAGE\" .
+Step 1/4 : FROM nginx
+[Container] 2026/12/02 18:14:05 Phase complete: BUILD State: SUCCEEDED
+[Container] 2026/12/02 18:14:05 Entering phase POST_BUILD
+[Container] 2026/12/02 18:14:05.250 Running command docker push \"$IMAGE\"
+[Container] 2026/12/02 18:14:06 Running command docker push \"$REPOSITORY_URI:latest\"
+[Container] 2026/12/02 18:14:07.500 Running command printf '{}' > imageDetail.json
+";
+        let (build, push) = docker_times(log).unwrap();
+        assert_eq!(build, Duration::from_secs(2));
+        assert_eq!(push, Duration::from_millis(2250));
+    }
+
+    #[test]
+    fn a_log_without_docker_commands_says_which_is_missing() {
+        let log = "[Container] 2026/12/02 18:14:03 Running command make\n";
+        let error = docker_times(log).unwrap_err().to_string();
+        assert!(error.contains("no `docker build` command"), "{error}");
+    }
 }
