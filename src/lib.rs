@@ -13,6 +13,7 @@ pub mod http;
 pub mod listen;
 pub mod localcloud;
 pub mod provision;
+pub mod sample_app;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 //! build against a baseline in the same run, because machines are noisy and
 //! only ratios travel.
 
+mod containers;
 mod dashboard;
 mod deployments;
 pub mod load;
@@ -40,6 +41,10 @@ enum BenchCommand {
     /// An AWS stack (infra/) provisioned, planned and destroyed through the
     /// API against moto: Terraform's time and switchyard's overhead.
     Stack(stack::StackBench),
+    /// The sample app on real containers at time scale 60: push to 100 %
+    /// green (build, push, task start, shift), task start p50/p99 of 20
+    /// containers, and the listener against nginx with container upstreams.
+    Containers(containers::ContainersBench),
     /// The baseline server: a bare axum handler answering every GET with
     /// the bytes of a file (used by the benchmarks).
     #[command(hide = true)]
@@ -72,6 +77,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Deployments(bench) => deployments::run(bench).await,
         BenchCommand::Webhooks(bench) => webhooks::run(bench).await,
         BenchCommand::Dashboard(bench) => dashboard::run(bench).await,
+        BenchCommand::Containers(bench) => containers::run(bench).await,
         BenchCommand::ServeBytes { listen, file } => serve_bytes(listen, file).await,
         BenchCommand::Proxy(bench) => proxy::run(bench).await,
         BenchCommand::ServeProxy {

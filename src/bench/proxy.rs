@@ -34,18 +34,13 @@ pub struct ProxyBench {
 
 /// Tokio worker threads for our listener, worker processes for nginx: the
 /// same CPU budget for both.
-const PROXY_WORKERS: usize = 2;
+pub(super) const PROXY_WORKERS: usize = 2;
 
 /// The share of requests for upstream B, in percent: a canary step.
 const WEIGHT_B: u32 = 10;
 
 pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
-    let nginx_binary = find_nginx().ok_or_else(|| {
-        anyhow::anyhow!(
-            "nginx is not installed, and this benchmark compares against it; install it \
-             with `apt-get install -y nginx-light` (or `nginx`), or run scripts/setup-bench-deps"
-        )
-    })?;
+    let nginx_binary = require_nginx()?;
     let nginx_version = nginx_version(&nginx_binary).await?;
     let scratch = TempDir::new()?;
 
@@ -223,22 +218,22 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
 
 /// The runs of one load level: each contender's run with the median
 /// throughput, and the ratio of ours to nginx in each round.
-struct Medians {
-    results: [LoadResult; 3],
+pub(super) struct Medians {
+    pub(super) results: [LoadResult; 3],
     /// Sorted. Each round's two runs follow each other, so they saw nearly
     /// the same machine: the median of these pairs is steadier than the
     /// ratio of two medians taken across rounds.
-    round_ratios: Vec<f64>,
+    pub(super) round_ratios: Vec<f64>,
 }
 
 impl Medians {
-    fn ratio(&self) -> f64 {
+    pub(super) fn ratio(&self) -> f64 {
         self.round_ratios[self.round_ratios.len() / 2]
     }
 }
 
 /// Runs `spec` against each contender in turn, `rounds` times.
-async fn medians(
+pub(super) async fn medians(
     contenders: [SocketAddr; 3],
     rounds: usize,
     served: &mut [u64; 3],
@@ -269,7 +264,7 @@ async fn medians(
     })
 }
 
-fn print_table(title: &str, names: &[String; 3], results: &[LoadResult; 3]) {
+pub(super) fn print_table(title: &str, names: &[String; 3], results: &[LoadResult; 3]) {
     println!(
         "{:<34} {:>10} {:>9} {:>9} {:>7}",
         title, "req/s", "p50 ms", "p99 ms", "errors"
@@ -286,7 +281,7 @@ fn print_table(title: &str, names: &[String; 3], results: &[LoadResult; 3]) {
     }
 }
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
@@ -413,6 +408,16 @@ async fn green_share(address: SocketAddr, requests: usize) -> anyhow::Result<f64
     Ok(green as f64 / requests.max(1) as f64)
 }
 
+/// The nginx binary, or an error saying how to install it.
+pub(super) fn require_nginx() -> anyhow::Result<PathBuf> {
+    find_nginx().ok_or_else(|| {
+        anyhow::anyhow!(
+            "nginx is not installed, and this benchmark compares against it; install it \
+             with `apt-get install -y nginx-light` (or `nginx`), or run scripts/setup-bench-deps"
+        )
+    })
+}
+
 fn find_nginx() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     // sbin directories are often missing from a non-root PATH.
@@ -422,7 +427,7 @@ fn find_nginx() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-async fn nginx_version(binary: &Path) -> anyhow::Result<String> {
+pub(super) async fn nginx_version(binary: &Path) -> anyhow::Result<String> {
     let output = tokio::process::Command::new(binary)
         .arg("-v")
         .output()
@@ -441,14 +446,14 @@ async fn nginx_version(binary: &Path) -> anyhow::Result<String> {
 /// nginx as a weighted reverse proxy, configured to do what our listener
 /// does: keep-alive on both sides, the same forwarding headers, bodies
 /// streamed rather than buffered.
-struct Nginx {
+pub(super) struct Nginx {
     child: tokio::process::Child,
-    address: SocketAddr,
+    pub(super) address: SocketAddr,
     prefix: PathBuf,
 }
 
 impl Nginx {
-    async fn start(
+    pub(super) async fn start(
         binary: &Path,
         prefix: &Path,
         (a, b): (SocketAddr, SocketAddr),
@@ -527,7 +532,7 @@ http {{
     }
 
     /// SIGQUIT (graceful shutdown), then wait for it to exit.
-    async fn stop(mut self) -> anyhow::Result<()> {
+    pub(super) async fn stop(mut self) -> anyhow::Result<()> {
         self.signal(libc::SIGQUIT);
         let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await??;
         anyhow::ensure!(

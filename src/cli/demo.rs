@@ -2,20 +2,71 @@
 //! its local cloud, creates and provisions an environment, deploys the blue
 //! sample page, then the green one with ECSLinear10PercentEvery1Minutes,
 //! printing the split it observes on the production URL, and keeps serving.
+//! With a container engine the releases are images of the sample app built
+//! and pushed to the environment's local ECR; without one (or `--static`),
+//! the sample pages as static sites.
 
 use super::client::CliError;
-use crate::server::{self, ServeOptions};
+use super::demo_image::{self, RegistryLogin};
+use crate::localcloud::tasks::{ContainerEngine, TaskRunner};
+use crate::sample_app::{BLUE_PAGE, GREEN_PAGE};
+use crate::server::{self, CloudOptions, ServeOptions};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const BLUE_PAGE: &str = include_str!("../../examples/app-sample/index.html");
-const GREEN_PAGE: &str = include_str!("../../examples/app-sample/index_green.html");
 const ENVIRONMENT: &str = "demo";
 
-pub async fn run(options: ServeOptions) -> Result<(), CliError> {
+/// What the demo deploys.
+enum Releases {
+    /// The sample pages, as `static:<dir>` images.
+    StaticSites,
+    /// Images of the sample app, built on this engine.
+    Containers(Arc<ContainerEngine>),
+}
+
+/// Containers when the local cloud's engine answers (the same probe the
+/// local cloud makes at start) and `--static` is not given; the line that
+/// says which.
+async fn choose_releases(cloud: &CloudOptions, force_static: bool) -> (Releases, String) {
+    if force_static {
+        return (
+            Releases::StaticSites,
+            "runner: static sites (--static): the sample pages from the local cloud's file server"
+                .to_owned(),
+        );
+    }
+    match cloud {
+        CloudOptions::Embedded { docker_host, .. } => {
+            match TaskRunner::find(docker_host, "switchyard-demo").await {
+                TaskRunner::Containers(engine) => {
+                    let line = format!(
+                        "runner: {}; deploying the sample app's image",
+                        TaskRunner::Containers(engine.clone())
+                    );
+                    (Releases::Containers(engine), line)
+                }
+                fallback => (
+                    Releases::StaticSites,
+                    format!("runner: {fallback}; deploying the sample pages as static sites"),
+                ),
+            }
+        }
+        CloudOptions::External { url } => (
+            Releases::StaticSites,
+            format!(
+                "runner: the local cloud at {url} runs the tasks; deploying the sample pages as \
+                 static sites"
+            ),
+        ),
+    }
+}
+
+pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliError> {
     let data_dir = options.data_dir.clone();
     let listen = options.listen;
+    let cloud = options.cloud.clone();
     let server = tokio::spawn(server::serve(options));
     let base = format!("http://{listen}");
     let http = reqwest::Client::new();
@@ -34,7 +85,6 @@ pub async fn run(options: ServeOptions) -> Result<(), CliError> {
         client: super::client::ApiClient::with_token(&base, token)?,
     };
 
-    let sites = write_sites(&data_dir).map_err(CliError::Local)?;
     step(&format!("environment {ENVIRONMENT}"));
     let created = api
         .call(
@@ -104,20 +154,60 @@ pub async fn run(options: ServeOptions) -> Result<(), CliError> {
     );
 
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let (blue_version, green_version) = (format!("blue-{stamp}"), format!("green-{stamp}"));
+    let (releases, runner_line) = choose_releases(&cloud, force_static).await;
+    println!("{runner_line}");
+    let (blue_image, green_image) = match releases {
+        Releases::StaticSites => {
+            let (blue, green) = write_sites(&data_dir).map_err(CliError::Local)?;
+            (
+                format!("static:{}", blue.display()),
+                format!("static:{}", green.display()),
+            )
+        }
+        Releases::Containers(engine) => {
+            let stack = api
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/api/environments/{ENVIRONMENT}/stack"),
+                    None,
+                )
+                .await?;
+            let repository_uri = stack["outputs"]["repository_uri"]
+                .as_str()
+                .filter(|uri| !uri.is_empty())
+                .ok_or_else(|| {
+                    CliError::Deployment(format!(
+                        "the stack of {ENVIRONMENT} has no ECR repository (outputs.repository_uri); \
+                         provision it again, or run `switchyard demo --static`"
+                    ))
+                })?
+                .to_owned();
+            let login = RegistryLogin::for_repository(&http, &repository_uri).await?;
+            let mut images = Vec::new();
+            for (version, page) in [(&blue_version, BLUE_PAGE), (&green_version, GREEN_PAGE)] {
+                step(&format!(
+                    "building {repository_uri}:{version} and pushing it to the local ECR"
+                ));
+                images.push(
+                    demo_image::build_and_push(&engine, &login, &repository_uri, version, page)
+                        .await?,
+                );
+            }
+            let green = images.pop().unwrap_or_default();
+            (images.pop().unwrap_or_default(), green)
+        }
+    };
     step("deploying blue (CodeDeployDefault.ECSAllAtOnce)");
     let blue = api
-        .deploy(
-            &format!("blue-{stamp}"),
-            &sites.0,
-            "CodeDeployDefault.ECSAllAtOnce",
-        )
+        .deploy(&blue_version, &blue_image, "CodeDeployDefault.ECSAllAtOnce")
         .await?;
     api.wait(blue, &http, &prod_url, false).await?;
     step("deploying green (CodeDeployDefault.ECSLinear10PercentEvery1Minutes)");
     let green = api
         .deploy(
-            &format!("green-{stamp}"),
-            &sites.1,
+            &green_version,
+            &green_image,
             "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
         )
         .await?;
@@ -197,12 +287,12 @@ impl Api {
         }
     }
 
-    async fn deploy(&self, version: &str, site: &Path, config: &str) -> Result<i64, CliError> {
+    async fn deploy(&self, version: &str, image: &str, config: &str) -> Result<i64, CliError> {
         let d = self
             .call(
                 reqwest::Method::POST,
                 &format!("/api/environments/{ENVIRONMENT}/deployments"),
-                Some(json!({"image": format!("static:{}", site.display()), "version": version, "deployment_config": config})),
+                Some(json!({"image": image, "version": version, "deployment_config": config})),
             )
             .await?;
         Ok(d["id"].as_i64().unwrap_or_default())

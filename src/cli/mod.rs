@@ -5,6 +5,7 @@ mod approvals;
 mod aws;
 pub(crate) mod client;
 mod demo;
+mod demo_image;
 mod deploy;
 mod env;
 mod logs;
@@ -66,7 +67,7 @@ enum Command {
     /// The whole job on this machine: serve with the local cloud, provision
     /// an environment, deploy the blue sample page, then shift traffic to
     /// the green one linearly, printing the split on the production URL.
-    Demo(ServeArgs),
+    Demo(DemoArgs),
     /// Administer users directly in a data dir (works while the server runs).
     #[command(subcommand)]
     User(UserCommand),
@@ -277,6 +278,16 @@ struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Deploy the sample pages as static sites even when a container engine
+    /// answers (by default the demo builds and runs the sample app's image).
+    #[arg(long = "static")]
+    static_sites: bool,
+}
+
+#[derive(Debug, Args)]
 struct DataDirArg {
     /// Holds the database and the first admin's token.
     #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "./switchyard-data", value_parser = absolute_path)]
@@ -394,13 +405,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .await
                 .map_err(CliError::Local)
         }
-        Command::Demo(mut args) => {
+        Command::Demo(DemoArgs {
+            serve: mut args,
+            static_sites,
+        }) => {
             telemetry::init(args.log_format);
             // The demo is meant to be watched: a minute of a deployment config passes in a second.
             if args.time.time_scale == 1.0 && args.localcloud_url.is_none() {
                 args.time.time_scale = 60.0;
             }
-            demo::run(serve_options(args)).await
+            demo::run(serve_options(args), static_sites).await
         }
         Command::User(command) => user(command, cli.client.output).await,
         Command::Env(command) => env(command, &cli.client).await,

@@ -9,6 +9,7 @@ mod containers;
 #[allow(dead_code)]
 #[path = "../browser/support.rs"]
 mod dashboard;
+mod demo;
 mod deployments;
 mod environments;
 mod errors;

@@ -1,0 +1,185 @@
+//! `switchyard demo` on the test engine: it says it runs containers, builds
+//! the sample app's image blue then green into the local ECR, and production
+//! ends on green, answered by the green containers.
+
+use crate::support;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The last word of the first line that starts with `prefix`.
+fn after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|line| line.trim_start().strip_prefix(prefix))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no line starts with {prefix:?}:\n{}", lines.join("\n")))
+}
+
+async fn page(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// `switchyard demo ARGS` on a fresh data dir, followed until it says it
+/// is serving; the child (still serving) and every line it printed.
+async fn run_demo(args: &[&str]) -> (tokio::process::Child, Vec<String>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    // The demo serves on the address it is given, so give it a free one.
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let mut demo = tokio::process::Command::new(support::BIN)
+        .args(["demo", "--listen", &listen])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut lines = Vec::new();
+    let finished = tokio::time::timeout(Duration::from_secs(240), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            let done = line.starts_with("Ctrl-C stops it.");
+            lines.push(line);
+            if done {
+                return;
+            }
+        }
+        panic!("the demo exited before it finished");
+    })
+    .await;
+    assert!(
+        finished.is_ok(),
+        "the demo did not finish:\n{}",
+        lines.join("\n")
+    );
+    (demo, lines, dir)
+}
+
+/// SIGTERM: the demo's server stops its tasks on the way out.
+async fn stop(mut demo: tokio::process::Child) {
+    let pid = demo.id().unwrap() as i32;
+    // SAFETY: signalling the child this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(30), demo.wait())
+        .await
+        .expect("the demo stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// The runner line comes before the first deployment and starts with `runner`.
+fn assert_runner_line(lines: &[String], runner: &str) {
+    let said = lines.join("\n");
+    let named = lines
+        .iter()
+        .position(|l| l.starts_with(runner))
+        .unwrap_or_else(|| panic!("no line starts with {runner:?}:\n{said}"));
+    let first_deploy = lines
+        .iter()
+        .position(|l| l.starts_with("==> deploying blue"))
+        .unwrap();
+    assert!(
+        named < first_deploy,
+        "the runner is named before deploying:\n{said}"
+    );
+    assert!(said.contains("observed on production:"), "{said}");
+}
+
+#[tokio::test]
+async fn the_demo_builds_the_sample_image_and_shifts_production_to_green_containers() {
+    let docker_host = support::docker_host();
+    let (demo, lines, _dir) = run_demo(&["--docker-host", &docker_host]).await;
+    assert_runner_line(&lines, "runner: tasks run as containers on ");
+    let said = lines.join("\n");
+
+    let prod = after(&lines, "production URL ");
+    assert!(
+        page(prod).await.contains("<h1>green</h1>"),
+        "production is green"
+    );
+    let green_image = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("==> building "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|image| image.contains(":blue-"))
+        .map(|blue| blue.replace(":blue-", ":green-"))
+        .unwrap_or_else(|| panic!("no build line:\n{said}"));
+    assert!(
+        said.contains(&format!("==> building {green_image} ")),
+        "{said}"
+    );
+
+    // The green task set's two containers run and serve the green page.
+    // (`ancestor=` also matches other containers of an identical image, so
+    // the image each was created from is compared too.)
+    let config = tempfile::tempdir().unwrap();
+    let listed = support::docker(
+        &docker_host,
+        config.path(),
+        &[
+            "ps",
+            "--filter",
+            &format!("ancestor={green_image}"),
+            "--format",
+            "{{.Image}} {{.Ports}}",
+        ],
+    );
+    let published: Vec<&str> = listed
+        .lines()
+        .filter_map(|line| line.strip_prefix(&format!("{green_image} ")))
+        .filter_map(|ports| ports.split_once("->").map(|(host, _)| host))
+        .collect();
+    assert_eq!(published.len(), 2, "two green containers: {listed}");
+    for address in published {
+        let answer = page(&format!("http://{address}/")).await;
+        assert!(answer.contains("<h1>green</h1>"), "{address}: {answer}");
+    }
+
+    stop(demo).await;
+}
+
+#[tokio::test]
+async fn without_an_engine_or_with_static_the_demo_deploys_static_sites() {
+    let nowhere = tempfile::tempdir().unwrap();
+    let missing = format!("unix://{}", nowhere.path().join("docker.sock").display());
+    let (demo, lines, _dir) = run_demo(&["--docker-host", &missing]).await;
+    assert_runner_line(
+        &lines,
+        &format!("runner: no container engine at {missing} "),
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("runner: no container engine")
+                && l.ends_with("; deploying the sample pages as static sites")),
+        "the runner line says the demo falls back to static sites:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        page(after(&lines, "production URL "))
+            .await
+            .contains("<h1>green</h1>")
+    );
+    stop(demo).await;
+
+    let docker_host = support::docker_host();
+    let (demo, lines, _dir) = run_demo(&["--docker-host", &docker_host, "--static"]).await;
+    assert_runner_line(&lines, "runner: static sites (--static)");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("==> building ")),
+        "--static builds no image: {}",
+        lines.join("\n")
+    );
+    assert!(
+        page(after(&lines, "production URL "))
+            .await
+            .contains("<h1>green</h1>")
+    );
+    stop(demo).await;
+}
