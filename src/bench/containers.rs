@@ -214,11 +214,8 @@ async fn push_to_green(args: &ContainersBench, dir: &Path) -> anyhow::Result<(Ve
     let token = std::fs::read_to_string(data.join(crate::app::users::ADMIN_TOKEN_FILE))?
         .trim()
         .to_owned();
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: base.clone(),
-        token,
-    };
+    let api = Api(crate::cli::client::ApiClient::with_token(&base, token)
+        .map_err(|e| anyhow::anyhow!("{e}"))?);
     let result = async {
         let repo = SampleRepo::create(&dir.join("repo"), &format!("{base}/hooks/github"))?;
         api.post(
@@ -557,35 +554,10 @@ async fn proxied(
         let [a, b] = upstreams[..] else {
             anyhow::bail!("expected 2 healthy upstream containers, saw {upstreams:?}");
         };
-        let (a_text, b_text) = (a.to_string(), b.to_string());
-        let weight_b = 10.to_string();
-        let mut ours = ChildServer::start(
-            &[
-                "bench",
-                "serve-proxy",
-                "--listen",
-                "127.0.0.1:0",
-                "--upstream-a",
-                &a_text,
-                "--upstream-b",
-                &b_text,
-                "--weight-b",
-                &weight_b,
-            ],
-            None,
-        )?;
+        let mut ours = proxy::start_listener(a, b)?;
         let ours_address = ours.address().await?;
         let nginx = Nginx::start(nginx_binary, &dir.join("nginx"), (a, b)).await?;
-        let spec = |address| LoadSpec {
-            address,
-            method: hyper::Method::GET,
-            paths: vec!["/".to_owned()],
-            headers: Vec::new(),
-            body: bytes::Bytes::new(),
-            connections: args.connections,
-            duration: Duration::from_secs(args.seconds),
-            vary: None,
-        };
+        let spec = |address| proxy::get_load(address, args.connections, args.seconds);
         let contenders = [a, ours_address, nginx.address];
         for address in contenders {
             load::run(&LoadSpec {
@@ -605,39 +577,37 @@ async fn proxied(
     measured
 }
 
-/// The switchyard API of the bench's server.
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
+/// The bench server's API: the CLI's client, with errors that name the path.
+struct Api(crate::cli::client::ApiClient);
 
 impl Api {
-    async fn send(&self, request: reqwest::RequestBuilder, path: &str) -> anyhow::Result<String> {
-        let response = request.bearer_auth(&self.token).send().await?;
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.0
+            .get(path)
+            .await
+            .map_err(|e| anyhow::anyhow!("{path}: {e}"))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.0
+            .post(path, &body)
+            .await
+            .map_err(|e| anyhow::anyhow!("{path}: {e}"))
+    }
+
+    /// A plain-text answer, such as a build log.
+    async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let response = self
+            .0
+            .http()
+            .get(format!("{}{path}", self.0.base()))
+            .bearer_auth(self.0.token())
+            .send()
+            .await?;
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(status.is_success(), "{path} answered {status}: {text}");
         Ok(text)
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(serde_json::from_str(&self.text(path).await?)?)
-    }
-
-    async fn text(&self, path: &str) -> anyhow::Result<String> {
-        self.send(self.http.get(format!("{}{path}", self.base)), path)
-            .await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let text = self
-            .send(
-                self.http.post(format!("{}{path}", self.base)).json(&body),
-                path,
-            )
-            .await?;
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// Polls `path` until `done`; the answer that was.

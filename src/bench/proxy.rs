@@ -39,6 +39,41 @@ pub(super) const PROXY_WORKERS: usize = 2;
 /// The share of requests for upstream B, in percent: a canary step.
 const WEIGHT_B: u32 = 10;
 
+/// Our listener as a `bench serve-proxy` child, sending WEIGHT_B % of the
+/// requests to `b` and the rest to `a`.
+pub(super) fn start_listener(a: SocketAddr, b: SocketAddr) -> anyhow::Result<ChildServer> {
+    let (a, b, weight_b) = (a.to_string(), b.to_string(), WEIGHT_B.to_string());
+    ChildServer::start(
+        &[
+            "bench",
+            "serve-proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream-a",
+            &a,
+            "--upstream-b",
+            &b,
+            "--weight-b",
+            &weight_b,
+        ],
+        None,
+    )
+}
+
+/// `GET /` on `connections` keep-alive connections for `seconds`.
+pub(super) fn get_load(address: SocketAddr, connections: usize, seconds: u64) -> LoadSpec {
+    LoadSpec {
+        address,
+        method: hyper::Method::GET,
+        paths: vec!["/".to_owned()],
+        headers: Vec::new(),
+        body: bytes::Bytes::new(),
+        connections,
+        duration: Duration::from_secs(seconds),
+        vary: None,
+    }
+}
+
 pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     let nginx_binary = require_nginx()?;
     let nginx_version = nginx_version(&nginx_binary).await?;
@@ -58,26 +93,7 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     let blue_address = upstreams[0].address().await?;
     let green_address = upstreams[1].address().await?;
 
-    let (blue, green, weight_b) = (
-        blue_address.to_string(),
-        green_address.to_string(),
-        WEIGHT_B.to_string(),
-    );
-    let mut ours = ChildServer::start(
-        &[
-            "bench",
-            "serve-proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream-a",
-            &blue,
-            "--upstream-b",
-            &green,
-            "--weight-b",
-            &weight_b,
-        ],
-        None,
-    )?;
+    let mut ours = start_listener(blue_address, green_address)?;
     let ours_address = ours.address().await?;
     let nginx = Nginx::start(
         &nginx_binary,
@@ -86,16 +102,7 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     )
     .await?;
 
-    let spec = |address, connections| LoadSpec {
-        address,
-        method: hyper::Method::GET,
-        paths: vec!["/".to_owned()],
-        headers: Vec::new(),
-        body: bytes::Bytes::new(),
-        connections,
-        duration: Duration::from_secs(args.seconds),
-        vary: None,
-    };
+    let spec = |address, connections| get_load(address, connections, args.seconds);
     let contenders = [blue_address, ours_address, nginx.address];
     // Every request each contender answered, for its CPU time per request.
     let mut served = [0u64; 3];

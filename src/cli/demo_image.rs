@@ -34,27 +34,24 @@ impl RegistryLogin {
                     "the stack's repository_uri {repository_uri:?} names no registry host"
                 ))
             })?;
-        let unreachable =
-            |e: reqwest::Error| CliError::Unreachable(format!("the local ECR at {registry}: {e}"));
-        let response = http
-            .post(format!("http://{registry}/"))
-            .header(
-                "x-amz-target",
-                "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
-            )
-            .header("content-type", "application/x-amz-json-1.1")
-            .body("{}")
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status();
-        let answer: serde_json::Value = response.json().await.map_err(unreachable)?;
+        let answer = crate::cloud::local_ecr::call(
+            http,
+            &format!("http://{registry}"),
+            "GetAuthorizationToken",
+            serde_json::json!({}),
+        )
+        .await
+        .map_err(|e| CliError::Unreachable(format!("the local ECR at {registry}: {e:#}")))?
+        .map_err(|(code, message)| {
+            CliError::Deployment(format!(
+                "the local ECR gave no authorization token: {code}: {message}"
+            ))
+        })?;
         let token = answer["authorizationData"][0]["authorizationToken"]
             .as_str()
-            .filter(|_| status.is_success())
             .ok_or_else(|| {
                 CliError::Deployment(format!(
-                    "the local ECR gave no authorization token ({status}): {answer}"
+                    "the local ECR gave no authorization token: {answer}"
                 ))
             })?;
         // "AWS:<password>", base64, as ECR's tokens are.

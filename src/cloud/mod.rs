@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod deployments;
+pub mod local_ecr;
 pub mod pipelines;
 pub mod tasks;
 

@@ -6,7 +6,7 @@
 
 use super::{Log, StackOutputs, resource_name};
 use crate::cloud::pipelines::{self as cloud_pipelines, PipelineDeclaration};
-use crate::cloud::{Cloud, describe};
+use crate::cloud::{Cloud, describe, local_ecr};
 use crate::domain::pipeline::SourceSettings;
 use crate::localcloud::LoadBalancerInfo;
 use crate::store::environments::EnvironmentRow;
@@ -274,42 +274,11 @@ fn repository_name(env: &EnvironmentRow) -> String {
     env.name.to_ascii_lowercase()
 }
 
-/// One call on the local cloud's ECR wire. The control plane has no ECR client
-/// (on AWS, Terraform makes the repository), so the provisioner speaks
-/// awsJson1_1 to the local cloud directly. An AWS error comes back as
-/// `Err((code, message))`.
-async fn ecr_call(
-    target: &LocalCloudTarget<'_>,
-    operation: &str,
-    body: serde_json::Value,
-) -> anyhow::Result<Result<serde_json::Value, (String, String)>> {
-    let response = target
-        .http
-        .post(format!("{}/", target.endpoint))
-        .header(
-            "x-amz-target",
-            format!("AmazonEC2ContainerRegistry_V20150921.{operation}"),
-        )
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(body.to_string())
-        .send()
-        .await
-        .with_context(|| format!("ECR {operation} on the local cloud"))?;
-    let ok = response.status().is_success();
-    let answer: serde_json::Value = response.json().await.unwrap_or_default();
-    if ok {
-        return Ok(Ok(answer));
-    }
-    let code = answer["__type"].as_str().unwrap_or("UnknownError");
-    let code = code.rsplit('#').next().unwrap_or(code).to_owned();
-    let message = answer["message"].as_str().unwrap_or_default().to_owned();
-    Ok(Err((code, message)))
-}
-
 /// Makes the repository, or finds the one an earlier run made; its URI.
 async fn ecr_repository(target: &LocalCloudTarget<'_>, name: &str) -> anyhow::Result<String> {
-    let created = ecr_call(
-        target,
+    let created = local_ecr::call(
+        target.http,
+        target.endpoint,
         "CreateRepository",
         serde_json::json!({ "repositoryName": name }),
     )
@@ -317,8 +286,9 @@ async fn ecr_repository(target: &LocalCloudTarget<'_>, name: &str) -> anyhow::Re
     let repository = match created {
         Ok(answer) => answer["repository"].clone(),
         Err((code, _)) if code == "RepositoryAlreadyExistsException" => {
-            let found = ecr_call(
-                target,
+            let found = local_ecr::call(
+                target.http,
+                target.endpoint,
                 "DescribeRepositories",
                 serde_json::json!({ "repositoryNames": [name] }),
             )
@@ -612,8 +582,9 @@ pub async fn destroy(
     let repository = repository_name(env);
     log.line(format!("ECR repository {repository} and its images"))
         .await;
-    match ecr_call(
-        target,
+    match local_ecr::call(
+        target.http,
+        target.endpoint,
         "DeleteRepository",
         serde_json::json!({ "repositoryName": repository, "force": true }),
     )

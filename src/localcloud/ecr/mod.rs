@@ -47,7 +47,8 @@ impl Registry {
         self.signer.issue(now_millis())
     }
 
-    /// Issues pull credentials for the task runner, which outlives a borrow.
+    /// Fresh registry logins (valid 12 hours) for the task runner's pulls; a
+    /// closure, as the runner outlives any borrow of the registry.
     pub fn pull_credential(
         &self,
     ) -> Box<dyn Fn() -> crate::localcloud::tasks::RegistryCredential + Send + Sync> {
@@ -81,12 +82,6 @@ impl LocalCloud {
     /// `host:port` of the registry, as image names start with it.
     pub fn registry_host(&self) -> String {
         self.endpoint().trim_start_matches("http://").to_owned()
-    }
-
-    /// User and password for the registry, as `docker login` takes them, for
-    /// in-process callers (the task runner pulling images). Valid 12 hours.
-    pub fn registry_credentials(&self) -> (String, String) {
-        (auth::USER.to_owned(), self.registry.issue_token().0)
     }
 }
 
@@ -413,17 +408,7 @@ fn list_images(s: &CloudState, input: &Input) -> OpResult {
     let ids: Vec<Value> = images_in_push_order(repository)
         .into_iter()
         .filter(|(_, image)| status.admits(image))
-        .flat_map(|(digest, image)| {
-            if image.tags.is_empty() {
-                vec![json!({"imageDigest": digest})]
-            } else {
-                image
-                    .tags
-                    .iter()
-                    .map(|tag| json!({"imageDigest": digest, "imageTag": tag}))
-                    .collect()
-            }
-        })
+        .flat_map(|(digest, image)| identifiers_of(digest, image))
         .collect();
     let (page, next) = paginate(&ids, input.opt_str("nextToken")?, max)?;
     Ok(json!({"imageIds": page, "nextToken": next}))
@@ -600,13 +585,17 @@ fn delete_image(repository: &mut Repository, id: &ImageId) -> Result<Vec<Value>,
         return Err(Failure::ImageReferencedByManifestList);
     }
     let image = repository.images.remove(&digest).expect("resolved above");
-    Ok(if image.tags.is_empty() {
-        vec![json!({"imageDigest": digest})]
-    } else {
-        image
-            .tags
-            .iter()
-            .map(|tag| json!({"imageDigest": digest, "imageTag": tag}))
-            .collect()
-    })
+    Ok(identifiers_of(&digest, &image))
+}
+
+/// ECR's ImageIdentifiers of an image: one per tag, or the digest alone.
+fn identifiers_of(digest: &str, image: &Image) -> Vec<Value> {
+    if image.tags.is_empty() {
+        return vec![json!({"imageDigest": digest})];
+    }
+    image
+        .tags
+        .iter()
+        .map(|tag| json!({"imageDigest": digest, "imageTag": tag}))
+        .collect()
 }
