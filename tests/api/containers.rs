@@ -25,6 +25,18 @@ pub struct ContainerServer {
     _dir: tempfile::TempDir,
 }
 
+impl Drop for ContainerServer {
+    /// The server is killed, and its containers with it.
+    fn drop(&mut self) {
+        crate::test_engine::kill_and_reap(&mut self.s.child);
+        // The embedded local cloud keeps its instance id in its own data dir.
+        crate::test_engine::remove_containers_of(
+            &self.docker_host,
+            &self.s.data_dir.join("localcloud"),
+        );
+    }
+}
+
 impl ContainerServer {
     pub async fn start() -> ContainerServer {
         let docker_host = support::docker_host();

@@ -31,4 +31,5 @@ mod static_sites;
 // The test virtualenv (openapi-spec-validator, schemathesis) the AWS CLI suites use too.
 #[path = "../awscli/support.rs"]
 mod support;
+mod test_engine;
 mod webhooks;
