@@ -65,9 +65,12 @@ impl App {
         page: PageRequest,
     ) -> Result<Page<ReleaseRow>> {
         actor.require(Role::Viewer, "reading releases")?;
-        let found =
-            store::releases::page_by_environment_name(self.store.reader(), environment, page)
-                .await?;
+        let found = store::releases::page_by_environment_name(
+            self.store.inline_reader(),
+            environment,
+            page,
+        )
+        .map_err(|e| Error::Internal(e.into()))?;
         if found.items.is_empty() {
             // Empty history, or no such environment: only the latter is an error.
             find_environment(self.store.reader(), environment).await?;

@@ -125,6 +125,7 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
     let rss_after_deep = server.memory()?;
     baseline.stop().await?;
     server.stop().await?;
+    let drivers = compare_drivers(&data_dir, &args).await?;
 
     let median = |results: &mut Vec<LoadResult>| {
         results.sort_by(|a, b| a.requests_per_second().total_cmp(&b.requests_per_second()));
@@ -176,11 +177,112 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
         ms(startups[startups.len() / 2]),
         ms(*startups.last().expect("at least one start"))
     );
+    println!(
+        "the deep-page query alone, {} tasks for {} s each (no HTTP):",
+        args.connections, args.seconds
+    );
+    for (name, result) in &drivers {
+        println!(
+            "  {name:<34} {:>8.0} pages/s, p99 {:.3} ms, slowest {:.3} ms",
+            result.per_second(),
+            ms(result.quantile(0.99)),
+            ms(result.quantile(1.0))
+        );
+    }
     anyhow::ensure!(
         [&theirs, &ours, &deep].iter().all(|r| r.errors == 0),
         "some requests failed, so the figures above are not comparable"
     );
     Ok(())
+}
+
+/// Pages read and how long each took, sorted.
+struct DriverResult {
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl DriverResult {
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn quantile(&self, q: f64) -> Duration {
+        let index = ((self.latencies.len().max(1) - 1) as f64 * q).round() as usize;
+        self.latencies.get(index).copied().unwrap_or_default()
+    }
+}
+
+/// The deep-page query through the store's inline reader (what the server
+/// uses) and through sqlx's read pool (what it used before), side by side
+/// on the same data, from as many concurrent tasks as the HTTP runs had
+/// connections.
+async fn compare_drivers(
+    data_dir: &Path,
+    args: &ReleasesBench,
+) -> anyhow::Result<Vec<(&'static str, DriverResult)>> {
+    let store = store::Store::open(data_dir).await?;
+    let span = u64::from(args.releases.saturating_sub(1000).max(1));
+    let mut results = Vec::new();
+    for inline in [true, false] {
+        let deadline = Instant::now() + Duration::from_secs(args.seconds);
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for task in 0..args.connections {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let mut latencies = Vec::new();
+                let mut i = task as u64;
+                while Instant::now() < deadline {
+                    let request = store::PageRequest {
+                        before: Some(1000 + (i * 7_919 % span) as i64),
+                        limit: 50,
+                    };
+                    // Tasks start at their own index: no two read in step.
+                    i += 64;
+                    let began = Instant::now();
+                    let page = if inline {
+                        store::releases::page_by_environment_name(
+                            store.inline_reader(),
+                            ENVIRONMENT,
+                            request,
+                        )?
+                    } else {
+                        store::releases::page_by_environment_name_sqlx(
+                            store.reader(),
+                            ENVIRONMENT,
+                            request,
+                        )
+                        .await?
+                    };
+                    anyhow::ensure!(page.items.len() == 50, "a deep page of 50");
+                    latencies.push(began.elapsed());
+                    // The inline read never yields: let the other tasks in.
+                    tokio::task::yield_now().await;
+                }
+                Ok::<_, anyhow::Error>(latencies)
+            });
+        }
+        let mut latencies = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            latencies.extend(done??);
+        }
+        latencies.sort();
+        let name = if inline {
+            "inline rusqlite (the server's path)"
+        } else {
+            "sqlx read pool (the old path)"
+        };
+        results.push((
+            name,
+            DriverResult {
+                elapsed: started.elapsed(),
+                latencies,
+            },
+        ));
+    }
+    store.close().await;
+    Ok(results)
 }
 
 /// Creates the data dir with an admin, one environment and `count`

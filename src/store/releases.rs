@@ -1,5 +1,6 @@
 //! Releases: append-only rows, paged newest first by keyset.
 
+use super::inline_reader::InlineReader;
 use super::{Page, PageRequest};
 use sqlx::{FromRow, SqliteExecutor};
 
@@ -54,26 +55,57 @@ pub async fn insert(
     .await
 }
 
-/// A page of an environment's releases, newest first, strictly before the
-/// cursor; found by the environment's name in one query (one trip to the
-/// connection's thread instead of two). An empty page can mean the
+/// The rows of a page of an environment's releases: newest first, strictly
+/// before the cursor, the environment found by its name in the same query.
+const PAGE_BY_ENVIRONMENT_NAME: &str =
+    "SELECT r.id, r.version, r.image, r.git_commit, r.author, r.message, r.recorded_by, r.created_at
+     FROM releases r JOIN environments e ON e.id = r.environment_id
+     WHERE e.name = ? AND e.deleted_at IS NULL AND r.id < ?
+     ORDER BY r.id DESC LIMIT ?";
+
+/// A page of an environment's releases, read inline (every dashboard and
+/// script polls this; see `inline_reader`). An empty page can mean the
 /// environment does not exist; the caller tells the two apart.
-pub async fn page_by_environment_name(
+pub fn page_by_environment_name(
+    reader: &InlineReader,
+    environment: &str,
+    request: PageRequest,
+) -> rusqlite::Result<Page<ReleaseRow>> {
+    let rows = reader.with(|db| {
+        let mut statement = db.prepare_cached(PAGE_BY_ENVIRONMENT_NAME)?;
+        let rows = statement.query_map(
+            (environment, request.before_bound(), request.fetch_limit()),
+            |row| {
+                Ok(ReleaseRow {
+                    id: row.get(0)?,
+                    version: row.get(1)?,
+                    image: row.get(2)?,
+                    git_commit: row.get(3)?,
+                    author: row.get(4)?,
+                    message: row.get(5)?,
+                    recorded_by: row.get(6)?,
+                    created_at: row.get(7)?,
+                })
+            },
+        )?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+    })?;
+    Ok(Page::from_rows(rows, request, |r| r.id))
+}
+
+/// The same page through sqlx's pool, for `switchyard bench releases` to
+/// measure the two drivers side by side.
+pub async fn page_by_environment_name_sqlx(
     db: impl SqliteExecutor<'_>,
     environment: &str,
     request: PageRequest,
 ) -> Result<Page<ReleaseRow>, sqlx::Error> {
-    let rows: Vec<ReleaseRow> = sqlx::query_as(
-        "SELECT r.id, r.version, r.image, r.git_commit, r.author, r.message, r.recorded_by, r.created_at
-         FROM releases r JOIN environments e ON e.id = r.environment_id
-         WHERE e.name = ? AND e.deleted_at IS NULL AND r.id < ?
-         ORDER BY r.id DESC LIMIT ?",
-    )
-    .bind(environment)
-    .bind(request.before_bound())
-    .bind(request.fetch_limit())
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<ReleaseRow> = sqlx::query_as(PAGE_BY_ENVIRONMENT_NAME)
+        .bind(environment)
+        .bind(request.before_bound())
+        .bind(request.fetch_limit())
+        .fetch_all(db)
+        .await?;
     Ok(Page::from_rows(rows, request, |r| r.id))
 }
 
