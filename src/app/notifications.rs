@@ -35,7 +35,7 @@ pub fn body(
                 "environment": environment,
                 "summary": summary,
                 "url": link,
-                "at": crate::http::api::timestamp(at),
+                "at": crate::domain::time::rfc3339_millis(at),
             });
             if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
                 for (k, v) in extra {

@@ -84,7 +84,7 @@ impl App {
     pub(crate) async fn start_run(&self, env: &EnvironmentRow, t: &RunTrigger<'_>) -> Result<i64> {
         let pipeline = pipeline_of(env)?;
         let cloud = self.cloud_for(env).await?;
-        let token = crate::localcloud::random_hex(32);
+        let token = crate::domain::ids::random_hex(32);
         let execution_id = cloud_pipelines::start(&cloud, pipeline, t.commit, &token).await?;
         let now = store::now_millis();
         let mut tx = self.store.begin().await?;

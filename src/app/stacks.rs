@@ -201,7 +201,7 @@ impl App {
         actor.require(Role::Admin, "provisioning and destroying stacks")?;
         let settings = self.cloud_settings()?.clone();
         let now = store::now_millis();
-        let operation_id = format!("op-{}", crate::localcloud::random_hex(16));
+        let operation_id = format!("op-{}", crate::domain::ids::random_hex(16));
         let mut tx = self.store.begin().await?;
         let env = find_environment(&mut *tx, environment).await?;
         // Terraform runs hold the stack's lock from here to their end, so a

@@ -18,12 +18,18 @@ pub struct Cloud {
     pub codepipeline: aws_sdk_codepipeline::Client,
 }
 
+/// The region the control plane asks the local cloud for (it answers in
+/// one region only; its own constant says which).
+pub const LOCAL_REGION: &str = "us-east-1";
+/// The account the local cloud's ARNs carry.
+pub const LOCAL_ACCOUNT: &str = "000000000000";
+
 impl Cloud {
     /// Clients for the local cloud at `endpoint`. It checks no signatures,
     /// so fixed credentials do; nothing is read from the user's AWS setup.
     pub async fn local(endpoint: &str) -> Cloud {
         let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(crate::localcloud::state::REGION))
+            .region(Region::new(LOCAL_REGION))
             .endpoint_url(endpoint)
             .credentials_provider(aws_sdk_ecs::config::Credentials::new(
                 "local",

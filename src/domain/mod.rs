@@ -4,9 +4,11 @@
 pub mod deployment;
 pub mod deployment_config;
 pub mod environment;
+pub mod ids;
 pub mod pipeline;
 pub mod release;
 pub mod task_log;
+pub mod time;
 pub mod user;
 pub mod webhook;
 

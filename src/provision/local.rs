@@ -351,7 +351,7 @@ async fn codedeploy(cloud: &Cloud, env: &EnvironmentRow, out: &StackOutputs) -> 
         .deployment_group_name(&out.deployment_group)
         .service_role_arn(format!(
             "arn:aws:iam::{}:role/switchyard-codedeploy",
-            crate::localcloud::state::ACCOUNT
+            crate::cloud::LOCAL_ACCOUNT
         ))
         .deployment_config_name(&env.deployment_config)
         .ecs_services(

@@ -404,7 +404,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     // A name of its own, so concurrent writers never share the temp file.
-    let tmp = path.with_extension(format!("tmp-{}", crate::localcloud::random_hex(8)));
+    let tmp = path.with_extension(format!("tmp-{}", crate::domain::ids::random_hex(8)));
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)

@@ -193,9 +193,7 @@ fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::
 
 /// Timestamps go out as RFC 3339 in UTC with milliseconds.
 pub fn timestamp(millis: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(millis)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::domain::time::rfc3339_millis(millis)
 }
 
 /// `?limit=50&before=CURSOR` of every list; the cursor is opaque to clients.
