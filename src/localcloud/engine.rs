@@ -4,7 +4,7 @@
 //! than remembering steps, so a restarted local cloud resumes a deployment
 //! from its stored timestamps.
 
-use super::codedeploy::{appspec, schedule_of};
+use super::codedeploy::{appspec, routing_of};
 use super::ecs::{computed_desired_count, new_task_set};
 use super::state::{CloudState, Deployment, RollbackInfo};
 use super::{Clock, LocalCloud, now_millis, random_id};
@@ -229,14 +229,14 @@ fn run_event(
         }
         "AllowTraffic" => {
             let d = s.deployments.get(id).expect("exists");
-            let Some(schedule) = schedule_of(s, &d.config_name) else {
+            let Some(routing) = routing_of(s, &d.config_name) else {
                 return Some((
                     "INVALID_REVISION",
                     format!("the deployment config {} no longer exists", d.config_name),
                 ));
             };
             let elapsed = clock.cloud_elapsed(d.lifecycle[index].started_at.unwrap_or(now), now);
-            let weight = schedule.green_weight_at(elapsed);
+            let weight = routing.green_percent_at(elapsed);
             let (blue_tg, green_tg) = (blue_target_group(s, id), green_target_group(s, id));
             if f64::from(weight) != d.green_weight {
                 set_forward(
@@ -244,7 +244,7 @@ fn run_event(
                     &group.prod_listener_arns,
                     green_tg.as_deref(),
                     blue_tg.as_deref(),
-                    u32::from(weight),
+                    weight,
                 );
                 s.deployments.get_mut(id).expect("exists").green_weight = f64::from(weight);
             }

@@ -2,6 +2,7 @@
 //! create are driven by `engine`.
 
 pub mod appspec;
+pub mod configs;
 
 use super::ecs;
 use super::state::{
@@ -10,7 +11,7 @@ use super::state::{
 };
 use super::wire::{AwsError, Input, OpResult, epoch, paginate};
 use super::{LocalCloud, now_millis, random_id, random_uuid};
-use crate::domain::deployment_config::{DeploymentConfig, PREDEFINED_PREFIX, TrafficRouting};
+use configs::{PREDEFINED_PREFIX, Routing};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -71,10 +72,7 @@ pub fn call(cloud: &Arc<LocalCloud>, operation: &str, body: &Map<String, Value>)
             Ok(json!({"deploymentConfigInfo": config_json(s, name)?}))
         }),
         "ListDeploymentConfigs" => cloud.read(|s| {
-            let mut names: Vec<String> = DeploymentConfig::predefined()
-                .iter()
-                .map(|c| c.name().to_owned())
-                .collect();
+            let mut names: Vec<String> = configs::predefined_names().collect();
             names.extend(s.deployment_configs.keys().cloned());
             let (page, next) = paginate(&names, input.opt_str("nextToken")?, 100)?;
             Ok(json!({"deploymentConfigsList": page, "nextToken": next}))
@@ -267,12 +265,10 @@ fn delete_application(s: &mut CloudState, input: &Input) -> OpResult {
     Ok(json!({}))
 }
 
-/// The deployment config by name: predefined or custom.
-fn resolve_config(s: &CloudState, name: &str) -> Result<DeploymentConfig, AwsError> {
-    if let Some(config) =
-        DeploymentConfig::find_predefined(name).filter(|_| name.starts_with(PREDEFINED_PREFIX))
-    {
-        return Ok(config);
+/// The routing of a deployment config, by name: predefined or custom.
+fn resolve_config(s: &CloudState, name: &str) -> Result<Routing, AwsError> {
+    if let Some(routing) = configs::predefined(name) {
+        return Ok(routing);
     }
     let record = s.deployment_configs.get(name).ok_or_else(|| {
         AwsError::new(
@@ -280,30 +276,26 @@ fn resolve_config(s: &CloudState, name: &str) -> Result<DeploymentConfig, AwsErr
             format!("No deployment configuration found for name: {name}"),
         )
     })?;
-    let routing = match record.routing_type.as_str() {
-        "TimeBasedLinear" => TrafficRouting::TimeBasedLinear {
-            percentage: record.percentage as u8,
+    Ok(match record.routing_type.as_str() {
+        "TimeBasedLinear" => Routing::Linear {
+            percent: record.percentage,
             interval_minutes: record.interval_minutes,
         },
-        "TimeBasedCanary" => TrafficRouting::TimeBasedCanary {
-            percentage: record.percentage as u8,
+        "TimeBasedCanary" => Routing::Canary {
+            percent: record.percentage,
             interval_minutes: record.interval_minutes,
         },
-        _ => TrafficRouting::AllAtOnce,
-    };
-    DeploymentConfig::custom(name, routing)
-        .map_err(|e| AwsError::new("InvalidDeploymentConfigNameException", e.to_string()))
+        _ => Routing::AllAtOnce,
+    })
 }
 
-pub fn schedule_of(
-    s: &CloudState,
-    config_name: &str,
-) -> Option<crate::domain::deployment_config::TrafficSchedule> {
-    resolve_config(s, config_name).ok().map(|c| c.schedule())
+/// How the config named `config_name` moves traffic, if it exists.
+pub fn routing_of(s: &CloudState, config_name: &str) -> Option<Routing> {
+    resolve_config(s, config_name).ok()
 }
 
 fn config_json(s: &CloudState, name: &str) -> OpResult {
-    let config = resolve_config(s, name)?;
+    let routing = resolve_config(s, name)?;
     let (id, created) = s.deployment_configs.get(name).map_or_else(
         || {
             (
@@ -317,17 +309,17 @@ fn config_json(s: &CloudState, name: &str) -> OpResult {
         },
         |r| (r.id.clone(), r.created_at),
     );
-    let routing = match config.routing() {
-        TrafficRouting::AllAtOnce => json!({"type": "AllAtOnce"}),
-        TrafficRouting::TimeBasedLinear {
-            percentage,
+    let routing = match routing {
+        Routing::AllAtOnce => json!({"type": "AllAtOnce"}),
+        Routing::Linear {
+            percent: percentage,
             interval_minutes,
         } => json!({
             "type": "TimeBasedLinear",
             "timeBasedLinear": {"linearPercentage": percentage, "linearInterval": interval_minutes},
         }),
-        TrafficRouting::TimeBasedCanary {
-            percentage,
+        Routing::Canary {
+            percent: percentage,
             interval_minutes,
         } => json!({
             "type": "TimeBasedCanary",
@@ -336,7 +328,7 @@ fn config_json(s: &CloudState, name: &str) -> OpResult {
     };
     Ok(json!({
         "deploymentConfigId": id,
-        "deploymentConfigName": config.name(),
+        "deploymentConfigName": name,
         "createTime": epoch(created),
         "computePlatform": "ECS",
         "trafficRoutingConfig": routing,
@@ -391,12 +383,22 @@ fn create_deployment_config(s: &mut CloudState, input: &Input) -> OpResult {
         "AllAtOnce" => ("AllAtOnce", 100, 0),
         "TimeBasedLinear" => {
             let (p, i) = step("timeBasedLinear", "linearPercentage", "linearInterval")?;
-            TrafficRouting::linear(p, i).map_err(|e| bad(e.to_string()))?;
+            Routing::Linear {
+                percent: p,
+                interval_minutes: i,
+            }
+            .checked()
+            .map_err(bad)?;
             ("TimeBasedLinear", p, i)
         }
         "TimeBasedCanary" => {
             let (p, i) = step("timeBasedCanary", "canaryPercentage", "canaryInterval")?;
-            TrafficRouting::canary(p, i).map_err(|e| bad(e.to_string()))?;
+            Routing::Canary {
+                percent: p,
+                interval_minutes: i,
+            }
+            .checked()
+            .map_err(bad)?;
             ("TimeBasedCanary", p, i)
         }
         other => return Err(bad(format!("unknown traffic routing type {other}"))),
