@@ -3,6 +3,7 @@
 //! tracker observes, change by change, in the audit trail.
 
 use super::environments::find_environment;
+use super::tracking::Tracked;
 use super::{Actor, App, Error, Result, detail};
 use crate::cloud::Cloud;
 use crate::cloud::deployments::{self as cloud_deployments, CloudError, Observation, Target};
@@ -114,6 +115,8 @@ impl App {
                 store::deployments::find_by_idempotency_key(self.store.reader(), env.id, key)
                     .await?
             {
+                // A retry: followed already, unless the server restarted.
+                self.track(Tracked::Deployment(first.id));
                 return Ok((first, false));
             }
         }
@@ -211,6 +214,7 @@ impl App {
         .await?;
         tx.commit().await?;
         self.changed();
+        self.track(Tracked::Deployment(id));
         let _ = self.deployment_changes.send(DeploymentChanged {
             deployment_id: id,
             event_id,

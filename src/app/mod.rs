@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod stacks;
 pub mod static_sites;
 pub mod task_logs;
+pub mod tracking;
 pub mod users;
 pub mod views;
 
@@ -95,6 +96,8 @@ pub struct App {
     public_url: OnceLock<String>,
     /// Dashboard read models worth keeping between requests.
     view_cache: views::ViewCache,
+    /// Deployments and runs for the tracker to follow.
+    tracking: tracking::TrackingRequests,
 }
 
 /// Where `local` environments live and where stacks keep their files.
@@ -128,6 +131,7 @@ impl App {
             notifications_queued: tokio::sync::Notify::new(),
             public_url: OnceLock::new(),
             view_cache: views::ViewCache::default(),
+            tracking: tracking::TrackingRequests::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! the approvals it opens and the deployment it leads to.
 
 use super::environments::find_environment;
+use super::tracking::Tracked;
 use super::{Actor, App, Error, Result, detail};
 use crate::cloud::pipelines::{self as cloud_pipelines, RunObservation, StageState};
 use crate::domain::pipeline::RunStatus;
@@ -121,6 +122,7 @@ impl App {
         .await?;
         tx.commit().await?;
         self.changed();
+        self.track(Tracked::PipelineRun(id));
         let _ = self.run_changes.send(RunChanged {
             run_id: id,
             event_id,
@@ -266,6 +268,8 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        // A retried run had ended, and its tracking with it.
+        self.track(Tracked::PipelineRun(run.id));
         let _ = self.run_changes.send(RunChanged {
             run_id: run.id,
             event_id,

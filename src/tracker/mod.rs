@@ -6,6 +6,7 @@
 //! again until it does.
 
 use crate::app::App;
+use crate::app::tracking::Tracked;
 use crate::cloud::deployments as cloud_deployments;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -33,12 +34,33 @@ fn interval(platform: &str, failures: u32) -> Duration {
 }
 
 impl Tracker {
+    /// The tracker of `app`, following what its use cases hand over (see
+    /// `app::tracking`) from now on.
     pub fn new(app: Arc<App>) -> Arc<Tracker> {
-        Arc::new(Tracker {
+        let requests = app.take_tracking_requests();
+        let tracker = Arc::new(Tracker {
             app,
             polling: Mutex::default(),
             polling_runs: Mutex::default(),
-        })
+        });
+        match requests {
+            Some(mut requests) => {
+                let weak = Arc::downgrade(&tracker);
+                tokio::spawn(async move {
+                    while let Some(what) = requests.recv().await {
+                        let Some(tracker) = weak.upgrade() else {
+                            return;
+                        };
+                        match what {
+                            Tracked::Deployment(id) => tracker.track(id),
+                            Tracked::PipelineRun(id) => tracker.track_run(id),
+                        }
+                    }
+                });
+            }
+            None => tracing::error!("a second tracker for one application follows nothing new"),
+        }
+        tracker
     }
 
     /// Resumes every unfinished deployment and pipeline run, and starts

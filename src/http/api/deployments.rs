@@ -283,7 +283,6 @@ pub async fn start(
         idempotency_key,
     };
     let (row, created) = state.app.start_deployment(&actor, &name, &request).await?;
-    state.tracker.track(row.id);
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -379,7 +378,6 @@ pub async fn roll_back_environment(
         .app
         .roll_back_environment(&actor, &name, config)
         .await?;
-    state.tracker.track(d.id);
     Ok((StatusCode::CREATED, Json(view(&state, d).await?)))
 }
 

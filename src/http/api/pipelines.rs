@@ -218,7 +218,6 @@ pub async fn start(
         .app
         .start_pipeline_run(&actor, &name, commit.as_ref())
         .await?;
-    state.tracker.track_run(run.id);
     let location = format!("/api/pipeline-runs/{}", run.id);
     Ok((
         StatusCode::CREATED,
@@ -275,7 +274,6 @@ pub async fn stop(
         .app
         .stop_pipeline_run(&actor, id, body.abandon, &reason)
         .await?;
-    state.tracker.track_run(run.id);
     Ok(Json(view(&state, run).await?))
 }
 
@@ -313,7 +311,6 @@ pub async fn retry(
         .app
         .retry_pipeline_stage(&actor, id, &body.stage, all)
         .await?;
-    state.tracker.track_run(run.id);
     Ok(Json(view(&state, run).await?))
 }
 

@@ -44,9 +44,6 @@ async fn receive(
         }
     })?;
     let outcome = state.app.ingest_webhook(provider, &headers, &body).await?;
-    for (_, run_id) in &outcome.started {
-        state.tracker.track_run(*run_id);
-    }
     let status = if outcome.duplicate || outcome.event != "push" {
         StatusCode::OK
     } else {

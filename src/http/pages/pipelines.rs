@@ -548,10 +548,7 @@ pub async fn stop(
         )
         .await
     {
-        Ok(run) => {
-            state.tracker.track_run(run.id);
-            see_other(&back)
-        }
+        Ok(_) => see_other(&back),
         Err(e) => form_error(e, &form.signed_in, &back),
     }
 }
@@ -581,10 +578,7 @@ pub async fn retry(
         )
         .await
     {
-        Ok(run) => {
-            state.tracker.track_run(run.id);
-            see_other(&back)
-        }
+        Ok(_) => see_other(&back),
         Err(e) => form_error(e, &form.signed_in, &back),
     }
 }
@@ -688,10 +682,7 @@ pub async fn start(
         .start_pipeline_run(&form.signed_in.session.actor, &name, commit.as_ref())
         .await
     {
-        Ok(run) => {
-            state.tracker.track_run(run.id);
-            see_other(&format!("/pipeline-runs/{}", run.id))
-        }
+        Ok(run) => see_other(&format!("/pipeline-runs/{}", run.id)),
         Err(e) => form_error(e, &form.signed_in, &back),
     }
 }
