@@ -104,6 +104,8 @@ async fn blobs_upload_in_chunks_and_are_verified() {
         .await
         .unwrap();
     assert_eq!(header(&response, "range"), "0-2499999");
+    // The refused chunk is left unread, so the connection is not reused.
+    assert_eq!(header(&response, "connection"), "close");
     let (status, code, message) = error(response).await;
     assert_eq!((status, code.as_str()), (416, "RANGE_INVALID"));
     assert!(message.contains("starts at byte 2500000"), "{message}");

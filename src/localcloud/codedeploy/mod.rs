@@ -107,7 +107,7 @@ pub fn call(cloud: &Arc<LocalCloud>, operation: &str, body: &Map<String, Value>)
             Ok(json!({}))
         }),
         "CreateDeployment" => {
-            let id = cloud.mutate(|s| create_deployment(cloud, s, &input))?;
+            let id = cloud.mutate(|s| create_deployment(s, &input))?;
             tokio::spawn(super::engine::drive(cloud.clone(), id.clone()));
             Ok(json!({"deploymentId": id}))
         }
@@ -450,166 +450,15 @@ fn apply_group_settings(
             ));
         }
     }
-    let services = input.list("ecsServices")?;
-    if !services.is_empty() {
-        let mut pairs = Vec::new();
-        for svc in services {
-            let svc = Input::new(
-                svc.as_object().ok_or_else(|| {
-                    AwsError::new("SerializationException", "ecsServices must be objects")
-                })?,
-                INVALID,
-            );
-            let (name, cluster) = (svc.str("serviceName")?, svc.str("clusterName")?);
-            let service = ecs::find_service(s, cluster, name).map_err(|_| {
-                AwsError::new(
-                    "InvalidECSServiceException",
-                    format!("The ECS service {name} in cluster {cluster} does not exist."),
-                )
-            })?;
-            if service.deployment_controller != "CODE_DEPLOY" {
-                return Err(AwsError::new(
-                    "InvalidECSServiceException",
-                    format!(
-                        "The ECS service {name} must use the CODE_DEPLOY deployment controller (it uses {}).",
-                        service.deployment_controller
-                    ),
-                ));
-            }
-            pairs.push((name.to_owned(), cluster.to_owned()));
-        }
-        if pairs.len() > 1 {
-            return Err(AwsError::new(
-                "ECSServiceMappingLimitExceededException",
-                "A deployment group deploys one ECS service.",
-            ));
-        }
-        if let Some(other) = s
-            .deployment_groups
-            .values()
-            .find(|g| g.key() != group.key() && g.ecs_services == pairs)
-        {
-            return Err(AwsError::new(
-                "ECSServiceMappingLimitExceededException",
-                format!(
-                    "The ECS service is already in deployment group {}.",
-                    other.name
-                ),
-            ));
-        }
-        group.ecs_services = pairs;
-    }
+    apply_ecs_services(s, group, input.list("ecsServices")?)?;
     if let Some(lb) = input.nested("loadBalancerInfo")? {
-        let pairs = lb.list("targetGroupPairInfoList")?;
-        let invalid = |why: &str| AwsError::new("InvalidTargetGroupPairException", why.to_owned());
-        let pair = match pairs {
-            [one] => Input::new(
-                one.as_object()
-                    .ok_or_else(|| invalid("a target group pair must be an object"))?,
-                INVALID,
-            ),
-            _ => {
-                return Err(invalid(
-                    "ECS deployments need exactly one target group pair",
-                ));
-            }
-        };
-        let names: Vec<String> = pair
-            .list("targetGroups")?
-            .iter()
-            .filter_map(|tg| tg.get("name").and_then(Value::as_str).map(str::to_owned))
-            .collect();
-        if names.len() != 2 || names[0] == names[1] {
-            return Err(invalid(
-                "a target group pair names two different target groups",
-            ));
-        }
-        let routes = |key: &str| -> Result<Vec<String>, AwsError> {
-            Ok(match pair.nested(key)? {
-                Some(route) => route
-                    .str_list("listenerArns")?
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-                None => Vec::new(),
-            })
-        };
-        let (prod, test) = (routes("prodTrafficRoute")?, routes("testTrafficRoute")?);
-        if prod.len() != 1 {
-            return Err(invalid(
-                "the production traffic route needs one listener ARN",
-            ));
-        }
-        let balancer = s
-            .load_balancers
-            .values()
-            .find(|lb| lb.production.arn == prod[0] || lb.test.arn == prod[0])
-            .ok_or_else(|| invalid("the production listener does not exist"))?;
-        for name in &names {
-            if !balancer.target_groups.iter().any(|tg| &tg.name == name) {
-                return Err(invalid(&format!(
-                    "target group {name} is not behind the production listener's load balancer"
-                )));
-            }
-        }
-        if test
-            .iter()
-            .any(|arn| balancer.test.arn != *arn && balancer.production.arn != *arn)
-        {
-            return Err(invalid(
-                "the test listener does not belong to the same load balancer",
-            ));
-        }
-        group.target_groups = names;
-        group.prod_listener_arns = prod;
-        group.test_listener_arns = test;
+        apply_load_balancer_info(s, group, &lb)?;
     }
     if let Some(bg) = input.nested("blueGreenDeploymentConfiguration")? {
-        let invalid =
-            |why: String| AwsError::new("InvalidBlueGreenDeploymentConfigurationException", why);
-        if let Some(ready) = bg.nested("deploymentReadyOption")? {
-            let action = ready
-                .opt_str("actionOnTimeout")?
-                .unwrap_or("CONTINUE_DEPLOYMENT");
-            if !matches!(action, "CONTINUE_DEPLOYMENT" | "STOP_DEPLOYMENT") {
-                return Err(invalid(format!("unknown actionOnTimeout {action}")));
-            }
-            group.ready_action = action.into();
-            group.ready_wait_minutes = ready.opt_i64("waitTimeInMinutes")?.unwrap_or(0).max(0);
-        }
-        if let Some(term) = bg.nested("terminateBlueInstancesOnDeploymentSuccess")? {
-            let action = term.opt_str("action")?.unwrap_or("TERMINATE");
-            if !matches!(action, "TERMINATE" | "KEEP_ALIVE") {
-                return Err(invalid(format!("unknown termination action {action}")));
-            }
-            let wait = term.opt_i64("terminationWaitTimeInMinutes")?.unwrap_or(0);
-            if !(0..=2880).contains(&wait) {
-                return Err(invalid(
-                    "terminationWaitTimeInMinutes must be between 0 and 2880".into(),
-                ));
-            }
-            group.termination_action = action.into();
-            group.termination_wait_minutes = wait;
-        }
+        apply_blue_green(group, &bg)?;
     }
     if let Some(rollback) = input.nested("autoRollbackConfiguration")? {
-        group.auto_rollback_enabled = rollback.opt_bool("enabled")?.unwrap_or(false);
-        group.auto_rollback_events = rollback
-            .str_list("events")?
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        for event in &group.auto_rollback_events {
-            if !matches!(
-                event.as_str(),
-                "DEPLOYMENT_FAILURE" | "DEPLOYMENT_STOP_ON_ALARM" | "DEPLOYMENT_STOP_ON_REQUEST"
-            ) {
-                return Err(AwsError::new(
-                    INVALID,
-                    format!("unknown auto rollback event {event}"),
-                ));
-            }
-        }
+        apply_auto_rollback(group, &rollback)?;
     }
     // Keep what was given, to echo it back as GetDeploymentGroup does.
     let mut raw = group.raw.as_object().cloned().unwrap_or_default();
@@ -626,6 +475,192 @@ fn apply_group_settings(
         }
     }
     group.raw = Value::Object(raw);
+    Ok(())
+}
+
+/// `ecsServices`: the one CODE_DEPLOY-controlled service the group deploys,
+/// in no other group.
+fn apply_ecs_services(
+    s: &CloudState,
+    group: &mut DeploymentGroup,
+    services: &[Value],
+) -> Result<(), AwsError> {
+    if services.is_empty() {
+        return Ok(());
+    }
+    let mut pairs = Vec::new();
+    for svc in services {
+        let svc = Input::new(
+            svc.as_object().ok_or_else(|| {
+                AwsError::new("SerializationException", "ecsServices must be objects")
+            })?,
+            INVALID,
+        );
+        let (name, cluster) = (svc.str("serviceName")?, svc.str("clusterName")?);
+        let service = ecs::find_service(s, cluster, name).map_err(|_| {
+            AwsError::new(
+                "InvalidECSServiceException",
+                format!("The ECS service {name} in cluster {cluster} does not exist."),
+            )
+        })?;
+        if service.deployment_controller != "CODE_DEPLOY" {
+            return Err(AwsError::new(
+                "InvalidECSServiceException",
+                format!(
+                    "The ECS service {name} must use the CODE_DEPLOY deployment controller (it uses {}).",
+                    service.deployment_controller
+                ),
+            ));
+        }
+        pairs.push((name.to_owned(), cluster.to_owned()));
+    }
+    if pairs.len() > 1 {
+        return Err(AwsError::new(
+            "ECSServiceMappingLimitExceededException",
+            "A deployment group deploys one ECS service.",
+        ));
+    }
+    if let Some(other) = s
+        .deployment_groups
+        .values()
+        .find(|g| g.key() != group.key() && g.ecs_services == pairs)
+    {
+        return Err(AwsError::new(
+            "ECSServiceMappingLimitExceededException",
+            format!(
+                "The ECS service is already in deployment group {}.",
+                other.name
+            ),
+        ));
+    }
+    group.ecs_services = pairs;
+    Ok(())
+}
+
+/// `loadBalancerInfo`: one target group pair behind one load balancer's
+/// production (and optional test) listener.
+fn apply_load_balancer_info(
+    s: &CloudState,
+    group: &mut DeploymentGroup,
+    lb: &Input,
+) -> Result<(), AwsError> {
+    let pairs = lb.list("targetGroupPairInfoList")?;
+    let invalid = |why: &str| AwsError::new("InvalidTargetGroupPairException", why.to_owned());
+    let pair = match pairs {
+        [one] => Input::new(
+            one.as_object()
+                .ok_or_else(|| invalid("a target group pair must be an object"))?,
+            INVALID,
+        ),
+        _ => {
+            return Err(invalid(
+                "ECS deployments need exactly one target group pair",
+            ));
+        }
+    };
+    let names: Vec<String> = pair
+        .list("targetGroups")?
+        .iter()
+        .filter_map(|tg| tg.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    if names.len() != 2 || names[0] == names[1] {
+        return Err(invalid(
+            "a target group pair names two different target groups",
+        ));
+    }
+    let routes = |key: &str| -> Result<Vec<String>, AwsError> {
+        Ok(match pair.nested(key)? {
+            Some(route) => route
+                .str_list("listenerArns")?
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            None => Vec::new(),
+        })
+    };
+    let (prod, test) = (routes("prodTrafficRoute")?, routes("testTrafficRoute")?);
+    if prod.len() != 1 {
+        return Err(invalid(
+            "the production traffic route needs one listener ARN",
+        ));
+    }
+    let balancer = s
+        .load_balancers
+        .values()
+        .find(|lb| lb.production.arn == prod[0] || lb.test.arn == prod[0])
+        .ok_or_else(|| invalid("the production listener does not exist"))?;
+    for name in &names {
+        if !balancer.target_groups.iter().any(|tg| &tg.name == name) {
+            return Err(invalid(&format!(
+                "target group {name} is not behind the production listener's load balancer"
+            )));
+        }
+    }
+    if test
+        .iter()
+        .any(|arn| balancer.test.arn != *arn && balancer.production.arn != *arn)
+    {
+        return Err(invalid(
+            "the test listener does not belong to the same load balancer",
+        ));
+    }
+    group.target_groups = names;
+    group.prod_listener_arns = prod;
+    group.test_listener_arns = test;
+    Ok(())
+}
+
+/// `blueGreenDeploymentConfiguration`: the Ready wait and what happens to
+/// the original task set after success.
+fn apply_blue_green(group: &mut DeploymentGroup, bg: &Input) -> Result<(), AwsError> {
+    let invalid =
+        |why: String| AwsError::new("InvalidBlueGreenDeploymentConfigurationException", why);
+    if let Some(ready) = bg.nested("deploymentReadyOption")? {
+        let action = ready
+            .opt_str("actionOnTimeout")?
+            .unwrap_or("CONTINUE_DEPLOYMENT");
+        if !matches!(action, "CONTINUE_DEPLOYMENT" | "STOP_DEPLOYMENT") {
+            return Err(invalid(format!("unknown actionOnTimeout {action}")));
+        }
+        group.ready_action = action.into();
+        group.ready_wait_minutes = ready.opt_i64("waitTimeInMinutes")?.unwrap_or(0).max(0);
+    }
+    if let Some(term) = bg.nested("terminateBlueInstancesOnDeploymentSuccess")? {
+        let action = term.opt_str("action")?.unwrap_or("TERMINATE");
+        if !matches!(action, "TERMINATE" | "KEEP_ALIVE") {
+            return Err(invalid(format!("unknown termination action {action}")));
+        }
+        let wait = term.opt_i64("terminationWaitTimeInMinutes")?.unwrap_or(0);
+        if !(0..=2880).contains(&wait) {
+            return Err(invalid(
+                "terminationWaitTimeInMinutes must be between 0 and 2880".into(),
+            ));
+        }
+        group.termination_action = action.into();
+        group.termination_wait_minutes = wait;
+    }
+    Ok(())
+}
+
+/// `autoRollbackConfiguration`: whether and on which events to roll back.
+fn apply_auto_rollback(group: &mut DeploymentGroup, rollback: &Input) -> Result<(), AwsError> {
+    group.auto_rollback_enabled = rollback.opt_bool("enabled")?.unwrap_or(false);
+    group.auto_rollback_events = rollback
+        .str_list("events")?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    for event in &group.auto_rollback_events {
+        if !matches!(
+            event.as_str(),
+            "DEPLOYMENT_FAILURE" | "DEPLOYMENT_STOP_ON_ALARM" | "DEPLOYMENT_STOP_ON_REQUEST"
+        ) {
+            return Err(AwsError::new(
+                INVALID,
+                format!("unknown auto rollback event {event}"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -777,43 +812,9 @@ fn started_deployment<'a>(s: &'a CloudState, input: &Input) -> Result<&'a Deploy
     Ok(d)
 }
 
-fn create_deployment(
-    cloud: &LocalCloud,
-    s: &mut CloudState,
-    input: &Input,
-) -> Result<String, AwsError> {
+fn create_deployment(s: &mut CloudState, input: &Input) -> Result<String, AwsError> {
     let group = find_group(s, input, "deploymentGroupName")?.clone();
-    let revision = input
-        .nested("revision")?
-        .ok_or_else(|| AwsError::new("RevisionRequiredException", "revision is required"))?;
-    let revision_type = revision.opt_str("revisionType")?.unwrap_or("");
-    let invalid_revision = |why: String| AwsError::new("InvalidRevisionException", why);
-    if revision_type != "AppSpecContent" {
-        return Err(invalid_revision(format!(
-            "the local cloud deploys ECS revisions of revisionType AppSpecContent (got {revision_type:?})"
-        )));
-    }
-    let content = revision
-        .nested("appSpecContent")?
-        .and_then(|c| c.opt_str("content").ok().flatten())
-        .ok_or_else(|| invalid_revision("appSpecContent.content is required".into()))?;
-    let spec = appspec::parse(content).map_err(invalid_revision)?;
-    let td = ecs::find_task_definition(s, &spec.task_definition).map_err(|_| {
-        invalid_revision(format!(
-            "the task definition {} does not exist",
-            spec.task_definition
-        ))
-    })?;
-    let has_container = td.input["containerDefinitions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["name"] == spec.container_name.as_str()));
-    if !has_container {
-        return Err(invalid_revision(format!(
-            "the task definition has no container named {}",
-            spec.container_name
-        )));
-    }
-    let td_arn = td.arn.clone();
+    let (revision, spec, td_arn) = ecs_revision(s, input)?;
     if let Some(active) = s
         .deployments
         .values()
@@ -853,27 +854,7 @@ fn create_deployment(
             break id;
         }
     };
-    let lifecycle = appspec::LIFECYCLE
-        .iter()
-        .map(|(name, _)| LifecycleEvent {
-            name: (*name).to_owned(),
-            status: "Pending".into(),
-            started_at: None,
-            ended_at: None,
-            hook: spec
-                .hooks
-                .iter()
-                .find(|(event, _)| event == name)
-                .map(|(_, function)| HookExecution {
-                    function: function.clone(),
-                    execution_id: random_uuid(),
-                    status: "Pending".into(),
-                    launched: false,
-                }),
-            diagnostics: None,
-        })
-        .collect();
-    let _ = cloud;
+    let lifecycle = lifecycle_of(&spec);
     s.deployments.insert(
         id.clone(),
         Deployment {
@@ -884,7 +865,7 @@ fn create_deployment(
             status: "Created".into(),
             creator: "user".into(),
             description: input.opt_str("description")?.map(str::to_owned),
-            revision: Value::Object(revision.map.clone()),
+            revision,
             task_definition: td_arn,
             container_name: spec.container_name,
             container_port: spec.container_port,
@@ -907,6 +888,71 @@ fn create_deployment(
         },
     );
     Ok(id)
+}
+
+/// The deployment's revision: an ECS AppSpec whose task definition exists
+/// and has the container it names. (The revision as given, the AppSpec, and
+/// the task definition's ARN.)
+fn ecs_revision(
+    s: &CloudState,
+    input: &Input,
+) -> Result<(Value, appspec::AppSpec, String), AwsError> {
+    let revision = input
+        .nested("revision")?
+        .ok_or_else(|| AwsError::new("RevisionRequiredException", "revision is required"))?;
+    let revision_type = revision.opt_str("revisionType")?.unwrap_or("");
+    let invalid_revision = |why: String| AwsError::new("InvalidRevisionException", why);
+    if revision_type != "AppSpecContent" {
+        return Err(invalid_revision(format!(
+            "the local cloud deploys ECS revisions of revisionType AppSpecContent (got {revision_type:?})"
+        )));
+    }
+    let content = revision
+        .nested("appSpecContent")?
+        .and_then(|c| c.opt_str("content").ok().flatten())
+        .ok_or_else(|| invalid_revision("appSpecContent.content is required".into()))?;
+    let spec = appspec::parse(content).map_err(invalid_revision)?;
+    let td = ecs::find_task_definition(s, &spec.task_definition).map_err(|_| {
+        invalid_revision(format!(
+            "the task definition {} does not exist",
+            spec.task_definition
+        ))
+    })?;
+    let has_container = td.input["containerDefinitions"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().any(|c| c["name"] == spec.container_name.as_str()));
+    if !has_container {
+        return Err(invalid_revision(format!(
+            "the task definition has no container named {}",
+            spec.container_name
+        )));
+    }
+    let td_arn = td.arn.clone();
+    Ok((Value::Object(revision.map.clone()), spec, td_arn))
+}
+
+/// The AppSpec's lifecycle events, pending, each with its hook if it names one.
+fn lifecycle_of(spec: &appspec::AppSpec) -> Vec<LifecycleEvent> {
+    appspec::LIFECYCLE
+        .iter()
+        .map(|(name, _)| LifecycleEvent {
+            name: (*name).to_owned(),
+            status: "Pending".into(),
+            started_at: None,
+            ended_at: None,
+            hook: spec
+                .hooks
+                .iter()
+                .find(|(event, _)| event == name)
+                .map(|(_, function)| HookExecution {
+                    function: function.clone(),
+                    execution_id: random_uuid(),
+                    status: "Pending".into(),
+                    launched: false,
+                }),
+            diagnostics: None,
+        })
+        .collect()
 }
 
 fn overview(d: &Deployment) -> Value {

@@ -262,9 +262,25 @@ fn route(path: &str) -> Option<Route> {
 }
 
 async fn serve(State(cloud): State<Arc<LocalCloud>>, request: Request) -> Response {
-    let mut response = handle(&cloud, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
+    let sends_a_body = matches!(
+        *request.method(),
+        Method::PATCH | Method::PUT | Method::POST
+    );
+    let mut response = match handle(&cloud, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            let mut response = error.into_response();
+            // A refused upload's body may be left unread, and hyper then
+            // closes the connection: say so, or a client that reuses it for
+            // its next request sees that request fail.
+            if sends_a_body {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
+    };
     response
         .headers_mut()
         .insert(API_VERSION.0, HeaderValue::from_static(API_VERSION.1));
