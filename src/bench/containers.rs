@@ -3,9 +3,9 @@
 //! docker push), task start and shift; the start time of 20 containers of
 //! the sample image; and the listener against nginx in front of two of them.
 
-use super::ChildServer;
 use super::load::{self, LoadSpec};
 use super::proxy::{self, Nginx};
+use super::{ChildServer, quantile};
 use crate::localcloud::tasks::{
     ContainerEngine, ContainerTaskSpec, DockerHost, HealthCheckSettings, TaskProgram,
     TaskSetRunner, TaskSetSpec,
@@ -524,15 +524,6 @@ async fn wait_healthy(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-fn quantile(times: &[Duration], q: f64) -> Duration {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    sorted
-        .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
-        .copied()
-        .unwrap_or_default()
 }
 
 /// The listener (a `bench serve-proxy` child) and nginx, both splitting

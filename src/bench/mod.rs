@@ -311,3 +311,14 @@ pub(crate) async fn fresh_app(
     let admin = app.authenticate(&token).await?;
     Ok((app, admin, token))
 }
+
+/// The value at quantile `q` (0.0 to 1.0) of `times`, nearest rank; zero
+/// for none.
+pub(crate) fn quantile(times: &[std::time::Duration], q: f64) -> std::time::Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
+        .copied()
+        .unwrap_or_default()
+}

@@ -196,7 +196,7 @@ pub async fn run(args: ReleasesBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pages read and how long each took, sorted.
+/// Pages read and how long each took.
 struct DriverResult {
     elapsed: Duration,
     latencies: Vec<Duration>,
@@ -208,8 +208,7 @@ impl DriverResult {
     }
 
     fn quantile(&self, q: f64) -> Duration {
-        let index = ((self.latencies.len().max(1) - 1) as f64 * q).round() as usize;
-        self.latencies.get(index).copied().unwrap_or_default()
+        super::quantile(&self.latencies, q)
     }
 }
 
@@ -267,7 +266,6 @@ async fn compare_drivers(
         while let Some(done) = tasks.join_next().await {
             latencies.extend(done??);
         }
-        latencies.sort();
         let name = if inline {
             "inline rusqlite (the server's path)"
         } else {

@@ -11,12 +11,15 @@
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// A few read-only connections; a caller takes whichever is free.
 pub struct InlineReader {
     connections: Vec<Mutex<Connection>>,
+    /// Where a caller that found every connection busy queues next.
+    next_queue: AtomicUsize,
 }
 
 impl std::fmt::Debug for InlineReader {
@@ -50,7 +53,10 @@ impl InlineReader {
                 Ok(Mutex::new(connection))
             })
             .collect::<rusqlite::Result<_>>()?;
-        Ok(InlineReader { connections })
+        Ok(InlineReader {
+            connections,
+            next_queue: AtomicUsize::new(0),
+        })
     }
 
     /// Runs `read` on a free connection (waiting for one if all are busy).
@@ -67,17 +73,10 @@ impl InlineReader {
                 return guard;
             }
         }
-        // All busy: queue on one, spread by thread so waiters do not pile up.
-        let index = thread_index() % self.connections.len();
+        // All busy: queue on them in turn, so waiters do not pile up on one.
+        let index = self.next_queue.fetch_add(1, Ordering::Relaxed) % self.connections.len();
         self.connections[index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn thread_index() -> usize {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    std::thread::current().id().hash(&mut hasher);
-    hasher.finish() as usize
 }

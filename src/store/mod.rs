@@ -26,10 +26,6 @@ use std::time::Duration;
 
 pub type Tx = Transaction<'static, Sqlite>;
 
-/// Inline read connections: one per core is enough, as a read holds its
-/// thread for the whole query anyway.
-const INLINE_READERS: usize = 4;
-
 /// The database file inside a data dir.
 pub const DATABASE_FILE: &str = "switchyard.db";
 
@@ -70,10 +66,10 @@ impl Store {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        let inline = Arc::new(InlineReader::open(
-            &data_dir.join(DATABASE_FILE),
-            INLINE_READERS,
-        )?);
+        // A read holds its thread for the whole query, so one connection
+        // per core serves as many reads as can run at once.
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let inline = Arc::new(InlineReader::open(&data_dir.join(DATABASE_FILE), cores)?);
         Ok(Store {
             read,
             write,

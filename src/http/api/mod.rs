@@ -192,9 +192,7 @@ fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::
 }
 
 /// Timestamps go out as RFC 3339 in UTC with milliseconds.
-pub fn timestamp(millis: i64) -> String {
-    crate::domain::time::rfc3339_millis(millis)
-}
+pub use crate::domain::time::rfc3339_millis as timestamp;
 
 /// `?limit=50&before=CURSOR` of every list; the cursor is opaque to clients.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
