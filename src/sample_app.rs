@@ -1,5 +1,5 @@
 //! The walkthrough's sample app (examples/app-sample), built into the binary
-//! so that `switchyard demo` and `switchyard bench containers` work from any
+//! so that `switchyard demo` and `switchyard-bench containers` work from any
 //! directory: the blue and green pages, and every file of the app as the
 //! repository has it.
 

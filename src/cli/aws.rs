@@ -1,10 +1,10 @@
 //! The server's flags for `aws` environments: where AWS is (an emulator in
 //! tests) and how Terraform runs.
 
-use crate::app::aws::AwsSettings;
-use crate::provision::terraform::TerraformConfig;
 use clap::Args;
 use std::path::PathBuf;
+use switchyard_core::app::aws::AwsSettings;
+use switchyard_core::provision::terraform::TerraformConfig;
 
 #[derive(Debug, Args)]
 pub struct AwsArgs {

@@ -8,13 +8,13 @@
 
 use super::client::CliError;
 use super::demo_image::{self, RegistryLogin};
-use crate::localcloud::tasks::{ContainerEngine, TaskRunner};
 use crate::sample_app::{BLUE_PAGE, GREEN_PAGE};
-use crate::server::{self, CloudOptions, ServeOptions};
+use localcloud::tasks::{ContainerEngine, TaskRunner};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchyard_server::serve::{self, CloudOptions, ServeOptions};
 
 const ENVIRONMENT: &str = "demo";
 
@@ -67,11 +67,11 @@ pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliErr
     let data_dir = options.data_dir.clone();
     let listen = options.listen;
     let cloud = options.cloud.clone();
-    let server = tokio::spawn(server::serve(options));
+    let server = tokio::spawn(serve::serve(options));
     let base = format!("http://{listen}");
     let http = reqwest::Client::new();
     wait_ready(&http, &base, &server).await?;
-    let token_file = data_dir.join(crate::app::users::ADMIN_TOKEN_FILE);
+    let token_file = data_dir.join(switchyard_core::app::users::ADMIN_TOKEN_FILE);
     let token = std::fs::read_to_string(&token_file)
         .map_err(|e| {
             CliError::Usage(format!(
@@ -256,7 +256,7 @@ async fn wait_ready(
 
 /// The two sample pages as release directories (image static:<dir>).
 fn write_sites(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let root = data_dir.join(crate::app::static_sites::DEMO_SITES);
+    let root = data_dir.join(switchyard_core::app::static_sites::DEMO_SITES);
     let blue = root.join("blue");
     let green = root.join("green");
     for (dir, page) in [(&blue, BLUE_PAGE), (&green, GREEN_PAGE)] {

@@ -4,12 +4,12 @@
 //! CLI is needed) and pushed to the environment's local ECR repository.
 
 use super::client::CliError;
-use crate::localcloud::tasks::ContainerEngine;
 use crate::sample_app;
 use base64::Engine as _;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptionsBuilder};
 use futures_util::StreamExt;
+use localcloud::tasks::ContainerEngine;
 
 /// A login for the local ECR, from its GetAuthorizationToken.
 pub struct RegistryLogin {
@@ -34,7 +34,7 @@ impl RegistryLogin {
                     "the stack's repository_uri {repository_uri:?} names no registry host"
                 ))
             })?;
-        let answer = crate::cloud::local_ecr::call(
+        let answer = switchyard_core::cloud::local_ecr::call(
             http,
             &format!("http://{registry}"),
             "GetAuthorizationToken",

@@ -4,8 +4,8 @@
 
 use super::client::{ApiClient, CliError, segment};
 use super::output::Output;
-use crate::domain::task_log::short_task_id;
 use serde_json::Value;
+use switchyard_domain::task_log::short_task_id;
 
 pub(super) struct LogsArgs<'a> {
     pub environment: &'a str,

@@ -3,7 +3,7 @@
 
 mod approvals;
 mod aws;
-pub(crate) mod client;
+pub mod client;
 mod demo;
 mod demo_image;
 mod deploy;
@@ -12,18 +12,17 @@ mod logs;
 mod output;
 mod stack;
 
-use crate::bench;
-use crate::domain::user::{Role, UserName};
-use crate::http::HttpConfig;
-use crate::localcloud::tasks::DockerHost;
-use crate::server::{self, ServeOptions};
-use crate::telemetry::{self, LogFormat};
 use clap::{Args, Parser, Subcommand};
 use client::{ApiClient, CliError};
+use localcloud::tasks::DockerHost;
 use output::Output;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use switchyard_domain::user::{Role, UserName};
+use switchyard_runtime::telemetry::{self, LogFormat};
+use switchyard_server::HttpConfig;
+use switchyard_server::serve::{self, ServeOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -162,8 +161,6 @@ enum Command {
     /// Pipeline runs of an environment.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
-    /// Benchmarks that measure this build on this machine.
-    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -401,7 +398,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => {
             telemetry::init(args.log_format);
-            server::serve(serve_options(args))
+            serve::serve(serve_options(args))
                 .await
                 .map_err(CliError::Local)
         }
@@ -501,7 +498,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             .await
         }
         Command::Localcloud(args) => localcloud(args).await.map_err(CliError::Local),
-        Command::Bench(args) => bench::run(args).await.map_err(CliError::Local),
         Command::Approvals { state } => {
             approvals::list(
                 &ApiClient::new(&cli.client)?,
@@ -555,8 +551,8 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
         aws: args.aws.settings(),
         static_roots: args.static_roots,
         cloud: match args.localcloud_url {
-            Some(url) => server::CloudOptions::External { url },
-            None => server::CloudOptions::Embedded {
+            Some(url) => serve::CloudOptions::External { url },
+            None => serve::CloudOptions::Embedded {
                 listen: args.localcloud_listen,
                 time_scale: args.time.time_scale,
                 docker_host: args.engine.docker_host,
@@ -568,13 +564,12 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
 async fn localcloud(args: LocalcloudArgs) -> anyhow::Result<()> {
     match args.task {
         Some(LocalcloudTask::ServeStatic { dir, port }) => {
-            crate::localcloud::tasks::serve_static(dir, SocketAddr::from(([127, 0, 0, 1], port)))
-                .await
+            localcloud::tasks::serve_static(dir, SocketAddr::from(([127, 0, 0, 1], port))).await
         }
         None => {
             telemetry::init(args.log_format);
-            let shutdown = server::shutdown_signal()?;
-            let cloud = crate::localcloud::LocalCloud::start(crate::localcloud::LocalCloudConfig {
+            let shutdown = switchyard_runtime::shutdown_signal()?;
+            let cloud = localcloud::LocalCloud::start(localcloud::LocalCloudConfig {
                 listen: args.listen,
                 data_dir: args.data_dir,
                 time_scale: args.time.time_scale,
@@ -593,7 +588,7 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
     match command {
         UserCommand::Add { name, role, data } => {
             let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
-            let app = server::open_app(&data.data_dir)
+            let app = serve::open_app(&data.data_dir)
                 .await
                 .map_err(CliError::Local)?;
             let (user, token) = app
@@ -609,7 +604,7 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
         }
         UserCommand::Revoke { name, data } => {
             let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
-            let app = server::open_app(&data.data_dir)
+            let app = serve::open_app(&data.data_dir)
                 .await
                 .map_err(CliError::Local)?;
             let revoked = app
@@ -620,15 +615,16 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
             Ok(())
         }
         UserCommand::List { data } => {
-            let app = server::open_app(&data.data_dir)
+            let app = serve::open_app(&data.data_dir)
                 .await
                 .map_err(CliError::Local)?;
-            let users = crate::store::users::list(app.store().reader())
+            let users = app
+                .list_users_locally()
                 .await
                 .map_err(|e| CliError::Local(e.into()))?;
             let json: Vec<_> = users
                 .into_iter()
-                .map(|u| serde_json::json!({"name": u.name, "role": u.role, "created_at": crate::http::api::timestamp(u.created_at)}))
+                .map(|u| serde_json::json!({"name": u.name, "role": u.role, "created_at": switchyard_domain::time::rfc3339_millis(u.created_at)}))
                 .collect();
             out.print_users(&serde_json::json!({ "users": json }))
         }

@@ -248,7 +248,7 @@ async fn env_and_stack_commands_set_up_a_pipeline() {
         .header("x-switchyard-event", "push")
         .header(
             "x-switchyard-signature",
-            switchyard::domain::webhook::sha256_signature_header(
+            switchyard_domain::webhook::sha256_signature_header(
                 "a webhook secret of some length",
                 body.as_bytes(),
             ),

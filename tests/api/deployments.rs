@@ -98,11 +98,11 @@ impl Env {
         &self,
         duration: Duration,
         connections: usize,
-    ) -> tokio::task::JoinHandle<switchyard::bench::load::LoadResult> {
+    ) -> tokio::task::JoinHandle<switchyard_loadgen::LoadResult> {
         let address: std::net::SocketAddr =
             self.prod_url.trim_start_matches("http://").parse().unwrap();
         tokio::spawn(async move {
-            switchyard::bench::load::run(&switchyard::bench::load::LoadSpec {
+            switchyard_loadgen::run(&switchyard_loadgen::LoadSpec {
                 address,
                 method: hyper::Method::GET,
                 paths: vec!["/".into()],

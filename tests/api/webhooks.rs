@@ -4,7 +4,7 @@
 use crate::helpers::{Answer, TestServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchyard::domain::webhook::{hmac_sha256_hex, sha256_signature_header};
+use switchyard_domain::webhook::{hmac_sha256_hex, sha256_signature_header};
 
 const SECRET: &str = "a webhook secret of some length";
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/domain/webhook/fixtures");

@@ -9,10 +9,10 @@ use bollard::Docker;
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{KillContainerOptions, ListContainersOptions};
 use ecs::types::{ContainerDefinition, HealthCheck, KeyValuePair, PortMapping};
+use localcloud::tasks::{ContainerEngine, DockerHost};
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
-use switchyard::localcloud::tasks::{ContainerEngine, DockerHost};
 
 const IMAGE: &str = "switchyard-test/busybox:latest";
 const GREETING: &str = "greetings from the task definition";

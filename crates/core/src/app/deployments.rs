@@ -1,0 +1,738 @@
+//! Deployments: starting one (release recorded, revision registered,
+//! CodeDeploy deployment created), acting on it, and recording what the
+//! tracker observes, change by change, in the audit trail.
+
+use super::environments::find_environment;
+use super::tracking::Tracked;
+use super::{Actor, App, Error, Result, detail};
+use crate::cloud::Cloud;
+use crate::cloud::deployments::{self as cloud_deployments, CloudError, Observation, Target};
+use crate::store::{
+    self, deployments::DeploymentRow, environments::EnvironmentRow, events::NewEvent,
+};
+use serde_json::json;
+use switchyard_domain::deployment::{DeploymentState, DeploymentStatus};
+use switchyard_domain::deployment_config::DeploymentConfig;
+use switchyard_domain::release::{ImageRef, NewRelease};
+use switchyard_domain::user::Role;
+
+/// What to deploy.
+#[derive(Debug, Clone)]
+pub struct StartDeployment {
+    pub release: NewRelease,
+    /// Overrides the deployment group's config (a predefined one, full name).
+    pub config: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// A change the tracker recorded: the event's id, for SSE subscribers.
+#[derive(Debug, Clone, Copy)]
+pub struct DeploymentChanged {
+    pub deployment_id: i64,
+    pub event_id: i64,
+}
+
+impl From<CloudError> for Error {
+    fn from(e: CloudError) -> Self {
+        match e.code.as_deref() {
+            Some("DeploymentLimitExceededException") => Error::Conflict(format!(
+                "another deployment is in progress in the deployment group: {}",
+                e.message
+            )),
+            Some(
+                "DeploymentIsNotInReadyStateException"
+                | "DeploymentAlreadyCompletedException"
+                | "InvalidDeploymentWaitTypeException",
+            ) => Error::Conflict(e.message),
+            _ => Error::Upstream(e.message),
+        }
+    }
+}
+
+/// The stack resources a deployment needs, or why the environment cannot
+/// take one yet.
+pub(crate) fn target_of(env: &EnvironmentRow) -> Result<Target<'_>> {
+    let missing = || {
+        Error::Conflict(format!(
+            "environment {} has no provisioned stack; POST /api/environments/{}/stack first",
+            env.name, env.name
+        ))
+    };
+    Ok(Target {
+        // Provisioning names the family after the environment.
+        task_definition_family: &env.name,
+        container_name: &env.container_name,
+        container_port: env.container_port,
+        application: env.codedeploy_application.as_deref().ok_or_else(missing)?,
+        deployment_group: env.deployment_group.as_deref().ok_or_else(missing)?,
+        cluster: env.cluster.as_deref().ok_or_else(missing)?,
+        service: env.service.as_deref().ok_or_else(missing)?,
+        hooks: hooks_of(env),
+    })
+}
+
+/// The environment's lifecycle hooks, in lifecycle order.
+fn hooks_of(env: &EnvironmentRow) -> Vec<(String, String)> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&env.hooks).unwrap_or_default();
+    let mut hooks: Vec<(String, String)> = map
+        .into_iter()
+        .filter_map(|(event, f)| f.as_str().map(|f| (event, f.to_owned())))
+        .collect();
+    hooks.sort_by_key(|(event, _)| {
+        switchyard_domain::environment::HOOKABLE_EVENTS
+            .iter()
+            .position(|e| e == event)
+    });
+    hooks
+}
+
+impl App {
+    pub(crate) async fn cloud_for(&self, env: &EnvironmentRow) -> Result<Cloud> {
+        match env.platform.as_str() {
+            "local" => {
+                let endpoint = self.cloud_settings()?.local_endpoint.clone();
+                Ok(self
+                    .local_clients
+                    .get_or_init(|| async { Cloud::local(&endpoint).await })
+                    .await
+                    .clone())
+            }
+            _ => self.aws_cloud(env).await,
+        }
+    }
+
+    pub async fn start_deployment(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        request: &StartDeployment,
+    ) -> Result<(DeploymentRow, bool)> {
+        actor.require(Role::Deployer, "starting deployments")?;
+        let env = find_environment(self.store.reader(), environment).await?;
+        if let Some(key) = &request.idempotency_key {
+            if let Some(first) =
+                store::deployments::find_by_idempotency_key(self.store.reader(), env.id, key)
+                    .await?
+            {
+                // A retry: followed already, unless the server restarted.
+                self.track(Tracked::Deployment(first.id));
+                return Ok((first, false));
+            }
+        }
+        let target = target_of(&env)?;
+        // Container images go to the local cloud as they are: it runs them on
+        // its engine, or fails the deployment saying no engine answered.
+        if let (true, ImageRef::StaticSite(dir)) = (env.platform == "local", &request.release.image)
+        {
+            self.confine_static_site(dir)?;
+        }
+        if store::deployments::has_active(self.store.reader(), env.id).await? {
+            return Err(Error::Conflict(format!(
+                "environment {environment} has a deployment in progress"
+            )));
+        }
+        let image = request.release.image.as_string();
+        let existing = store::releases::find_by_version(
+            self.store.reader(),
+            env.id,
+            request.release.version.as_str(),
+        )
+        .await?;
+        if let Some(release) = &existing {
+            if release.image != image {
+                return Err(Error::Conflict(format!(
+                    "release {} of {environment} is image {}; give the new image a new version",
+                    release.version, release.image
+                )));
+            }
+        }
+        let config = request
+            .config
+            .clone()
+            .unwrap_or_else(|| env.deployment_config.clone());
+
+        // The cloud first: nothing is recorded unless CodeDeploy took the deployment.
+        let cloud = self.cloud_for(&env).await?;
+        let task_definition = cloud_deployments::register_revision(&cloud, &target, &image).await?;
+        let appspec = cloud_deployments::appspec(&task_definition, &target);
+        let description = format!(
+            "{} {} by {}",
+            environment, request.release.version, actor.name
+        );
+        let codedeploy_id =
+            cloud_deployments::create(&cloud, &target, &appspec, &config, &description).await?;
+
+        let now = store::now_millis();
+        let mut tx = self.store.begin().await?;
+        let release_id = match existing {
+            Some(release) => release.id,
+            None => {
+                let release = super::releases::insert_release(
+                    &mut tx,
+                    &store::releases::NewReleaseRow {
+                        environment_id: env.id,
+                        version: request.release.version.as_str(),
+                        image: &image,
+                        git_commit: request.release.commit.as_ref().map(|c| c.as_str()),
+                        author: request.release.author.as_str(),
+                        message: request.release.message.as_str(),
+                        recorded_by: &actor.name,
+                        created_at: now,
+                    },
+                    serde_json::Value::Null,
+                )
+                .await?;
+                release.id
+            }
+        };
+        let id = store::deployments::insert(
+            &mut *tx,
+            &store::deployments::NewDeploymentRow {
+                environment_id: env.id,
+                release_id,
+                codedeploy_id: &codedeploy_id,
+                deployment_config: &config,
+                task_definition_arn: &task_definition,
+                idempotency_key: request.idempotency_key.as_deref(),
+                created_by: &actor.name,
+                now,
+            },
+        )
+        .await?;
+        let event_id = store::events::append(
+            &mut *tx,
+            &NewEvent {
+                environment_id: Some(env.id),
+                deployment_id: Some(id),
+                actor: &actor.name,
+                kind: "deployment.started",
+                detail: detail(json!({"codedeploy_id": codedeploy_id, "version": request.release.version.as_str(), "image": image, "deployment_config": config, "task_definition": task_definition})),
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.changed();
+        self.track(Tracked::Deployment(id));
+        let _ = self.deployment_changes.send(DeploymentChanged {
+            deployment_id: id,
+            event_id,
+        });
+        let row = store::deployments::find(self.store.reader(), id)
+            .await?
+            .expect("just inserted");
+        Ok((row, true))
+    }
+
+    pub async fn deployment(&self, actor: &Actor, id: i64) -> Result<DeploymentRow> {
+        actor.require(Role::Viewer, "reading deployments")?;
+        store::deployments::find(self.store.reader(), id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no deployment {id}")))
+    }
+
+    /// An environment's latest deployments, newest first.
+    pub async fn environment_deployments(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        limit: u32,
+    ) -> Result<Vec<DeploymentRow>> {
+        actor.require(Role::Viewer, "reading deployments")?;
+        let env = find_environment(self.store.reader(), environment).await?;
+        Ok(
+            store::deployments::for_environment(self.store.reader(), env.id, i64::from(limit))
+                .await?,
+        )
+    }
+
+    pub async fn traffic_samples(&self, id: i64) -> Result<Vec<(i64, f64)>> {
+        Ok(store::deployments::traffic_samples(self.store.reader(), id).await?)
+    }
+
+    /// Reroutes traffic now (`ready`) or ends the termination wait (`termination`).
+    pub async fn continue_deployment(
+        &self,
+        actor: &Actor,
+        id: i64,
+        ready: bool,
+    ) -> Result<DeploymentRow> {
+        actor.require(Role::Deployer, "continuing deployments")?;
+        let (d, env) = self.active_deployment(id).await?;
+        if ready {
+            // The team's approval gates rerouting; it cannot be skipped by hand.
+            if let Some(pending) = store::approvals::for_deployment(self.store.reader(), id)
+                .await?
+                .filter(|a| a.state == "pending")
+            {
+                return Err(Error::Conflict(format!(
+                    "deployment {id} waits for approval {}: it reroutes once the approvers agree \
+                     (POST /api/approvals/{}/decisions)",
+                    pending.id, pending.id
+                )));
+            }
+        }
+        let cloud = self.cloud_for(&env).await?;
+        let wait = if ready {
+            aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait
+        } else {
+            aws_sdk_codedeploy::types::DeploymentWaitType::TerminationWait
+        };
+        cloud_deployments::continue_deployment(
+            &cloud,
+            d.codedeploy_id.as_deref().unwrap_or_default(),
+            wait,
+        )
+        .await?;
+        let kind = if ready {
+            "deployment.rerouted"
+        } else {
+            "deployment.original_terminated"
+        };
+        self.record_action(actor, &d, kind).await?;
+        self.deployment(actor, id).await
+    }
+
+    /// Stops a deployment in flight and returns all traffic to the original.
+    pub async fn roll_back_deployment(&self, actor: &Actor, id: i64) -> Result<DeploymentRow> {
+        actor.require(Role::Deployer, "rolling back deployments")?;
+        let (d, env) = self.active_deployment(id).await?;
+        let cloud = self.cloud_for(&env).await?;
+        cloud_deployments::stop_with_rollback(
+            &cloud,
+            d.codedeploy_id.as_deref().unwrap_or_default(),
+        )
+        .await?;
+        self.record_action(actor, &d, "deployment.rollback_requested")
+            .await?;
+        self.deployment(actor, id).await
+    }
+
+    /// Redeploys the release before the one that is live now.
+    pub async fn roll_back_environment(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        config: Option<String>,
+    ) -> Result<DeploymentRow> {
+        actor.require(Role::Deployer, "rolling back environments")?;
+        let env = find_environment(self.store.reader(), environment).await?;
+        if store::deployments::has_active(self.store.reader(), env.id).await? {
+            return Err(Error::Conflict(format!(
+                "environment {environment} has a deployment in progress; roll that one back instead"
+            )));
+        }
+        let succeeded = store::deployments::succeeded(self.store.reader(), env.id, 20).await?;
+        let live = succeeded.first().ok_or_else(|| {
+            Error::Conflict(format!(
+                "environment {environment} has no successful deployment"
+            ))
+        })?;
+        let previous = succeeded
+            .iter()
+            .find(|d| d.release_id != live.release_id)
+            .ok_or_else(|| {
+                Error::Conflict(format!(
+                    "environment {environment} has no earlier release to go back to"
+                ))
+            })?;
+        let release = NewRelease {
+            version: switchyard_domain::release::VersionLabel::parse(&previous.version)
+                .map_err(|e| anyhow::anyhow!(e))?,
+            image: ImageRef::parse(&previous.image).map_err(|e| anyhow::anyhow!(e))?,
+            commit: None,
+            author: switchyard_domain::release::Author::parse(&actor.name)
+                .map_err(|e| anyhow::anyhow!(e))?,
+            message: Default::default(),
+        };
+        let config = config.unwrap_or_else(|| DeploymentConfig::predefined()[0].name().to_owned());
+        let (row, _) = self
+            .start_deployment(
+                actor,
+                environment,
+                &StartDeployment {
+                    release,
+                    config: Some(config),
+                    idempotency_key: None,
+                },
+            )
+            .await?;
+        Ok(row)
+    }
+
+    async fn active_deployment(&self, id: i64) -> Result<(DeploymentRow, EnvironmentRow)> {
+        let d = store::deployments::find(self.store.reader(), id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no deployment {id}")))?;
+        if DeploymentStatus::parse(&d.status).is_ok_and(|s| s.is_terminal()) {
+            return Err(Error::Conflict(format!(
+                "deployment {id} has already finished ({})",
+                d.status
+            )));
+        }
+        let env = store::environments::find_by_name(self.store.reader(), &d.environment)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!("the environment of deployment {id} was deleted"))
+            })?;
+        Ok((d, env))
+    }
+
+    async fn record_action(&self, actor: &Actor, d: &DeploymentRow, kind: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let event_id = store::events::append(
+            &mut *tx,
+            &NewEvent {
+                environment_id: Some(d.environment_id),
+                deployment_id: Some(d.id),
+                actor: &actor.name,
+                kind,
+                detail: detail(json!({"codedeploy_id": d.codedeploy_id})),
+                created_at: store::now_millis(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let _ = self.deployment_changes.send(DeploymentChanged {
+            deployment_id: d.id,
+            event_id,
+        });
+        Ok(())
+    }
+
+    /// Stores what the cloud reports now, appending one event per change.
+    /// Returns whether the deployment has finished.
+    pub async fn record_observation(&self, d: &DeploymentRow, seen: &Observation) -> Result<bool> {
+        let before = DeploymentState {
+            status: DeploymentStatus::parse(&d.status).map_err(|e| anyhow::anyhow!(e))?,
+            rolled_back: d.rolled_back,
+        };
+        let after = DeploymentState {
+            status: seen.status,
+            rolled_back: seen.rolled_back,
+        };
+        if let Err(illegal) = before.transition(after) {
+            // The cloud is the truth; a jump the state machine forbids is worth a warning, not a refusal.
+            tracing::warn!(deployment = d.id, "{illegal}");
+        }
+        let lifecycle = serde_json::to_string(&seen.lifecycle).map_err(|e| anyhow::anyhow!(e))?;
+        let task_sets = serde_json::to_string(&seen.task_sets).map_err(|e| anyhow::anyhow!(e))?;
+        let unchanged = before == after
+            && d.lifecycle == lifecycle
+            && d.task_sets == task_sets
+            && d.green_weight == seen.green_weight
+            && d.error_code.as_deref() == seen.error.as_ref().map(|e| e.0.as_str());
+        if unchanged {
+            return Ok(seen.status.is_terminal());
+        }
+        let now = store::now_millis();
+        let missed = if d.green_weight != seen.green_weight {
+            self.missed_traffic_steps(d, seen, now).await?
+        } else {
+            Vec::new()
+        };
+        // The current weight is dated by its step when the schedule shows it.
+        let weight_dated = missed
+            .last()
+            .is_some_and(|(_, w)| f64::from(*w) == seen.green_weight);
+        // (kind, detail, when): steps missed come first, at their own times.
+        let mut events: Vec<(&str, serde_json::Value, i64)> = missed
+            .iter()
+            .map(|(at, w)| {
+                let w = f64::from(*w);
+                (
+                    "deployment.traffic",
+                    json!({"green_weight": w, "blue_weight": 100.0 - w, "observed_at": now, "dated_by": "AllowTraffic start and deployment config"}),
+                    *at,
+                )
+            })
+            .collect();
+        let old_events: Vec<cloud_deployments::LifecycleEventState> =
+            serde_json::from_str(&d.lifecycle).unwrap_or_default();
+        for e in &seen.lifecycle {
+            let was = old_events
+                .iter()
+                .find(|o| o.name == e.name)
+                .map(|o| o.status.as_str());
+            if was != Some(e.status.as_str()) && !(was.is_none() && e.status == "Pending") {
+                events.push((
+                    "deployment.lifecycle",
+                    json!({"event": e.name, "status": e.status}),
+                    now,
+                ));
+            }
+        }
+        if d.green_weight != seen.green_weight && !weight_dated {
+            events.push(("deployment.traffic", json!({"green_weight": seen.green_weight, "blue_weight": 100.0 - seen.green_weight}), now));
+        }
+        if before != after {
+            events.push(("deployment.status", json!({"from": d.status, "to": seen.status.as_str(), "rolled_back": seen.rolled_back, "error": seen.error.as_ref().map(|(c, m)| json!({"code": c, "message": m}))}), now));
+        }
+        let mut tx = self.store.begin().await?;
+        let mut decided_approval = None;
+        if before.status != after.status {
+            decided_approval = self
+                .approvals_on_status_change(&mut tx, d, before.status, seen, now)
+                .await?;
+            if let Some((kind, summary)) = outcome_notification(d, seen) {
+                self.notify(
+                    &mut tx,
+                    d.environment_id,
+                    kind,
+                    &summary,
+                    &format!("/deployments/{}", d.id),
+                    json!({"deployment_id": d.id, "version": d.version, "status": seen.status.as_str(), "rolled_back": seen.rolled_back}),
+                    now,
+                )
+                .await?;
+            }
+        }
+        store::deployments::update_observed(
+            &mut *tx,
+            d.id,
+            &store::deployments::Observed {
+                status: seen.status.as_str(),
+                rolled_back: seen.rolled_back,
+                lifecycle: &lifecycle,
+                task_sets: &task_sets,
+                green_weight: seen.green_weight,
+                error_code: seen.error.as_ref().map(|e| e.0.as_str()),
+                error_message: seen.error.as_ref().map(|e| e.1.as_str()),
+                completed_at: seen
+                    .status
+                    .is_terminal()
+                    .then(|| seen.completed_at.unwrap_or(now)),
+                now,
+            },
+        )
+        .await?;
+        for (at, weight) in &missed {
+            store::deployments::add_traffic_sample(&mut *tx, d.id, *at, f64::from(*weight)).await?;
+        }
+        if (d.green_weight != seen.green_weight && !weight_dated) || d.lifecycle == "[]" {
+            store::deployments::add_traffic_sample(&mut *tx, d.id, now, seen.green_weight).await?;
+        }
+        let mut ids = Vec::new();
+        for (kind, detail_value, created_at) in events {
+            ids.push(
+                store::events::append(
+                    &mut *tx,
+                    &NewEvent {
+                        environment_id: Some(d.environment_id),
+                        deployment_id: Some(d.id),
+                        actor: "codedeploy",
+                        kind,
+                        detail: detail(detail_value),
+                        created_at,
+                    },
+                )
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        self.changed();
+        self.notifications_committed();
+        for event_id in ids {
+            let _ = self.deployment_changes.send(DeploymentChanged {
+                deployment_id: d.id,
+                event_id,
+            });
+        }
+        if let Some(approval_id) = decided_approval {
+            if let Err(e) = self.apply_approval(approval_id).await {
+                tracing::warn!(approval = approval_id, error = %e, "the cloud did not take the decision yet; will retry");
+            }
+        }
+        Ok(seen.status.is_terminal())
+    }
+
+    /// The steps of the deployment's traffic schedule that happened since
+    /// its last sample without being observed (the control plane was down,
+    /// or polls are sparser than steps), dated from when the cloud reports
+    /// AllowTraffic started: (when, green weight), oldest first.
+    async fn missed_traffic_steps(
+        &self,
+        d: &DeploymentRow,
+        seen: &Observation,
+        now: i64,
+    ) -> Result<Vec<(i64, u8)>> {
+        // Custom configs live in the cloud only; their steps are sampled as seen.
+        let Some(config) = DeploymentConfig::find_predefined(&d.deployment_config) else {
+            return Ok(Vec::new());
+        };
+        let Some(allow) = seen.lifecycle.iter().find(|e| e.name == "AllowTraffic") else {
+            return Ok(Vec::new());
+        };
+        let Some(started_at) = allow.started_at else {
+            return Ok(Vec::new());
+        };
+        let schedule = config.schedule();
+        let env = find_environment(self.store.reader(), &d.environment).await?;
+        let ratio = if env.platform == "local" {
+            let steps: Vec<(i64, u8)> = schedule
+                .steps()
+                .iter()
+                .map(|s| (s.offset.as_millis() as i64, s.green_weight))
+                .collect();
+            self.local_clock_ratio(d.id, &steps).await?
+        } else {
+            1.0
+        };
+        let after = store::views::last_sample_at(self.store.reader(), d.id)
+            .await?
+            .unwrap_or(i64::MIN);
+        // Nothing moved forward after the shift ended or the deployment stopped.
+        let until = [Some(now), allow.ended_at, seen.completed_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+        let forward = seen.green_weight >= d.green_weight;
+        Ok(schedule
+            .steps_due(started_at, ratio, after, until)
+            .into_iter()
+            .filter(|(_, w)| {
+                let w = f64::from(*w);
+                w > d.green_weight && (!forward || w <= seen.green_weight)
+            })
+            .collect())
+    }
+
+    /// A deployment that stops in Ready and must not continue by itself
+    /// (ready action STOP_DEPLOYMENT) in an environment whose policy asks
+    /// for approvers waits for the team: open its approval. One that leaves
+    /// Ready otherwise closes it.
+    async fn approvals_on_status_change(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        d: &DeploymentRow,
+        before: DeploymentStatus,
+        seen: &Observation,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        if seen.status == DeploymentStatus::Ready {
+            let held: Option<String> =
+                sqlx::query_scalar("SELECT ready_action FROM environments WHERE id = ?")
+                    .bind(d.environment_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if held.as_deref() != Some("STOP_DEPLOYMENT") {
+                return Ok(None);
+            }
+            let policy = store::release_policies::find(&mut *tx, d.environment_id).await?;
+            // Without a policy the hold is for a person to reroute by hand,
+            // as before there were approvals.
+            if policy.approvals_required == 0 {
+                return Ok(None);
+            }
+            let Some((approval_id, decided)) =
+                super::approvals::open_for_deployment(tx, d, &policy, now).await?
+            else {
+                return Ok(None);
+            };
+            store::events::append(
+                &mut *tx,
+                &NewEvent {
+                    environment_id: Some(d.environment_id),
+                    deployment_id: Some(d.id),
+                    actor: "switchyard",
+                    kind: "approval.requested",
+                    detail: detail(
+                        json!({"approval_id": approval_id, "required": policy.approvals_required}),
+                    ),
+                    created_at: now,
+                },
+            )
+            .await?;
+            if decided {
+                return Ok(Some(approval_id));
+            }
+            self.notify(
+                tx,
+                d.environment_id,
+                "approval.requested",
+                &format!(
+                    "{} {} is ready on the replacement task set and needs {} approval(s) to take production traffic",
+                    d.environment, d.version, policy.approvals_required
+                ),
+                &format!("/approvals/{approval_id}"),
+                json!({"approval_id": approval_id, "deployment_id": d.id}),
+                now,
+            )
+            .await?;
+        } else if before == DeploymentStatus::Ready {
+            if let Some(approval) = store::approvals::for_deployment(&mut *tx, d.id).await? {
+                if store::approvals::decide(&mut *tx, approval.id, "closed", now).await? {
+                    store::events::append(
+                        &mut *tx,
+                        &NewEvent {
+                            environment_id: Some(d.environment_id),
+                            deployment_id: Some(d.id),
+                            actor: "codedeploy",
+                            kind: "approval.closed",
+                            detail: detail(json!({"approval_id": approval.id, "reason": format!("the deployment left Ready ({})", seen.status.as_str())})),
+                            created_at: now,
+                        },
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn subscribe_deployment_changes(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<DeploymentChanged> {
+        self.deployment_changes.subscribe()
+    }
+
+    pub async fn unfinished_deployments(&self) -> Result<Vec<DeploymentRow>> {
+        Ok(store::deployments::unfinished(self.store.reader()).await?)
+    }
+
+    pub async fn deployment_events_after(
+        &self,
+        id: i64,
+        after: i64,
+    ) -> Result<Vec<store::events::EventRow>> {
+        Ok(store::events::for_deployment_after(self.store.reader(), id, after).await?)
+    }
+
+    /// The live environment with this name (for the tracker).
+    pub async fn environment_named(&self, name: &str) -> Result<EnvironmentRow> {
+        find_environment(self.store.reader(), name).await
+    }
+}
+
+/// The notification a deployment's end deserves, if it ended.
+fn outcome_notification(d: &DeploymentRow, seen: &Observation) -> Option<(&'static str, String)> {
+    let what = format!("{} {}", d.environment, d.version);
+    match seen.status {
+        DeploymentStatus::Succeeded => Some((
+            "deployment.succeeded",
+            format!("{what} is live: production traffic is on the replacement task set"),
+        )),
+        DeploymentStatus::Failed | DeploymentStatus::Stopped if seen.rolled_back => Some((
+            "deployment.rolled_back",
+            format!("{what} was rolled back: production traffic is on the original task set"),
+        )),
+        DeploymentStatus::Failed | DeploymentStatus::Stopped => Some((
+            "deployment.failed",
+            format!(
+                "{what} {}{}",
+                if seen.status == DeploymentStatus::Failed {
+                    "failed"
+                } else {
+                    "was stopped"
+                },
+                seen.error
+                    .as_ref()
+                    .map(|(_, m)| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+        )),
+        _ => None,
+    }
+}

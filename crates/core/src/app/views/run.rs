@@ -1,0 +1,66 @@
+//! One pipeline run as its page shows it: stages, approvals, deployment.
+
+use super::*;
+use crate::app::{Actor, App, Result};
+use crate::cloud::pipelines::StageState;
+use crate::store::pipeline_runs::PipelineRunRow;
+use crate::store::{self, deployments::DeploymentRow};
+use switchyard_domain::pipeline::RunStatus;
+use switchyard_domain::user::Role;
+
+/// A pipeline run with what its page shows.
+#[derive(Debug, Clone)]
+pub struct PipelineRunView {
+    pub run: PipelineRunRow,
+    pub stages: Vec<StageState>,
+    pub finished: bool,
+    /// Its approvals, oldest first.
+    pub approvals: Vec<ApprovalStanding>,
+    /// The deployment its Deploy action started.
+    pub deployment: Option<DeploymentRow>,
+    /// The newest event this state includes (read before the state).
+    pub last_event_id: i64,
+}
+
+/// The stage a run is at: the one in progress, else the last one that
+/// started (the one it failed or stopped in, or the last that succeeded).
+pub fn current_stage(stages: &[StageState]) -> Option<&StageState> {
+    stages
+        .iter()
+        .find(|s| matches!(s.status.as_str(), "InProgress" | "Stopping"))
+        .or_else(|| stages.iter().rev().find(|s| s.status != "NotStarted"))
+}
+
+impl App {
+    /// A pipeline run with its stages, approvals and deployment.
+    pub async fn pipeline_run_view(&self, actor: &Actor, id: i64) -> Result<PipelineRunView> {
+        actor.require(Role::Viewer, "reading pipeline runs")?;
+        let db = self.store.reader();
+        let last_event_id = store::views::last_run_event_id(db, id).await?;
+        let run = self.pipeline_run(actor, id).await?;
+        let stages: Vec<StageState> = serde_json::from_str(&run.stages).unwrap_or_default();
+        let finished = RunStatus::parse(&run.status).is_ok_and(|s| s.is_terminal());
+        let views = self.pipeline_run_approvals(id).await?;
+        let approvers = if views.is_empty() {
+            Vec::new()
+        } else {
+            store::views::approvers(db).await?
+        };
+        let approvals = views
+            .into_iter()
+            .map(|v| ApprovalStanding::new(actor, v, &approvers))
+            .collect();
+        let deployment = match run.deployment_id {
+            Some(d) => store::deployments::find(db, d).await?,
+            None => None,
+        };
+        Ok(PipelineRunView {
+            run,
+            stages,
+            finished,
+            approvals,
+            deployment,
+            last_event_id,
+        })
+    }
+}

@@ -1,0 +1,306 @@
+//! CodeDeploy ECS deployments: registering the revision, starting,
+//! observing, continuing and stopping.
+
+use super::{Cloud, describe};
+use aws_sdk_codedeploy::types as cd;
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+use serde::{Deserialize, Serialize};
+use switchyard_domain::deployment::DeploymentStatus;
+
+/// A failed cloud call: the AWS error code (when AWS gave one) and the text.
+#[derive(Debug, Clone)]
+pub struct CloudError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for CloudError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub(crate) fn cloud_error<E, R>(error: aws_sdk_ecs::error::SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    CloudError {
+        code: error.code().map(str::to_owned),
+        message: describe(&error),
+    }
+}
+
+/// Where a deployment goes: the stack's resources.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub task_definition_family: &'a str,
+    pub container_name: &'a str,
+    pub container_port: i64,
+    pub application: &'a str,
+    pub deployment_group: &'a str,
+    pub cluster: &'a str,
+    pub service: &'a str,
+    /// (lifecycle event, function) for the AppSpec's Hooks.
+    pub hooks: Vec<(String, String)>,
+}
+
+/// Registers a new revision of the stack's task definition: the latest one
+/// with the container's image replaced.
+pub async fn register_revision(
+    cloud: &Cloud,
+    target: &Target<'_>,
+    image: &str,
+) -> Result<String, CloudError> {
+    let current = cloud
+        .ecs
+        .describe_task_definition()
+        .task_definition(target.task_definition_family)
+        .send()
+        .await
+        .map_err(cloud_error)?
+        .task_definition
+        .ok_or_else(|| CloudError {
+            code: None,
+            message: "DescribeTaskDefinition answered nothing".into(),
+        })?;
+    let mut containers = current.container_definitions().to_vec();
+    let container = containers
+        .iter_mut()
+        .find(|c| c.name() == Some(target.container_name))
+        .ok_or_else(|| CloudError {
+            code: None,
+            message: format!(
+                "the task definition has no container named {}",
+                target.container_name
+            ),
+        })?;
+    container.image = Some(image.to_owned());
+    cloud
+        .ecs
+        .register_task_definition()
+        .family(target.task_definition_family)
+        .set_container_definitions(Some(containers))
+        .set_cpu(current.cpu().map(str::to_owned))
+        .set_memory(current.memory().map(str::to_owned))
+        .set_network_mode(current.network_mode().cloned())
+        .set_requires_compatibilities(Some(current.requires_compatibilities().to_vec()))
+        .set_execution_role_arn(current.execution_role_arn().map(str::to_owned))
+        .set_task_role_arn(current.task_role_arn().map(str::to_owned))
+        .send()
+        .await
+        .map_err(cloud_error)?
+        .task_definition
+        .and_then(|td| td.task_definition_arn)
+        .ok_or_else(|| CloudError {
+            code: None,
+            message: "RegisterTaskDefinition answered no ARN".into(),
+        })
+}
+
+/// The ECS AppSpec of a revision.
+pub fn appspec(task_definition_arn: &str, target: &Target<'_>) -> String {
+    let mut spec = format!(
+        "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{task_definition_arn}\"\n        LoadBalancerInfo:\n          ContainerName: \"{}\"\n          ContainerPort: {}\n",
+        target.container_name, target.container_port
+    );
+    if !target.hooks.is_empty() {
+        spec.push_str("Hooks:\n");
+        for (event, function) in &target.hooks {
+            // JSON strings are valid YAML scalars, quoting whatever a name holds.
+            spec.push_str(&format!(
+                "  - {event}: {}\n",
+                serde_json::Value::from(function.as_str())
+            ));
+        }
+    }
+    spec
+}
+
+pub async fn create(
+    cloud: &Cloud,
+    target: &Target<'_>,
+    appspec: &str,
+    config: &str,
+    description: &str,
+) -> Result<String, CloudError> {
+    cloud
+        .codedeploy
+        .create_deployment()
+        .application_name(target.application)
+        .deployment_group_name(target.deployment_group)
+        .deployment_config_name(config)
+        .description(description)
+        .revision(
+            cd::RevisionLocation::builder()
+                .revision_type(cd::RevisionLocationType::AppSpecContent)
+                .app_spec_content(cd::AppSpecContent::builder().content(appspec).build())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(cloud_error)?
+        .deployment_id
+        .ok_or_else(|| CloudError {
+            code: None,
+            message: "CreateDeployment answered no id".into(),
+        })
+}
+
+pub async fn continue_deployment(
+    cloud: &Cloud,
+    id: &str,
+    wait: cd::DeploymentWaitType,
+) -> Result<(), CloudError> {
+    cloud
+        .codedeploy
+        .continue_deployment()
+        .deployment_id(id)
+        .deployment_wait_type(wait)
+        .send()
+        .await
+        .map_err(cloud_error)?;
+    Ok(())
+}
+
+pub async fn stop_with_rollback(cloud: &Cloud, id: &str) -> Result<(), CloudError> {
+    cloud
+        .codedeploy
+        .stop_deployment()
+        .deployment_id(id)
+        .auto_rollback_enabled(true)
+        .send()
+        .await
+        .map_err(cloud_error)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleEventState {
+    pub name: String,
+    pub status: String,
+    /// Epoch milliseconds.
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSetState {
+    /// Blue (the original) or Green (the replacement).
+    pub label: String,
+    pub id: String,
+    pub status: String,
+    pub desired: i64,
+    pub pending: i64,
+    pub running: i64,
+    pub traffic_weight: f64,
+    pub target_group: Option<String>,
+}
+
+/// A deployment as the cloud reports it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub status: DeploymentStatus,
+    pub rolled_back: bool,
+    pub error: Option<(String, String)>,
+    pub lifecycle: Vec<LifecycleEventState>,
+    pub task_sets: Vec<TaskSetState>,
+    pub green_weight: f64,
+    pub completed_at: Option<i64>,
+}
+
+fn millis(t: Option<&aws_sdk_codedeploy::primitives::DateTime>) -> Option<i64> {
+    t.and_then(|t| t.to_millis().ok())
+}
+
+pub async fn observe(
+    cloud: &Cloud,
+    id: &str,
+    target: &Target<'_>,
+) -> Result<Observation, CloudError> {
+    let info = cloud
+        .codedeploy
+        .get_deployment()
+        .deployment_id(id)
+        .send()
+        .await
+        .map_err(cloud_error)?
+        .deployment_info
+        .ok_or_else(|| CloudError {
+            code: None,
+            message: "GetDeployment answered nothing".into(),
+        })?;
+    let status = info
+        .status()
+        .and_then(|s| DeploymentStatus::parse(s.as_str()).ok())
+        .ok_or_else(|| CloudError {
+            code: None,
+            message: format!("unknown deployment status {:?}", info.status()),
+        })?;
+    let rolled_back = info
+        .rollback_info()
+        .is_some_and(|r| r.rollback_deployment_id().is_some());
+    let error = info.error_information().map(|e| {
+        (
+            e.code().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            e.message().unwrap_or_default().to_owned(),
+        )
+    });
+    let mut observation = Observation {
+        status,
+        rolled_back,
+        error,
+        lifecycle: Vec::new(),
+        task_sets: Vec::new(),
+        green_weight: 0.0,
+        completed_at: millis(info.complete_time()),
+    };
+    if matches!(status, DeploymentStatus::Created | DeploymentStatus::Queued) {
+        return Ok(observation);
+    }
+    let target_id = format!("{}:{}", target.cluster, target.service);
+    let targets = cloud
+        .codedeploy
+        .batch_get_deployment_targets()
+        .deployment_id(id)
+        .target_ids(&target_id)
+        .send()
+        .await
+        .map_err(cloud_error)?;
+    if let Some(ecs) = targets
+        .deployment_targets()
+        .first()
+        .and_then(|t| t.ecs_target())
+    {
+        observation.lifecycle = ecs
+            .lifecycle_events()
+            .iter()
+            .map(|e| LifecycleEventState {
+                name: e.lifecycle_event_name().unwrap_or_default().to_owned(),
+                status: e.status().map_or("Pending", |s| s.as_str()).to_owned(),
+                started_at: millis(e.start_time()),
+                ended_at: millis(e.end_time()),
+            })
+            .collect();
+        observation.task_sets = ecs
+            .task_sets_info()
+            .iter()
+            .map(|t| TaskSetState {
+                label: t.task_set_label().map_or("", |l| l.as_str()).to_owned(),
+                id: t.identifer().unwrap_or_default().to_owned(),
+                status: t.status().unwrap_or_default().to_owned(),
+                desired: t.desired_count(),
+                pending: t.pending_count(),
+                running: t.running_count(),
+                traffic_weight: t.traffic_weight(),
+                target_group: t.target_group().and_then(|g| g.name()).map(str::to_owned),
+            })
+            .collect();
+        observation.green_weight = observation
+            .task_sets
+            .iter()
+            .find(|t| t.label == "Green")
+            .map_or(0.0, |t| t.traffic_weight);
+    }
+    Ok(observation)
+}

@@ -1,0 +1,243 @@
+use super::*;
+use serde_json::{Value, json};
+use std::path::Path;
+
+#[test]
+fn the_built_in_module_is_all_of_infra() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra");
+    let mut on_disk = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if !path.file_name().unwrap().to_string_lossy().starts_with('.') {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "tf") {
+                on_disk.push(path.strip_prefix(&root).unwrap().display().to_string());
+            }
+        }
+    }
+    on_disk.sort();
+    let mut built_in: Vec<String> = MODULE.iter().map(|(p, _)| (*p).to_owned()).collect();
+    built_in.sort();
+    assert_eq!(built_in, on_disk);
+}
+
+#[test]
+fn declared_variables_come_from_variables_tf() {
+    let declared = declared_variables();
+    let find = |name: &str| declared.iter().find(|d| d.name == name);
+    assert!(find("name").is_some_and(|d| !d.sensitive));
+    assert!(find("container_environment").is_some_and(|d| d.sensitive));
+    assert!(find("enable_pipeline").is_some());
+    // Every variable switchyard derives is one the module declares.
+    for (name, _) in FROM_ENVIRONMENT {
+        assert!(find(name).is_some(), "{name} is not declared");
+    }
+    let parsed = parse_declared(
+        "variable \"a\" {\n  type = string\n}\n\nvariable \"b\" {\n  sensitive = true\n\n  validation {\n    condition = true\n  }\n}\n",
+    );
+    assert_eq!(
+        parsed,
+        [
+            Declared {
+                name: "a".into(),
+                sensitive: false
+            },
+            Declared {
+                name: "b".into(),
+                sensitive: true
+            }
+        ]
+    );
+}
+
+#[test]
+fn extra_variables_must_be_declared_and_not_from_the_environment() {
+    let vars = |v: Value| v.as_object().unwrap().clone();
+    check_variables(
+        &vars(json!({"enable_nat_gateway": false, "cpu": 512})),
+        true,
+    )
+    .unwrap();
+    let e = check_variables(&vars(json!({"nope": 1})), true).unwrap_err();
+    assert_eq!(e.field, "variables.nope");
+    let e = check_variables(&vars(json!({"desired_count": 3})), true).unwrap_err();
+    assert_eq!(e.field, "variables.desired_count");
+    assert!(e.message.contains("container.desired_count"), "{e:?}");
+    // The server's own file may set anything the module declares.
+    check_variables(&vars(json!({"desired_count": 3})), false).unwrap();
+}
+
+#[test]
+fn secrets_are_scrubbed() {
+    let mut s = Scrubber::default();
+    s.add_sensitive_variables(
+        json!({"container_environment": {"DB_PASSWORD": "hunter2-xyz", "SHORT": "ab"}, "cpu": 512})
+            .as_object()
+            .unwrap(),
+    );
+    s.add("AKIAEXAMPLE");
+    assert_eq!(
+        s.scrub("password hunter2-xyz and key AKIAEXAMPLE, cpu 512, ab"),
+        "password [redacted] and key [redacted], cpu 512, ab"
+    );
+    let map = json!({"container_environment": {"K": "v"}, "cpu": 512});
+    assert_eq!(
+        Value::Object(redacted(map.as_object().unwrap())),
+        json!({"container_environment": "(sensitive)", "cpu": 512})
+    );
+}
+
+#[test]
+fn stack_names_fit_the_module() {
+    assert_eq!(stack_name("shop"), "shop");
+    for env in [
+        "a-",
+        "ab-",
+        &format!("a{}", "b".repeat(39)),
+        "x-very-long-name-with-dashes-at-the-end-",
+    ] {
+        let name = stack_name(env);
+        assert!((2..=26).contains(&name.len()), "{env} -> {name}");
+        assert!(
+            !name.ends_with('-') && name.starts_with(|c: char| c.is_ascii_lowercase()),
+            "{name}"
+        );
+    }
+    assert_ne!(
+        stack_name(&format!("a{}1", "b".repeat(30))),
+        stack_name(&format!("a{}2", "b".repeat(30)))
+    );
+}
+
+#[test]
+fn ui_messages_become_log_lines() {
+    let mut summary = None;
+    assert_eq!(
+        ui_lines(
+            r#"{"@level":"info","@message":"Plan: 1 to add, 0 to change, 0 to destroy.","type":"change_summary","changes":{"add":1,"change":0,"import":0,"remove":0,"operation":"plan"}}"#,
+            &mut summary
+        ),
+        ["Plan: 1 to add, 0 to change, 0 to destroy."]
+    );
+    assert_eq!(summary.unwrap()["add"], 1);
+    let lines = ui_lines(
+        r#"{"@level":"error","@message":"Error: Invalid value for variable","type":"diagnostic","diagnostic":{"severity":"error","summary":"Invalid value for variable","detail":"cpu must be a Fargate size.\n\nThis was checked by the validation rule.","range":{"filename":"variables.tf","start":{"line":118}}}}"#,
+        &mut None,
+    );
+    assert_eq!(
+        lines,
+        [
+            "Error: Invalid value for variable",
+            "  on variables.tf line 118",
+            "  cpu must be a Fargate size.",
+            "  This was checked by the validation rule."
+        ]
+    );
+    assert_eq!(
+        ui_lines("Initializing the backend...", &mut None),
+        ["Initializing the backend..."]
+    );
+}
+
+#[test]
+fn plans_report_changed_attributes() {
+    let plan = json!({"resource_changes": [
+        {"address": "a.x", "change": {"actions": ["no-op"], "before": {}, "after": {}}},
+        {"address": "a.y", "change": {"actions": ["update"], "before": {"k": 1, "same": 2}, "after": {"k": 2, "same": 2}, "after_unknown": {}}},
+        {"address": "a.z", "change": {"actions": ["create"], "before": null, "after": {"k": 1}}},
+        {"address": "a.w", "change": {"actions": ["delete", "create"], "before": {"id": "1"}, "after": {"id": null}, "after_unknown": {"id": true}}},
+    ]});
+    assert_eq!(
+        resource_changes(&plan),
+        [
+            ResourceChange {
+                address: "a.y".into(),
+                action: "update".into(),
+                attributes: vec!["k".into()]
+            },
+            ResourceChange {
+                address: "a.z".into(),
+                action: "create".into(),
+                attributes: vec![]
+            },
+            ResourceChange {
+                address: "a.w".into(),
+                action: "replace".into(),
+                attributes: vec!["id".into()]
+            },
+        ]
+    );
+}
+
+#[test]
+fn terraform_times_are_read_back_from_the_log() {
+    let log = "09:00:00.000 $ terraform init\n09:00:01.000 terraform init finished in 0.512 s\n09:00:09.000 terraform apply failed (exit status: 1) after 7.250 s\n";
+    assert_eq!(
+        terraform_seconds(log),
+        [("init".to_owned(), 0.512), ("apply".to_owned(), 7.25)]
+    );
+}
+
+#[test]
+fn outputs_fill_the_references() {
+    let all = json!({
+        "cluster_name": {"sensitive": false, "value": "shop"},
+        "service_name": {"sensitive": false, "value": "shop"},
+        "codedeploy_application_name": {"sensitive": false, "value": null},
+        "pipeline_name": {"sensitive": false, "value": null},
+        "target_group_names": {"sensitive": false, "value": ["shop-blue", "shop-green"]},
+        "prod_url": {"sensitive": false, "value": "http://x"},
+        "secret": {"sensitive": true, "value": "s3cr3t"},
+    });
+    let p = map_outputs(all.as_object().unwrap());
+    assert_eq!(p.outputs.cluster, "shop");
+    assert_eq!(p.outputs.codedeploy_application, "");
+    assert_eq!(p.outputs.target_groups, ["shop-blue", "shop-green"]);
+    assert_eq!(p.outputs.pipeline, "");
+    assert_eq!(p.terraform_outputs["secret"], "(sensitive)");
+    assert_eq!(p.terraform_outputs["prod_url"], "http://x");
+}
+
+#[test]
+fn the_cli_config_uses_the_mirror_and_a_cache_of_our_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("mirror");
+    std::fs::create_dir_all(mirror.join("registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64"))
+        .unwrap();
+    let config = TerraformConfig {
+        plugin_mirror: Some(mirror.clone()),
+        ..Default::default()
+    };
+    config.check().unwrap();
+    let path = write_cli_config(&dir.path().join("data"), &config).unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains(&format!("path    = \"{}\"", mirror.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("include = [\"registry.terraform.io/hashicorp/aws\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("exclude = [\"registry.terraform.io/hashicorp/aws\"]"),
+        "{text}"
+    );
+    assert!(text.contains("plugin-cache"), "{text}");
+    let empty = TerraformConfig {
+        plugin_mirror: Some(dir.path().join("data")),
+        ..Default::default()
+    };
+    assert!(
+        empty
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("holds no providers")
+    );
+    assert_eq!(hcl_string(Path::new("/a/${b}")), "\"/a/$${b}\"");
+}

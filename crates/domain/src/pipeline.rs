@@ -1,0 +1,398 @@
+//! Pipelines: where an environment's source comes from, how runs are
+//! reported, who must approve a release and whom to notify.
+
+use super::{FieldError, ForField, Invalid, check_text};
+
+/// The git repository and branch an environment follows: a push there
+/// starts its pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSettings {
+    /// A URL git can fetch (https, ssh, git, file) or a local path.
+    pub repo: String,
+    pub branch: String,
+}
+
+impl SourceSettings {
+    pub fn parse(repo: &str, branch: &str) -> Result<Self, FieldError> {
+        let repo = repo.trim();
+        check_text(repo, "source.repo", 1, 1024).for_field("source.repo")?;
+        let looks_fetchable = repo.starts_with('/')
+            || ["https://", "http://", "ssh://", "git://", "file://"]
+                .iter()
+                .any(|scheme| repo.starts_with(scheme))
+            || (repo.contains('@') && repo.contains(':'));
+        if !looks_fetchable || repo.starts_with('-') {
+            return Err(FieldError {
+                field: "source.repo".into(),
+                message: format!(
+                    "{repo:?} is not a repository git can fetch: give an absolute path or an \
+                     https://, ssh://, git:// or file:// URL (or user@host:path)"
+                ),
+            });
+        }
+        let branch = BranchName::parse(branch).for_field("source.branch")?;
+        Ok(SourceSettings {
+            repo: repo.to_owned(),
+            branch: branch.0,
+        })
+    }
+}
+
+/// A git branch name, as `git check-ref-format --branch` would take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchName(String);
+
+impl BranchName {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        check_text(value, "a branch name", 1, 255)?;
+        let bad = value.starts_with('-')
+            || value.starts_with('/')
+            || value.ends_with('/')
+            || value.ends_with('.')
+            || value.ends_with(".lock")
+            || value.contains("..")
+            || value.contains("//")
+            || value.contains("@{")
+            || value == "@"
+            || value.chars().any(|c| {
+                c.is_whitespace() || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+            })
+            || value.split('/').any(|part| part.starts_with('.'));
+        if bad {
+            return Err(Invalid::new(format!(
+                "{value:?} is not a valid git branch name"
+            )));
+        }
+        Ok(BranchName(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The secret webhooks are signed with. Never shown after it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        let len = value.chars().count();
+        if !(16..=256).contains(&len) {
+            return Err(Invalid::new(format!(
+                "a webhook secret must be 16 to 256 characters (got {len})"
+            )));
+        }
+        if value.chars().any(|c| c.is_control()) {
+            return Err(Invalid::new(
+                "a webhook secret must not contain control characters",
+            ));
+        }
+        Ok(WebhookSecret(value.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(..)")
+    }
+}
+
+/// How many approvers a release needs, and whether its author may be one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApprovalPolicy {
+    pub required: u8,
+    pub allow_self_approval: bool,
+}
+
+impl ApprovalPolicy {
+    pub const MAX_REQUIRED: i64 = 20;
+
+    pub fn parse(required: i64, allow_self_approval: bool) -> Result<Self, FieldError> {
+        if !(0..=Self::MAX_REQUIRED).contains(&required) {
+            return Err(FieldError {
+                field: "approval_policy.required".into(),
+                message: format!(
+                    "required must be from 0 to {} approvals (got {required})",
+                    Self::MAX_REQUIRED
+                ),
+            });
+        }
+        Ok(ApprovalPolicy {
+            required: required as u8,
+            allow_self_approval,
+        })
+    }
+}
+
+/// A vote on a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+impl Decision {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        match value {
+            "approve" => Ok(Decision::Approve),
+            "reject" => Ok(Decision::Reject),
+            other => Err(Invalid::new(format!(
+                "unknown decision {other:?}: expected \"approve\" or \"reject\""
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        }
+    }
+}
+
+/// Where an approval stands after its votes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally {
+    /// Needs this many more approvals.
+    Pending {
+        remaining: u8,
+    },
+    Approved,
+    /// One rejection rejects.
+    Rejected,
+}
+
+/// Why a user may not vote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoteRefused {
+    SelfApproval { author: String },
+    AlreadyVoted,
+}
+
+impl std::fmt::Display for VoteRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VoteRefused::SelfApproval { author } => write!(
+                f,
+                "{author} is the author of this release and the environment's approval policy \
+                 does not allow self-approval; another approver must decide"
+            ),
+            VoteRefused::AlreadyVoted => f.write_str("you have already voted on this approval"),
+        }
+    }
+}
+
+impl ApprovalPolicy {
+    /// The outcome of these votes: a single rejection rejects, `required`
+    /// approvals approve.
+    pub fn tally(&self, votes: &[Decision]) -> Tally {
+        if votes.contains(&Decision::Reject) {
+            return Tally::Rejected;
+        }
+        let approvals = votes.iter().filter(|d| **d == Decision::Approve).count();
+        match usize::from(self.required).checked_sub(approvals) {
+            Some(remaining) if remaining > 0 => Tally::Pending {
+                remaining: remaining as u8,
+            },
+            _ => Tally::Approved,
+        }
+    }
+
+    /// Whether `voter` may vote on a release by `author`, who has voted
+    /// already on it being `voters`. Names compare case-insensitively: a git
+    /// login and a switchyard user name are the same person when they match.
+    pub fn may_vote(&self, author: &str, voter: &str, voters: &[&str]) -> Result<(), VoteRefused> {
+        if voters.iter().any(|v| v.eq_ignore_ascii_case(voter)) {
+            return Err(VoteRefused::AlreadyVoted);
+        }
+        if !self.allow_self_approval && author.eq_ignore_ascii_case(voter) {
+            return Err(VoteRefused::SelfApproval {
+                author: author.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The body shape an outgoing notification is sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationFormat {
+    /// `{"event", "environment", "summary", "url", ...}`.
+    Generic,
+    /// A Slack incoming-webhook message (`text` and `blocks`).
+    Slack,
+}
+
+impl NotificationFormat {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        match value {
+            "generic" => Ok(NotificationFormat::Generic),
+            "slack" => Ok(NotificationFormat::Slack),
+            other => Err(Invalid::new(format!(
+                "unknown notification format {other:?}: expected \"generic\" or \"slack\""
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationFormat::Generic => "generic",
+            NotificationFormat::Slack => "slack",
+        }
+    }
+}
+
+/// An outgoing webhook: an http(s) URL and its body format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationTarget {
+    pub url: String,
+    pub format: NotificationFormat,
+}
+
+impl NotificationTarget {
+    pub fn parse(url: &str, format: &str) -> Result<Self, Invalid> {
+        check_text(url, "a notification URL", 1, 2048)?;
+        let parsed =
+            url::Url::parse(url).map_err(|e| Invalid::new(format!("{url:?} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(Invalid::new(format!(
+                "{url:?} must be an http:// or https:// URL with a host"
+            )));
+        }
+        Ok(NotificationTarget {
+            url: url.to_owned(),
+            format: NotificationFormat::parse(format)?,
+        })
+    }
+}
+
+/// A CodePipeline execution's status, as AWS spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Cancelled,
+    InProgress,
+    Stopped,
+    Stopping,
+    Succeeded,
+    Superseded,
+    Failed,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Cancelled,
+        RunStatus::InProgress,
+        RunStatus::Stopped,
+        RunStatus::Stopping,
+        RunStatus::Succeeded,
+        RunStatus::Superseded,
+        RunStatus::Failed,
+    ];
+
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value)
+            .ok_or_else(|| Invalid::new(format!("unknown pipeline execution status {value:?}")))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Cancelled => "Cancelled",
+            RunStatus::InProgress => "InProgress",
+            RunStatus::Stopped => "Stopped",
+            RunStatus::Stopping => "Stopping",
+            RunStatus::Succeeded => "Succeeded",
+            RunStatus::Superseded => "Superseded",
+            RunStatus::Failed => "Failed",
+        }
+    }
+
+    /// Nothing more will happen to a run in this status (a stopped or
+    /// failed stage may still be retried, which the tracker notices).
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunStatus::InProgress | RunStatus::Stopping)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_fetchable_repositories_and_valid_branches() {
+        SourceSettings::parse("/srv/git/app.git", "main").unwrap();
+        SourceSettings::parse("https://github.com/acme/app.git", "release/1.2").unwrap();
+        SourceSettings::parse("git@github.com:acme/app.git", "main").unwrap();
+        for bad in ["app.git", "", "-uploadpack=evil", "ftp://x/y"] {
+            let err = SourceSettings::parse(bad, "main").unwrap_err();
+            assert_eq!(err.field, "source.repo", "{bad:?}");
+        }
+        for bad in [
+            "", "-x", "a..b", "a b", "x.lock", "a/", ".hidden", "a:b", "@",
+        ] {
+            let err = SourceSettings::parse("/repo", bad).unwrap_err();
+            assert_eq!(err.field, "source.branch", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_long_enough_and_never_printed() {
+        assert!(WebhookSecret::parse("short").is_err());
+        let s = WebhookSecret::parse("correct horse battery staple").unwrap();
+        assert_eq!(format!("{s:?}"), "WebhookSecret(..)");
+    }
+
+    #[test]
+    fn one_rejection_rejects_and_n_approvals_approve() {
+        let two = ApprovalPolicy::parse(2, false).unwrap();
+        use Decision::*;
+        assert_eq!(two.tally(&[]), Tally::Pending { remaining: 2 });
+        assert_eq!(two.tally(&[Approve]), Tally::Pending { remaining: 1 });
+        assert_eq!(two.tally(&[Approve, Approve]), Tally::Approved);
+        assert_eq!(two.tally(&[Approve, Reject]), Tally::Rejected);
+        assert_eq!(
+            ApprovalPolicy::parse(0, false).unwrap().tally(&[]),
+            Tally::Approved
+        );
+        assert!(ApprovalPolicy::parse(21, false).is_err());
+        assert!(ApprovalPolicy::parse(-1, false).is_err());
+    }
+
+    #[test]
+    fn authors_may_not_approve_their_own_release_unless_allowed() {
+        let strict = ApprovalPolicy::parse(1, false).unwrap();
+        assert!(matches!(
+            strict.may_vote("Alice", "alice", &[]),
+            Err(VoteRefused::SelfApproval { .. })
+        ));
+        assert_eq!(strict.may_vote("alice", "bob", &[]), Ok(()));
+        assert_eq!(
+            strict.may_vote("alice", "bob", &["bob"]),
+            Err(VoteRefused::AlreadyVoted)
+        );
+        let lenient = ApprovalPolicy::parse(1, true).unwrap();
+        assert_eq!(lenient.may_vote("alice", "alice", &[]), Ok(()));
+    }
+
+    #[test]
+    fn notification_targets_are_http_urls() {
+        NotificationTarget::parse("https://hooks.slack.com/services/T/B/x", "slack").unwrap();
+        assert!(NotificationTarget::parse("file:///etc/passwd", "generic").is_err());
+        assert!(NotificationTarget::parse("https://x", "teams").is_err());
+    }
+
+    #[test]
+    fn run_statuses_round_trip() {
+        for s in RunStatus::ALL {
+            assert_eq!(RunStatus::parse(s.as_str()).unwrap(), s);
+        }
+        assert!(!RunStatus::InProgress.is_terminal());
+        assert!(RunStatus::Failed.is_terminal());
+    }
+}

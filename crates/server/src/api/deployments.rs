@@ -1,0 +1,460 @@
+//! Deployments: start one, watch it (JSON and Server-Sent Events), continue
+//! it, roll it back.
+
+use super::timestamp;
+use crate::extract::{ApiJson, ApiPath, Authenticated, Authorized, Deployer};
+use crate::{AppState, Error, ErrorBody};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, Sse};
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use switchyard_core::app::deployments::StartDeployment;
+use switchyard_core::cloud::deployments::{LifecycleEventState, TaskSetState};
+use switchyard_core::store::deployments::DeploymentRow;
+use switchyard_domain::deployment::DeploymentStatus;
+use switchyard_domain::deployment_config::DeploymentConfig;
+use utoipa::ToSchema;
+
+/// The body of `POST /api/environments/{name}/deployments`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartDeploymentBody {
+    /// `static:<dir>` in a local environment; a container image on AWS.
+    #[schema(example = "static:/srv/site-v2", value_type = crate::api::schema::ImageText)]
+    pub image: String,
+    #[schema(example = "v2", value_type = crate::api::schema::VersionText)]
+    pub version: String,
+    #[serde(default)]
+    #[schema(value_type = Option<crate::api::schema::CommitText>)]
+    pub commit: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<crate::api::schema::AuthorText>)]
+    pub author: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<crate::api::schema::MessageText>)]
+    pub message: Option<String>,
+    /// A predefined ECS config; the environment's own when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::api::schema::DeploymentConfigName>)]
+    pub deployment_config: Option<String>,
+}
+
+fn parse_config(name: Option<&str>) -> Result<Option<String>, Error> {
+    name.map(|n| {
+        DeploymentConfig::find_predefined(n).map(|c| c.name().to_owned()).ok_or_else(|| {
+            Error::from(switchyard_domain::FieldError {
+                field: "deployment_config".into(),
+                message: format!(
+                    "{n:?} is not a predefined ECS deployment config (e.g. CodeDeployDefault.ECSLinear10PercentEvery1Minutes)"
+                ),
+            })
+        })
+    })
+    .transpose()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseRef {
+    pub id: i64,
+    pub version: String,
+    pub image: String,
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrafficSample {
+    pub at: String,
+    pub green_weight: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleStep {
+    /// Seconds after production traffic starts moving.
+    pub offset_seconds: u64,
+    pub green_weight: u8,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentError {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LifecycleEvent {
+    pub name: String,
+    /// Pending, InProgress, Succeeded, Failed or Skipped.
+    pub status: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskSet {
+    pub id: String,
+    pub status: String,
+    pub desired: i64,
+    pub pending: i64,
+    pub running: i64,
+    pub traffic_weight: f64,
+    pub target_group: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskSets {
+    pub blue: Option<TaskSet>,
+    pub green: Option<TaskSet>,
+}
+
+/// A deployment as switchyard last observed it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deployment {
+    pub id: i64,
+    pub environment: String,
+    pub release: ReleaseRef,
+    pub codedeploy_id: Option<String>,
+    pub deployment_config: String,
+    /// CodeDeploy's status: Created, Queued, InProgress, Ready, Baking, Succeeded, Failed, Stopped.
+    pub status: String,
+    /// Whether production traffic went back to the original task set.
+    pub rolled_back: bool,
+    pub current_lifecycle_event: Option<String>,
+    pub lifecycle_events: Vec<LifecycleEvent>,
+    pub task_sets: TaskSets,
+    /// Production traffic on the replacement, percent.
+    pub green_weight: f64,
+    pub traffic_samples: Vec<TrafficSample>,
+    pub planned_schedule: Vec<ScheduleStep>,
+    pub error: Option<DeploymentError>,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub completed_at: Option<String>,
+}
+
+impl Deployment {
+    fn new(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
+        let lifecycle: Vec<LifecycleEventState> =
+            serde_json::from_str(&d.lifecycle).unwrap_or_default();
+        let task_sets: Vec<TaskSetState> = serde_json::from_str(&d.task_sets).unwrap_or_default();
+        let finished = DeploymentStatus::parse(&d.status).is_ok_and(|s| s.is_terminal());
+        let current = lifecycle
+            .iter()
+            .find(|e| e.status == "InProgress")
+            .or_else(|| {
+                if finished {
+                    None
+                } else {
+                    lifecycle.iter().find(|e| e.status == "Pending")
+                }
+            })
+            .map(|e| e.name.clone());
+        let set = |label: &str| {
+            task_sets
+                .iter()
+                .find(|t| t.label == label)
+                .map(|t| TaskSet {
+                    id: t.id.clone(),
+                    status: t.status.clone(),
+                    desired: t.desired,
+                    pending: t.pending,
+                    running: t.running,
+                    traffic_weight: t.traffic_weight,
+                    target_group: t.target_group.clone(),
+                })
+        };
+        let planned_schedule = DeploymentConfig::find_predefined(&d.deployment_config)
+            .map(|c| {
+                c.schedule()
+                    .steps()
+                    .iter()
+                    .map(|s| ScheduleStep {
+                        offset_seconds: s.offset.as_secs(),
+                        green_weight: s.green_weight,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Deployment {
+            id: d.id,
+            environment: d.environment,
+            release: ReleaseRef {
+                id: d.release_id,
+                version: d.version,
+                image: d.image,
+                commit: d.git_commit,
+            },
+            codedeploy_id: d.codedeploy_id,
+            deployment_config: d.deployment_config,
+            status: d.status,
+            rolled_back: d.rolled_back,
+            current_lifecycle_event: current,
+            lifecycle_events: lifecycle
+                .iter()
+                .map(|e| LifecycleEvent {
+                    name: e.name.clone(),
+                    status: e.status.clone(),
+                    started_at: e.started_at.map(timestamp),
+                    ended_at: e.ended_at.map(timestamp),
+                })
+                .collect(),
+            task_sets: TaskSets {
+                blue: set("Blue"),
+                green: set("Green"),
+            },
+            green_weight: d.green_weight,
+            traffic_samples: samples
+                .into_iter()
+                .map(|(at, w)| TrafficSample {
+                    at: timestamp(at),
+                    green_weight: w,
+                })
+                .collect(),
+            planned_schedule,
+            error: d.error_code.map(|code| DeploymentError {
+                code,
+                message: d.error_message.unwrap_or_default(),
+            }),
+            created_by: d.created_by,
+            created_at: timestamp(d.created_at),
+            updated_at: timestamp(d.updated_at),
+            completed_at: d.completed_at.map(timestamp),
+        }
+    }
+}
+
+async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
+    let samples = state.app.traffic_samples(d.id).await?;
+    Ok(Deployment::new(d, samples))
+}
+
+/// Start a blue/green deployment (deployer). An `Idempotency-Key` header
+/// makes a retried request answer the first deployment (200) instead of
+/// starting another.
+#[utoipa::path(post, path = "/api/environments/{name}/deployments", tag = "deployments",
+    params(("name" = String, Path, description = "Environment name"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first result",
+            min_length = 1, max_length = 255, pattern = "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$")),
+    request_body = StartDeploymentBody,
+    responses(
+        (status = 201, body = Deployment),
+        (status = 200, description = "Replay of an earlier request with the same Idempotency-Key", body = Deployment),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "A deployment is in progress, or the stack is not provisioned", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, description = "The cloud refused", body = ErrorBody),
+    ))]
+pub async fn start(
+    State(state): State<AppState>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(name): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<StartDeploymentBody>,
+) -> Result<(StatusCode, Json<Deployment>), Error> {
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .filter(|k| (1..=255).contains(&k.len()))
+                .ok_or_else(|| {
+                    Error::from(switchyard_domain::FieldError {
+                        field: "Idempotency-Key".into(),
+                        message: "the Idempotency-Key header must be 1 to 255 visible characters"
+                            .into(),
+                    })
+                })?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let request = StartDeployment {
+        release: super::releases::parse_release(
+            &body.version,
+            &body.image,
+            body.commit.as_deref(),
+            body.author.as_deref(),
+            body.message.as_deref(),
+            &actor.name,
+        )?,
+        config: parse_config(body.deployment_config.as_deref())?,
+        idempotency_key,
+    };
+    let (row, created) = state.app.start_deployment(&actor, &name, &request).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view(&state, row).await?)))
+}
+
+/// A deployment: status, lifecycle events, task sets and traffic.
+#[utoipa::path(get, path = "/api/deployments/{id}", tag = "deployments",
+    params(("id" = i64, Path, description = "Deployment id")),
+    responses((status = 200, body = Deployment), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Deployment>, Error> {
+    let d = state.app.deployment(&actor, id).await?;
+    Ok(Json(view(&state, d).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContinueBody {
+    pub wait: Wait,
+}
+
+/// `ready`: reroute production traffic now; `termination`: remove the original task set now.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Wait {
+    Ready,
+    Termination,
+}
+
+/// Continue a deployment held in a wait (deployer).
+#[utoipa::path(post, path = "/api/deployments/{id}/continue", tag = "deployments",
+    params(("id" = i64, Path, description = "Deployment id")),
+    request_body = ContinueBody,
+    responses((status = 200, body = Deployment), (status = 409, description = "Not in that wait", body = ErrorBody)))]
+pub async fn continue_deployment(
+    State(state): State<AppState>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ContinueBody>,
+) -> Result<Json<Deployment>, Error> {
+    let ready = matches!(body.wait, Wait::Ready);
+    let d = state.app.continue_deployment(&actor, id, ready).await?;
+    Ok(Json(view(&state, d).await?))
+}
+
+/// Stop a deployment in flight and return all traffic to the original (deployer).
+#[utoipa::path(post, path = "/api/deployments/{id}/rollback", tag = "deployments",
+    params(("id" = i64, Path, description = "Deployment id")),
+    responses((status = 200, body = Deployment), (status = 409, description = "Already finished", body = ErrorBody)))]
+pub async fn roll_back(
+    State(state): State<AppState>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Deployment>, Error> {
+    let d = state.app.roll_back_deployment(&actor, id).await?;
+    Ok(Json(view(&state, d).await?))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentRollbackBody {
+    /// Defaults to CodeDeployDefault.ECSAllAtOnce.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::api::schema::DeploymentConfigName>)]
+    pub deployment_config: Option<String>,
+}
+
+/// Redeploy the release before the live one (deployer).
+#[utoipa::path(post, path = "/api/environments/{name}/rollback", tag = "deployments",
+    params(("name" = String, Path, description = "Environment name")),
+    request_body = EnvironmentRollbackBody,
+    responses((status = 201, body = Deployment), (status = 409, body = ErrorBody)))]
+pub async fn roll_back_environment(
+    State(state): State<AppState>,
+    Authorized(actor, _): Authorized<Deployer>,
+    ApiPath(name): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Deployment>), Error> {
+    // The body is optional: an empty one means the defaults.
+    let body: EnvironmentRollbackBody = if body.iter().all(u8::is_ascii_whitespace) {
+        EnvironmentRollbackBody::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let config = parse_config(body.deployment_config.as_deref())?;
+    let d = state
+        .app
+        .roll_back_environment(&actor, &name, config)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, d).await?)))
+}
+
+/// Every change of a deployment as Server-Sent Events. Each event has an
+/// `id:`; a client that reconnects with `Last-Event-ID` gets what it missed.
+/// The stream ends after the deployment finishes.
+#[utoipa::path(get, path = "/api/deployments/{id}/events", tag = "deployments",
+    params(("id" = i64, Path, description = "Deployment id"),
+           ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event")),
+    responses((status = 200, description = "text/event-stream of deployment events", content_type = "text/event-stream")))]
+pub async fn events(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+    headers: HeaderMap,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, Error> {
+    state.app.deployment(&actor, id).await?;
+    let changes = state.app.subscribe_deployment_changes();
+    Ok(super::events::live(
+        DeploymentEvents { state, id },
+        super::events::last_event_id(&headers),
+        changes,
+    ))
+}
+
+struct DeploymentEvents {
+    state: AppState,
+    id: i64,
+}
+
+impl super::events::EventSource for DeploymentEvents {
+    type Change = switchyard_core::app::deployments::DeploymentChanged;
+
+    async fn after(
+        &self,
+        last: i64,
+    ) -> switchyard_core::app::Result<Vec<switchyard_core::store::events::EventRow>> {
+        self.state.app.deployment_events_after(self.id, last).await
+    }
+
+    async fn finished(&self) -> bool {
+        match switchyard_core::store::deployments::find(self.state.app.store().reader(), self.id)
+            .await
+        {
+            Ok(Some(d)) => DeploymentStatus::parse(&d.status).is_ok_and(|s| s.is_terminal()),
+            _ => true,
+        }
+    }
+
+    fn concerns(&self, change: &Self::Change) -> bool {
+        change.deployment_id == self.id
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentList {
+    pub deployments: Vec<Deployment>,
+}
+
+/// An environment's latest deployments, newest first (`?limit=`, at most 50).
+#[utoipa::path(get, path = "/api/environments/{name}/deployments", tag = "deployments",
+    params(("name" = String, Path, description = "Environment name"), super::PageParams),
+    responses((status = 200, body = DeploymentList), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(name): ApiPath<String>,
+    super::ApiQuery(params): super::ApiQuery<super::PageParams>,
+) -> Result<Json<DeploymentList>, Error> {
+    let page = params.parse()?;
+    let rows = state
+        .app
+        .environment_deployments(&actor, &name, page.limit.min(50))
+        .await?;
+    let mut deployments = Vec::with_capacity(rows.len());
+    for row in rows {
+        deployments.push(view(&state, row).await?);
+    }
+    Ok(Json(DeploymentList { deployments }))
+}

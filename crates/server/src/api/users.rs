@@ -1,0 +1,140 @@
+//! `/api/me` and `/api/users`.
+
+use super::timestamp;
+use crate::extract::{Admin, ApiJson, Authenticated, Authorized};
+use crate::{AppState, Error, ErrorBody};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use switchyard_core::store::users::UserRow;
+use switchyard_domain::ForField;
+use switchyard_domain::user::{Role, UserName};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    pub name: String,
+    /// viewer, deployer, approver or admin.
+    pub role: String,
+    pub created_at: String,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            name: row.name,
+            role: row.role,
+            created_at: timestamp(row.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub name: String,
+    pub role: String,
+}
+
+/// Who the token belongs to.
+#[utoipa::path(get, path = "/api/me", tag = "users",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(Authenticated(actor): Authenticated) -> Json<Me> {
+    Json(Me {
+        name: actor.name,
+        role: actor.role.to_string(),
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    #[schema(value_type = crate::api::schema::UserNameText)]
+    pub name: String,
+    #[schema(example = "deployer", value_type = crate::api::schema::RoleName)]
+    pub role: String,
+}
+
+/// A new user with the API token that is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedUser {
+    pub user: User,
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+}
+
+/// Create a user and their first API token (admin).
+#[utoipa::path(post, path = "/api/users", tag = "users",
+    request_body = CreateUser,
+    responses(
+        (status = 201, body = CreatedUser),
+        (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authorized(actor, _): Authorized<Admin>,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> Result<impl IntoResponse, Error> {
+    let name = UserName::parse(&body.name).for_field("name")?;
+    let role = Role::parse(&body.role).for_field("role")?;
+    let (user, token) = state.app.create_user(&actor, &name, role).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedUser {
+            user: user.into(),
+            token: token.expose().to_owned(),
+        }),
+    ))
+}
+
+/// List users (admin).
+#[utoipa::path(get, path = "/api/users", tag = "users",
+    responses((status = 200, body = UserList), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authorized(actor, _): Authorized<Admin>,
+) -> Result<Json<UserList>, Error> {
+    let users = state.app.list_users(&actor).await?;
+    Ok(Json(UserList {
+        users: users.into_iter().map(User::from).collect(),
+    }))
+}
+
+/// How many tokens a revocation ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedTokens {
+    pub user: String,
+    /// Tokens that were live until now (0 when none were).
+    pub revoked: u64,
+}
+
+/// Revoke every API token of a user (admin). Effective at once on this
+/// server; the user's dashboard sessions end with them.
+#[utoipa::path(delete, path = "/api/users/{name}/tokens", tag = "users",
+    params(("name" = String, Path, description = "User name")),
+    responses(
+        (status = 200, body = RevokedTokens),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn revoke_tokens(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(name): Path<String>,
+) -> Result<Json<RevokedTokens>, Error> {
+    actor.require(Role::Admin, "revoking tokens")?;
+    let name = UserName::parse(&name).for_field("name")?;
+    let revoked = state.app.revoke_tokens(&actor, &name).await?;
+    Ok(Json(RevokedTokens {
+        user: name.as_str().to_owned(),
+        revoked,
+    }))
+}

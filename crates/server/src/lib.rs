@@ -1,0 +1,115 @@
+//! The interface: JSON API under `/api`, the dashboard's pages, git webhooks,
+//! operational endpoints, the one error type that maps every failure to a
+//! status code, and `serve`, which assembles it all into the running server.
+
+pub mod api;
+mod error;
+pub(crate) mod extract;
+mod hooks;
+pub mod metrics;
+mod ops;
+pub mod pages;
+pub mod serve;
+
+pub use error::{Error, ErrorBody};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use std::sync::Arc;
+use switchyard_core::app::App;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// Webhook payloads larger than this are refused with 413 (a push of
+    /// many commits is large).
+    pub max_webhook_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            max_webhook_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<App>,
+    pub config: Arc<HttpConfig>,
+    pub metrics: Arc<metrics::HttpMetrics>,
+    pub release_pages: Arc<api::releases::PageCache>,
+    pub tracker: Arc<switchyard_core::tracker::Tracker>,
+}
+
+impl AppState {
+    pub fn new(app: Arc<App>, config: HttpConfig) -> AppState {
+        AppState {
+            tracker: switchyard_core::tracker::Tracker::new(app.clone()),
+            app,
+            config: Arc::new(config),
+            metrics: Arc::default(),
+            release_pages: Arc::default(),
+        }
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids: random, short, and kept when the client sent its own.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = format!("{:016x}", rand::random::<u64>());
+        Some(RequestId::new(id.parse().ok()?))
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api::router().split_for_parts();
+    let metrics = state.metrics.clone();
+    Router::new()
+        .merge(api)
+        .merge(hooks::router(state.config.max_webhook_bytes))
+        .merge(ops::router())
+        .merge(pages::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .with_state(state)
+        .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // The path only: query strings can carry things that do not belong in logs.
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = request.uri().path(),
+                    request_id,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+}

@@ -1,0 +1,337 @@
+//! Release approvals on the dashboard: the panel a pipeline run page and a
+//! deployment page show (votes, who may still vote, approve / reject with a
+//! comment), the inbox at `/approvals`, and the vote form's handler. The
+//! app layer decides who may vote ([`VoteRight`]); this only draws it, and
+//! `decide_approval` refuses anyone else whatever a page shows.
+
+use super::csrf::SessionForm;
+use super::format::{When, short_commit};
+use super::sessions::{SignedIn, safe_next};
+use super::{Chrome, PageError, html, see_other};
+use crate::AppState;
+use crate::api::approvals::parse_vote;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use switchyard_core::app::views::{ApprovalStanding, InboxItem, VoteRight};
+use switchyard_core::store;
+
+pub struct Vote {
+    pub user: String,
+    /// "approved" or "rejected".
+    pub decision: String,
+    pub comment: String,
+    pub when: When,
+}
+
+/// What an approval holds up, where the panel is shown away from it (the inbox).
+pub struct Subject {
+    pub environment: String,
+    /// "Pipeline run #7 · Approval / Approve" or "Deployment #12 · v2".
+    pub title: String,
+    pub href: String,
+    pub detail: String,
+}
+
+pub struct ApprovalPanel {
+    pub id: i64,
+    pub subject: Option<Subject>,
+    /// Where the vote form posts.
+    pub action: String,
+    pub csrf: String,
+    /// Where the form's answer leads back to.
+    pub back: String,
+    /// "pending", "approved", "rejected" or "closed".
+    pub status: String,
+    pub status_class: &'static str,
+    /// Whose release it is.
+    pub author: String,
+    pub required: i64,
+    pub requested: When,
+    pub votes: Vec<Vote>,
+    /// Approvals still needed.
+    pub needed: u32,
+    pub may_still_vote: Vec<String>,
+    /// Whether this viewer may vote now (no buttons otherwise).
+    pub can_vote: bool,
+    /// Why this viewer may not vote, while it is pending.
+    pub reason: Option<String>,
+    /// What became of the decision in the cloud.
+    pub outcome: Option<String>,
+}
+
+/// A CSS class for an approval's state.
+pub fn state_class(state: &str) -> &'static str {
+    match state {
+        "approved" => "good",
+        "rejected" => "bad",
+        "pending" => "wait",
+        _ => "todo",
+    }
+}
+
+pub fn panel(standing: &ApprovalStanding, csrf: &str, back: &str, now: i64) -> ApprovalPanel {
+    let a = &standing.view.approval;
+    let reason = match &standing.viewer {
+        VoteRight::May | VoteRight::Closed => None,
+        VoteRight::NeedsRole(role) => Some(format!(
+            "Voting needs the approver role; you are {}.",
+            role.as_str()
+        )),
+        VoteRight::AlreadyVoted => Some("You have voted on this approval.".to_owned()),
+        VoteRight::Refused(why) => Some(format!("You cannot approve this one: {why}.")),
+    };
+    let outcome = match (a.state.as_str(), a.applied_at, &a.apply_error) {
+        ("pending", ..) => None,
+        ("closed", ..) => Some("Closed without a decision: the run or deployment moved on.".into()),
+        (_, Some(_), None) => Some("The decision was handed to the cloud.".into()),
+        (_, Some(_), Some(note)) => Some(format!("The cloud had moved on: {note}")),
+        (_, None, Some(error)) => Some(format!(
+            "Not taken by the cloud yet ({error}); switchyard keeps retrying."
+        )),
+        (_, None, None) => Some("Handing the decision to the cloud…".into()),
+    };
+    ApprovalPanel {
+        id: a.id,
+        subject: None,
+        action: format!("/approvals/{}/vote", a.id),
+        csrf: csrf.to_owned(),
+        back: back.to_owned(),
+        status: a.state.clone(),
+        status_class: state_class(&a.state),
+        author: a.author.clone(),
+        required: a.required,
+        requested: When::at(a.created_at, now),
+        votes: standing
+            .view
+            .votes
+            .iter()
+            .map(|v| Vote {
+                user: v.voter.clone(),
+                decision: if v.decision == "approve" {
+                    "approved".into()
+                } else {
+                    "rejected".into()
+                },
+                comment: v.comment.clone(),
+                when: When::at(v.created_at, now),
+            })
+            .collect(),
+        needed: u32::from(standing.remaining),
+        may_still_vote: standing.may_still_vote.clone(),
+        can_vote: standing.viewer == VoteRight::May,
+        reason,
+        outcome,
+    }
+}
+
+/// An approval as the inbox shows it: with what it holds up.
+fn entry(item: &InboxItem, csrf: &str, now: i64) -> ApprovalPanel {
+    let a = &item.standing.view.approval;
+    let (title, href, detail) = match (&item.run, &item.deployment) {
+        (Some(run), _) => {
+            let commit = run.commit_sha.as_deref().map(short_commit);
+            let message = run.commit_message.lines().next().unwrap_or_default();
+            (
+                match (a.stage_name.as_deref(), a.action_name.as_deref()) {
+                    (Some(stage), Some(action)) if stage != action => {
+                        format!("Pipeline run #{} · {stage} / {action}", run.id)
+                    }
+                    (stage, _) => {
+                        format!("Pipeline run #{} · {}", run.id, stage.unwrap_or("Approval"))
+                    }
+                },
+                format!("/pipeline-runs/{}", run.id),
+                match commit {
+                    Some(c) if message.is_empty() => format!("commit {c}"),
+                    Some(c) => format!("commit {c}: {message}"),
+                    None => "the branch head".to_owned(),
+                },
+            )
+        }
+        (None, Some(d)) => (
+            format!("Deployment #{} · {}", d.id, d.version),
+            format!("/deployments/{}", d.id),
+            format!("{}, held before production traffic moves", d.status),
+        ),
+        (None, None) => (
+            format!("Approval #{}", a.id),
+            "/approvals".to_owned(),
+            "what it held up is gone".to_owned(),
+        ),
+    };
+    ApprovalPanel {
+        subject: Some(Subject {
+            environment: a.environment.clone(),
+            title,
+            href,
+            detail,
+        }),
+        ..panel(&item.standing, csrf, "/approvals", now)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "approvals.html")]
+struct InboxPage {
+    chrome: Chrome,
+    yours: Vec<ApprovalPanel>,
+    others: Vec<ApprovalPanel>,
+    decided: Vec<ApprovalPanel>,
+    may_vote: bool,
+}
+
+/// `GET /approvals`: what waits for the viewer's vote, what waits for
+/// others, and the latest decisions.
+pub async fn inbox(
+    State(state): State<AppState>,
+    SignedIn { session, .. }: SignedIn,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::new("Approvals", &session, "/approvals");
+    let inbox = state
+        .app
+        .approvals_inbox(&session.actor)
+        .await
+        .map_err(|e| PageError::from(e).within(chrome.clone()))?;
+    let now = store::now_millis();
+    let entries = |items: &[InboxItem]| {
+        items
+            .iter()
+            .map(|i| entry(i, &session.csrf_token, now))
+            .collect::<Vec<_>>()
+    };
+    let page = InboxPage {
+        yours: entries(&inbox.yours),
+        others: entries(&inbox.others),
+        decided: entries(&inbox.decided),
+        may_vote: session
+            .actor
+            .role
+            .allows(switchyard_domain::user::Role::Approver),
+        chrome,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// `GET /approvals/{id}` (the link notifications carry): the page where it
+/// is decided.
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn { session, .. }: SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let target = state
+        .app
+        .approval_target(&session.actor, id)
+        .await
+        .map_err(|e| {
+            PageError::from(e)
+                .within(Chrome::new("Approvals", &session, "/approvals"))
+                .back("/approvals")
+        })?;
+    Ok(see_other(&target))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VoteForm {
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    comment: String,
+    back: Option<String>,
+}
+
+/// `POST /approvals/{id}/vote`: one vote, decided by the use case.
+pub async fn vote(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SessionForm<VoteForm>,
+) -> Response {
+    let session = &form.signed_in.session;
+    let back = safe_next(form.fields.back.as_deref()).to_owned();
+    let refused = |e: PageError| {
+        e.within(Chrome::new("Refused", session, "/approvals"))
+            .back(back.clone())
+            .into_response()
+    };
+    let (decision, comment) =
+        match parse_vote(&form.fields.decision, Some(form.fields.comment.as_str())) {
+            Ok(vote) => vote,
+            Err(e) => return refused(switchyard_core::app::Error::Invalid(e).into()),
+        };
+    match state
+        .app
+        .decide_approval(&session.actor, id, decision, comment)
+        .await
+    {
+        Ok(_) => see_other(&back),
+        Err(e) => refused(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use askama::Template;
+
+    #[derive(Template)]
+    #[template(
+        source = "{% include \"partials/approval_panel.html\" %}",
+        ext = "html"
+    )]
+    struct Panel {
+        panel: ApprovalPanel,
+    }
+
+    fn sample(can_vote: bool, reason: Option<String>) -> ApprovalPanel {
+        ApprovalPanel {
+            id: 7,
+            subject: None,
+            action: "/approvals/7/vote".into(),
+            csrf: "token123".into(),
+            back: "/pipeline-runs/3".into(),
+            status: "pending".into(),
+            status_class: "wait",
+            author: "carol".into(),
+            required: 2,
+            requested: When::at(0, 60_000),
+            votes: vec![Vote {
+                user: "ann".into(),
+                decision: "approved".into(),
+                comment: "<looks good>".into(),
+                when: When::at(0, 60_000),
+            }],
+            needed: 1,
+            may_still_vote: vec!["bob".into()],
+            can_vote,
+            reason,
+            outcome: None,
+        }
+    }
+
+    #[test]
+    fn the_panel_shows_votes_and_offers_a_vote_only_to_who_may() {
+        let html = Panel {
+            panel: sample(true, None),
+        }
+        .render()
+        .unwrap();
+        assert!(html.contains("ann"));
+        assert!(html.contains("&#60;looks good&#62;") || html.contains("&lt;looks good&gt;"));
+        assert!(html.contains("name=\"csrf\" value=\"token123\""));
+        assert!(html.contains("name=\"back\" value=\"/pipeline-runs/3\""));
+        assert!(html.contains("value=\"approve\""));
+        assert!(html.contains("id=\"approval-7\""));
+        let why = "You cannot approve this one: carol is the author.";
+        let html = Panel {
+            panel: sample(false, Some(why.into())),
+        }
+        .render()
+        .unwrap();
+        assert!(!html.contains("<form"));
+        assert!(html.contains("bob"));
+        assert!(html.contains(why));
+    }
+}

@@ -1,0 +1,137 @@
+//! Assembles store, application and HTTP interface into the running server.
+
+use crate::{AppState, HttpConfig};
+use localcloud::tasks::DockerHost;
+use localcloud::{LocalCloud, LocalCloudConfig};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use switchyard_core::app::App;
+use switchyard_core::app::static_sites::StaticRoots;
+use switchyard_core::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub cloud: CloudOptions,
+    /// The address people reach the dashboard at, for links in
+    /// notifications; the listen address when not given.
+    pub public_url: Option<String>,
+    /// How `aws` environments reach AWS and run Terraform.
+    pub aws: switchyard_core::app::aws::AwsSettings,
+    /// Directories (absolute) below which `static:<dir>` images may live,
+    /// besides the data dir's own site folders.
+    pub static_roots: Vec<PathBuf>,
+}
+
+/// Which local cloud `local` environments use.
+#[derive(Debug, Clone)]
+pub enum CloudOptions {
+    /// Started in this process, with its state under `DATA_DIR/localcloud`.
+    Embedded {
+        listen: SocketAddr,
+        time_scale: f64,
+        /// The container engine its tasks run on, if it answers.
+        docker_host: DockerHost,
+    },
+    /// A standalone `switchyard localcloud` at this URL.
+    External { url: String },
+}
+
+/// Creates the data dir (private to its owner) and opens its database.
+pub async fn open_app(data_dir: &Path) -> anyhow::Result<App> {
+    create_private_dir(data_dir)?;
+    let store = Store::open(data_dir).await.map_err(|e| {
+        anyhow::anyhow!("cannot open the database in {}: {e:#}", data_dir.display())
+    })?;
+    Ok(App::new(store))
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs until SIGTERM or Ctrl-C, then stops accepting connections, lets
+/// in-flight requests finish and returns.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    // Installed before anything listens, so a SIGTERM that arrives as soon as
+    // the port answers still drains instead of killing the process.
+    let shutdown = switchyard_runtime::shutdown_signal()?;
+    let app = Arc::new(open_app(&options.data_dir).await?);
+    if let Some(path) = app.bootstrap_admin(&options.data_dir).await? {
+        println!("created user admin; its API token is in {}", path.display());
+    }
+    let (embedded_cloud, cloud_url, time_scale) = match &options.cloud {
+        CloudOptions::Embedded {
+            listen,
+            time_scale,
+            docker_host,
+        } => {
+            let cloud = LocalCloud::start(LocalCloudConfig {
+                listen: *listen,
+                data_dir: options.data_dir.join("localcloud"),
+                time_scale: *time_scale,
+                docker_host: docker_host.clone(),
+            })
+            .await?;
+            let url = cloud.endpoint();
+            (Some(cloud), url, Some(*time_scale))
+        }
+        CloudOptions::External { url } => {
+            // Best effort: unknown, the scale is estimated from observed steps.
+            let scale = switchyard_core::provision::local::announced_time_scale(
+                &reqwest::Client::new(),
+                url,
+            )
+            .await;
+            (None, url.clone(), scale)
+        }
+    };
+    println!("local cloud at {cloud_url}");
+    app.fail_interrupted_stack_operations().await?;
+    options.aws.terraform.check()?;
+    app.set_cloud(switchyard_core::app::CloudSettings {
+        local_endpoint: cloud_url,
+        data_dir: options.data_dir.clone(),
+        aws: options.aws.clone(),
+        time_scale,
+        static_roots: StaticRoots::new(&options.data_dir, &options.static_roots),
+    });
+    let listener = switchyard_runtime::listen::bind_remembered(
+        options.listen,
+        &options.data_dir.join("listen-address"),
+    )
+    .await?;
+    let address = listener.local_addr()?;
+    app.set_public_url(
+        options
+            .public_url
+            .as_deref()
+            .unwrap_or(&format!("http://{address}")),
+    );
+    let state = AppState::new(app.clone(), options.http);
+    state.tracker.resume().await?;
+    tokio::spawn(app.clone().run_notification_sender());
+    let router = crate::router(state);
+    tracing::info!(%address, data_dir = %options.data_dir.display(), "switchyard serving");
+    println!("switchyard listening on http://{address}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("drained; shutting down");
+    if let Some(cloud) = embedded_cloud {
+        cloud.shutdown().await;
+    }
+    app.store().close().await;
+    Ok(())
+}
