@@ -1,6 +1,7 @@
 //! The deployment state machine, in CodeDeploy's own status vocabulary.
 
 use super::Invalid;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A CodeDeploy deployment status, spelled as the API spells it.
@@ -164,6 +165,30 @@ impl DeploymentState {
             Err(illegal())
         }
     }
+}
+
+/// A lifecycle event of a deployment as the cloud last reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleEventState {
+    pub name: String,
+    pub status: String,
+    /// Epoch milliseconds.
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A task set of a deployment as the cloud last reported it.
+pub struct TaskSetState {
+    /// Blue (the original) or Green (the replacement).
+    pub label: String,
+    pub id: String,
+    pub status: String,
+    pub desired: i64,
+    pub pending: i64,
+    pub running: i64,
+    pub traffic_weight: f64,
+    pub target_group: Option<String>,
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ pub mod environment;
 pub mod ids;
 pub mod pipeline;
 pub mod release;
+#[cfg(feature = "sqlx")]
+mod sql;
 pub mod task_log;
 pub mod time;
 pub mod user;

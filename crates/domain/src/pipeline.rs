@@ -2,6 +2,7 @@
 //! reported, who must approve a release and whom to notify.
 
 use super::{FieldError, ForField, Invalid, check_text};
+use serde::{Deserialize, Serialize};
 
 /// The git repository and branch an environment follows: a push there
 /// starts its pipeline.
@@ -318,6 +319,40 @@ impl RunStatus {
     pub fn is_terminal(self) -> bool {
         !matches!(self, RunStatus::InProgress | RunStatus::Stopping)
     }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One action of a run, as observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionState {
+    pub name: String,
+    /// Source, Build, Approval, Deploy, ...
+    pub category: String,
+    pub provider: String,
+    /// NotStarted, InProgress, Succeeded, Failed, Abandoned.
+    pub status: String,
+    pub summary: Option<String>,
+    pub external_id: Option<String>,
+    pub external_url: Option<String>,
+    pub error: Option<String>,
+    pub started_at: Option<i64>,
+    pub updated_at: Option<i64>,
+}
+
+/// A stage of a run, as observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageState {
+    pub name: String,
+    /// NotStarted, InProgress, Succeeded, Failed, Stopped, Stopping.
+    pub status: String,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub actions: Vec<ActionState>,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use switchyard_domain::environment::Platform;
 use switchyard_domain::user::Role;
 
 /// How long the clients of one region and profile are reused. Loading them
@@ -109,7 +110,7 @@ impl App {
     ) -> Result<EnvironmentCheck> {
         actor.require(Role::Deployer, "checking an environment's resources")?;
         let env = find_environment(self.store.reader(), environment).await?;
-        let cloud = if env.platform == "aws" {
+        let cloud = if env.platform == Platform::Aws {
             self.aws_cloud(&env).await?
         } else {
             self.cloud_for(&env).await?

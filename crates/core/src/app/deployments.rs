@@ -13,6 +13,7 @@ use crate::store::{
 use serde_json::json;
 use switchyard_domain::deployment::{DeploymentState, DeploymentStatus};
 use switchyard_domain::deployment_config::DeploymentConfig;
+use switchyard_domain::environment::Platform;
 use switchyard_domain::release::{ImageRef, NewRelease};
 use switchyard_domain::user::Role;
 
@@ -73,11 +74,10 @@ pub(crate) fn target_of(env: &EnvironmentRow) -> Result<Target<'_>> {
 
 /// The environment's lifecycle hooks, in lifecycle order.
 fn hooks_of(env: &EnvironmentRow) -> Vec<(String, String)> {
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&env.hooks).unwrap_or_default();
-    let mut hooks: Vec<(String, String)> = map
-        .into_iter()
-        .filter_map(|(event, f)| f.as_str().map(|f| (event, f.to_owned())))
+    let mut hooks: Vec<(String, String)> = env
+        .hooks
+        .iter()
+        .map(|(event, function)| (event.clone(), function.clone()))
         .collect();
     hooks.sort_by_key(|(event, _)| {
         switchyard_domain::environment::HOOKABLE_EVENTS
@@ -123,7 +123,8 @@ impl App {
         let target = target_of(&env)?;
         // Container images go to the local cloud as they are: it runs them on
         // its engine, or fails the deployment saying no engine answered.
-        if let (true, ImageRef::StaticSite(dir)) = (env.platform == "local", &request.release.image)
+        if let (true, ImageRef::StaticSite(dir)) =
+            (env.platform == Platform::Local, &request.release.image)
         {
             self.confine_static_site(dir)?;
         }
@@ -365,7 +366,7 @@ impl App {
         let d = store::deployments::find(self.store.reader(), id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no deployment {id}")))?;
-        if DeploymentStatus::parse(&d.status).is_ok_and(|s| s.is_terminal()) {
+        if d.status.is_terminal() {
             return Err(Error::Conflict(format!(
                 "deployment {id} has already finished ({})",
                 d.status
@@ -405,7 +406,7 @@ impl App {
     /// Returns whether the deployment has finished.
     pub async fn record_observation(&self, d: &DeploymentRow, seen: &Observation) -> Result<bool> {
         let before = DeploymentState {
-            status: DeploymentStatus::parse(&d.status).map_err(|e| anyhow::anyhow!(e))?,
+            status: d.status,
             rolled_back: d.rolled_back,
         };
         let after = DeploymentState {
@@ -416,11 +417,9 @@ impl App {
             // The cloud is the truth; a jump the state machine forbids is worth a warning, not a refusal.
             tracing::warn!(deployment = d.id, "{illegal}");
         }
-        let lifecycle = serde_json::to_string(&seen.lifecycle).map_err(|e| anyhow::anyhow!(e))?;
-        let task_sets = serde_json::to_string(&seen.task_sets).map_err(|e| anyhow::anyhow!(e))?;
         let unchanged = before == after
-            && d.lifecycle == lifecycle
-            && d.task_sets == task_sets
+            && d.lifecycle.0 == seen.lifecycle
+            && d.task_sets.0 == seen.task_sets
             && d.green_weight == seen.green_weight
             && d.error_code.as_deref() == seen.error.as_ref().map(|e| e.0.as_str());
         if unchanged {
@@ -448,10 +447,9 @@ impl App {
                 )
             })
             .collect();
-        let old_events: Vec<cloud_deployments::LifecycleEventState> =
-            serde_json::from_str(&d.lifecycle).unwrap_or_default();
         for e in &seen.lifecycle {
-            let was = old_events
+            let was = d
+                .lifecycle
                 .iter()
                 .find(|o| o.name == e.name)
                 .map(|o| o.status.as_str());
@@ -467,7 +465,7 @@ impl App {
             events.push(("deployment.traffic", json!({"green_weight": seen.green_weight, "blue_weight": 100.0 - seen.green_weight}), now));
         }
         if before != after {
-            events.push(("deployment.status", json!({"from": d.status, "to": seen.status.as_str(), "rolled_back": seen.rolled_back, "error": seen.error.as_ref().map(|(c, m)| json!({"code": c, "message": m}))}), now));
+            events.push(("deployment.status", json!({"from": d.status.as_str(), "to": seen.status.as_str(), "rolled_back": seen.rolled_back, "error": seen.error.as_ref().map(|(c, m)| json!({"code": c, "message": m}))}), now));
         }
         let mut tx = self.store.begin().await?;
         let mut decided_approval = None;
@@ -492,10 +490,10 @@ impl App {
             &mut *tx,
             d.id,
             &store::deployments::Observed {
-                status: seen.status.as_str(),
+                status: seen.status,
                 rolled_back: seen.rolled_back,
-                lifecycle: &lifecycle,
-                task_sets: &task_sets,
+                lifecycle: &seen.lifecycle,
+                task_sets: &seen.task_sets,
                 green_weight: seen.green_weight,
                 error_code: seen.error.as_ref().map(|e| e.0.as_str()),
                 error_message: seen.error.as_ref().map(|e| e.1.as_str()),
@@ -510,7 +508,7 @@ impl App {
         for (at, weight) in &missed {
             store::deployments::add_traffic_sample(&mut *tx, d.id, *at, f64::from(*weight)).await?;
         }
-        if (d.green_weight != seen.green_weight && !weight_dated) || d.lifecycle == "[]" {
+        if (d.green_weight != seen.green_weight && !weight_dated) || d.lifecycle.is_empty() {
             store::deployments::add_traffic_sample(&mut *tx, d.id, now, seen.green_weight).await?;
         }
         let mut ids = Vec::new();
@@ -569,7 +567,7 @@ impl App {
         };
         let schedule = config.schedule();
         let env = find_environment(self.store.reader(), &d.environment).await?;
-        let ratio = if env.platform == "local" {
+        let ratio = if env.platform == Platform::Local {
             let steps: Vec<(i64, u8)> = schedule
                 .steps()
                 .iter()

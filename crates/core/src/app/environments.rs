@@ -26,16 +26,10 @@ impl App {
         actor.require(Role::Admin, "creating environments")?;
         let now = store::now_millis();
         let r = &new.resources;
-        let hooks: serde_json::Map<String, serde_json::Value> = new
-            .hooks
-            .pairs()
-            .iter()
-            .map(|(event, function)| (event.clone(), json!(function)))
-            .collect();
-        let hooks = serde_json::Value::Object(hooks).to_string();
+        let hooks = new.hooks.pairs().iter().cloned().collect();
         let row = store::environments::NewEnvironmentRow {
             name: new.name.as_str(),
-            platform: new.platform.as_str(),
+            platform: new.platform,
             region: new.region.as_ref().map(|r| r.as_str()),
             cluster: r.cluster.as_ref().map(|v| v.as_str()),
             service: r.service.as_ref().map(|v| v.as_str()),
@@ -52,7 +46,7 @@ impl App {
             desired_count: i64::from(new.container.desired_count),
             deployment_config: &new.deployment_group.deployment_config,
             ready_wait_minutes: new.deployment_group.ready_wait_minutes.map(i64::from),
-            ready_action: new.deployment_group.ready_action.as_aws(),
+            ready_action: new.deployment_group.ready_action,
             termination_wait_minutes: i64::from(new.deployment_group.termination_wait_minutes),
             auto_rollback: new.deployment_group.auto_rollback,
             hooks: &hooks,
@@ -77,7 +71,7 @@ impl App {
                 kind: "environment.created",
                 detail: detail(json!({
                     "name": environment.name,
-                    "platform": environment.platform,
+                    "platform": environment.platform.as_str(),
                     "region": environment.region,
                 })),
                 created_at: now,

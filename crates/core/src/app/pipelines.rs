@@ -5,12 +5,13 @@
 use super::environments::find_environment;
 use super::tracking::Tracked;
 use super::{Actor, App, Error, Result, detail};
-use crate::cloud::pipelines::{self as cloud_pipelines, RunObservation, StageState};
+use crate::cloud::pipelines::{self as cloud_pipelines, RunObservation};
 use crate::store::{
     self, Page, PageRequest, environments::EnvironmentRow, events::NewEvent,
     pipeline_runs::PipelineRunRow,
 };
 use serde_json::json;
+use switchyard_domain::environment::Platform;
 use switchyard_domain::pipeline::RunStatus;
 use switchyard_domain::release::GitCommit;
 use switchyard_domain::user::Role;
@@ -173,7 +174,7 @@ impl App {
     ) -> Result<PipelineRunRow> {
         actor.require(Role::Deployer, "stopping pipeline runs")?;
         let (run, env) = self.run_with_environment(id).await?;
-        if RunStatus::parse(&run.status).is_ok_and(|s| s.is_terminal()) {
+        if run.status.is_terminal() {
             return Err(Error::Conflict(format!(
                 "pipeline run {id} has already finished ({})",
                 run.status
@@ -207,13 +208,12 @@ impl App {
     ) -> Result<PipelineRunRow> {
         actor.require(Role::Deployer, "retrying pipeline stages")?;
         let (run, env) = self.run_with_environment(id).await?;
-        let stages: Vec<StageState> = serde_json::from_str(&run.stages).unwrap_or_default();
-        let Some(found) = stages.iter().find(|s| s.name == stage) else {
+        let Some(found) = run.stages.iter().find(|s| s.name == stage) else {
             return Err(Error::Invalid(switchyard_domain::FieldError {
                 field: "stage".into(),
                 message: format!(
                     "pipeline run {id} has no stage {stage:?} (stages: {})",
-                    stages
+                    run.stages
                         .iter()
                         .map(|s| s.name.as_str())
                         .collect::<Vec<_>>()
@@ -319,7 +319,6 @@ impl App {
             finished: status.is_terminal(),
             ..Default::default()
         };
-        let stages = serde_json::to_string(&seen.stages).map_err(|e| anyhow::anyhow!(e))?;
         // The deployment is read from the cloud before the transaction.
         let adopt = match (&seen.deployment_id, run.deployment_id) {
             (Some(codedeploy_id), None) => {
@@ -349,8 +348,8 @@ impl App {
                     .any(|a| a.token.as_deref() == Some(p.token.as_str()))
             })
             .collect();
-        let unchanged = run.status == seen.status
-            && run.stages == stages
+        let unchanged = run.status == status
+            && run.stages.0 == seen.stages
             && adopt.is_none()
             && to_close.is_empty()
             && to_open.is_empty();
@@ -358,7 +357,7 @@ impl App {
             return Ok(progress);
         }
 
-        let old: Vec<StageState> = serde_json::from_str(&run.stages).unwrap_or_default();
+        let old = &run.stages;
         let mut events: Vec<(&str, serde_json::Value)> = Vec::new();
         for stage in &seen.stages {
             let before = old.iter().find(|s| s.name == stage.name);
@@ -389,10 +388,10 @@ impl App {
             }
         }
         let error = seen.error();
-        if run.status != seen.status {
+        if run.status != status {
             events.push((
                 "pipeline.status",
-                json!({"from": run.status, "to": seen.status, "error": error}),
+                json!({"from": run.status.as_str(), "to": status.as_str(), "error": error}),
             ));
         }
         let now = store::now_millis();
@@ -402,8 +401,8 @@ impl App {
             &mut *tx,
             run.id,
             &store::pipeline_runs::ObservedRun {
-                status: &seen.status,
-                stages: &stages,
+                status,
+                stages: &seen.stages,
                 commit_sha: seen
                     .commit
                     .as_deref()
@@ -606,8 +605,8 @@ impl App {
     ) -> Result<(String, u64)> {
         actor.require(Role::Viewer, "reading build logs")?;
         let (run, env) = self.run_with_environment(run_id).await?;
-        let stages: Vec<StageState> = serde_json::from_str(&run.stages).unwrap_or_default();
-        let found = stages
+        let found = run
+            .stages
             .iter()
             .flat_map(|s| &s.actions)
             .find(|a| a.name == action)
@@ -619,7 +618,7 @@ impl App {
                 "action {action} of pipeline run {run_id} has no log (yet)"
             )));
         };
-        if env.platform != "local" {
+        if env.platform != Platform::Local {
             return Err(Error::Unsupported(format!(
                 "build logs on AWS are in CloudWatch Logs: {url}"
             )));

@@ -12,6 +12,7 @@ use crate::provision::{self, Log, StackOutputs, local::LocalCloudTarget};
 use crate::store::{self, environments::EnvironmentRow, events::NewEvent, stacks::StackRow};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+use switchyard_domain::environment::Platform;
 use switchyard_domain::user::Role;
 
 /// Terraform variables of an AWS stack, by name.
@@ -147,7 +148,7 @@ impl App {
                     "environment {environment} has no stack yet; POST to provision one"
                 ))
             })?;
-        let variables = (env.platform == "aws").then(|| {
+        let variables = (env.platform == Platform::Aws).then(|| {
             let settings = self.cloud_settings().ok();
             settings
                 .map(|s| terraform::redacted(&StackDir::new(&s.data_dir, &env).variables()))
@@ -168,7 +169,7 @@ impl App {
         let settings = self.cloud_settings()?.clone();
         let env = find_environment(self.store.reader(), environment).await?;
         // A conflict with what the environment is, not a server fault.
-        if env.platform != "aws" {
+        if env.platform != Platform::Aws {
             return Err(Error::Conflict(format!(
                 "environment {environment} is {}: its stack is made directly in the local cloud, without a Terraform plan",
                 env.platform
@@ -206,7 +207,7 @@ impl App {
         let env = find_environment(&mut *tx, environment).await?;
         // Terraform runs hold the stack's lock from here to their end, so a
         // plan cannot run beside them (nor two servers on one data dir).
-        let lock: Option<StackLock> = if env.platform == "aws" {
+        let lock: Option<StackLock> = if env.platform == Platform::Aws {
             if let Some(variables) = &variables {
                 terraform::check_variables(variables, true)?;
             }
@@ -305,7 +306,7 @@ impl App {
             app: self.clone(),
             environment_id: env.id,
         };
-        if env.platform == "aws" {
+        if env.platform == Platform::Aws {
             let target = terraform::Target {
                 data_dir: &settings.data_dir,
                 config: &settings.aws.terraform,
@@ -376,17 +377,19 @@ impl App {
             store::stacks::append_log(&mut *tx, env.id, &format!("failed: {why}")).await?;
         }
         let outputs = made.as_ref().map(|m| m.outputs.clone()).unwrap_or_default();
-        let outputs_json = match &made {
+        let stored_outputs = match &made {
             Some(made) if status == "ready" => {
-                let mut value = serde_json::to_value(&made.outputs)?;
-                if let (Some(all), Some(map)) = (&made.terraform, value.as_object_mut()) {
+                let Value::Object(mut map) = serde_json::to_value(&made.outputs)? else {
+                    unreachable!("StackOutputs serializes as an object")
+                };
+                if let Some(all) = &made.terraform {
                     map.insert("terraform".into(), Value::Object(all.clone()));
                 }
-                value.to_string()
+                map
             }
-            _ => "{}".to_owned(),
+            _ => serde_json::Map::new(),
         };
-        store::stacks::finish(&mut *tx, env.id, status, &outputs_json, now).await?;
+        store::stacks::finish(&mut *tx, env.id, status, &stored_outputs, now).await?;
         if failure.is_none() {
             let o = &outputs;
             // What a stack did not make (a part a variable turned off) stays unset.

@@ -8,6 +8,7 @@ use super::{Actor, App, Error, Result};
 use crate::cloud::deployments::{CloudError, TaskSetState};
 use crate::cloud::tasks::{self, TaskState};
 use crate::store::{self, environments::EnvironmentRow};
+use switchyard_domain::environment::Platform;
 use switchyard_domain::task_log::{LogTail, TaskIdPrefix, short_task_id};
 use switchyard_domain::user::Role;
 
@@ -44,7 +45,7 @@ impl App {
         actor.require(Role::Viewer, "reading task logs")?;
         let db = self.store.reader();
         let env = find_environment(db, environment).await?;
-        if env.platform != "local" {
+        if env.platform != Platform::Local {
             return Err(Error::Conflict(self.cloudwatch_pointer(&env).await?));
         }
         let target = target_of(&env)?;
@@ -72,8 +73,9 @@ impl App {
         }
         let task_sets: Vec<TaskSetState> = store::deployments::for_environment(db, env.id, 1)
             .await?
-            .first()
-            .map(|d| serde_json::from_str(&d.task_sets).unwrap_or_default())
+            .into_iter()
+            .next()
+            .map(|d| d.task_sets.0)
             .unwrap_or_default();
         let endpoint = &self.cloud_settings()?.local_endpoint;
         let reads = found
@@ -100,10 +102,10 @@ impl App {
     async fn cloudwatch_pointer(&self, env: &EnvironmentRow) -> Result<String> {
         let outputs = store::stacks::find(self.store.reader(), env.id)
             .await?
-            .and_then(|stack| serde_json::from_str::<serde_json::Value>(&stack.outputs).ok());
+            .map(|stack| stack.outputs.0);
         let log_group = outputs
             .as_ref()
-            .and_then(|o| o["terraform"]["log_group_name"].as_str())
+            .and_then(|o| o.get("terraform")?.get("log_group_name")?.as_str())
             .filter(|group| !group.is_empty());
         let name = &env.name;
         Ok(match log_group {

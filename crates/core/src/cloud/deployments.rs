@@ -4,8 +4,8 @@
 use super::{Cloud, describe};
 use aws_sdk_codedeploy::types as cd;
 use aws_sdk_ecs::error::ProvideErrorMetadata;
-use serde::{Deserialize, Serialize};
 use switchyard_domain::deployment::DeploymentStatus;
+pub use switchyard_domain::deployment::{LifecycleEventState, TaskSetState};
 
 /// A failed cloud call: the AWS error code (when AWS gave one) and the text.
 #[derive(Debug, Clone)]
@@ -173,28 +173,6 @@ pub async fn stop_with_rollback(cloud: &Cloud, id: &str) -> Result<(), CloudErro
         .await
         .map_err(cloud_error)?;
     Ok(())
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LifecycleEventState {
-    pub name: String,
-    pub status: String,
-    /// Epoch milliseconds.
-    pub started_at: Option<i64>,
-    pub ended_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskSetState {
-    /// Blue (the original) or Green (the replacement).
-    pub label: String,
-    pub id: String,
-    pub status: String,
-    pub desired: i64,
-    pub pending: i64,
-    pub running: i64,
-    pub traffic_weight: f64,
-    pub target_group: Option<String>,
 }
 
 /// A deployment as the cloud reports it now.

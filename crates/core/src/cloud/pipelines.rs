@@ -4,7 +4,7 @@
 use super::Cloud;
 use super::deployments::{CloudError, cloud_error};
 use aws_sdk_codepipeline::types as cp;
-use serde::{Deserialize, Serialize};
+pub use switchyard_domain::pipeline::{ActionState, StageState};
 
 fn missing(what: &str) -> CloudError {
     CloudError {
@@ -74,33 +74,6 @@ pub async fn start(
         .map_err(cloud_error)?
         .pipeline_execution_id
         .ok_or_else(|| missing("StartPipelineExecution"))
-}
-
-/// One action of a run, as observed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActionState {
-    pub name: String,
-    /// Source, Build, Approval, Deploy, ...
-    pub category: String,
-    pub provider: String,
-    /// NotStarted, InProgress, Succeeded, Failed, Abandoned.
-    pub status: String,
-    pub summary: Option<String>,
-    pub external_id: Option<String>,
-    pub external_url: Option<String>,
-    pub error: Option<String>,
-    pub started_at: Option<i64>,
-    pub updated_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageState {
-    pub name: String,
-    /// NotStarted, InProgress, Succeeded, Failed, Stopped, Stopping.
-    pub status: String,
-    pub started_at: Option<i64>,
-    pub ended_at: Option<i64>,
-    pub actions: Vec<ActionState>,
 }
 
 /// A manual approval action waiting for its result.

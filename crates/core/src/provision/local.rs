@@ -349,7 +349,7 @@ async fn codedeploy(cloud: &Cloud, env: &EnvironmentRow, out: &StackOutputs) -> 
         return Ok(());
     }
     let mut ready = cd::DeploymentReadyOption::builder()
-        .action_on_timeout(cd::DeploymentReadyAction::from(env.ready_action.as_str()));
+        .action_on_timeout(cd::DeploymentReadyAction::from(env.ready_action.as_aws()));
     if let Some(minutes) = env.ready_wait_minutes {
         ready = ready.wait_time_in_minutes(minutes as i32);
     }

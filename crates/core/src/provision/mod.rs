@@ -6,27 +6,7 @@
 pub mod local;
 pub mod terraform;
 
-use serde::{Deserialize, Serialize};
-
-/// What a provisioned stack tells the environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StackOutputs {
-    pub prod_url: String,
-    pub test_url: String,
-    pub cluster: String,
-    pub service: String,
-    pub codedeploy_application: String,
-    pub deployment_group: String,
-    pub prod_listener_arn: String,
-    pub test_listener_arn: String,
-    pub target_groups: Vec<String>,
-    pub task_definition_family: String,
-    /// The ECR repository the pipeline's build pushes images to.
-    pub repository_uri: String,
-    /// The CodePipeline, when the environment follows a source.
-    pub pipeline: String,
-}
+pub use switchyard_domain::environment::StackOutputs;
 
 /// A sink for the provisioning log, one line at a time.
 pub trait Log: Send {

@@ -1,7 +1,8 @@
 //! Deployments: the current state of each; its history is in events.
 
 use sqlx::SqliteExecutor;
-use switchyard_domain::deployment::DeploymentStatus;
+use sqlx::types::Json;
+use switchyard_domain::deployment::{DeploymentStatus, LifecycleEventState, TaskSetState};
 
 const ACTIVE: &str = "('Created', 'Queued', 'InProgress', 'Ready', 'Baking')";
 
@@ -22,15 +23,11 @@ pub async fn has_active(
 pub async fn count_active_by_status(
     db: impl SqliteExecutor<'_>,
 ) -> Result<Vec<(DeploymentStatus, i64)>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+    sqlx::query_as(&format!(
         "SELECT status, COUNT(*) FROM deployments WHERE status IN {ACTIVE} GROUP BY status"
     ))
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(status, n)| DeploymentStatus::parse(&status).ok().map(|s| (s, n)))
-        .collect())
+    .await
 }
 
 #[cfg(test)]
@@ -59,13 +56,11 @@ pub struct DeploymentRow {
     pub git_commit: Option<String>,
     pub codedeploy_id: Option<String>,
     pub deployment_config: String,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub rolled_back: bool,
     pub task_definition_arn: Option<String>,
-    /// JSON array of lifecycle events.
-    pub lifecycle: String,
-    /// JSON array of task sets.
-    pub task_sets: String,
+    pub lifecycle: Json<Vec<LifecycleEventState>>,
+    pub task_sets: Json<Vec<TaskSetState>>,
     pub green_weight: f64,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -175,10 +170,10 @@ pub async fn insert(
 
 /// The observed state of a deployment.
 pub struct Observed<'a> {
-    pub status: &'a str,
+    pub status: DeploymentStatus,
     pub rolled_back: bool,
-    pub lifecycle: &'a str,
-    pub task_sets: &'a str,
+    pub lifecycle: &'a [LifecycleEventState],
+    pub task_sets: &'a [TaskSetState],
     pub green_weight: f64,
     pub error_code: Option<&'a str>,
     pub error_message: Option<&'a str>,
@@ -198,8 +193,8 @@ pub async fn update_observed(
     )
     .bind(o.status)
     .bind(o.rolled_back)
-    .bind(o.lifecycle)
-    .bind(o.task_sets)
+    .bind(Json(o.lifecycle))
+    .bind(Json(o.task_sets))
     .bind(o.green_weight)
     .bind(o.error_code)
     .bind(o.error_message)

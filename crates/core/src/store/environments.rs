@@ -1,12 +1,15 @@
 //! Environments. Rows are never removed: deletion sets `deleted_at`.
 
+use sqlx::types::Json;
 use sqlx::{FromRow, SqliteExecutor};
+use std::collections::BTreeMap;
+use switchyard_domain::environment::{Platform, ReadyAction};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct EnvironmentRow {
     pub id: i64,
     pub name: String,
-    pub platform: String,
+    pub platform: Platform,
     pub region: Option<String>,
     pub cluster: Option<String>,
     pub service: Option<String>,
@@ -23,13 +26,13 @@ pub struct EnvironmentRow {
     pub desired_count: i64,
     pub deployment_config: String,
     pub ready_wait_minutes: Option<i64>,
-    pub ready_action: String,
+    pub ready_action: ReadyAction,
     pub termination_wait_minutes: i64,
     pub auto_rollback: bool,
     pub prod_url: Option<String>,
     pub test_url: Option<String>,
-    /// JSON object: lifecycle event -> function.
-    pub hooks: String,
+    /// Lifecycle event -> function.
+    pub hooks: Json<BTreeMap<String, String>>,
     /// The aws-config profile of an `aws` environment.
     pub aws_profile: Option<String>,
 }
@@ -40,10 +43,10 @@ const COLUMNS: &str = "id, name, platform, region, cluster, service, codedeploy_
      ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url, hooks, aws_profile";
 
 /// The column values of a new environment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewEnvironmentRow<'a> {
     pub name: &'a str,
-    pub platform: &'a str,
+    pub platform: Platform,
     pub region: Option<&'a str>,
     pub cluster: Option<&'a str>,
     pub service: Option<&'a str>,
@@ -60,10 +63,10 @@ pub struct NewEnvironmentRow<'a> {
     pub desired_count: i64,
     pub deployment_config: &'a str,
     pub ready_wait_minutes: Option<i64>,
-    pub ready_action: &'a str,
+    pub ready_action: ReadyAction,
     pub termination_wait_minutes: i64,
     pub auto_rollback: bool,
-    pub hooks: &'a str,
+    pub hooks: &'a BTreeMap<String, String>,
     pub aws_profile: Option<&'a str>,
 }
 
@@ -101,7 +104,7 @@ pub async fn insert(
     .bind(row.ready_action)
     .bind(row.termination_wait_minutes)
     .bind(row.auto_rollback)
-    .bind(row.hooks)
+    .bind(Json(row.hooks))
     .bind(row.aws_profile)
     .fetch_one(db)
     .await
@@ -186,4 +189,40 @@ pub async fn set_stack_resources(
     .execute(db)
     .await
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn columns_decode_to_domain_types_and_refuse_unknown_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO environments (name, platform, ready_action, hooks, created_by, created_at)
+                 VALUES ('web', 'aws', 'STOP_DEPLOYMENT', '{\"AfterInstall\": \"check\"}', 'a', 0);",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        let web = find_by_name(store.reader(), "web").await.unwrap().unwrap();
+        assert_eq!(web.platform, Platform::Aws);
+        assert_eq!(web.ready_action, ReadyAction::Stop);
+        assert_eq!(web.hooks.0["AfterInstall"], "check");
+
+        // The schema's CHECKs keep such values out; were one there, reading it fails.
+        let odd = sqlx::query_scalar::<_, Platform>("SELECT 'mars'")
+            .fetch_one(store.reader())
+            .await
+            .unwrap_err();
+        assert!(
+            odd.to_string().contains("unknown platform \"mars\""),
+            "{odd}"
+        );
+    }
 }

@@ -2,7 +2,9 @@
 //! how it got there is in events.
 
 use super::{Page, PageRequest};
+use sqlx::types::Json;
 use sqlx::{FromRow, SqliteExecutor};
+use switchyard_domain::pipeline::{RunStatus, StageState};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct PipelineRunRow {
@@ -11,15 +13,15 @@ pub struct PipelineRunRow {
     pub environment: String,
     pub pipeline: String,
     pub execution_id: String,
-    pub status: String,
+    pub status: RunStatus,
     pub trigger: String,
     pub delivery_id: Option<i64>,
     pub commit_sha: Option<String>,
     pub commit_message: String,
     pub author: String,
     pub started_by: String,
-    /// JSON array of stages, as last observed.
-    pub stages: String,
+    /// The stages, as last observed.
+    pub stages: Json<Vec<StageState>>,
     pub deployment_id: Option<i64>,
     pub error: Option<String>,
     pub created_at: i64,
@@ -128,8 +130,8 @@ pub async fn latest_per_environment(
 
 #[derive(Debug, Clone)]
 pub struct ObservedRun<'a> {
-    pub status: &'a str,
-    pub stages: &'a str,
+    pub status: RunStatus,
+    pub stages: &'a [StageState],
     pub commit_sha: Option<&'a str>,
     pub commit_message: Option<&'a str>,
     pub error: Option<&'a str>,
@@ -148,7 +150,7 @@ pub async fn update_observed(
          WHERE id = ?",
     )
     .bind(seen.status)
-    .bind(seen.stages)
+    .bind(Json(seen.stages))
     .bind(seen.commit_sha)
     .bind(seen.commit_message)
     .bind(seen.error)

@@ -1,5 +1,7 @@
 //! Stacks: the provisioned cloud resources behind an environment.
 
+use serde_json::{Map, Value};
+use sqlx::types::Json;
 use sqlx::{FromRow, SqliteExecutor};
 
 #[derive(Debug, Clone, FromRow)]
@@ -8,8 +10,9 @@ pub struct StackRow {
     pub status: String,
     pub operation_id: String,
     pub log: String,
-    /// A JSON object of outputs (prod_url, test_url, resource names).
-    pub outputs: String,
+    /// Outputs (prod_url, test_url, resource names, and `terraform`: all of
+    /// Terraform's); empty until the stack is ready.
+    pub outputs: Json<Map<String, Value>>,
     pub started_by: String,
     pub started_at: i64,
     pub finished_at: Option<i64>,
@@ -71,14 +74,14 @@ pub async fn finish(
     db: impl SqliteExecutor<'_>,
     environment_id: i64,
     status: &str,
-    outputs: &str,
+    outputs: &Map<String, Value>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE stacks SET status = ?, outputs = ?, finished_at = ? WHERE environment_id = ?",
     )
     .bind(status)
-    .bind(outputs)
+    .bind(Json(outputs))
     .bind(now)
     .bind(environment_id)
     .execute(db)

@@ -4,6 +4,8 @@
 
 use super::{Page, PageRequest};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteExecutor};
+use switchyard_domain::deployment::DeploymentStatus;
+use switchyard_domain::environment::Platform;
 
 /// The outcome of a release's latest deployment, as `releases.outcome`
 /// stores it (kept by triggers, see migrations/0007_sessions.sql).
@@ -145,7 +147,7 @@ pub async fn release_page(
 pub struct ReleaseDeploymentRow {
     pub id: i64,
     pub release_id: i64,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub rolled_back: bool,
     pub deployment_config: String,
     pub created_by: String,
@@ -177,7 +179,7 @@ pub async fn deployments_of_releases(
 /// The environment a deployment belongs to, even a deleted one.
 #[derive(Debug, Clone, FromRow)]
 pub struct DeploymentContext {
-    pub platform: String,
+    pub platform: Platform,
     pub prod_url: Option<String>,
     pub deleted: bool,
 }

@@ -11,6 +11,7 @@ use crate::cloud::deployments as cloud_deployments;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use switchyard_domain::environment::Platform;
 
 pub struct Tracker {
     app: Arc<App>,
@@ -23,8 +24,8 @@ const APPROVAL_RETRY: Duration = Duration::from_secs(5);
 
 /// How often to ask: the local cloud answers in microseconds; AWS gets
 /// 5-15 s with jitter, as its own waiters do, and more on throttling.
-fn interval(platform: &str, failures: u32) -> Duration {
-    let base = if platform == "local" {
+fn interval(platform: Platform, failures: u32) -> Duration {
+    let base = if platform == Platform::Local {
         Duration::from_millis(100)
     } else {
         Duration::from_millis(5_000 + rand::random::<u64>() % 10_000)
@@ -125,13 +126,16 @@ impl Tracker {
                     platform
                 }
             };
-            tokio::time::sleep(interval(&platform, failures)).await;
+            tokio::time::sleep(interval(platform, failures)).await;
         }
     }
 
     /// One observation of a run: whether it has finished.
-    async fn poll_run_once(self: &Arc<Self>, id: i64) -> Result<(bool, String), (String, String)> {
-        let fail = |e: String| (e, "local".to_owned());
+    async fn poll_run_once(
+        self: &Arc<Self>,
+        id: i64,
+    ) -> Result<(bool, Platform), (String, Platform)> {
+        let fail = |e: String| (e, Platform::Local);
         let run = self
             .app
             .find_run(id)
@@ -139,9 +143,9 @@ impl Tracker {
             .map_err(|e| fail(e.to_string()))?;
         let platform = match self.app.environment_named(&run.environment).await {
             Ok(env) => env.platform,
-            Err(_) => return Ok((true, "local".into())),
+            Err(_) => return Ok((true, Platform::Local)),
         };
-        let err = |e: String| (e, platform.clone());
+        let err = |e: String| (e, platform);
         let Some(seen) = self
             .app
             .observe_run(&run)
@@ -194,30 +198,30 @@ impl Tracker {
                 Ok((true, _)) => return,
                 Ok((false, platform)) => {
                     failures = 0;
-                    tokio::time::sleep(interval(&platform, 0)).await;
+                    tokio::time::sleep(interval(platform, 0)).await;
                 }
                 Err((e, platform)) => {
                     failures = failures.saturating_add(1);
                     tracing::warn!(deployment = id, error = %e, "cannot observe the deployment; retrying");
-                    tokio::time::sleep(interval(&platform, failures)).await;
+                    tokio::time::sleep(interval(platform, failures)).await;
                 }
             }
         }
     }
 
     /// One observation: whether the deployment has finished.
-    async fn poll_once(&self, id: i64) -> Result<(bool, String), (String, String)> {
-        let fail = |e: String| (e, "local".to_owned());
+    async fn poll_once(&self, id: i64) -> Result<(bool, Platform), (String, Platform)> {
+        let fail = |e: String| (e, Platform::Local);
         let d = crate::store::deployments::find(self.app.store().reader(), id)
             .await
             .map_err(|e| fail(e.to_string()))?
             .ok_or_else(|| fail(format!("deployment {id} vanished")))?;
         let env = match self.app.environment_named(&d.environment).await {
             Ok(env) => env,
-            Err(_) => return Ok((true, "local".into())),
+            Err(_) => return Ok((true, Platform::Local)),
         };
-        let platform = env.platform.clone();
-        let err = |e: String| (e, platform.clone());
+        let platform = env.platform;
+        let err = |e: String| (e, platform);
         let cloud = self
             .app
             .cloud_for(&env)

@@ -67,6 +67,12 @@ impl Platform {
     }
 }
 
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything needed to create an environment, already validated.
 #[derive(Debug, Clone)]
 pub struct NewEnvironment {

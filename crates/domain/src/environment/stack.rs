@@ -3,6 +3,7 @@
 //! (Ready action, termination wait, lifecycle hooks).
 
 use crate::{FieldError, ForField, Invalid, check_text};
+use serde::{Deserialize, Serialize};
 
 /// The container a stack runs and how its target groups check it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,6 +280,26 @@ fn predefined_names() -> String {
         .map(|c| c.name().to_owned())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What a provisioned stack tells the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StackOutputs {
+    pub prod_url: String,
+    pub test_url: String,
+    pub cluster: String,
+    pub service: String,
+    pub codedeploy_application: String,
+    pub deployment_group: String,
+    pub prod_listener_arn: String,
+    pub test_listener_arn: String,
+    pub target_groups: Vec<String>,
+    pub task_definition_family: String,
+    /// The ECR repository the pipeline's build pushes images to.
+    pub repository_uri: String,
+    /// The CodePipeline, when the environment follows a source.
+    pub pipeline: String,
 }
 
 #[cfg(test)]

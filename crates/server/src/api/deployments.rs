@@ -11,9 +11,7 @@ use axum::response::sse::{Event as SseEvent, Sse};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use switchyard_core::app::deployments::StartDeployment;
-use switchyard_core::cloud::deployments::{LifecycleEventState, TaskSetState};
 use switchyard_core::store::deployments::DeploymentRow;
-use switchyard_domain::deployment::DeploymentStatus;
 use switchyard_domain::deployment_config::DeploymentConfig;
 use utoipa::ToSchema;
 
@@ -136,10 +134,9 @@ pub struct Deployment {
 
 impl Deployment {
     fn new(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
-        let lifecycle: Vec<LifecycleEventState> =
-            serde_json::from_str(&d.lifecycle).unwrap_or_default();
-        let task_sets: Vec<TaskSetState> = serde_json::from_str(&d.task_sets).unwrap_or_default();
-        let finished = DeploymentStatus::parse(&d.status).is_ok_and(|s| s.is_terminal());
+        let lifecycle = &d.lifecycle.0;
+        let task_sets = &d.task_sets.0;
+        let finished = d.status.is_terminal();
         let current = lifecycle
             .iter()
             .find(|e| e.status == "InProgress")
@@ -188,7 +185,7 @@ impl Deployment {
             },
             codedeploy_id: d.codedeploy_id,
             deployment_config: d.deployment_config,
-            status: d.status,
+            status: d.status.to_string(),
             rolled_back: d.rolled_back,
             current_lifecycle_event: current,
             lifecycle_events: lifecycle
@@ -422,7 +419,7 @@ impl super::events::EventSource for DeploymentEvents {
         match switchyard_core::store::deployments::find(self.state.app.store().reader(), self.id)
             .await
         {
-            Ok(Some(d)) => DeploymentStatus::parse(&d.status).is_ok_and(|s| s.is_terminal()),
+            Ok(Some(d)) => d.status.is_terminal(),
             _ => true,
         }
     }

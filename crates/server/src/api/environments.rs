@@ -224,7 +224,7 @@ impl From<EnvironmentRow> for Environment {
     fn from(row: EnvironmentRow) -> Self {
         Environment {
             name: row.name,
-            platform: row.platform,
+            platform: row.platform.to_string(),
             region: row.region,
             aws_profile: row.aws_profile,
             resources: Resources {
@@ -244,14 +244,14 @@ impl From<EnvironmentRow> for Environment {
             },
             deployment_group: DeploymentGroup {
                 deployment_config: row.deployment_config,
-                ready_action_on_timeout: row.ready_action,
+                ready_action_on_timeout: row.ready_action.as_aws().to_owned(),
                 ready_wait_minutes: row.ready_wait_minutes,
                 termination_wait_minutes: row.termination_wait_minutes,
                 auto_rollback: row.auto_rollback,
             },
             prod_url: row.prod_url,
             test_url: row.test_url,
-            hooks: serde_json::from_str(&row.hooks).unwrap_or_default(),
+            hooks: serde_json::json!(row.hooks.0),
             created_by: row.created_by,
             created_at: timestamp(row.created_at),
             source: None,

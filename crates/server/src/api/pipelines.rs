@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use switchyard_core::cloud::pipelines::StageState;
 use switchyard_core::store::pipeline_runs::PipelineRunRow;
 use switchyard_domain::ForField;
 use switchyard_domain::release::GitCommit;
@@ -79,14 +78,14 @@ pub struct PipelineRun {
 
 impl PipelineRun {
     pub fn new(run: PipelineRunRow, approvals: Vec<Approval>) -> PipelineRun {
-        let stages: Vec<StageState> = serde_json::from_str(&run.stages).unwrap_or_default();
+        let stages = run.stages.0;
         let id = run.id;
         PipelineRun {
             id,
             environment: run.environment,
             pipeline: run.pipeline,
             execution_id: run.execution_id,
-            status: run.status,
+            status: run.status.to_string(),
             trigger: run.trigger,
             started_by: run.started_by,
             commit: Commit {
@@ -394,8 +393,7 @@ impl super::events::EventSource for RunEvents {
 
     async fn finished(&self) -> bool {
         match self.state.app.find_run(self.id).await {
-            Ok(run) => switchyard_domain::pipeline::RunStatus::parse(&run.status)
-                .is_ok_and(|s| s.is_terminal()),
+            Ok(run) => run.status.is_terminal(),
             Err(_) => true,
         }
     }

@@ -61,7 +61,7 @@ impl From<StackView> for Stack {
             status: row.status,
             operation_id: row.operation_id,
             log: row.log,
-            outputs: serde_json::from_str(&row.outputs).unwrap_or_default(),
+            outputs: serde_json::Value::Object(row.outputs.0),
             variables: view.variables,
             started_by: row.started_by,
             started_at: timestamp(row.started_at),

@@ -16,24 +16,26 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use switchyard_core::app::views::{AllowedActions, DeploymentView};
 use switchyard_core::store;
+use switchyard_domain::deployment::DeploymentStatus;
 
 /// A CSS class for a CodeDeploy status.
-pub fn status_class(status: &str, rolled_back: bool) -> &'static str {
+pub fn status_class(status: DeploymentStatus, rolled_back: bool) -> &'static str {
+    use DeploymentStatus::*;
     match status {
         _ if rolled_back => "bad",
-        "Succeeded" => "good",
-        "Failed" | "Stopped" => "bad",
-        "Ready" | "Baking" => "wait",
-        _ => "busy",
+        Succeeded => "good",
+        Failed | Stopped => "bad",
+        Ready | Baking => "wait",
+        Created | Queued | InProgress => "busy",
     }
 }
 
 /// A status as people read it ("Stopped, rolled back").
-pub fn status_text(status: &str, rolled_back: bool) -> String {
+pub fn status_text(status: DeploymentStatus, rolled_back: bool) -> String {
     if rolled_back {
         format!("{status}, rolled back")
     } else {
-        status.to_owned()
+        status.to_string()
     }
 }
 
@@ -183,7 +185,8 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
         .is_some_and(|a| a.view.approval.state == "pending");
     let mut actions = Vec::new();
     if !view.finished {
-        if allowed.continue_deployment && d.status == "Ready" && !awaiting_approval {
+        if allowed.continue_deployment && d.status == DeploymentStatus::Ready && !awaiting_approval
+        {
             actions.push(ActionView {
                 path: "reroute",
                 label: "Reroute traffic",
@@ -196,7 +199,7 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
                 danger: false,
             });
         }
-        if allowed.continue_deployment && d.status == "Baking" {
+        if allowed.continue_deployment && d.status == DeploymentStatus::Baking {
             actions.push(ActionView {
                 path: "terminate-original",
                 label: "Terminate original now",
@@ -234,8 +237,8 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
             .deployment_config
             .trim_start_matches(switchyard_domain::deployment_config::PREDEFINED_PREFIX)
             .to_owned(),
-        status: status_text(&d.status, d.rolled_back),
-        status_class: status_class(&d.status, d.rolled_back),
+        status: status_text(d.status, d.rolled_back),
+        status_class: status_class(d.status, d.rolled_back),
         running: !view.finished,
         current_event,
         created_by: d.created_by.clone(),

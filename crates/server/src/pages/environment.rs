@@ -81,8 +81,8 @@ pub async fn page(
             id: d.id,
             href: format!("/deployments/{}", d.id),
             version: d.version.clone(),
-            status: status_text(&d.status, d.rolled_back),
-            class: status_class(&d.status, d.rolled_back),
+            status: status_text(d.status, d.rolled_back),
+            class: status_class(d.status, d.rolled_back),
             config: d
                 .deployment_config
                 .trim_start_matches(switchyard_domain::deployment_config::PREDEFINED_PREFIX)

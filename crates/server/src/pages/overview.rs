@@ -14,8 +14,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use switchyard_core::app::views::EnvironmentSummary;
 use switchyard_core::store;
-use switchyard_domain::deployment::DeploymentStatus;
-use switchyard_domain::pipeline::RunStatus;
 
 pub struct LiveRelease {
     pub version: String,
@@ -119,15 +117,15 @@ pub fn card(summary: &EnvironmentSummary, now: i64) -> EnvCard {
         id: d.id,
         href: format!("/deployments/{}", d.id),
         version: d.version.clone(),
-        status: status_text(&d.status, d.rolled_back),
-        class: status_class(&d.status, d.rolled_back),
-        running: DeploymentStatus::parse(&d.status).is_ok_and(|s| !s.is_terminal()),
+        status: status_text(d.status, d.rolled_back),
+        class: status_class(d.status, d.rolled_back),
+        running: !d.status.is_terminal(),
         when: When::at(d.created_at, now),
     });
     EnvCard {
         name: env.name.clone(),
         href: format!("/environments/{}", env.name),
-        platform: env.platform.clone(),
+        platform: env.platform.to_string(),
         prod_url: env.prod_url.clone(),
         live,
         serving,
@@ -142,7 +140,7 @@ pub fn card(summary: &EnvironmentSummary, now: i64) -> EnvCard {
             PipelineCell {
                 id: run.id,
                 href: item.href,
-                running: RunStatus::parse(&run.status).is_ok_and(|s| !s.is_terminal()),
+                running: !run.status.is_terminal(),
                 stage: item.stage,
                 status: item.stage_status,
                 class: item.stage_class,

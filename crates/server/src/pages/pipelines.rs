@@ -23,16 +23,17 @@ use switchyard_core::cloud::pipelines::{ActionState, StageState};
 use switchyard_core::store::pipeline_runs::PipelineRunRow;
 use switchyard_core::store::{self, PageRequest};
 use switchyard_domain::ForField;
+use switchyard_domain::pipeline::RunStatus;
 use switchyard_domain::release::GitCommit;
 
 /// A CSS class for a run's status.
-pub fn run_class(status: &str) -> &'static str {
+pub fn run_class(status: RunStatus) -> &'static str {
     match status {
-        "Succeeded" => "good",
-        "Failed" | "Stopped" | "Cancelled" => "bad",
-        "Stopping" => "wait",
-        "InProgress" => "busy",
-        _ => "todo",
+        RunStatus::Succeeded => "good",
+        RunStatus::Failed | RunStatus::Stopped | RunStatus::Cancelled => "bad",
+        RunStatus::Stopping => "wait",
+        RunStatus::InProgress => "busy",
+        RunStatus::Superseded => "todo",
     }
 }
 
@@ -108,8 +109,7 @@ pub struct RunItem {
 }
 
 pub fn run_item(run: &PipelineRunRow, now: i64) -> RunItem {
-    let stages: Vec<StageState> = serde_json::from_str(&run.stages).unwrap_or_default();
-    let current = current_stage(&stages);
+    let current = current_stage(&run.stages);
     let (stage_status, stage_class) = match current {
         Some(s) if awaits_approval(s) => ("Waiting for approval".to_owned(), "wait"),
         Some(s) => (words(&s.status), step_class(&s.status)),
@@ -118,8 +118,8 @@ pub fn run_item(run: &PipelineRunRow, now: i64) -> RunItem {
     RunItem {
         id: run.id,
         href: format!("/pipeline-runs/{}", run.id),
-        status: words(&run.status),
-        class: run_class(&run.status),
+        status: words(run.status.as_str()),
+        class: run_class(run.status),
         stage: current.map_or_else(|| "Source".to_owned(), |s| s.name.clone()),
         stage_status,
         stage_class,
@@ -375,9 +375,9 @@ fn model(view: PipelineRunView, allowed: PipelineActions, csrf: &str) -> RunMode
         environment: run.environment.clone(),
         pipeline: run.pipeline.clone(),
         execution_id: run.execution_id.clone(),
-        status: run.status.clone(),
-        status_text: words(&run.status),
-        status_class: run_class(&run.status),
+        status: run.status.to_string(),
+        status_text: words(run.status.as_str()),
+        status_class: run_class(run.status),
         running,
         trigger: trigger_text(run),
         started: When::at(run.created_at, now),
@@ -395,8 +395,8 @@ fn model(view: PipelineRunView, allowed: PipelineActions, csrf: &str) -> RunMode
             href: format!("/deployments/{}", d.id),
             id: d.id,
             version: d.version.clone(),
-            status: deployment_text(&d.status, d.rolled_back),
-            class: deployment_class(&d.status, d.rolled_back),
+            status: deployment_text(d.status, d.rolled_back),
+            class: deployment_class(d.status, d.rolled_back),
         }),
         approvals,
         stop,
@@ -724,8 +724,8 @@ mod tests {
     fn statuses_have_words_and_colours() {
         assert_eq!(words("InProgress"), "In progress");
         assert_eq!(words("Succeeded"), "Succeeded");
-        assert_eq!(run_class("Failed"), "bad");
-        assert_eq!(run_class("Superseded"), "todo");
+        assert_eq!(run_class(RunStatus::Failed), "bad");
+        assert_eq!(run_class(RunStatus::Superseded), "todo");
         assert_eq!(step_class("Abandoned"), "bad");
     }
 }

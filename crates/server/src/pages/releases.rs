@@ -296,8 +296,8 @@ pub async fn page(
                             .map(|d| DeploymentItem {
                                 href: format!("/deployments/{}", d.id),
                                 id: d.id,
-                                status: status_text(&d.status, d.rolled_back),
-                                class: status_class(&d.status, d.rolled_back),
+                                status: status_text(d.status, d.rolled_back),
+                                class: status_class(d.status, d.rolled_back),
                                 by: d.created_by.clone(),
                                 started: When::at(d.created_at, now),
                                 took: duration(d.completed_at.unwrap_or(now) - d.created_at),

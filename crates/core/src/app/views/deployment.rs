@@ -8,8 +8,8 @@ use crate::store::views::TrafficColumn;
 use crate::store::{self, deployments::DeploymentRow};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use switchyard_domain::deployment::DeploymentStatus;
 use switchyard_domain::deployment_config::DeploymentConfig;
+use switchyard_domain::environment::Platform;
 use switchyard_domain::user::Role;
 
 /// The planned production traffic shift of a deployment.
@@ -174,11 +174,12 @@ impl App {
         let last_event_id = store::views::last_event_id(db, id).await?;
         let row = self.deployment(actor, id).await?;
         let context = store::views::deployment_context(db, id).await?;
-        let lifecycle: Vec<LifecycleEventState> =
-            serde_json::from_str(&row.lifecycle).unwrap_or_default();
-        let task_sets: Vec<TaskSetState> = serde_json::from_str(&row.task_sets).unwrap_or_default();
-        let finished = DeploymentStatus::parse(&row.status).is_ok_and(|s| s.is_terminal());
-        let is_local = context.as_ref().is_some_and(|c| c.platform == "local");
+        let lifecycle = row.lifecycle.0.clone();
+        let task_sets = row.task_sets.0.clone();
+        let finished = row.status.is_terminal();
+        let is_local = context
+            .as_ref()
+            .is_some_and(|c| c.platform == Platform::Local);
         let now = store::now_millis();
         let mut planned = None;
         if let Some(config) = DeploymentConfig::find_predefined(&row.deployment_config) {

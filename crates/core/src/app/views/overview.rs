@@ -26,7 +26,7 @@ impl EnvironmentSummary {
     pub fn task_sets(&self) -> Vec<TaskSetState> {
         self.latest
             .as_ref()
-            .map(|d| serde_json::from_str(&d.task_sets).unwrap_or_default())
+            .map(|d| d.task_sets.0.clone())
             .unwrap_or_default()
     }
 }

@@ -5,7 +5,6 @@ use crate::app::{Actor, App, Result};
 use crate::cloud::pipelines::StageState;
 use crate::store::pipeline_runs::PipelineRunRow;
 use crate::store::{self, deployments::DeploymentRow};
-use switchyard_domain::pipeline::RunStatus;
 use switchyard_domain::user::Role;
 
 /// A pipeline run with what its page shows.
@@ -38,8 +37,8 @@ impl App {
         let db = self.store.reader();
         let last_event_id = store::views::last_run_event_id(db, id).await?;
         let run = self.pipeline_run(actor, id).await?;
-        let stages: Vec<StageState> = serde_json::from_str(&run.stages).unwrap_or_default();
-        let finished = RunStatus::parse(&run.status).is_ok_and(|s| s.is_terminal());
+        let stages = run.stages.0.clone();
+        let finished = run.status.is_terminal();
         let views = self.pipeline_run_approvals(id).await?;
         let approvers = if views.is_empty() {
             Vec::new()

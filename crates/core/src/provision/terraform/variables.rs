@@ -7,6 +7,7 @@ use crate::store::environments::EnvironmentRow;
 use serde_json::{Map, Value, json};
 use std::sync::LazyLock;
 use switchyard_domain::FieldError;
+use switchyard_domain::environment::ReadyAction;
 
 /// A variable `infra/variables.tf` declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +150,7 @@ pub fn environment_variables(env: &EnvironmentRow, endpoint: Option<&str>) -> Ma
         "deployment_config_name".into(),
         json!(env.deployment_config),
     );
-    let ready_wait = if env.ready_action == "STOP_DEPLOYMENT" {
+    let ready_wait = if env.ready_action == ReadyAction::Stop {
         env.ready_wait_minutes.unwrap_or(0)
     } else {
         0
