@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 use switchyard_domain::webhook::{hmac_sha256_hex, sha256_signature_header};
 
 const SECRET: &str = "a webhook secret of some length";
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/domain/webhook/fixtures");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/crates/domain/src/webhook/fixtures"
+);
 
 fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/{name}.json")).unwrap())
