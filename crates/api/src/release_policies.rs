@@ -71,7 +71,7 @@ where
 
 /// The body of `PATCH /api/environments/{name}`: only the keys given change.
 // A client sends only the keys it sets: `None` stays out of the body.
-#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeEnvironment {
     /// `null` stops following a repository.

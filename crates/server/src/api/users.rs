@@ -12,8 +12,8 @@ use switchyard_core::store::users::UserRow;
 use switchyard_domain::ForField;
 use switchyard_domain::user::{Role, UserName};
 
-/// A user as the API shows it.
-fn user_json(row: UserRow) -> User {
+/// A user as the API shows it (and `switchyard user list` prints it).
+pub fn user_json(row: UserRow) -> User {
     User {
         name: row.name,
         role: row.role,
