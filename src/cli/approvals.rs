@@ -2,8 +2,9 @@
 //! `pipeline runs ENV`, `pipeline start ENV`.
 
 use super::client::{ApiClient, CliError, segment};
-use super::output::{Output, table, text};
-use serde_json::{Value, json};
+use super::output::{Output, or_dash, table};
+use switchyard_api::approvals::{Approval, ApprovalList, DecisionBody};
+use switchyard_api::pipelines::{PipelineRun, PipelineRunPage, StartRunBody};
 
 /// Without a state, the pending approvals the caller may vote on; with
 /// one, every approval in that state (`all`: in any).
@@ -12,33 +13,31 @@ pub async fn list(client: &ApiClient, out: Output, state: Option<&str>) -> Resul
         None => "/api/approvals?votable=true".to_owned(),
         Some(state) => format!("/api/approvals?state={}", segment(state)),
     };
-    let answer = client.get(&path).await?;
+    let answer: ApprovalList = client.get(&path).await?;
     if out == Output::Json {
         return Output::json(&answer);
     }
-    let rows: Vec<Vec<String>> = answer["approvals"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = answer
+        .approvals
+        .iter()
         .map(|a| {
-            let waiting = match (a["pipeline_run_id"].as_i64(), a["deployment_id"].as_i64()) {
+            let waiting = match (a.pipeline_run_id, a.deployment_id) {
                 (Some(run), _) => format!("pipeline run {run}"),
                 (_, Some(d)) => format!("deployment {d} (Ready)"),
                 _ => "-".into(),
             };
-            let votes: Vec<String> = a["votes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| format!("{}:{}", text(&v["voter"]), text(&v["decision"])))
+            let votes: Vec<String> = a
+                .votes
+                .iter()
+                .map(|v| format!("{}:{}", v.voter, v.decision))
                 .collect();
             vec![
-                text(&a["id"]),
-                text(&a["environment"]),
-                text(&a["state"]),
+                a.id.to_string(),
+                a.environment.clone(),
+                a.state.clone(),
                 waiting,
-                text(&a["author"]),
-                format!("{} more", text(&a["remaining"])),
+                a.author.clone(),
+                format!("{} more", a.remaining),
                 if votes.is_empty() {
                     "-".into()
                 } else {
@@ -72,20 +71,20 @@ pub async fn decide(
     decision: &str,
     comment: Option<&str>,
 ) -> Result<(), CliError> {
-    let answer = client
-        .post(
-            &format!("/api/approvals/{id}/decisions"),
-            &json!({"decision": decision, "comment": comment}),
-        )
+    let body = DecisionBody {
+        decision: decision.to_owned(),
+        comment: comment.map(str::to_owned),
+    };
+    let answer: Approval = client
+        .post(&format!("/api/approvals/{id}/decisions"), &body)
         .await?;
     if out == Output::Json {
         return Output::json(&answer);
     }
-    let state = text(&answer["state"]);
-    match state.as_str() {
+    match answer.state.as_str() {
         "pending" => println!(
             "approval {id}: your {decision} is recorded; {} more approval(s) needed",
-            text(&answer["remaining"])
+            answer.remaining
         ),
         "approved" => println!("approval {id}: approved; the release goes on"),
         "rejected" => println!("approval {id}: rejected; nothing reaches production"),
@@ -94,18 +93,16 @@ pub async fn decide(
     Ok(())
 }
 
-fn stage_line(run: &Value) -> String {
-    run["stages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| format!("{}:{}", text(&s["name"]), text(&s["status"])))
+fn stage_line(run: &PipelineRun) -> String {
+    run.stages
+        .iter()
+        .map(|s| format!("{}:{}", s.name, s.status))
         .collect::<Vec<_>>()
         .join(" ")
 }
 
 pub async fn runs(client: &ApiClient, out: Output, environment: &str) -> Result<(), CliError> {
-    let answer = client
+    let answer: PipelineRunPage = client
         .get(&format!(
             "/api/environments/{}/pipeline/runs",
             segment(environment)
@@ -114,19 +111,17 @@ pub async fn runs(client: &ApiClient, out: Output, environment: &str) -> Result<
     if out == Output::Json {
         return Output::json(&answer);
     }
-    let rows: Vec<Vec<String>> = answer["runs"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = answer
+        .runs
+        .iter()
         .map(|r| {
-            let sha = text(&r["commit"]["sha"]);
             vec![
-                text(&r["id"]),
-                text(&r["status"]),
-                sha.chars().take(12).collect(),
-                text(&r["commit"]["author"]),
+                r.id.to_string(),
+                r.status.clone(),
+                or_dash(r.commit.sha.as_ref()).chars().take(12).collect(),
+                r.commit.author.clone(),
                 stage_line(r),
-                text(&r["created_at"]),
+                r.created_at.clone(),
             ]
         })
         .collect();
@@ -146,10 +141,13 @@ pub async fn start(
     environment: &str,
     commit: Option<&str>,
 ) -> Result<(), CliError> {
-    let answer = client
+    let body = StartRunBody {
+        commit: commit.map(str::to_owned),
+    };
+    let answer: PipelineRun = client
         .post(
             &format!("/api/environments/{}/pipeline/runs", segment(environment)),
-            &json!({"commit": commit}),
+            &body,
         )
         .await?;
     if out == Output::Json {
@@ -157,8 +155,8 @@ pub async fn start(
     }
     println!(
         "pipeline run {} started ({}): {}",
-        text(&answer["id"]),
-        text(&answer["execution_id"]),
+        answer.id,
+        answer.execution_id,
         stage_line(&answer)
     );
     Ok(())

@@ -1,9 +1,12 @@
 //! A small client of the REST API for the CLI.
 
 use super::ClientArgs;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::fmt;
 use std::time::Duration;
+use switchyard_api::error::ErrorBody;
+use switchyard_api::releases::{Release, ReleasePage};
 
 /// Why a command failed, and its exit status: 1 when the server refused,
 /// 2 for bad usage, 3 when the server could not be reached, 4 for local
@@ -127,19 +130,28 @@ impl ApiClient {
         Self::with_token(&args.server, token)
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value, CliError> {
+    /// The answer to a GET, decoded as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         self.send(self.http.get(self.url(path))).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, CliError> {
         self.send(self.http.post(self.url(path)).json(body)).await
     }
 
-    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+    pub async fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, CliError> {
         self.send(self.http.patch(self.url(path)).json(body)).await
     }
 
-    pub async fn delete(&self, path: &str) -> Result<Value, CliError> {
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         self.send(self.http.delete(self.url(path))).await
     }
 
@@ -148,7 +160,7 @@ impl ApiClient {
         environment: &str,
         limit: u32,
         before: Option<&str>,
-    ) -> Result<Value, CliError> {
+    ) -> Result<ReleasePage, CliError> {
         let mut path = format!(
             "/api/environments/{}/releases?limit={limit}",
             segment(environment)
@@ -164,16 +176,14 @@ impl ApiClient {
         &self,
         environment: &str,
         limit: u32,
-    ) -> Result<Vec<Value>, CliError> {
+    ) -> Result<Vec<Release>, CliError> {
         let mut all = Vec::new();
         let mut before: Option<String> = None;
         loop {
             let page = self.releases(environment, limit, before.as_deref()).await?;
-            if let Some(items) = page["releases"].as_array() {
-                all.extend(items.iter().cloned());
-            }
-            match page["next"].as_str() {
-                Some(next) => before = Some(next.to_owned()),
+            all.extend(page.releases);
+            match page.next {
+                Some(next) => before = Some(next),
                 None => return Ok(all),
             }
         }
@@ -183,7 +193,10 @@ impl ApiClient {
         format!("{}{path}", self.base)
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, CliError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, CliError> {
         let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
             CliError::Unreachable(format!(
                 "cannot reach the switchyard server at {}: {}",
@@ -196,25 +209,28 @@ impl ApiClient {
             CliError::Unreachable(format!("the connection to {} broke: {e}", self.base))
         })?;
         if status.is_success() {
-            if bytes.is_empty() {
-                return Ok(Value::Null);
-            }
-            return serde_json::from_slice(&bytes).map_err(|e| {
+            // No body (204) reads as `null`: what `()` decodes from.
+            let json: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            return serde_json::from_slice(json).map_err(|e| {
                 CliError::Local(anyhow::anyhow!(
                     "the server answered with invalid JSON: {e}"
                 ))
             });
         }
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let error = &body["error"];
-        Err(CliError::Api {
-            status: status.as_u16(),
-            code: error["code"].as_str().unwrap_or("unknown").to_owned(),
-            message: error["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("the server answered {status}")),
-            field: error["field"].as_str().map(str::to_owned),
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(ErrorBody { error }) => CliError::Api {
+                status: status.as_u16(),
+                code: error.code,
+                message: error.message,
+                field: error.field,
+            },
+            // Not switchyard's error body: a proxy in between, or a crash.
+            Err(_) => CliError::Api {
+                status: status.as_u16(),
+                code: "unknown".into(),
+                message: format!("the server answered {status}"),
+                field: None,
+            },
         })
     }
 }

@@ -10,10 +10,12 @@ use super::client::CliError;
 use super::demo_image::{self, RegistryLogin};
 use crate::sample_app::{BLUE_PAGE, GREEN_PAGE};
 use localcloud::tasks::{ContainerEngine, TaskRunner};
-use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchyard_api::deployments::{Deployment, StartDeploymentBody};
+use switchyard_api::environments::{Container, CreateEnvironment, Environment};
+use switchyard_api::stacks::{Operation, Stack, StackRequest};
 use switchyard_server::serve::{self, CloudOptions, ServeOptions};
 
 const ENVIRONMENT: &str = "demo";
@@ -86,51 +88,41 @@ pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliErr
     };
 
     step(&format!("environment {ENVIRONMENT}"));
+    let new = CreateEnvironment {
+        name: ENVIRONMENT.into(),
+        platform: "local".into(),
+        termination_wait_minutes: Some(1),
+        container: Some(Container {
+            desired_count: Some(2),
+            ..Container::default()
+        }),
+        ..CreateEnvironment::default()
+    };
     let created = api
-        .call(
-            reqwest::Method::POST,
-            "/api/environments",
-            Some(json!({
-                "name": ENVIRONMENT, "platform": "local", "termination_wait_minutes": 1,
-                "container": {"desired_count": 2},
-            })),
-        )
+        .client
+        .post::<Environment>("/api/environments", &new)
         .await;
     match created {
         Ok(_) => {}
         Err(CliError::Api { status: 409, .. }) => println!("  exists; reusing it"),
         Err(e) => return Err(e),
     }
-    let stack = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/environments/{ENVIRONMENT}/stack"),
-            None,
-        )
-        .await;
-    if !matches!(&stack, Ok(s) if s["status"] == "ready") {
+    let stack_path = format!("/api/environments/{ENVIRONMENT}/stack");
+    let stack = api.client.get::<Stack>(&stack_path).await;
+    if !matches!(&stack, Ok(s) if s.status == "ready") {
         step("provisioning its stack in the local cloud");
-        api.call(
-            reqwest::Method::POST,
-            &format!("/api/environments/{ENVIRONMENT}/stack"),
-            Some(json!({})),
-        )
-        .await?;
+        api.client
+            .post::<Operation>(&stack_path, &StackRequest::default())
+            .await?;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let s = api
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/api/environments/{ENVIRONMENT}/stack"),
-                    None,
-                )
-                .await?;
-            match s["status"].as_str() {
-                Some("ready") => break,
-                Some("failed") => {
+            let s: Stack = api.client.get(&stack_path).await?;
+            match s.status.as_str() {
+                "ready" => break,
+                "failed" => {
                     return Err(CliError::Deployment(format!(
                         "provisioning failed:\n{}",
-                        s["log"].as_str().unwrap_or("")
+                        s.log
                     )));
                 }
                 _ if Instant::now() > deadline => {
@@ -140,17 +132,14 @@ pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliErr
             }
         }
     }
-    let env = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/environments/{ENVIRONMENT}"),
-            None,
-        )
+    let env: Environment = api
+        .client
+        .get(&format!("/api/environments/{ENVIRONMENT}"))
         .await?;
-    let prod_url = env["prod_url"].as_str().unwrap_or_default().to_owned();
+    let prod_url = env.prod_url.unwrap_or_default();
     println!(
         "  production {prod_url}   test {}",
-        env["test_url"].as_str().unwrap_or("-")
+        env.test_url.as_deref().unwrap_or("-")
     );
 
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
@@ -166,14 +155,9 @@ pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliErr
             )
         }
         Releases::Containers(engine) => {
-            let stack = api
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/api/environments/{ENVIRONMENT}/stack"),
-                    None,
-                )
-                .await?;
-            let repository_uri = stack["outputs"]["repository_uri"]
+            let stack: Stack = api.client.get(&stack_path).await?;
+            // The outputs are whatever the stack made: a local one makes an ECR repository.
+            let repository_uri = stack.outputs["repository_uri"]
                 .as_str()
                 .filter(|uri| !uri.is_empty())
                 .ok_or_else(|| {
@@ -271,31 +255,23 @@ struct Api {
 }
 
 impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, CliError> {
-        match (method, body) {
-            (reqwest::Method::GET, _) => self.client.get(path).await,
-            (_, body) => {
-                self.client
-                    .post(path, &body.unwrap_or_else(|| json!({})))
-                    .await
-            }
-        }
-    }
-
     async fn deploy(&self, version: &str, image: &str, config: &str) -> Result<i64, CliError> {
-        let d = self
-            .call(
-                reqwest::Method::POST,
+        let body = StartDeploymentBody {
+            image: image.to_owned(),
+            version: version.to_owned(),
+            commit: None,
+            author: None,
+            message: None,
+            deployment_config: Some(config.to_owned()),
+        };
+        let d: Deployment = self
+            .client
+            .post(
                 &format!("/api/environments/{ENVIRONMENT}/deployments"),
-                Some(json!({"image": image, "version": version, "deployment_config": config})),
+                &body,
             )
             .await?;
-        Ok(d["id"].as_i64().unwrap_or_default())
+        Ok(d.id)
     }
 
     /// Follows a deployment; with `sample`, prints the planned green weight
@@ -310,16 +286,9 @@ impl Api {
         let started = Instant::now();
         let mut last = String::new();
         loop {
-            let d = self
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/api/deployments/{id}"),
-                    None,
-                )
-                .await?;
-            let status = d["status"].as_str().unwrap_or("").to_owned();
+            let d: Deployment = self.client.get(&format!("/api/deployments/{id}")).await?;
             let mut line = super::deploy::progress_line(&d);
-            if sample && d["current_lifecycle_event"] == "AllowTraffic" {
+            if sample && d.current_lifecycle_event.as_deref() == Some("AllowTraffic") {
                 let (mut green, mut total) = (0, 0);
                 for _ in 0..40 {
                     if let Ok(r) = http.get(prod_url).send().await {
@@ -342,12 +311,13 @@ impl Api {
                 println!("  {:>5.1}s {line}", started.elapsed().as_secs_f64());
                 last = line;
             }
-            match status.as_str() {
+            match d.status.as_str() {
                 "Succeeded" => return Ok(()),
                 "Failed" | "Stopped" => {
                     return Err(CliError::Deployment(format!(
-                        "deployment {id} {status}: {}",
-                        d["error"]["message"].as_str().unwrap_or("")
+                        "deployment {id} {}: {}",
+                        d.status,
+                        d.error.as_ref().map_or("", |e| e.message.as_str())
                     )));
                 }
                 _ => {

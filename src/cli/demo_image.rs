@@ -34,6 +34,7 @@ impl RegistryLogin {
                     "the stack's repository_uri {repository_uri:?} names no registry host"
                 ))
             })?;
+        // ECR's own JSON protocol, not switchyard's API: no shared types for it.
         let answer = switchyard_core::cloud::local_ecr::call(
             http,
             &format!("http://{registry}"),

@@ -3,9 +3,13 @@
 
 use super::client::{ApiClient, CliError, segment};
 use super::output::Output;
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
+use switchyard_api::deployments::{
+    ContinueBody, Deployment, DeploymentList, EnvironmentRollbackBody, StartDeploymentBody, Wait,
+};
+use switchyard_api::environments::Environment;
 
 /// How far `deploy` follows a deployment before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,14 +38,15 @@ pub async fn deploy(client: &ApiClient, out: Output, args: DeployArgs<'_>) -> Re
     let version = args
         .version
         .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string());
-    let mut body = json!({"image": args.image, "version": version});
-    if let Some(commit) = args.commit {
-        body["commit"] = json!(commit);
-    }
-    if let Some(config) = args.config {
-        body["deployment_config"] = json!(config);
-    }
-    let started = client
+    let body = StartDeploymentBody {
+        image: args.image.to_owned(),
+        version,
+        commit: args.commit.map(str::to_owned),
+        author: None,
+        message: None,
+        deployment_config: args.config.map(str::to_owned),
+    };
+    let started: Deployment = client
         .post(
             &format!(
                 "/api/environments/{}/deployments",
@@ -50,15 +55,15 @@ pub async fn deploy(client: &ApiClient, out: Output, args: DeployArgs<'_>) -> Re
             &body,
         )
         .await?;
-    let id = started["id"].as_i64().unwrap_or_default();
+    let id = started.id;
     if out == Output::Table {
         eprintln!(
             "deployment {id} ({}) of {} {} to {} with {}",
-            started["codedeploy_id"].as_str().unwrap_or("-"),
-            started["release"]["version"].as_str().unwrap_or("-"),
+            started.codedeploy_id.as_deref().unwrap_or("-"),
+            started.release.version,
             args.image,
             args.environment,
-            started["deployment_config"].as_str().unwrap_or("-")
+            started.deployment_config
         );
     }
     if args.wait_until == WaitUntil::None {
@@ -78,8 +83,8 @@ pub async fn follow(
     let live = out == Output::Table && std::io::stderr().is_terminal();
     let mut last_line = String::new();
     loop {
-        let d = client.get(&format!("/api/deployments/{id}")).await?;
-        let status = d["status"].as_str().unwrap_or("");
+        let d: Deployment = client.get(&format!("/api/deployments/{id}")).await?;
+        let status = d.status.as_str();
         let line = progress_line(&d);
         if line != last_line && out == Output::Table {
             if live {
@@ -90,8 +95,7 @@ pub async fn follow(
             let _ = std::io::stderr().flush();
             last_line = line;
         }
-        let shifted =
-            d["green_weight"].as_f64() == Some(100.0) && matches!(status, "Baking" | "Succeeded");
+        let shifted = d.green_weight == 100.0 && matches!(status, "Baking" | "Succeeded");
         let done = match status {
             "Succeeded" => true,
             "Failed" | "Stopped" => {
@@ -101,8 +105,8 @@ pub async fn follow(
                 if out == Output::Json {
                     print(out, &d)?;
                 }
-                let why = d["error"]["message"].as_str().unwrap_or("");
-                let rolled = if d["rolled_back"].as_bool() == Some(true) {
+                let why = d.error.as_ref().map_or("", |e| e.message.as_str());
+                let rolled = if d.rolled_back {
                     "; traffic rolled back to the original"
                 } else {
                     ""
@@ -125,83 +129,76 @@ pub async fn follow(
 }
 
 /// `[######----]  60% green  AllowTraffic  InProgress`
-pub fn progress_line(d: &Value) -> String {
-    let weight = d["green_weight"].as_f64().unwrap_or(0.0);
+pub fn progress_line(d: &Deployment) -> String {
+    let weight = d.green_weight;
     let filled = ((weight / 10.0).round() as usize).min(10);
     format!(
         "[{}{}] {:>3.0}% green  {}  {}",
         "#".repeat(filled),
         "-".repeat(10 - filled),
         weight,
-        d["current_lifecycle_event"].as_str().unwrap_or("-"),
-        d["status"].as_str().unwrap_or("-")
+        d.current_lifecycle_event.as_deref().unwrap_or("-"),
+        d.status
     )
 }
 
-fn print(out: Output, d: &Value) -> Result<(), CliError> {
+fn print(out: Output, d: &Deployment) -> Result<(), CliError> {
     match out {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(d).map_err(|e| CliError::Local(e.into()))?
-        ),
+        Output::Json => Output::json(d)?,
         Output::Table => println!(
             "{} {} {} {}",
-            d["id"],
-            d["release"]["version"].as_str().unwrap_or("-"),
-            d["status"].as_str().unwrap_or("-"),
-            if d["rolled_back"].as_bool() == Some(true) {
-                "(rolled back)"
-            } else {
-                ""
-            }
+            d.id,
+            d.release.version,
+            d.status,
+            if d.rolled_back { "(rolled back)" } else { "" }
         ),
     }
     Ok(())
 }
 
 pub async fn status(client: &ApiClient, out: Output, environment: &str) -> Result<(), CliError> {
-    let env = client
+    let env: Environment = client
         .get(&format!("/api/environments/{}", segment(environment)))
         .await?;
-    let list = client
+    let list: DeploymentList = client
         .get(&format!(
             "/api/environments/{}/deployments?limit=5",
             segment(environment)
         ))
         .await?;
     if out == Output::Json {
-        let both = json!({"environment": env, "deployments": list["deployments"]});
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&both).map_err(|e| CliError::Local(e.into()))?
-        );
-        return Ok(());
+        /// What `status --output json` prints: both answers in one object.
+        #[derive(Serialize)]
+        struct Status<'a> {
+            environment: &'a Environment,
+            deployments: &'a [Deployment],
+        }
+        return Output::json(&Status {
+            environment: &env,
+            deployments: &list.deployments,
+        });
     }
     println!(
         "{}  {}  prod {}  test {}",
         environment,
-        env["platform"].as_str().unwrap_or("-"),
-        env["prod_url"].as_str().unwrap_or("-"),
-        env["test_url"].as_str().unwrap_or("-")
+        env.platform,
+        env.prod_url.as_deref().unwrap_or("-"),
+        env.test_url.as_deref().unwrap_or("-")
     );
-    let deployments = list["deployments"].as_array().cloned().unwrap_or_default();
-    if deployments.is_empty() {
+    if list.deployments.is_empty() {
         println!("no deployments yet");
     }
-    for d in deployments {
+    for d in &list.deployments {
+        // The id unpadded, as it has always printed.
         println!(
-            "{:>5}  {:<12} {:<10} {}  {}  by {} at {}",
-            d["id"],
-            d["release"]["version"].as_str().unwrap_or("-"),
-            d["status"].as_str().unwrap_or("-"),
-            if d["rolled_back"].as_bool() == Some(true) {
-                "rolled back"
-            } else {
-                ""
-            },
-            progress_line(&d),
-            d["created_by"].as_str().unwrap_or("-"),
-            d["created_at"].as_str().unwrap_or("-"),
+            "{}  {:<12} {:<10} {}  {}  by {} at {}",
+            d.id,
+            d.release.version,
+            d.status,
+            if d.rolled_back { "rolled back" } else { "" },
+            progress_line(d),
+            d.created_by,
+            d.created_at,
         );
     }
     Ok(())
@@ -211,12 +208,12 @@ pub async fn continue_deployment(
     client: &ApiClient,
     out: Output,
     id: i64,
-    wait: &str,
+    wait: Wait,
 ) -> Result<(), CliError> {
-    let d = client
+    let d: Deployment = client
         .post(
             &format!("/api/deployments/{id}/continue"),
-            &json!({"wait": wait}),
+            &ContinueBody { wait },
         )
         .await?;
     print(out, &d)
@@ -230,31 +227,32 @@ pub async fn rollback(
     target: &str,
     wait_until: WaitUntil,
 ) -> Result<(), CliError> {
-    let d = match target.parse::<i64>() {
+    let d: Deployment = match target.parse::<i64>() {
+        // This endpoint takes no body; an empty object is what it always got.
         Ok(id) => {
             client
-                .post(&format!("/api/deployments/{id}/rollback"), &json!({}))
+                .post(
+                    &format!("/api/deployments/{id}/rollback"),
+                    &serde_json::Map::new(),
+                )
                 .await?
         }
         Err(_) => {
             client
                 .post(
                     &format!("/api/environments/{}/rollback", segment(target)),
-                    &json!({}),
+                    &EnvironmentRollbackBody::default(),
                 )
                 .await?
         }
     };
-    let id = d["id"].as_i64().unwrap_or_default();
+    let id = d.id;
     match (target.parse::<i64>().is_ok(), wait_until) {
         (_, WaitUntil::None) => print(out, &d),
         // Stopping with rollback ends as Stopped: that is the success here.
         (true, _) => loop {
-            let now = client.get(&format!("/api/deployments/{id}")).await?;
-            if matches!(
-                now["status"].as_str(),
-                Some("Stopped" | "Failed" | "Succeeded")
-            ) {
+            let now: Deployment = client.get(&format!("/api/deployments/{id}")).await?;
+            if matches!(now.status.as_str(), "Stopped" | "Failed" | "Succeeded") {
                 return print(out, &now);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -267,13 +265,30 @@ pub async fn rollback(
 mod tests {
     use super::*;
 
+    fn deployment(green_weight: f64, lifecycle_event: Option<&str>, status: &str) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "id": 1, "environment": "demo",
+            "release": {"id": 1, "version": "v1", "image": "static:/srv/v1", "commit": null},
+            "codedeploy_id": null, "deployment_config": "CodeDeployDefault.ECSAllAtOnce",
+            "status": status, "rolled_back": false,
+            "current_lifecycle_event": lifecycle_event, "lifecycle_events": [],
+            "task_sets": {"blue": null, "green": null}, "green_weight": green_weight,
+            "traffic_samples": [], "planned_schedule": [], "error": null,
+            "created_by": "admin", "created_at": "2025-11-27T08:00:00.000Z",
+            "updated_at": "2025-11-27T08:00:00.000Z", "completed_at": null,
+        }))
+        .unwrap()
+    }
+
     #[test]
     fn progress_lines() {
-        let d = json!({"green_weight": 30.0, "current_lifecycle_event": "AllowTraffic", "status": "InProgress"});
         assert_eq!(
-            progress_line(&d),
+            progress_line(&deployment(30.0, Some("AllowTraffic"), "InProgress")),
             "[###-------]  30% green  AllowTraffic  InProgress"
         );
-        assert_eq!(progress_line(&json!({})), "[----------]   0% green  -  -");
+        assert_eq!(
+            progress_line(&deployment(0.0, None, "Created")),
+            "[----------]   0% green  -  Created"
+        );
     }
 }

@@ -4,8 +4,9 @@
 use super::client::{ApiClient, CliError, segment};
 use super::output::Output;
 use clap::Args;
-use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
+use switchyard_api::environments::Environment;
+use switchyard_api::release_policies::{ApprovalPolicyBody, ChangeEnvironment, Source};
 
 /// What an environment follows and who must approve its releases.
 #[derive(Debug, Args)]
@@ -30,22 +31,33 @@ pub(super) struct PolicyArgs {
     allow_self_approval: bool,
 }
 
+/// The policy settings given, in the API's shape; `None` where not given.
+pub(super) struct Policy {
+    pub source: Option<Source>,
+    pub webhook_secret: Option<String>,
+    pub approval_policy: Option<ApprovalPolicyBody>,
+}
+
 impl PolicyArgs {
-    /// Adds the settings given to a request body, in the API's shape.
-    pub(super) fn add_to(&self, body: &mut Map<String, Value>) -> Result<(), CliError> {
-        if let (Some(repo), Some(branch)) = (&self.source_repo, &self.branch) {
-            body.insert("source".into(), json!({"repo": repo, "branch": branch}));
-        }
-        if let Some(path) = &self.webhook_secret_file {
-            body.insert("webhook_secret".into(), json!(read_secret(path)?));
-        }
-        if let Some(required) = self.approvals {
-            body.insert(
-                "approval_policy".into(),
-                json!({"required": required, "allow_self_approval": self.allow_self_approval}),
-            );
-        }
-        Ok(())
+    pub(super) fn policy(&self) -> Result<Policy, CliError> {
+        Ok(Policy {
+            source: match (&self.source_repo, &self.branch) {
+                (Some(repo), Some(branch)) => Some(Source {
+                    repo: repo.clone(),
+                    branch: branch.clone(),
+                }),
+                _ => None,
+            },
+            webhook_secret: self
+                .webhook_secret_file
+                .as_deref()
+                .map(read_secret)
+                .transpose()?,
+            approval_policy: self.approvals.map(|required| ApprovalPolicyBody {
+                required,
+                allow_self_approval: self.allow_self_approval,
+            }),
+        })
     }
 }
 
@@ -80,26 +92,31 @@ pub(super) async fn update(
     out: Output,
     args: &UpdateEnvArgs,
 ) -> Result<(), CliError> {
-    let mut body = Map::new();
-    args.policy.add_to(&mut body)?;
-    if args.no_source {
-        body.insert("source".into(), Value::Null);
-    }
-    if args.no_webhook_secret {
-        body.insert("webhook_secret".into(), Value::Null);
-    }
-    if body.is_empty() {
+    let policy = args.policy.policy()?;
+    // `Some(None)` clears; `None` leaves as is.
+    let body = ChangeEnvironment {
+        source: if args.no_source {
+            Some(None)
+        } else {
+            policy.source.map(Some)
+        },
+        webhook_secret: if args.no_webhook_secret {
+            Some(None)
+        } else {
+            policy.webhook_secret.map(Some)
+        },
+        approval_policy: policy.approval_policy,
+        notifications: None,
+    };
+    if body.source.is_none() && body.webhook_secret.is_none() && body.approval_policy.is_none() {
         return Err(CliError::Usage(
             "nothing to change: give --source-repo and --branch, --webhook-secret-file, \
              --approvals, --no-source or --no-webhook-secret"
                 .into(),
         ));
     }
-    let changed = client
-        .patch(
-            &format!("/api/environments/{}", segment(&args.name)),
-            &Value::Object(body),
-        )
+    let changed: Environment = client
+        .patch(&format!("/api/environments/{}", segment(&args.name)), &body)
         .await?;
     out.print_environment(&changed)
 }

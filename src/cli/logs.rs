@@ -4,7 +4,7 @@
 
 use super::client::{ApiClient, CliError, segment};
 use super::output::Output;
-use serde_json::Value;
+use switchyard_api::logs::{TaskLogBody, TaskLogs};
 use switchyard_domain::task_log::short_task_id;
 
 pub(super) struct LogsArgs<'a> {
@@ -30,15 +30,14 @@ pub(super) async fn run(
     if !query.is_empty() {
         path = format!("{path}?{}", query.join("&"));
     }
-    let logs = client.get(&path).await?;
+    let logs: TaskLogs = client.get(&path).await?;
     if out == Output::Json {
         return Output::json(&logs);
     }
-    let tasks = logs["tasks"].as_array().map_or(&[][..], Vec::as_slice);
-    if tasks.is_empty() {
+    if logs.tasks.is_empty() {
         eprintln!("environment {} has no tasks", args.environment);
     }
-    for task in tasks {
+    for task in &logs.tasks {
         eprintln!("{}", describe(task));
         print!("{}", prefixed_lines(task));
     }
@@ -46,29 +45,28 @@ pub(super) async fn run(
 }
 
 /// `task 0123abcd (Green, RUNNING)`, with the stopped reason of a stopped task.
-fn describe(task: &Value) -> String {
-    let id = task["task_id"].as_str().unwrap_or_default();
-    let status = task["last_status"].as_str().unwrap_or("unknown");
-    let mut state = match task["task_set_label"].as_str() {
+fn describe(task: &TaskLogBody) -> String {
+    let status = &task.last_status;
+    let mut state = match &task.task_set_label {
         Some(label) => format!("{label}, {status}"),
-        None => status.to_owned(),
+        None => status.clone(),
     };
-    if let Some(reason) = task["stopped_reason"].as_str() {
+    if let Some(reason) = &task.stopped_reason {
         state.push_str(&format!(": {reason}"));
     }
-    let lines = task["lines"].as_array().map_or(0, Vec::len);
-    let empty = if lines == 0 { ", no output" } else { "" };
-    format!("task {} ({state}){empty}", short_task_id(id))
+    let empty = if task.lines.is_empty() {
+        ", no output"
+    } else {
+        ""
+    };
+    format!("task {} ({state}){empty}", short_task_id(&task.task_id))
 }
 
 /// Each log line as `<short task id> <line>`.
-fn prefixed_lines(task: &Value) -> String {
-    let id = short_task_id(task["task_id"].as_str().unwrap_or_default());
-    task["lines"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
+fn prefixed_lines(task: &TaskLogBody) -> String {
+    let id = short_task_id(&task.task_id);
+    task.lines
+        .iter()
         .map(|line| format!("{id} {line}\n"))
         .collect()
 }
@@ -76,13 +74,16 @@ fn prefixed_lines(task: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn each_line_carries_its_task_s_short_id() {
-        let task = json!({"task_id": "0123456789abcdef", "task_set_label": "Green",
-                          "last_status": "RUNNING", "stopped_reason": null,
-                          "lines": ["listening", "GET / 200"]});
+        let task = TaskLogBody {
+            task_id: "0123456789abcdef".into(),
+            task_set_label: Some("Green".into()),
+            last_status: "RUNNING".into(),
+            stopped_reason: None,
+            lines: vec!["listening".into(), "GET / 200".into()],
+        };
         assert_eq!(
             prefixed_lines(&task),
             "01234567 listening\n01234567 GET / 200\n"
@@ -92,10 +93,13 @@ mod tests {
 
     #[test]
     fn a_stopped_task_says_why() {
-        let task = json!({"task_id": "fedcba9876543210", "task_set_label": null,
-                          "last_status": "STOPPED",
-                          "stopped_reason": "Essential container in task exited",
-                          "lines": []});
+        let task = TaskLogBody {
+            task_id: "fedcba9876543210".into(),
+            task_set_label: None,
+            last_status: "STOPPED".into(),
+            stopped_reason: Some("Essential container in task exited".into()),
+            lines: Vec::new(),
+        };
         assert_eq!(
             describe(&task),
             "task fedcba98 (STOPPED: Essential container in task exited), no output"

@@ -19,6 +19,10 @@ use output::Output;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use switchyard_api::deployments::Wait;
+use switchyard_api::environments::{CreateEnvironment, Environment, EnvironmentList, Resources};
+use switchyard_api::releases::ReleasePage;
+use switchyard_api::users::UserList;
 use switchyard_domain::user::{Role, UserName};
 use switchyard_runtime::telemetry::{self, LogFormat};
 use switchyard_server::HttpConfig;
@@ -129,8 +133,8 @@ enum Command {
     /// Continue a deployment: reroute traffic now (ready) or remove the original now (termination).
     Continue {
         id: i64,
-        #[arg(long, default_value = "ready", value_parser = ["ready", "termination"])]
-        wait: String,
+        #[arg(long, default_value = "ready", value_parser = parse_wait())]
+        wait: Wait,
     },
     /// Roll back: a deployment id stops it and returns traffic to the
     /// original; an environment name redeploys its previous release.
@@ -321,6 +325,18 @@ enum UserCommand {
     },
 }
 
+/// `ready` or `termination`, listed as the possible values in `--help`.
+fn parse_wait() -> impl clap::builder::TypedValueParser<Value = Wait> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["ready", "termination"]).map(|wait| {
+        if wait == "ready" {
+            Wait::Ready
+        } else {
+            Wait::Termination
+        }
+    })
+}
+
 fn parse_role(value: &str) -> Result<Role, String> {
     Role::parse(value).map_err(|e| e.to_string())
 }
@@ -429,7 +445,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             if all {
                 let releases = client.all_releases(&environment, limit).await?;
                 out.print_releases(
-                    &serde_json::json!({"releases": releases, "next": null}),
+                    &ReleasePage {
+                        releases,
+                        next: None,
+                    },
                     &environment,
                 )
             } else {
@@ -485,7 +504,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             logs::run(&ApiClient::new(&cli.client)?, out, args).await
         }
         Command::Continue { id, wait } => {
-            deploy::continue_deployment(&ApiClient::new(&cli.client)?, cli.client.output, id, &wait)
+            deploy::continue_deployment(&ApiClient::new(&cli.client)?, cli.client.output, id, wait)
                 .await
         }
         Command::Rollback { target, wait_until } => {
@@ -622,11 +641,13 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
                 .list_users_locally()
                 .await
                 .map_err(|e| CliError::Local(e.into()))?;
-            let json: Vec<_> = users
-                .into_iter()
-                .map(|u| serde_json::json!({"name": u.name, "role": u.role, "created_at": switchyard_domain::time::rfc3339_millis(u.created_at)}))
-                .collect();
-            out.print_users(&serde_json::json!({ "users": json }))
+            // The same shape as the API's user list.
+            out.print_users(&UserList {
+                users: users
+                    .into_iter()
+                    .map(switchyard_server::api::users::user_json)
+                    .collect(),
+            })
         }
     }
 }
@@ -651,34 +672,48 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                 deployment_config,
                 policy,
             } = *args;
-            let resources = serde_json::json!({
-                "cluster": cluster, "service": service,
-                "codedeploy_application": codedeploy_application,
-                "deployment_group": deployment_group, "pipeline": pipeline,
-                "prod_listener_arn": prod_listener_arn, "test_listener_arn": test_listener_arn,
-            });
-            let mut body = serde_json::json!({
-                "name": name, "platform": platform, "region": region, "resources": resources,
-                "aws_profile": aws_profile, "deployment_config": deployment_config,
-            });
-            if let Some(body) = body.as_object_mut() {
-                policy.add_to(body)?;
-            }
-            let created = client.post("/api/environments", &body).await?;
+            let policy = policy.policy()?;
+            let body = CreateEnvironment {
+                name,
+                platform,
+                region,
+                aws_profile,
+                resources: Some(Resources {
+                    cluster,
+                    service,
+                    codedeploy_application,
+                    deployment_group,
+                    pipeline,
+                    prod_listener_arn,
+                    test_listener_arn,
+                }),
+                deployment_config,
+                source: policy.source,
+                webhook_secret: policy.webhook_secret,
+                approval_policy: policy.approval_policy,
+                ..CreateEnvironment::default()
+            };
+            let created: Environment = client.post("/api/environments", &body).await?;
             out.print_environment(&created)
         }
         EnvCommand::Update(args) => env::update(&client, out, &args).await,
-        EnvCommand::List => out.print_environments(&client.get("/api/environments").await?),
-        EnvCommand::Show { name } => out.print_environment(
-            &client
+        EnvCommand::List => {
+            let list: EnvironmentList = client.get("/api/environments").await?;
+            out.print_environments(&list)
+        }
+        EnvCommand::Show { name } => {
+            let env: Environment = client
                 .get(&format!("/api/environments/{}", client::segment(&name)))
-                .await?,
-        ),
+                .await?;
+            out.print_environment(&env)
+        }
         EnvCommand::Delete { name } => {
+            // 204: no body.
             client
-                .delete(&format!("/api/environments/{}", client::segment(&name)))
+                .delete::<()>(&format!("/api/environments/{}", client::segment(&name)))
                 .await?;
             if out == Output::Json {
+                // The API answers 204 without a body: this line is the CLI's own.
                 println!("{}", serde_json::json!({"deleted": name}));
             } else {
                 println!("deleted environment {name}");

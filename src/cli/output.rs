@@ -1,7 +1,10 @@
 //! Printing API answers as aligned tables for people or as JSON for scripts.
 
 use super::client::CliError;
-use serde_json::Value;
+use serde::Serialize;
+use switchyard_api::environments::{Environment, EnvironmentList};
+use switchyard_api::releases::ReleasePage;
+use switchyard_api::users::UserList;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -9,12 +12,9 @@ pub enum Output {
     Json,
 }
 
-pub(super) fn text(value: &Value) -> String {
-    match value {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// A cell: the value, or `-` when there is none.
+pub(super) fn or_dash(value: Option<impl ToString>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
 /// Left-aligned columns separated by two spaces; cells keep one line.
@@ -52,29 +52,32 @@ pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 impl Output {
-    pub(super) fn json(value: &Value) -> Result<(), CliError> {
+    /// Pretty JSON with its keys sorted at every level, as `--output json`
+    /// has always printed answers (a `serde_json::Value` keeps its keys
+    /// sorted), so scripts see the same text whatever order a type has.
+    pub(super) fn json(value: &impl Serialize) -> Result<(), CliError> {
+        let sorted = serde_json::to_value(value).map_err(|e| CliError::Local(e.into()))?;
         println!(
             "{}",
-            serde_json::to_string_pretty(value).map_err(|e| CliError::Local(e.into()))?
+            serde_json::to_string_pretty(&sorted).map_err(|e| CliError::Local(e.into()))?
         );
         Ok(())
     }
 
-    pub fn print_environments(self, list: &Value) -> Result<(), CliError> {
+    pub fn print_environments(self, list: &EnvironmentList) -> Result<(), CliError> {
         if self == Output::Json {
             return Self::json(list);
         }
-        let rows: Vec<Vec<String>> = list["environments"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let rows: Vec<Vec<String>> = list
+            .environments
+            .iter()
             .map(|e| {
                 vec![
-                    text(&e["name"]),
-                    text(&e["platform"]),
-                    text(&e["region"]),
-                    text(&e["created_by"]),
-                    text(&e["created_at"]),
+                    e.name.clone(),
+                    e.platform.clone(),
+                    or_dash(e.region.as_ref()),
+                    e.created_by.clone(),
+                    e.created_at.clone(),
                 ]
             })
             .collect();
@@ -88,72 +91,78 @@ impl Output {
         Ok(())
     }
 
-    pub fn print_environment(self, env: &Value) -> Result<(), CliError> {
+    pub fn print_environment(self, env: &Environment) -> Result<(), CliError> {
         if self == Output::Json {
             return Self::json(env);
         }
         let mut rows = vec![
-            vec!["name".to_owned(), text(&env["name"])],
-            vec!["platform".to_owned(), text(&env["platform"])],
-            vec!["region".to_owned(), text(&env["region"])],
+            vec!["name".to_owned(), env.name.clone()],
+            vec!["platform".to_owned(), env.platform.clone()],
+            vec!["region".to_owned(), or_dash(env.region.as_ref())],
         ];
-        if let Some(resources) = env["resources"].as_object() {
-            for (key, value) in resources {
-                rows.push(vec![key.replace('_', " "), text(value)]);
-            }
+        let r = &env.resources;
+        // In the order of their names, as the table has always listed them.
+        for (key, value) in [
+            ("cluster", &r.cluster),
+            ("codedeploy application", &r.codedeploy_application),
+            ("deployment group", &r.deployment_group),
+            ("pipeline", &r.pipeline),
+            ("prod listener arn", &r.prod_listener_arn),
+            ("service", &r.service),
+            ("test listener arn", &r.test_listener_arn),
+        ] {
+            rows.push(vec![key.to_owned(), or_dash(value.as_ref())]);
         }
-        if let Some(config) = env["deployment_group"]["deployment_config"].as_str() {
-            rows.push(vec!["deployment config".to_owned(), config.to_owned()]);
-        }
-        if let Some(source) = env["source"].as_object() {
+        rows.push(vec![
+            "deployment config".to_owned(),
+            env.deployment_group.deployment_config.clone(),
+        ]);
+        if let Some(source) = &env.source {
             rows.push(vec![
                 "source".to_owned(),
-                format!("{} ({})", text(&source["repo"]), text(&source["branch"])),
+                format!("{} ({})", source.repo, source.branch),
             ]);
         }
-        if let Some(set) = env["webhook_secret_set"].as_bool() {
-            rows.push(vec![
-                "webhook secret".to_owned(),
-                if set { "set" } else { "-" }.to_owned(),
-            ]);
-        }
-        if let Some(required) = env["approval_policy"]["required"].as_i64() {
-            let own = if env["approval_policy"]["allow_self_approval"] == true {
-                ", the author's own counts"
-            } else {
-                ", not the author's own"
-            };
-            rows.push(vec![
-                "approvals".to_owned(),
-                format!("{required} required{own}"),
-            ]);
-        }
-        rows.push(vec!["created by".to_owned(), text(&env["created_by"])]);
-        rows.push(vec!["created".to_owned(), text(&env["created_at"])]);
+        rows.push(vec![
+            "webhook secret".to_owned(),
+            if env.webhook_secret_set { "set" } else { "-" }.to_owned(),
+        ]);
+        let policy = &env.approval_policy;
+        let own = if policy.allow_self_approval {
+            ", the author's own counts"
+        } else {
+            ", not the author's own"
+        };
+        rows.push(vec![
+            "approvals".to_owned(),
+            format!("{} required{own}", policy.required),
+        ]);
+        rows.push(vec!["created by".to_owned(), env.created_by.clone()]);
+        rows.push(vec!["created".to_owned(), env.created_at.clone()]);
         print!("{}", table(&["FIELD", "VALUE"], &rows));
         Ok(())
     }
 
-    pub fn print_releases(self, page: &Value, environment: &str) -> Result<(), CliError> {
+    pub fn print_releases(self, page: &ReleasePage, environment: &str) -> Result<(), CliError> {
         if self == Output::Json {
             return Self::json(page);
         }
-        let rows: Vec<Vec<String>> = page["releases"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let rows: Vec<Vec<String>> = page
+            .releases
+            .iter()
             .map(|r| {
-                let commit = r["commit"]
-                    .as_str()
+                let commit = r
+                    .commit
+                    .as_deref()
                     .map_or("-".to_owned(), |c| c.chars().take(12).collect());
                 vec![
-                    text(&r["id"]),
-                    text(&r["version"]),
-                    text(&r["image"]),
+                    r.id.to_string(),
+                    r.version.clone(),
+                    r.image.clone(),
                     commit,
-                    text(&r["author"]),
-                    text(&r["created_at"]),
-                    text(&r["message"]),
+                    r.author.clone(),
+                    r.created_at.clone(),
+                    r.message.clone(),
                 ]
             })
             .collect();
@@ -166,21 +175,20 @@ impl Output {
                 &rows
             )
         );
-        if let Some(next) = page["next"].as_str() {
+        if let Some(next) = &page.next {
             eprintln!("more: switchyard releases {environment} --before {next}");
         }
         Ok(())
     }
 
-    pub fn print_users(self, list: &Value) -> Result<(), CliError> {
+    pub fn print_users(self, list: &UserList) -> Result<(), CliError> {
         if self == Output::Json {
             return Self::json(list);
         }
-        let rows: Vec<Vec<String>> = list["users"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|u| vec![text(&u["name"]), text(&u["role"]), text(&u["created_at"])])
+        let rows: Vec<Vec<String>> = list
+            .users
+            .iter()
+            .map(|u| vec![u.name.clone(), u.role.clone(), u.created_at.clone()])
             .collect();
         print!("{}", table(&["NAME", "ROLE", "CREATED"], &rows));
         Ok(())

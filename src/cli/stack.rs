@@ -1,10 +1,10 @@
 //! `switchyard stack provision|status|destroy ENV [--wait]`.
 
 use super::client::{ApiClient, CliError, segment};
-use super::output::{Output, table, text};
+use super::output::{Output, or_dash, table};
 use clap::Subcommand;
-use serde_json::{Value, json};
 use std::time::Duration;
+use switchyard_api::stacks::{Operation, Stack, StackRequest};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum StackCommand {
@@ -39,7 +39,7 @@ pub(super) async fn run(
     match command {
         StackCommand::Provision { environment, wait } => {
             let path = stack_path(&environment);
-            let started = client.post(&path, &json!({})).await?;
+            let started: Operation = client.post(&path, &StackRequest::default()).await?;
             if wait {
                 return finish(client, out, &environment, "ready").await;
             }
@@ -49,16 +49,16 @@ pub(super) async fn run(
             println!(
                 "provisioning the stack of {environment} ({}); follow it with `switchyard stack \
                  status {environment}`",
-                text(&started["operation_id"])
+                started.operation_id
             );
             Ok(())
         }
         StackCommand::Status { environment } => {
-            let stack = client.get(&stack_path(&environment)).await?;
+            let stack: Stack = client.get(&stack_path(&environment)).await?;
             print_stack(out, &stack)
         }
         StackCommand::Destroy { environment, wait } => {
-            let started = client.delete(&stack_path(&environment)).await?;
+            let started: Operation = client.delete(&stack_path(&environment)).await?;
             if wait {
                 return finish(client, out, &environment, "destroyed").await;
             }
@@ -68,7 +68,7 @@ pub(super) async fn run(
             println!(
                 "destroying the stack of {environment} ({}); follow it with `switchyard stack \
                  status {environment}`",
-                text(&started["operation_id"])
+                started.operation_id
             );
             Ok(())
         }
@@ -89,13 +89,13 @@ async fn finish(
 ) -> Result<(), CliError> {
     let mut shown_lines = 0;
     loop {
-        let stack = client.get(&stack_path(environment)).await?;
-        let lines: Vec<&str> = stack["log"].as_str().unwrap_or_default().lines().collect();
+        let stack: Stack = client.get(&stack_path(environment)).await?;
+        let lines: Vec<&str> = stack.log.lines().collect();
         for line in lines.iter().skip(shown_lines) {
             eprintln!("{line}");
         }
         shown_lines = shown_lines.max(lines.len());
-        match stack["status"].as_str().unwrap_or_default() {
+        match stack.status.as_str() {
             "provisioning" | "destroying" => tokio::time::sleep(Duration::from_millis(500)).await,
             status if status == goal => return print_stack(out, &stack),
             status => {
@@ -111,25 +111,26 @@ async fn finish(
     }
 }
 
-fn print_stack(out: Output, stack: &Value) -> Result<(), CliError> {
+fn print_stack(out: Output, stack: &Stack) -> Result<(), CliError> {
     if out == Output::Json {
         return Output::json(stack);
     }
-    let outputs = &stack["outputs"];
+    // The outputs are whatever the stack made; the URLs are among them once it is ready.
+    let output = |name: &str| or_dash(stack.outputs[name].as_str());
     let rows: Vec<Vec<String>> = [
-        ("status", &stack["status"]),
-        ("operation", &stack["operation_id"]),
-        ("started by", &stack["started_by"]),
-        ("started", &stack["started_at"]),
-        ("finished", &stack["finished_at"]),
-        ("prod url", &outputs["prod_url"]),
-        ("test url", &outputs["test_url"]),
+        ("status", stack.status.clone()),
+        ("operation", stack.operation_id.clone()),
+        ("started by", stack.started_by.clone()),
+        ("started", stack.started_at.clone()),
+        ("finished", or_dash(stack.finished_at.as_ref())),
+        ("prod url", output("prod_url")),
+        ("test url", output("test_url")),
     ]
     .into_iter()
-    .map(|(field, value)| vec![field.to_owned(), text(value)])
+    .map(|(field, value)| vec![field.to_owned(), value])
     .collect();
     print!("{}", table(&["FIELD", "VALUE"], &rows));
-    let log: Vec<&str> = stack["log"].as_str().unwrap_or_default().lines().collect();
+    let log: Vec<&str> = stack.log.lines().collect();
     if !log.is_empty() {
         println!("log (last {} lines):", log.len().min(LOG_TAIL));
         for line in &log[log.len().saturating_sub(LOG_TAIL)..] {

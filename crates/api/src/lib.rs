@@ -1,2 +1,79 @@
 //! The REST API's request and response types, shared by the server (which
-//! answers with them) and the CLI (which decodes them).
+//! answers with them) and the CLI (which decodes them). One module per
+//! resource, as in the server; `schema` holds what the OpenAPI document says
+//! about string fields that the domain types parse.
+//!
+//! Requests deserialize (the server) and serialize (the CLI); responses
+//! serialize (the server) and deserialize (the CLI) back to the same JSON.
+
+pub mod approvals;
+pub mod checks;
+pub mod deployments;
+pub mod environments;
+pub mod error;
+pub mod events;
+pub mod logs;
+pub mod pipelines;
+pub mod release_policies;
+pub mod releases;
+pub mod schema;
+pub mod stacks;
+pub mod users;
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    /// Decoding an answer and encoding it again gives the very same JSON:
+    /// the CLI's `--output json` prints what the server said.
+    fn round_trips<T: Serialize + DeserializeOwned>(json: &str) {
+        let decoded: T = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&decoded).unwrap(), json);
+    }
+
+    #[test]
+    fn answers_round_trip() {
+        round_trips::<crate::environments::Environment>(concat!(
+            r#"{"name":"shop","platform":"aws","region":"us-east-1","aws_profile":null,"#,
+            r#""resources":{"cluster":"c","service":null,"codedeploy_application":null,"#,
+            r#""deployment_group":null,"pipeline":null,"prod_listener_arn":null,"#,
+            r#""test_listener_arn":null},"#,
+            r#""container":{"name":"web","port":80,"health_check_path":"/","desired_count":2},"#,
+            r#""deployment_group":{"deployment_config":"CodeDeployDefault.ECSAllAtOnce","#,
+            r#""ready_action_on_timeout":"CONTINUE_DEPLOYMENT","ready_wait_minutes":null,"#,
+            r#""termination_wait_minutes":5,"auto_rollback":true},"#,
+            r#""prod_url":null,"test_url":null,"hooks":{"AfterAllowTestTraffic":"smoke"},"#,
+            r#""created_by":"admin","created_at":"2025-11-27T08:00:00.123Z","#,
+            r#""source":{"repo":"/srv/shop.git","branch":"main"},"webhook_secret_set":true,"#,
+            r#""approval_policy":{"required":1,"allow_self_approval":false},"#,
+            r#""notifications":[{"url":"https://hooks.example.com/…","format":"slack"}]}"#,
+        ));
+        round_trips::<crate::deployments::Deployment>(concat!(
+            r#"{"id":7,"environment":"shop","#,
+            r#""release":{"id":3,"version":"v2","image":"static:/srv/v2","commit":null},"#,
+            r#""codedeploy_id":"d-1","deployment_config":"CodeDeployDefault.ECSAllAtOnce","#,
+            r#""status":"Failed","rolled_back":true,"current_lifecycle_event":null,"#,
+            r#""lifecycle_events":[{"name":"Install","status":"Succeeded","#,
+            r#""started_at":"2025-11-27T08:00:00.123Z","ended_at":null}],"#,
+            r#""task_sets":{"blue":{"id":"ts-1","status":"PRIMARY","desired":2,"pending":0,"#,
+            r#""running":2,"traffic_weight":100.0,"target_group":null},"green":null},"#,
+            r#""green_weight":0.0,"traffic_samples":[{"at":"2025-11-27T08:00:00.123Z","#,
+            r#""green_weight":10.5}],"planned_schedule":[{"offset_seconds":60,"green_weight":10}],"#,
+            r#""error":{"code":"HEALTH","message":"unhealthy"},"created_by":"admin","#,
+            r#""created_at":"2025-11-27T08:00:00.123Z","updated_at":"2025-11-27T08:00:00.123Z","#,
+            r#""completed_at":null}"#,
+        ));
+        round_trips::<crate::stacks::Stack>(concat!(
+            r#"{"status":"ready","operation_id":"op-1","log":"done","#,
+            r#""outputs":{"prod_url":"http://127.0.0.1:1","test_url":null},"variables":null,"#,
+            r#""started_by":"admin","started_at":"2025-11-27T08:00:00.123Z","finished_at":null}"#,
+        ));
+        round_trips::<crate::error::ErrorBody>(
+            r#"{"error":{"code":"conflict","message":"taken"}}"#,
+        );
+        round_trips::<crate::error::ErrorBody>(
+            r#"{"error":{"code":"invalid_value","message":"bad","field":"name"}}"#,
+        );
+    }
+}

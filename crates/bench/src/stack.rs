@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use switchyard::cli::client::ApiClient;
+use switchyard_api::environments::Environment;
+use switchyard_api::stacks::{Operation, Plan, Stack};
 use switchyard_core::provision::terraform::terraform_seconds;
 
 #[derive(Debug, Args)]
@@ -108,28 +110,28 @@ impl Measured {
 /// Starts a stack operation and polls (every 10 ms) until it settles.
 async fn operation(
     api: &ApiClient,
-    start: impl std::future::Future<Output = Result<Value, switchyard::cli::client::CliError>>,
+    start: impl std::future::Future<Output = Result<Operation, switchyard::cli::client::CliError>>,
     until: &str,
 ) -> anyhow::Result<Measured> {
     let started = Instant::now();
     start.await.map_err(|e| anyhow::anyhow!("{e}"))?;
     loop {
-        let stack = api
+        let stack: Stack = api
             .get("/api/environments/bench/stack")
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let status = stack["status"].as_str().unwrap_or_default();
+        let status = stack.status.as_str();
         if status == until {
             let wall = started.elapsed().as_secs_f64();
             return Ok(Measured {
                 wall,
-                terraform: terraform_seconds(stack["log"].as_str().unwrap_or_default()),
+                terraform: terraform_seconds(&stack.log),
             });
         }
         anyhow::ensure!(
             matches!(status, "provisioning" | "destroying"),
             "the stack became {status}:\n{}",
-            stack["log"].as_str().unwrap_or_default()
+            stack.log
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -170,7 +172,7 @@ pub async fn run(args: StackBench) -> anyhow::Result<()> {
         .trim()
         .to_owned();
     let api = ApiClient::with_token(&base, token).map_err(|e| anyhow::anyhow!("{e}"))?;
-    api.post(
+    api.post::<Environment>(
         "/api/environments",
         &json!({"name": "bench", "platform": "aws", "region": "us-east-1"}),
     )
@@ -188,20 +190,11 @@ pub async fn run(args: StackBench) -> anyhow::Result<()> {
 
     eprintln!("planning again");
     let started = Instant::now();
-    let plan_answer = api
+    let plan: Plan = api
         .post("/api/environments/bench/stack/plan", &json!({}))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let plan_log: String = plan_answer["log"]
-        .as_array()
-        .map(|lines| {
-            lines
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default();
+    let plan_log = plan.log.join("\n");
     let replan = Measured {
         wall: started.elapsed().as_secs_f64(),
         terraform: terraform_seconds(&plan_log),
@@ -233,9 +226,7 @@ pub async fn run(args: StackBench) -> anyhow::Result<()> {
         replan.of("plan"),
         replan.of("show"),
         replan.overhead(),
-        plan_answer["resource_changes"]
-            .as_array()
-            .map_or(0, Vec::len)
+        plan.resource_changes.len()
     );
     println!(
         "destroy: {:.1} s wall = terraform init {:.2} s + destroy {:.2} s + state list {:.2} s + switchyard {:.3} s",

@@ -3,10 +3,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use switchyard_api::error::{ErrorBody, ErrorDetail};
 use switchyard_core::app;
 use switchyard_domain::FieldError;
-use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -24,23 +23,6 @@ impl From<FieldError> for Error {
     fn from(error: FieldError) -> Self {
         Error::App(app::Error::Invalid(error))
     }
-}
-
-/// The body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// A stable, machine-readable code, e.g. `invalid_value` or `conflict`.
-    pub code: &'static str,
-    /// What went wrong, for people.
-    pub message: String,
-    /// The input field at fault, when there is one (e.g. `resources.cluster`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
 }
 
 impl Error {
@@ -93,7 +75,7 @@ impl IntoResponse for Error {
         }
         let body = ErrorBody {
             error: ErrorDetail {
-                code,
+                code: code.to_owned(),
                 message: self.message(),
                 field,
             },

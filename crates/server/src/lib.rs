@@ -11,7 +11,8 @@ mod ops;
 pub mod pages;
 pub mod serve;
 
-pub use error::{Error, ErrorBody};
+pub use error::Error;
+pub use switchyard_api::error::ErrorBody;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -5,93 +5,50 @@ use crate::extract::{ApiJson, ApiPath, Approver, Authenticated, Authorized};
 use crate::{AppState, Error, ErrorBody};
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use switchyard_api::approvals::{Approval, ApprovalList, DecisionBody, Vote};
 use switchyard_core::app::approvals::ApprovalView;
 use switchyard_domain::ForField;
 use switchyard_domain::pipeline::Decision;
-use utoipa::ToSchema;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Vote {
-    pub voter: String,
-    /// approve or reject.
-    pub decision: String,
-    pub comment: String,
-    pub at: String,
-}
-
-/// A release approval and its votes.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Approval {
-    pub id: i64,
-    pub environment: String,
-    /// pending, approved, rejected, or closed (the cloud moved on without it).
-    pub state: String,
-    /// The pipeline run waiting at a manual approval action, if that is what waits.
-    pub pipeline_run_id: Option<i64>,
-    pub stage: Option<String>,
-    pub action: Option<String>,
-    /// The deployment held in Ready, if that is what waits.
-    pub deployment_id: Option<i64>,
-    /// Whose release it is (the pusher, or who started it).
-    pub author: String,
-    pub required: i64,
-    pub allow_self_approval: bool,
-    /// Approvals still needed.
-    pub remaining: u8,
-    pub votes: Vec<Vote>,
-    pub created_at: String,
-    pub decided_at: Option<String>,
-    /// When the cloud took the decision.
-    pub applied_at: Option<String>,
-    /// Why the cloud did not take it (yet).
-    pub apply_error: Option<String>,
-}
-
-impl From<ApprovalView> for Approval {
-    fn from(view: ApprovalView) -> Self {
-        let remaining = view.remaining();
-        let a = view.approval;
-        Approval {
-            id: a.id,
-            environment: a.environment,
-            state: a.state,
-            pipeline_run_id: a.pipeline_run_id,
-            stage: a.stage_name,
-            action: a.action_name,
-            deployment_id: a.deployment_id,
-            author: a.author,
-            required: a.required,
-            allow_self_approval: a.allow_self_approval,
-            remaining,
-            votes: view
-                .votes
-                .into_iter()
-                .map(|v| Vote {
-                    voter: v.voter,
-                    decision: v.decision,
-                    comment: v.comment,
-                    at: timestamp(v.created_at),
-                })
-                .collect(),
-            created_at: timestamp(a.created_at),
-            decided_at: a.decided_at.map(timestamp),
-            applied_at: a.applied_at.map(timestamp),
-            apply_error: a.apply_error,
-        }
+/// An approval and its votes as the API shows them.
+pub fn approval_json(view: ApprovalView) -> Approval {
+    let remaining = view.remaining();
+    let a = view.approval;
+    Approval {
+        id: a.id,
+        environment: a.environment,
+        state: a.state,
+        pipeline_run_id: a.pipeline_run_id,
+        stage: a.stage_name,
+        action: a.action_name,
+        deployment_id: a.deployment_id,
+        author: a.author,
+        required: a.required,
+        allow_self_approval: a.allow_self_approval,
+        remaining,
+        votes: view
+            .votes
+            .into_iter()
+            .map(|v| Vote {
+                voter: v.voter,
+                decision: v.decision,
+                comment: v.comment,
+                at: timestamp(v.created_at),
+            })
+            .collect(),
+        created_at: timestamp(a.created_at),
+        decided_at: a.decided_at.map(timestamp),
+        applied_at: a.applied_at.map(timestamp),
+        apply_error: a.apply_error,
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApprovalList {
-    pub approvals: Vec<Approval>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ApprovalFilter {
     /// pending, approved, rejected, closed or all (the default).
-    #[param(value_type = Option<crate::api::schema::ApprovalStateName>, inline)]
+    #[param(value_type = Option<switchyard_api::schema::ApprovalStateName>, inline)]
     state: Option<String>,
     /// Only the approvals the caller may vote on now: pending, not voted on
     /// yet, not their own release unless the policy allows (approver role).
@@ -113,7 +70,7 @@ pub async fn list(
         .approvals(&actor, filter.state.as_deref(), filter.votable)
         .await?;
     Ok(Json(ApprovalList {
-        approvals: views.into_iter().map(Approval::from).collect(),
+        approvals: views.into_iter().map(approval_json).collect(),
     }))
 }
 
@@ -125,19 +82,7 @@ pub async fn show(
     Authenticated(actor): Authenticated,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Approval>, Error> {
-    Ok(Json(state.app.approval(&actor, id).await?.into()))
-}
-
-/// The body of `POST /api/approvals/{id}/decisions`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionBody {
-    #[schema(value_type = crate::api::schema::DecisionName)]
-    pub decision: String,
-    /// Required when rejecting.
-    #[serde(default)]
-    #[schema(value_type = Option<crate::api::schema::CommentText>)]
-    pub comment: Option<String>,
+    Ok(Json(approval_json(state.app.approval(&actor, id).await?)))
 }
 
 /// Vote on an approval (approver). One rejection rejects; the policy's
@@ -164,7 +109,7 @@ pub async fn decide(
         .app
         .decide_approval(&actor, id, decision, comment)
         .await?;
-    Ok(Json(view.into()))
+    Ok(Json(approval_json(view)))
 }
 
 /// A vote as the API and the dashboard take it: the decision, and the

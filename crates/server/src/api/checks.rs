@@ -5,28 +5,7 @@ use crate::extract::{ApiPath, Authorized, Deployer};
 use crate::{AppState, Error, ErrorBody};
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
-use utoipa::ToSchema;
-
-/// What the check found.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CheckReport {
-    /// Every finding is ok.
-    pub ok: bool,
-    pub findings: Vec<CheckFinding>,
-}
-
-/// One resource and what the check found about it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CheckFinding {
-    /// The environment's field: cluster, service, codedeploy_application,
-    /// deployment_group, pipeline, prod_listener_arn or test_listener_arn.
-    pub resource: String,
-    /// The name or ARN checked (null when the environment names none).
-    pub name: Option<String>,
-    pub ok: bool,
-    pub message: String,
-}
+use switchyard_api::checks::{CheckFinding, CheckReport};
 
 /// Check the environment's resources against the cloud (deployer). Each
 /// named resource must exist and be of the right kind: an ACTIVE cluster, a

@@ -8,36 +8,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, Sse};
-use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
+use switchyard_api::deployments::{
+    ContinueBody, Deployment, DeploymentError, DeploymentList, EnvironmentRollbackBody,
+    LifecycleEvent, ReleaseRef, ScheduleStep, StartDeploymentBody, TaskSet, TaskSets,
+    TrafficSample, Wait,
+};
 use switchyard_core::app::deployments::StartDeployment;
 use switchyard_core::store::deployments::DeploymentRow;
 use switchyard_domain::deployment_config::DeploymentConfig;
-use utoipa::ToSchema;
-
-/// The body of `POST /api/environments/{name}/deployments`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartDeploymentBody {
-    /// `static:<dir>` in a local environment; a container image on AWS.
-    #[schema(example = "static:/srv/site-v2", value_type = crate::api::schema::ImageText)]
-    pub image: String,
-    #[schema(example = "v2", value_type = crate::api::schema::VersionText)]
-    pub version: String,
-    #[serde(default)]
-    #[schema(value_type = Option<crate::api::schema::CommitText>)]
-    pub commit: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<crate::api::schema::AuthorText>)]
-    pub author: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<crate::api::schema::MessageText>)]
-    pub message: Option<String>,
-    /// A predefined ECS config; the environment's own when absent.
-    #[serde(default)]
-    #[schema(value_type = Option<crate::api::schema::DeploymentConfigName>)]
-    pub deployment_config: Option<String>,
-}
 
 fn parse_config(name: Option<&str>) -> Result<Option<String>, Error> {
     name.map(|n| {
@@ -53,178 +32,98 @@ fn parse_config(name: Option<&str>) -> Result<Option<String>, Error> {
     .transpose()
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReleaseRef {
-    pub id: i64,
-    pub version: String,
-    pub image: String,
-    pub commit: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TrafficSample {
-    pub at: String,
-    pub green_weight: f64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ScheduleStep {
-    /// Seconds after production traffic starts moving.
-    pub offset_seconds: u64,
-    pub green_weight: u8,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeploymentError {
-    pub code: String,
-    pub message: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LifecycleEvent {
-    pub name: String,
-    /// Pending, InProgress, Succeeded, Failed or Skipped.
-    pub status: String,
-    pub started_at: Option<String>,
-    pub ended_at: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskSet {
-    pub id: String,
-    pub status: String,
-    pub desired: i64,
-    pub pending: i64,
-    pub running: i64,
-    pub traffic_weight: f64,
-    pub target_group: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskSets {
-    pub blue: Option<TaskSet>,
-    pub green: Option<TaskSet>,
-}
-
-/// A deployment as switchyard last observed it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Deployment {
-    pub id: i64,
-    pub environment: String,
-    pub release: ReleaseRef,
-    pub codedeploy_id: Option<String>,
-    pub deployment_config: String,
-    /// CodeDeploy's status: Created, Queued, InProgress, Ready, Baking, Succeeded, Failed, Stopped.
-    pub status: String,
-    /// Whether production traffic went back to the original task set.
-    pub rolled_back: bool,
-    pub current_lifecycle_event: Option<String>,
-    pub lifecycle_events: Vec<LifecycleEvent>,
-    pub task_sets: TaskSets,
-    /// Production traffic on the replacement, percent.
-    pub green_weight: f64,
-    pub traffic_samples: Vec<TrafficSample>,
-    pub planned_schedule: Vec<ScheduleStep>,
-    pub error: Option<DeploymentError>,
-    pub created_by: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub completed_at: Option<String>,
-}
-
-impl Deployment {
-    fn new(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
-        let lifecycle = &d.lifecycle.0;
-        let task_sets = &d.task_sets.0;
-        let finished = d.status.is_terminal();
-        let current = lifecycle
+/// A deployment as the API shows it, with its traffic samples.
+fn deployment_json(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
+    let lifecycle = &d.lifecycle.0;
+    let task_sets = &d.task_sets.0;
+    let finished = d.status.is_terminal();
+    let current = lifecycle
+        .iter()
+        .find(|e| e.status == "InProgress")
+        .or_else(|| {
+            if finished {
+                None
+            } else {
+                lifecycle.iter().find(|e| e.status == "Pending")
+            }
+        })
+        .map(|e| e.name.clone());
+    let set = |label: &str| {
+        task_sets
             .iter()
-            .find(|e| e.status == "InProgress")
-            .or_else(|| {
-                if finished {
-                    None
-                } else {
-                    lifecycle.iter().find(|e| e.status == "Pending")
-                }
+            .find(|t| t.label == label)
+            .map(|t| TaskSet {
+                id: t.id.clone(),
+                status: t.status.clone(),
+                desired: t.desired,
+                pending: t.pending,
+                running: t.running,
+                traffic_weight: t.traffic_weight,
+                target_group: t.target_group.clone(),
             })
-            .map(|e| e.name.clone());
-        let set = |label: &str| {
-            task_sets
+    };
+    let planned_schedule = DeploymentConfig::find_predefined(&d.deployment_config)
+        .map(|c| {
+            c.schedule()
+                .steps()
                 .iter()
-                .find(|t| t.label == label)
-                .map(|t| TaskSet {
-                    id: t.id.clone(),
-                    status: t.status.clone(),
-                    desired: t.desired,
-                    pending: t.pending,
-                    running: t.running,
-                    traffic_weight: t.traffic_weight,
-                    target_group: t.target_group.clone(),
+                .map(|s| ScheduleStep {
+                    offset_seconds: s.offset.as_secs(),
+                    green_weight: s.green_weight,
                 })
-        };
-        let planned_schedule = DeploymentConfig::find_predefined(&d.deployment_config)
-            .map(|c| {
-                c.schedule()
-                    .steps()
-                    .iter()
-                    .map(|s| ScheduleStep {
-                        offset_seconds: s.offset.as_secs(),
-                        green_weight: s.green_weight,
-                    })
-                    .collect()
+                .collect()
+        })
+        .unwrap_or_default();
+    Deployment {
+        id: d.id,
+        environment: d.environment,
+        release: ReleaseRef {
+            id: d.release_id,
+            version: d.version,
+            image: d.image,
+            commit: d.git_commit,
+        },
+        codedeploy_id: d.codedeploy_id,
+        deployment_config: d.deployment_config,
+        status: d.status.to_string(),
+        rolled_back: d.rolled_back,
+        current_lifecycle_event: current,
+        lifecycle_events: lifecycle
+            .iter()
+            .map(|e| LifecycleEvent {
+                name: e.name.clone(),
+                status: e.status.clone(),
+                started_at: e.started_at.map(timestamp),
+                ended_at: e.ended_at.map(timestamp),
             })
-            .unwrap_or_default();
-        Deployment {
-            id: d.id,
-            environment: d.environment,
-            release: ReleaseRef {
-                id: d.release_id,
-                version: d.version,
-                image: d.image,
-                commit: d.git_commit,
-            },
-            codedeploy_id: d.codedeploy_id,
-            deployment_config: d.deployment_config,
-            status: d.status.to_string(),
-            rolled_back: d.rolled_back,
-            current_lifecycle_event: current,
-            lifecycle_events: lifecycle
-                .iter()
-                .map(|e| LifecycleEvent {
-                    name: e.name.clone(),
-                    status: e.status.clone(),
-                    started_at: e.started_at.map(timestamp),
-                    ended_at: e.ended_at.map(timestamp),
-                })
-                .collect(),
-            task_sets: TaskSets {
-                blue: set("Blue"),
-                green: set("Green"),
-            },
-            green_weight: d.green_weight,
-            traffic_samples: samples
-                .into_iter()
-                .map(|(at, w)| TrafficSample {
-                    at: timestamp(at),
-                    green_weight: w,
-                })
-                .collect(),
-            planned_schedule,
-            error: d.error_code.map(|code| DeploymentError {
-                code,
-                message: d.error_message.unwrap_or_default(),
-            }),
-            created_by: d.created_by,
-            created_at: timestamp(d.created_at),
-            updated_at: timestamp(d.updated_at),
-            completed_at: d.completed_at.map(timestamp),
-        }
+            .collect(),
+        task_sets: TaskSets {
+            blue: set("Blue"),
+            green: set("Green"),
+        },
+        green_weight: d.green_weight,
+        traffic_samples: samples
+            .into_iter()
+            .map(|(at, w)| TrafficSample {
+                at: timestamp(at),
+                green_weight: w,
+            })
+            .collect(),
+        planned_schedule,
+        error: d.error_code.map(|code| DeploymentError {
+            code,
+            message: d.error_message.unwrap_or_default(),
+        }),
+        created_by: d.created_by,
+        created_at: timestamp(d.created_at),
+        updated_at: timestamp(d.updated_at),
+        completed_at: d.completed_at.map(timestamp),
     }
 }
 
 async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
     let samples = state.app.traffic_samples(d.id).await?;
-    Ok(Deployment::new(d, samples))
+    Ok(deployment_json(d, samples))
 }
 
 /// Start a blue/green deployment (deployer). An `Idempotency-Key` header
@@ -301,20 +200,6 @@ pub async fn show(
     Ok(Json(view(&state, d).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContinueBody {
-    pub wait: Wait,
-}
-
-/// `ready`: reroute production traffic now; `termination`: remove the original task set now.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Wait {
-    Ready,
-    Termination,
-}
-
 /// Continue a deployment held in a wait (deployer).
 #[utoipa::path(post, path = "/api/deployments/{id}/continue", tag = "deployments",
     params(("id" = i64, Path, description = "Deployment id")),
@@ -342,15 +227,6 @@ pub async fn roll_back(
 ) -> Result<Json<Deployment>, Error> {
     let d = state.app.roll_back_deployment(&actor, id).await?;
     Ok(Json(view(&state, d).await?))
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EnvironmentRollbackBody {
-    /// Defaults to CodeDeployDefault.ECSAllAtOnce.
-    #[serde(default)]
-    #[schema(value_type = Option<crate::api::schema::DeploymentConfigName>)]
-    pub deployment_config: Option<String>,
 }
 
 /// Redeploy the release before the live one (deployer).
@@ -427,11 +303,6 @@ impl super::events::EventSource for DeploymentEvents {
     fn concerns(&self, change: &Self::Change) -> bool {
         change.deployment_id == self.id
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeploymentList {
-    pub deployments: Vec<Deployment>,
 }
 
 /// An environment's latest deployments, newest first (`?limit=`, at most 50).

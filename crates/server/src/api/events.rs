@@ -5,43 +5,19 @@ use crate::extract::{ApiPath, Authenticated};
 use crate::{AppState, Error, ErrorBody};
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
+use switchyard_api::events::{Event, EventPage};
 use switchyard_core::store::events::EventRow;
-use utoipa::ToSchema;
 
-/// One entry of the audit trail: who did what, when.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Event {
-    pub id: i64,
-    /// What happened, e.g. `environment.created`, `release.recorded`.
-    pub kind: String,
-    /// The user (or component) that did it.
-    pub actor: String,
-    pub at: String,
-    pub deployment_id: Option<i64>,
-    /// The facts of the change.
-    #[schema(value_type = Object)]
-    pub detail: serde_json::Value,
-}
-
-impl From<EventRow> for Event {
-    fn from(row: EventRow) -> Self {
-        Event {
-            id: row.id,
-            kind: row.kind,
-            actor: row.actor,
-            at: timestamp(row.created_at),
-            deployment_id: row.deployment_id,
-            detail: serde_json::from_str(&row.detail)
-                .unwrap_or(serde_json::Value::String(row.detail)),
-        }
+/// An audit trail entry as the API shows it.
+fn event_json(row: EventRow) -> Event {
+    Event {
+        id: row.id,
+        kind: row.kind,
+        actor: row.actor,
+        at: timestamp(row.created_at),
+        deployment_id: row.deployment_id,
+        detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::String(row.detail)),
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventPage {
-    pub events: Vec<Event>,
-    pub next: Option<String>,
 }
 
 /// An environment's audit trail, newest first.
@@ -60,7 +36,7 @@ pub async fn list(
         .await?;
     Ok(Json(EventPage {
         next: cursor(page.next_before),
-        events: page.items.into_iter().map(Event::from).collect(),
+        events: page.items.into_iter().map(event_json).collect(),
     }))
 }
 
@@ -119,7 +95,7 @@ pub fn live<S: EventSource>(
             if let Some(row) = c.backlog.pop_front() {
                 c.last = row.id;
                 let kind = row.kind.clone();
-                let data = serde_json::to_string(&Event::from(row)).unwrap_or_default();
+                let data = serde_json::to_string(&event_json(row)).unwrap_or_default();
                 let event = SseEvent::default()
                     .id(c.last.to_string())
                     .event(kind)

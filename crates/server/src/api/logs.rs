@@ -5,11 +5,11 @@ use crate::extract::{ApiPath, Authenticated};
 use crate::{AppState, Error, ErrorBody};
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use switchyard_api::logs::{TaskLogBody, TaskLogs};
 use switchyard_core::app::task_logs::TaskLog;
 use switchyard_domain::ForField;
 use switchyard_domain::task_log::{LogTail, TaskIdPrefix};
-use utoipa::ToSchema;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -23,35 +23,14 @@ pub struct LogParams {
     task: Option<String>,
 }
 
-/// The tasks of an environment's service, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskLogs {
-    pub tasks: Vec<TaskLogBody>,
-}
-
-/// One task and the last lines of its log.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskLogBody {
-    pub task_id: String,
-    /// Blue or Green, when the latest deployment saw the task's task set.
-    pub task_set_label: Option<String>,
-    /// ECS's lastStatus: PROVISIONING, PENDING, RUNNING or STOPPED.
-    pub last_status: String,
-    /// Why ECS stopped it (a stopped task only).
-    pub stopped_reason: Option<String>,
-    /// Oldest first.
-    pub lines: Vec<String>,
-}
-
-impl From<TaskLog> for TaskLogBody {
-    fn from(log: TaskLog) -> Self {
-        TaskLogBody {
-            task_id: log.task_id,
-            task_set_label: log.task_set_label,
-            last_status: log.last_status,
-            stopped_reason: log.stopped_reason,
-            lines: log.lines,
-        }
+/// One task and its last lines as the API shows them.
+fn task_log_json(log: TaskLog) -> TaskLogBody {
+    TaskLogBody {
+        task_id: log.task_id,
+        task_set_label: log.task_set_label,
+        last_status: log.last_status,
+        stopped_reason: log.stopped_reason,
+        lines: log.lines,
     }
 }
 
@@ -89,6 +68,6 @@ pub async fn logs(
         .task_logs(&actor, &name, tail, task.as_ref())
         .await?;
     Ok(Json(TaskLogs {
-        tasks: logs.into_iter().map(TaskLogBody::from).collect(),
+        tasks: logs.into_iter().map(task_log_json).collect(),
     }))
 }

@@ -1,5 +1,7 @@
 //! The JSON API, one module per resource. Handlers carry `#[utoipa::path]`
-//! so `/api/openapi.json` is generated from the very code that serves it.
+//! so `/api/openapi.json` is generated from the very code that serves it;
+//! the bodies they take and answer are `switchyard_api`'s, which the CLI
+//! decodes too.
 
 pub mod approvals;
 pub mod checks;

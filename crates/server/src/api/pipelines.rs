@@ -1,7 +1,7 @@
 //! Pipeline runs: list, show, start by hand, stop, retry a stage, and read
 //! a build log.
 
-use super::approvals::Approval;
+use super::approvals::approval_json;
 use super::{ApiQuery, PageParams, cursor, timestamp};
 use crate::extract::{ApiJson, ApiPath, Authenticated, Authorized, Deployer};
 use crate::{AppState, Error, ErrorBody};
@@ -9,127 +9,69 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use switchyard_api::approvals::Approval;
+use switchyard_api::pipelines::{
+    Action, Commit, PipelineRun, PipelineRunPage, RetryBody, RetryMode, Stage, StartRunBody,
+    StopRunBody,
+};
 use switchyard_core::store::pipeline_runs::PipelineRunRow;
 use switchyard_domain::ForField;
 use switchyard_domain::release::GitCommit;
-use utoipa::ToSchema;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Action {
-    pub name: String,
-    /// Source, Build, Approval or Deploy.
-    pub category: String,
-    pub provider: String,
-    /// NotStarted, InProgress, Succeeded, Failed or Abandoned.
-    pub status: String,
-    pub summary: Option<String>,
-    pub error: Option<String>,
-    /// The build id, or the CodeDeploy deployment id.
-    pub external_id: Option<String>,
-    pub external_url: Option<String>,
-    /// Where to read the build log through switchyard (Build actions).
-    pub log: Option<String>,
-    pub started_at: Option<String>,
-    pub updated_at: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Stage {
-    pub name: String,
-    /// NotStarted, InProgress, Succeeded, Failed, Stopped or Stopping.
-    pub status: String,
-    pub started_at: Option<String>,
-    pub ended_at: Option<String>,
-    pub duration_seconds: Option<f64>,
-    pub actions: Vec<Action>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Commit {
-    pub sha: Option<String>,
-    pub message: String,
-    /// The pusher, or the user who started the run.
-    pub author: String,
-}
-
-/// A pipeline run as switchyard last observed it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PipelineRun {
-    pub id: i64,
-    pub environment: String,
-    pub pipeline: String,
-    pub execution_id: String,
-    /// InProgress, Stopping, Stopped, Succeeded, Superseded, Failed or Cancelled.
-    pub status: String,
-    /// push or manual.
-    pub trigger: String,
-    pub started_by: String,
-    pub commit: Commit,
-    pub stages: Vec<Stage>,
-    pub error: Option<String>,
-    /// The deployment the Deploy action started.
-    pub deployment_id: Option<i64>,
-    pub approvals: Vec<Approval>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub completed_at: Option<String>,
-}
-
-impl PipelineRun {
-    pub fn new(run: PipelineRunRow, approvals: Vec<Approval>) -> PipelineRun {
-        let stages = run.stages.0;
-        let id = run.id;
-        PipelineRun {
-            id,
-            environment: run.environment,
-            pipeline: run.pipeline,
-            execution_id: run.execution_id,
-            status: run.status.to_string(),
-            trigger: run.trigger,
-            started_by: run.started_by,
-            commit: Commit {
-                sha: run.commit_sha,
-                message: run.commit_message,
-                author: run.author,
-            },
-            stages: stages
-                .into_iter()
-                .map(|s| Stage {
-                    duration_seconds: match (s.started_at, s.ended_at) {
-                        (Some(a), Some(b)) => Some((b - a).max(0) as f64 / 1000.0),
-                        _ => None,
-                    },
-                    name: s.name,
-                    status: s.status,
-                    started_at: s.started_at.map(timestamp),
-                    ended_at: s.ended_at.map(timestamp),
-                    actions: s
-                        .actions
-                        .into_iter()
-                        .map(|a| Action {
-                            log: log_path(id, &a),
-                            name: a.name,
-                            category: a.category,
-                            provider: a.provider,
-                            status: a.status,
-                            summary: a.summary,
-                            error: a.error,
-                            external_id: a.external_id,
-                            external_url: a.external_url,
-                            started_at: a.started_at.map(timestamp),
-                            updated_at: a.updated_at.map(timestamp),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            error: run.error,
-            deployment_id: run.deployment_id,
-            approvals,
-            created_at: timestamp(run.created_at),
-            updated_at: timestamp(run.updated_at),
-            completed_at: run.completed_at.map(timestamp),
-        }
+/// A pipeline run as the API shows it, with its approvals.
+fn pipeline_run_json(run: PipelineRunRow, approvals: Vec<Approval>) -> PipelineRun {
+    let stages = run.stages.0;
+    let id = run.id;
+    PipelineRun {
+        id,
+        environment: run.environment,
+        pipeline: run.pipeline,
+        execution_id: run.execution_id,
+        status: run.status.to_string(),
+        trigger: run.trigger,
+        started_by: run.started_by,
+        commit: Commit {
+            sha: run.commit_sha,
+            message: run.commit_message,
+            author: run.author,
+        },
+        stages: stages
+            .into_iter()
+            .map(|s| Stage {
+                duration_seconds: match (s.started_at, s.ended_at) {
+                    (Some(a), Some(b)) => Some((b - a).max(0) as f64 / 1000.0),
+                    _ => None,
+                },
+                name: s.name,
+                status: s.status,
+                started_at: s.started_at.map(timestamp),
+                ended_at: s.ended_at.map(timestamp),
+                actions: s
+                    .actions
+                    .into_iter()
+                    .map(|a| Action {
+                        log: log_path(id, &a),
+                        name: a.name,
+                        category: a.category,
+                        provider: a.provider,
+                        status: a.status,
+                        summary: a.summary,
+                        error: a.error,
+                        external_id: a.external_id,
+                        external_url: a.external_url,
+                        started_at: a.started_at.map(timestamp),
+                        updated_at: a.updated_at.map(timestamp),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        error: run.error,
+        deployment_id: run.deployment_id,
+        approvals,
+        created_at: timestamp(run.created_at),
+        updated_at: timestamp(run.updated_at),
+        completed_at: run.completed_at.map(timestamp),
     }
 }
 
@@ -148,16 +90,9 @@ async fn view(state: &AppState, run: PipelineRunRow) -> Result<PipelineRun, Erro
         .pipeline_run_approvals(run.id)
         .await?
         .into_iter()
-        .map(Approval::from)
+        .map(approval_json)
         .collect();
-    Ok(PipelineRun::new(run, approvals))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PipelineRunPage {
-    pub runs: Vec<PipelineRun>,
-    /// Pass as `before` for the next page.
-    pub next: Option<String>,
+    Ok(pipeline_run_json(run, approvals))
 }
 
 /// An environment's pipeline runs, newest first.
@@ -182,16 +117,6 @@ pub async fn list(
         runs,
         next: cursor(page.next_before),
     }))
-}
-
-/// The body of `POST /api/environments/{name}/pipeline/runs`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartRunBody {
-    /// A full commit id to build; the branch head when absent.
-    #[serde(default)]
-    #[schema(value_type = Option<crate::api::schema::CommitText>)]
-    pub commit: Option<String>,
 }
 
 /// Start the environment's pipeline by hand (deployer).
@@ -241,18 +166,6 @@ pub async fn show(
     Ok(Json(view(&state, run).await?))
 }
 
-/// The body of `POST /api/pipeline-runs/{id}/stop`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StopRunBody {
-    /// Abandon in-progress actions instead of letting them finish.
-    #[serde(default)]
-    pub abandon: bool,
-    #[serde(default)]
-    #[schema(max_length = 200)]
-    pub reason: Option<String>,
-}
-
 /// Stop a run (deployer).
 #[utoipa::path(post, path = "/api/pipeline-runs/{id}/stop", tag = "pipelines",
     params(("id" = i64, Path, description = "Pipeline run id")),
@@ -277,24 +190,6 @@ pub async fn stop(
         .stop_pipeline_run(&actor, id, body.abandon, &reason)
         .await?;
     Ok(Json(view(&state, run).await?))
-}
-
-/// The body of `POST /api/pipeline-runs/{id}/retry`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RetryBody {
-    /// The failed or stopped stage.
-    pub stage: String,
-    #[serde(default)]
-    pub mode: Option<RetryMode>,
-}
-
-/// Which actions of the stage run again (FAILED_ACTIONS when absent).
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RetryMode {
-    FailedActions,
-    AllActions,
 }
 
 /// Retry a failed or stopped stage of a run (deployer).

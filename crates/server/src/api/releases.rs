@@ -8,9 +8,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use switchyard_api::releases::{RecordRelease, Release, ReleasePage};
 use switchyard_core::store::PageRequest;
 use switchyard_core::store::releases::ReleaseRow;
 use switchyard_domain::ForField;
@@ -18,78 +18,18 @@ use switchyard_domain::release::{
     Author, GitCommit, ImageRef, NewRelease, ReleaseMessage, VersionLabel,
 };
 use switchyard_domain::user::Role;
-use utoipa::ToSchema;
 
 /// A release as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Release {
-    pub id: i64,
-    pub version: String,
-    pub image: String,
-    /// Full git commit id, when known.
-    pub commit: Option<String>,
-    pub author: String,
-    pub message: String,
-    /// The user who recorded the release.
-    pub recorded_by: String,
-    pub created_at: String,
-}
-
-impl From<ReleaseRow> for Release {
-    fn from(row: ReleaseRow) -> Self {
-        Release {
-            id: row.id,
-            version: row.version,
-            image: row.image,
-            commit: row.git_commit,
-            author: row.author,
-            message: row.message,
-            recorded_by: row.recorded_by,
-            created_at: timestamp(row.created_at),
-        }
-    }
-}
-
-/// One page of release history, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReleasePage {
-    pub releases: Vec<Release>,
-    /// Pass as `before` for the next (older) page; null on the last page.
-    pub next: Option<String>,
-}
-
-/// The body of `POST /api/environments/{name}/releases`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecordRelease {
-    #[schema(example = "v2", value_type = crate::api::schema::VersionText)]
-    pub version: String,
-    /// A container image reference, or `static:<dir>` for the local cloud.
-    #[schema(example = "static:/srv/site-v2", value_type = crate::api::schema::ImageText)]
-    pub image: String,
-    /// The full git commit (40 or 64 hex digits) the release was built from.
-    #[serde(default)]
-    #[schema(value_type = Option<crate::api::schema::CommitText>)]
-    pub commit: Option<String>,
-    /// Who wrote the change; defaults to the caller.
-    #[serde(default)]
-    #[schema(value_type = Option<crate::api::schema::AuthorText>)]
-    pub author: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<crate::api::schema::MessageText>)]
-    pub message: Option<String>,
-}
-
-impl RecordRelease {
-    fn parse(&self, caller: &str) -> Result<NewRelease, Error> {
-        parse_release(
-            &self.version,
-            &self.image,
-            self.commit.as_deref(),
-            self.author.as_deref(),
-            self.message.as_deref(),
-            caller,
-        )
+fn release_json(row: ReleaseRow) -> Release {
+    Release {
+        id: row.id,
+        version: row.version,
+        image: row.image,
+        commit: row.git_commit,
+        author: row.author,
+        message: row.message,
+        recorded_by: row.recorded_by,
+        created_at: timestamp(row.created_at),
     }
 }
 
@@ -147,7 +87,7 @@ pub async fn list(
                 &mut body,
                 &ReleasePage {
                     next: cursor(rows.next_before),
-                    releases: rows.items.into_iter().map(Release::from).collect(),
+                    releases: rows.items.into_iter().map(release_json).collect(),
                 },
             )
             .map_err(|e| switchyard_core::app::Error::Internal(e.into()))?;
@@ -178,9 +118,16 @@ pub async fn record(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<RecordRelease>,
 ) -> Result<impl IntoResponse, Error> {
-    let new = body.parse(&actor.name)?;
+    let new = parse_release(
+        &body.version,
+        &body.image,
+        body.commit.as_deref(),
+        body.author.as_deref(),
+        body.message.as_deref(),
+        &actor.name,
+    )?;
     let row = state.app.record_release(&actor, &name, &new).await?;
-    Ok((StatusCode::CREATED, Json(Release::from(row))))
+    Ok((StatusCode::CREATED, Json(release_json(row))))
 }
 
 /// Serialized release pages, valid while the application's generation is

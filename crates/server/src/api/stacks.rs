@@ -8,109 +8,42 @@ use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use switchyard_core::app::stacks::{StackView, Variables};
+use switchyard_api::stacks::{Operation, Plan, PlannedChange, Stack, StackRequest};
+use switchyard_core::app::stacks::StackView;
 use switchyard_core::provision::terraform::PlanReport;
-use utoipa::ToSchema;
 
-/// A stack operation accepted for the background.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Operation {
-    pub operation_id: String,
-    /// provisioning or destroying.
-    pub status: String,
-}
-
-/// The body of a provisioning or plan request; it may be left out.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StackRequest {
-    /// An aws stack's own Terraform variables (e.g. `{"enable_nat_gateway":
-    /// false}`). Given, they replace the stack's stored variables (a plan
-    /// uses them for itself only); left out, the stored ones apply. The
-    /// variables the environment sets (region, container, deployment group)
-    /// are refused here: change the environment instead.
-    #[schema(value_type = Option<Object>)]
-    pub variables: Option<Variables>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Stack {
-    /// provisioning, ready, failed, destroying or destroyed.
-    pub status: String,
-    pub operation_id: String,
-    /// The latest operation's log, one line per step (Terraform's output for
-    /// an aws stack, secrets redacted).
-    pub log: String,
-    /// prod_url, test_url and the resources the stack made; for an aws
-    /// stack also `terraform`, every Terraform output.
-    #[schema(value_type = Object)]
-    pub outputs: serde_json::Value,
-    /// An aws stack's own Terraform variables (sensitive values hidden).
-    #[schema(value_type = Option<Object>)]
-    pub variables: Option<Variables>,
-    pub started_by: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-}
-
-impl From<StackView> for Stack {
-    fn from(view: StackView) -> Self {
-        let row = view.row;
-        Stack {
-            status: row.status,
-            operation_id: row.operation_id,
-            log: row.log,
-            outputs: serde_json::Value::Object(row.outputs.0),
-            variables: view.variables,
-            started_by: row.started_by,
-            started_at: timestamp(row.started_at),
-            finished_at: row.finished_at.map(timestamp),
-        }
+/// A stack as the API shows it.
+fn stack_json(view: StackView) -> Stack {
+    let row = view.row;
+    Stack {
+        status: row.status,
+        operation_id: row.operation_id,
+        log: row.log,
+        outputs: serde_json::Value::Object(row.outputs.0),
+        variables: view.variables,
+        started_by: row.started_by,
+        started_at: timestamp(row.started_at),
+        finished_at: row.finished_at.map(timestamp),
     }
 }
 
-/// What applying would change.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Plan {
-    /// Whether applying would change any resource.
-    pub changes: bool,
-    pub add: u64,
-    pub change: u64,
-    pub destroy: u64,
-    pub resource_changes: Vec<PlannedChange>,
-    /// Terraform's output, one line each (secrets redacted).
-    pub log: Vec<String>,
-}
-
-/// One resource the plan would change.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PlannedChange {
-    pub address: String,
-    /// create, update, delete or replace.
-    pub action: String,
-    /// The attributes an update or replacement changes.
-    pub attributes: Vec<String>,
-}
-
-impl From<PlanReport> for Plan {
-    fn from(report: PlanReport) -> Self {
-        Plan {
-            changes: report.changes,
-            add: report.add,
-            change: report.change,
-            destroy: report.destroy,
-            resource_changes: report
-                .resource_changes
-                .into_iter()
-                .map(|c| PlannedChange {
-                    address: c.address,
-                    action: c.action,
-                    attributes: c.attributes,
-                })
-                .collect(),
-            log: report.log,
-        }
+/// A Terraform plan's report as the API shows it.
+fn plan_json(report: PlanReport) -> Plan {
+    Plan {
+        changes: report.changes,
+        add: report.add,
+        change: report.change,
+        destroy: report.destroy,
+        resource_changes: report
+            .resource_changes
+            .into_iter()
+            .map(|c| PlannedChange {
+                address: c.address,
+                action: c.action,
+                attributes: c.attributes,
+            })
+            .collect(),
+        log: report.log,
     }
 }
 
@@ -178,7 +111,7 @@ pub async fn show(
     Authenticated(actor): Authenticated,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Stack>, Error> {
-    Ok(Json(state.app.stack(&actor, &name).await?.into()))
+    Ok(Json(stack_json(state.app.stack(&actor, &name).await?)))
 }
 
 /// Destroy the environment's stack (admin); 202 with the operation id.
@@ -219,11 +152,6 @@ pub async fn plan(
     ApiPath(name): ApiPath<String>,
     OptionalJson(body): OptionalJson<StackRequest>,
 ) -> Result<Json<Plan>, Error> {
-    Ok(Json(
-        state
-            .app
-            .plan_stack(&actor, &name, body.variables)
-            .await?
-            .into(),
-    ))
+    let report = state.app.plan_stack(&actor, &name, body.variables).await?;
+    Ok(Json(plan_json(report)))
 }

@@ -7,34 +7,18 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
+use switchyard_api::users::{CreateUser, CreatedUser, Me, RevokedTokens, User, UserList};
 use switchyard_core::store::users::UserRow;
 use switchyard_domain::ForField;
 use switchyard_domain::user::{Role, UserName};
-use utoipa::ToSchema;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct User {
-    pub name: String,
-    /// viewer, deployer, approver or admin.
-    pub role: String,
-    pub created_at: String,
-}
-
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
-        User {
-            name: row.name,
-            role: row.role,
-            created_at: timestamp(row.created_at),
-        }
+/// A user as the API shows it (and `switchyard user list` prints it).
+pub fn user_json(row: UserRow) -> User {
+    User {
+        name: row.name,
+        role: row.role,
+        created_at: timestamp(row.created_at),
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    pub name: String,
-    pub role: String,
 }
 
 /// Who the token belongs to.
@@ -45,27 +29,6 @@ pub async fn me(Authenticated(actor): Authenticated) -> Json<Me> {
         name: actor.name,
         role: actor.role.to_string(),
     })
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUser {
-    #[schema(value_type = crate::api::schema::UserNameText)]
-    pub name: String,
-    #[schema(example = "deployer", value_type = crate::api::schema::RoleName)]
-    pub role: String,
-}
-
-/// A new user with the API token that is shown this once.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedUser {
-    pub user: User,
-    pub token: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserList {
-    pub users: Vec<User>,
 }
 
 /// Create a user and their first API token (admin).
@@ -88,7 +51,7 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         Json(CreatedUser {
-            user: user.into(),
+            user: user_json(user),
             token: token.expose().to_owned(),
         }),
     ))
@@ -103,16 +66,8 @@ pub async fn list(
 ) -> Result<Json<UserList>, Error> {
     let users = state.app.list_users(&actor).await?;
     Ok(Json(UserList {
-        users: users.into_iter().map(User::from).collect(),
+        users: users.into_iter().map(user_json).collect(),
     }))
-}
-
-/// How many tokens a revocation ended.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RevokedTokens {
-    pub user: String,
-    /// Tokens that were live until now (0 when none were).
-    pub revoked: u64,
 }
 
 /// Revoke every API token of a user (admin). Effective at once on this

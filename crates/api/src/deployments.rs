@@ -1,0 +1,135 @@
+//! Deployments: start one, watch it, continue it, roll it back.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The body of `POST /api/environments/{name}/deployments`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartDeploymentBody {
+    /// `static:<dir>` in a local environment; a container image on AWS.
+    #[schema(example = "static:/srv/site-v2", value_type = crate::schema::ImageText)]
+    pub image: String,
+    #[schema(example = "v2", value_type = crate::schema::VersionText)]
+    pub version: String,
+    #[serde(default)]
+    #[schema(value_type = Option<crate::schema::CommitText>)]
+    pub commit: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<crate::schema::AuthorText>)]
+    pub author: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<crate::schema::MessageText>)]
+    pub message: Option<String>,
+    /// A predefined ECS config; the environment's own when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::schema::DeploymentConfigName>)]
+    pub deployment_config: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseRef {
+    pub id: i64,
+    pub version: String,
+    pub image: String,
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrafficSample {
+    pub at: String,
+    pub green_weight: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleStep {
+    /// Seconds after production traffic starts moving.
+    pub offset_seconds: u64,
+    pub green_weight: u8,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentError {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LifecycleEvent {
+    pub name: String,
+    /// Pending, InProgress, Succeeded, Failed or Skipped.
+    pub status: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TaskSet {
+    pub id: String,
+    pub status: String,
+    pub desired: i64,
+    pub pending: i64,
+    pub running: i64,
+    pub traffic_weight: f64,
+    pub target_group: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TaskSets {
+    pub blue: Option<TaskSet>,
+    pub green: Option<TaskSet>,
+}
+
+/// A deployment as switchyard last observed it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Deployment {
+    pub id: i64,
+    pub environment: String,
+    pub release: ReleaseRef,
+    pub codedeploy_id: Option<String>,
+    pub deployment_config: String,
+    /// CodeDeploy's status: Created, Queued, InProgress, Ready, Baking, Succeeded, Failed, Stopped.
+    pub status: String,
+    /// Whether production traffic went back to the original task set.
+    pub rolled_back: bool,
+    pub current_lifecycle_event: Option<String>,
+    pub lifecycle_events: Vec<LifecycleEvent>,
+    pub task_sets: TaskSets,
+    /// Production traffic on the replacement, percent.
+    pub green_weight: f64,
+    pub traffic_samples: Vec<TrafficSample>,
+    pub planned_schedule: Vec<ScheduleStep>,
+    pub error: Option<DeploymentError>,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub completed_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentList {
+    pub deployments: Vec<Deployment>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContinueBody {
+    pub wait: Wait,
+}
+
+/// `ready`: reroute production traffic now; `termination`: remove the original task set now.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Wait {
+    Ready,
+    Termination,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentRollbackBody {
+    /// Defaults to CodeDeployDefault.ECSAllAtOnce.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::schema::DeploymentConfigName>)]
+    pub deployment_config: Option<String>,
+}

@@ -1,0 +1,145 @@
+//! `/api/environments`
+
+use crate::release_policies::{ApprovalPolicyBody, Notification, ShownNotification, Source};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The body of `POST /api/environments`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnvironment {
+    /// 2 to 40 characters: lowercase letters, digits and '-', starting with a letter.
+    #[schema(example = "demo", value_type = crate::schema::EnvironmentNameText)]
+    pub name: String,
+    /// `local` (the embedded local cloud) or `aws`.
+    #[schema(example = "local", value_type = crate::schema::PlatformName)]
+    pub platform: String,
+    /// The AWS region; required for `aws`.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::schema::RegionText>)]
+    pub region: Option<String>,
+    /// The aws-config profile an `aws` environment's credentials come from
+    /// (default: the server's environment, default profile or instance role).
+    #[serde(default)]
+    pub aws_profile: Option<String>,
+    /// Existing cloud resources to drive; a provisioned stack fills them in.
+    #[serde(default)]
+    pub resources: Option<Resources>,
+    /// The container the stack runs (defaults: web, port 80, "/", 2 tasks).
+    #[serde(default)]
+    pub container: Option<Container>,
+    /// A predefined ECS deployment config (default CodeDeployDefault.ECSAllAtOnce).
+    #[serde(default)]
+    #[schema(value_type = Option<crate::schema::DeploymentConfigName>)]
+    pub deployment_config: Option<String>,
+    /// Hold each deployment in Ready up to this long, until someone reroutes traffic.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 2880)]
+    pub ready_wait_minutes: Option<i64>,
+    /// CONTINUE_DEPLOYMENT or STOP_DEPLOYMENT (implied by ready_wait_minutes).
+    #[serde(default)]
+    #[schema(value_type = Option<crate::schema::ReadyActionName>)]
+    pub ready_action_on_timeout: Option<String>,
+    /// How long the original task set stays after traffic moved (default 5).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 2880)]
+    pub termination_wait_minutes: Option<i64>,
+    /// Roll back automatically when a deployment fails (default true).
+    #[serde(default)]
+    pub auto_rollback: Option<bool>,
+    /// Lifecycle hooks of every deployment: event -> function, e.g.
+    /// `{"AfterAllowTestTraffic": "smoke-test"}`.
+    #[serde(default)]
+    pub hooks: Option<std::collections::BTreeMap<String, String>>,
+    /// The git repository and branch whose pushes start the pipeline.
+    #[serde(default)]
+    pub source: Option<Source>,
+    /// The secret git webhooks are signed with (16 to 256 characters); never shown again.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::schema::WebhookSecretText>)]
+    pub webhook_secret: Option<String>,
+    /// How many approvers a release needs (default 0).
+    #[serde(default)]
+    pub approval_policy: Option<ApprovalPolicyBody>,
+    /// Outgoing webhooks on approval requested and deployment outcomes.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    pub notifications: Option<Vec<Notification>>,
+}
+
+/// The container a stack runs.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,255}$")]
+    pub name: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
+    pub port: Option<i64>,
+    #[schema(pattern = "^/[^\\s\\x00-\\x1f\\x7f]{0,1023}$")]
+    pub health_check_path: Option<String>,
+    #[schema(minimum = 1, maximum = 20)]
+    pub desired_count: Option<i64>,
+}
+
+/// The cloud resources an environment drives.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,255}$")]
+    pub cluster: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,255}$")]
+    pub service: Option<String>,
+    #[schema(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]{1,100}$")]
+    pub codedeploy_application: Option<String>,
+    #[schema(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]{1,100}$")]
+    pub deployment_group: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9.@_-]{1,100}$")]
+    pub pipeline: Option<String>,
+    #[schema(value_type = Option<crate::schema::ArnText>)]
+    pub prod_listener_arn: Option<String>,
+    #[schema(value_type = Option<crate::schema::ArnText>)]
+    pub test_listener_arn: Option<String>,
+}
+
+/// An environment as the API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Environment {
+    pub name: String,
+    pub platform: String,
+    pub region: Option<String>,
+    /// The aws-config profile of an `aws` environment.
+    pub aws_profile: Option<String>,
+    pub resources: Resources,
+    pub container: Container,
+    pub deployment_group: DeploymentGroup,
+    /// The production and test listeners' URLs, once a stack is provisioned.
+    pub prod_url: Option<String>,
+    pub test_url: Option<String>,
+    /// Lifecycle event -> function run at it.
+    #[schema(value_type = Object)]
+    pub hooks: serde_json::Value,
+    pub created_by: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// The repository and branch whose pushes start the pipeline.
+    pub source: Option<Source>,
+    /// Whether webhooks can be verified (the secret itself is never shown).
+    pub webhook_secret_set: bool,
+    pub approval_policy: ApprovalPolicyBody,
+    pub notifications: Vec<ShownNotification>,
+}
+
+/// The CodeDeploy deployment group settings.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentGroup {
+    pub deployment_config: String,
+    pub ready_action_on_timeout: String,
+    pub ready_wait_minutes: Option<i64>,
+    pub termination_wait_minutes: i64,
+    pub auto_rollback: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentList {
+    pub environments: Vec<Environment>,
+}

@@ -1,0 +1,97 @@
+//! Schema-only types: what a string field of a request accepts, for the
+//! OpenAPI document (`#[schema(value_type = ...)]`). The fields stay
+//! `String` and the domain type parses them; the values listed here come
+//! from those domain types where they list them, so the document and the
+//! parser cannot drift apart.
+
+use switchyard_domain::deployment_config::DeploymentConfig;
+use switchyard_domain::user::Role;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
+
+fn one_of<S: Into<String>>(values: impl IntoIterator<Item = S>) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.into_iter().map(Into::into)))
+        .into()
+}
+
+fn matching(pattern: &str, max_length: usize) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .max_length(Some(max_length))
+        .into()
+}
+
+macro_rules! schema_only {
+    ($(#[doc = $doc:literal] $name:ident => $schema:expr;)*) => {$(
+        #[doc = $doc]
+        pub struct $name;
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                $schema
+            }
+        }
+        impl ToSchema for $name {}
+    )*};
+}
+
+schema_only! {
+    /// A user's role.
+    RoleName => one_of(Role::ALL.map(Role::as_str));
+    /// Where an environment's stack lives: the embedded local cloud or AWS.
+    PlatformName => one_of(["local", "aws"]);
+    /// A predefined ECS deployment config.
+    DeploymentConfigName => one_of(DeploymentConfig::predefined().map(|c| c.name().to_owned()));
+    /// What CodeDeploy does when the ready wait runs out.
+    ReadyActionName => one_of(["CONTINUE_DEPLOYMENT", "STOP_DEPLOYMENT"]);
+    /// How an outgoing webhook's body is shaped.
+    NotificationFormatName => one_of(["generic", "slack"]);
+    /// A vote.
+    DecisionName => one_of(["approve", "reject"]);
+    /// A release approval's state.
+    ApprovalStateName => one_of(["pending", "approved", "rejected", "closed", "all"]);
+    /// 2 to 40 lowercase letters, digits and '-', starting with a letter.
+    EnvironmentNameText => matching("^[a-z][a-z0-9-]{1,39}$", 40);
+    /// 1 to 64 letters, digits, '.', '_', '-' and '@', starting with a letter or digit.
+    UserNameText => matching("^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", 64);
+    /// Letters, digits, '.', '_', '-' and '+', starting with a letter or digit.
+    VersionText => matching("^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$", 128);
+    /// A full git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits.
+    CommitText => matching("^([0-9a-fA-F]{40}|[0-9a-fA-F]{64})$", 64);
+    /// A container image reference, or `static:<absolute dir>` for the local cloud.
+    ImageText => matching(IMAGE_PATTERN, 1024);
+    /// Who wrote the change: 1 to 256 characters once trimmed, no control characters.
+    AuthorText => matching(r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", 256);
+    /// Up to 16 KiB of text; line breaks and tabs are the only control characters.
+    MessageText => matching(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$", 16 * 1024);
+    /// An AWS region code, e.g. us-east-1.
+    RegionText => matching("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", 32);
+    /// An http:// or https:// URL with a host.
+    UrlText => matching(concat!(
+        // The last label starts with a letter: a numeric one reads as an IPv4 address.
+        "^https?://([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)*[a-z]([a-z0-9-]*[a-z0-9])?",
+        "(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
+    ), 2048);
+    /// Up to 2000 characters; line breaks are the only control characters.
+    CommentText => matching(r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$", 2000);
+    /// arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE.
+    ArnText => matching(concat!(
+        r"^arn:aws[^:\s\x00-\x1f\x7f-\x9f]*:[^:\s\x00-\x1f\x7f-\x9f]+:",
+        r"[^:\s\x00-\x1f\x7f-\x9f]*:[^:\s\x00-\x1f\x7f-\x9f]*:[^\s\x00-\x1f\x7f-\x9f]+$"
+    ), 2048);
+    /// 16 to 256 characters, no control characters.
+    WebhookSecretText => matching(r"^[^\x00-\x1f\x7f-\x9f]{16,256}$", 256);
+}
+
+/// A container image reference as Docker spells it (an optional registry
+/// host with a dot and an optional port, lowercase path components, an
+/// optional tag and sha256 digest), or `static:` and an absolute directory.
+const IMAGE_PATTERN: &str = concat!(
+    r"^(static:/[^\x00-\x1f\x7f-\x9f]*|",
+    r"([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?/)?",
+    r"[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*",
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?)$"
+);
