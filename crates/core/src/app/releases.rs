@@ -2,7 +2,11 @@
 
 use super::environments::find_environment;
 use super::{Actor, App, Error, Result, detail};
-use crate::store::{self, Page, PageRequest, events::NewEvent, releases::ReleaseRow};
+use crate::store::{
+    self, Page, PageRequest,
+    events::NewEvent,
+    releases::{PageEnd, ReleaseRef, ReleaseRow},
+};
 use serde_json::json;
 use switchyard_domain::release::{ImageRef, NewRelease};
 use switchyard_domain::user::Role;
@@ -64,18 +68,41 @@ impl App {
         environment: &str,
         page: PageRequest,
     ) -> Result<Page<ReleaseRow>> {
+        let mut items = Vec::with_capacity(page.limit as usize);
+        let end = self
+            .visit_releases(actor, environment, page, |release| {
+                items.push(release.to_row())
+            })
+            .await?;
+        Ok(Page {
+            items,
+            next_before: end.next_before,
+        })
+    }
+
+    /// A page of the release history handed to `visit` one release at a
+    /// time, borrowed from the database row (the API writes each straight
+    /// into its answer).
+    pub async fn visit_releases(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        page: PageRequest,
+        visit: impl FnMut(&ReleaseRef<'_>),
+    ) -> Result<PageEnd> {
         actor.require(Role::Viewer, "reading releases")?;
-        let found = store::releases::page_by_environment_name(
+        let end = store::releases::visit_page_by_environment_name(
             self.store.inline_reader(),
             environment,
             page,
+            visit,
         )
         .map_err(|e| Error::Internal(e.into()))?;
-        if found.items.is_empty() {
+        if end.visited == 0 {
             // Empty history, or no such environment: only the latter is an error.
             find_environment(self.store.reader(), environment).await?;
         }
-        Ok(found)
+        Ok(end)
     }
 }
 

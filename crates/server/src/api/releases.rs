@@ -12,11 +12,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use switchyard_api::releases::{RecordRelease, Release, ReleasePage};
 use switchyard_core::store::PageRequest;
-use switchyard_core::store::releases::ReleaseRow;
+use switchyard_core::store::releases::{ReleaseRef, ReleaseRow};
 use switchyard_domain::ForField;
 use switchyard_domain::release::{
     Author, GitCommit, ImageRef, NewRelease, ReleaseMessage, VersionLabel,
 };
+use switchyard_domain::time::Rfc3339Millis;
 use switchyard_domain::user::Role;
 
 /// A release as the API shows it.
@@ -73,32 +74,112 @@ pub async fn list(
 ) -> Result<Response, Error> {
     actor.require(Role::Viewer, "reading releases")?;
     let page = params.parse()?;
+    // Only the head of the history is polled over and over (dashboards,
+    // scripts waiting for a release); a deeper page is read once, from the
+    // database, and storing it would only evict the head.
+    let cached = page.before.is_none();
     // Read the generation before the rows: a write that lands meanwhile makes
     // the stored page stale at once instead of serving it as current.
     let generation = state.app.generation();
-    let body = match state.release_pages.get(&name, page, generation) {
-        Some(body) => body,
-        None => {
-            let rows = state.app.releases(&actor, &name, page).await?;
-            // Sized for the page up front: growing a 16 kB body by doubling
-            // copied it three times.
-            let mut body = Vec::with_capacity(64 + rows.items.len() * RELEASE_JSON_BYTES);
-            serde_json::to_writer(
-                &mut body,
-                &ReleasePage {
-                    next: cursor(rows.next_before),
-                    releases: rows.items.into_iter().map(release_json).collect(),
-                },
-            )
-            .map_err(|e| switchyard_core::app::Error::Internal(e.into()))?;
-            let body = Bytes::from(body);
-            state
-                .release_pages
-                .put(&name, page, generation, body.clone());
-            body
+    if let Some(body) = cached
+        .then(|| state.release_pages.get(&name, page, generation))
+        .flatten()
+    {
+        return Ok(json_response(body));
+    }
+    let mut writer = ReleasePageWriter::with_capacity(page.limit as usize);
+    let end = state
+        .app
+        .visit_releases(&actor, &name, page, |release| writer.push(release))
+        .await?;
+    let body = Bytes::from(
+        writer
+            .finish(cursor(end.next_before))
+            .map_err(|e| switchyard_core::app::Error::Internal(e.into()))?,
+    );
+    if cached {
+        state
+            .release_pages
+            .put(&name, page, generation, body.clone());
+    }
+    Ok(json_response(body))
+}
+
+fn json_response(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Writes a `ReleasePage` straight from the rows the store visits: no owned
+/// copy of each row, no `String` per timestamp.
+struct ReleasePageWriter {
+    body: Vec<u8>,
+    releases: usize,
+    failed: Option<serde_json::Error>,
+}
+
+/// `Release`, borrowed (a test checks that both write the same JSON).
+#[derive(serde::Serialize)]
+struct BorrowedRelease<'a> {
+    id: i64,
+    version: &'a str,
+    image: &'a str,
+    commit: Option<&'a str>,
+    author: &'a str,
+    message: &'a str,
+    recorded_by: &'a str,
+    #[serde(serialize_with = "rfc3339_millis")]
+    created_at: i64,
+}
+
+fn rfc3339_millis<S: serde::Serializer>(millis: &i64, to: S) -> Result<S::Ok, S::Error> {
+    to.collect_str(&Rfc3339Millis(*millis))
+}
+
+impl ReleasePageWriter {
+    fn with_capacity(releases: usize) -> ReleasePageWriter {
+        // Sized for the page up front: growing a 16 kB body by doubling
+        // copied it three times.
+        let mut body = Vec::with_capacity(64 + releases * RELEASE_JSON_BYTES);
+        body.extend_from_slice(br#"{"releases":["#);
+        ReleasePageWriter {
+            body,
+            releases: 0,
+            failed: None,
         }
-    };
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    }
+
+    fn push(&mut self, r: &ReleaseRef<'_>) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.releases > 0 {
+            self.body.push(b',');
+        }
+        self.releases += 1;
+        let release = BorrowedRelease {
+            id: r.id,
+            version: r.version,
+            image: r.image,
+            commit: r.git_commit,
+            author: r.author,
+            message: r.message,
+            recorded_by: r.recorded_by,
+            created_at: r.created_at,
+        };
+        if let Err(e) = serde_json::to_writer(&mut self.body, &release) {
+            self.failed = Some(e);
+        }
+    }
+
+    fn finish(mut self, next: Option<String>) -> serde_json::Result<Vec<u8>> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        self.body.extend_from_slice(br#"],"next":"#);
+        serde_json::to_writer(&mut self.body, &next)?;
+        self.body.push(b'}');
+        Ok(self.body)
+    }
 }
 
 /// Record a release built elsewhere (deployer).
@@ -130,10 +211,11 @@ pub async fn record(
     Ok((StatusCode::CREATED, Json(release_json(row))))
 }
 
-/// Serialized release pages, valid while the application's generation is
-/// unchanged. Release history is read far more often than written (every
-/// dashboard and script polls it), and a page only changes when a release
-/// or environment is written, which bumps the generation.
+/// Serialized head pages of release history (no cursor), valid while the
+/// application's generation is unchanged. The head is read far more often
+/// than written (every dashboard and script polls it), and it only changes
+/// when a release or environment is written, which bumps the generation.
+/// Deeper pages are answered from the database each time.
 #[derive(Debug, Default)]
 pub struct PageCache {
     pages: Mutex<HashMap<(String, PageRequest), (u64, Bytes)>>,
@@ -159,5 +241,49 @@ impl PageCache {
             }
         }
         pages.insert((environment.to_owned(), page), (generation, body));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_writer_writes_what_serde_writes_for_a_release_page() {
+        let releases = [
+            ReleaseRef {
+                id: 9,
+                version: "v2 \"quoted\"",
+                image: "static:/srv/v2",
+                git_commit: Some("0123456789abcdef0123456789abcdef01234567"),
+                author: "ann",
+                message: "line one\nline two \u{2603}",
+                recorded_by: "admin",
+                created_at: 1_796_299_200_123,
+            },
+            ReleaseRef {
+                id: 8,
+                version: "v1",
+                image: "nginx:1.27",
+                git_commit: None,
+                author: "bob",
+                message: "",
+                recorded_by: "ci",
+                created_at: -1,
+            },
+        ];
+        for (page, next) in [(&releases[..], Some("8".to_owned())), (&[][..], None)] {
+            let mut writer = ReleasePageWriter::with_capacity(page.len());
+            page.iter().for_each(|r| writer.push(r));
+            let expected = serde_json::to_vec(&ReleasePage {
+                releases: page.iter().map(|r| release_json(r.to_row())).collect(),
+                next: next.clone(),
+            })
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(writer.finish(next).unwrap()).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
     }
 }
