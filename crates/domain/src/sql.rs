@@ -5,6 +5,7 @@
 use crate::deployment::DeploymentStatus;
 use crate::environment::{Platform, ReadyAction};
 use crate::pipeline::RunStatus;
+use crate::user::Role;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::sqlite::{Sqlite, SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
@@ -45,3 +46,4 @@ text_column!(Platform, as_str);
 text_column!(DeploymentStatus, as_str);
 text_column!(ReadyAction, as_aws);
 text_column!(RunStatus, as_str);
+text_column!(Role, as_str);

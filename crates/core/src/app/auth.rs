@@ -35,11 +35,10 @@ impl Actor {
     }
 
     fn from_row(row: UserRow) -> Result<Actor> {
-        let role = Role::parse(&row.role).map_err(|e| anyhow::anyhow!("user {}: {e}", row.name))?;
         Ok(Actor {
             user_id: row.id,
             name: row.name,
-            role,
+            role: row.role,
         })
     }
 }
@@ -172,7 +171,7 @@ impl App {
         let now = store::now_millis();
         let token = NewToken::generate();
         let mut tx = self.store.begin().await?;
-        let user = store::users::insert(&mut *tx, name.as_str(), role.as_str(), now)
+        let user = store::users::insert(&mut *tx, name.as_str(), role, now)
             .await
             .map_err(|e| {
                 if store::is_unique_violation(&e) {

@@ -1,12 +1,13 @@
 //! Users and their API tokens.
 
 use sqlx::{FromRow, SqliteExecutor};
+use switchyard_domain::user::Role;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
     pub id: i64,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: i64,
 }
 
@@ -19,7 +20,7 @@ pub async fn count(db: impl SqliteExecutor<'_>) -> Result<i64, sqlx::Error> {
 pub async fn insert(
     db: impl SqliteExecutor<'_>,
     name: &str,
-    role: &str,
+    role: Role,
     now: i64,
 ) -> Result<UserRow, sqlx::Error> {
     sqlx::query_as(

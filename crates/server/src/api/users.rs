@@ -16,7 +16,7 @@ use switchyard_domain::user::{Role, UserName};
 pub fn user_json(row: UserRow) -> User {
     User {
         name: row.name,
-        role: row.role,
+        role: row.role.to_string(),
         created_at: timestamp(row.created_at),
     }
 }
