@@ -177,8 +177,24 @@ pub struct LifecycleEventState {
     pub ended_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The lifecycle event a deployment is at: the one in progress, else, while
+/// the deployment has not finished, the next one pending.
+pub fn current_lifecycle_event(
+    events: &[LifecycleEventState],
+    finished: bool,
+) -> Option<&LifecycleEventState> {
+    events
+        .iter()
+        .find(|e| e.status == "InProgress")
+        .or_else(|| {
+            (!finished)
+                .then(|| events.iter().find(|e| e.status == "Pending"))
+                .flatten()
+        })
+}
+
 /// A task set of a deployment as the cloud last reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSetState {
     /// Blue (the original) or Green (the replacement).
     pub label: String,
@@ -288,5 +304,34 @@ mod tests {
             InProgress.can_reach(InProgress),
             "via Ready and ContinueDeployment"
         );
+    }
+
+    #[test]
+    fn the_current_lifecycle_event_is_the_running_one_else_the_next_while_unfinished() {
+        let event = |name: &str, status: &str| LifecycleEventState {
+            name: name.into(),
+            status: status.into(),
+            started_at: None,
+            ended_at: None,
+        };
+        let events = [
+            event("Install", "Succeeded"),
+            event("AllowTraffic", "InProgress"),
+            event("AfterAllowTraffic", "Pending"),
+        ];
+        let name = |e: Option<&LifecycleEventState>| e.map(|e| e.name.clone());
+        assert_eq!(
+            name(current_lifecycle_event(&events, false)).as_deref(),
+            Some("AllowTraffic")
+        );
+        let waiting = [
+            event("Install", "Succeeded"),
+            event("AllowTraffic", "Pending"),
+        ];
+        assert_eq!(
+            name(current_lifecycle_event(&waiting, false)).as_deref(),
+            Some("AllowTraffic")
+        );
+        assert_eq!(current_lifecycle_event(&waiting, true), None);
     }
 }

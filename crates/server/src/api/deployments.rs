@@ -37,16 +37,7 @@ fn deployment_json(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
     let lifecycle = &d.lifecycle.0;
     let task_sets = &d.task_sets.0;
     let finished = d.status.is_terminal();
-    let current = lifecycle
-        .iter()
-        .find(|e| e.status == "InProgress")
-        .or_else(|| {
-            if finished {
-                None
-            } else {
-                lifecycle.iter().find(|e| e.status == "Pending")
-            }
-        })
+    let current = switchyard_domain::deployment::current_lifecycle_event(lifecycle, finished)
         .map(|e| e.name.clone());
     let set = |label: &str| {
         task_sets

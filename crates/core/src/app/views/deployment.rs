@@ -81,14 +81,7 @@ pub struct DeploymentView {
 impl DeploymentView {
     /// The lifecycle event in progress (or next due).
     pub fn current_event(&self) -> Option<&LifecycleEventState> {
-        self.lifecycle
-            .iter()
-            .find(|e| e.status == "InProgress")
-            .or_else(|| {
-                (!self.finished)
-                    .then(|| self.lifecycle.iter().find(|e| e.status == "Pending"))
-                    .flatten()
-            })
+        switchyard_domain::deployment::current_lifecycle_event(&self.lifecycle, self.finished)
     }
 
     pub fn task_set(&self, label: &str) -> Option<&TaskSetState> {
