@@ -3,7 +3,7 @@
 use super::environments::find_environment;
 use super::{Actor, App, Error, Result, detail};
 use crate::store::{
-    self, Page, PageRequest,
+    self, PageRequest,
     events::NewEvent,
     releases::{PageEnd, ReleaseRef, ReleaseRow},
 };
@@ -62,24 +62,6 @@ impl App {
     }
 
     /// A page of an environment's releases, newest first.
-    pub async fn releases(
-        &self,
-        actor: &Actor,
-        environment: &str,
-        page: PageRequest,
-    ) -> Result<Page<ReleaseRow>> {
-        let mut items = Vec::with_capacity(page.limit as usize);
-        let end = self
-            .visit_releases(actor, environment, page, |release| {
-                items.push(release.to_row())
-            })
-            .await?;
-        Ok(Page {
-            items,
-            next_before: end.next_before,
-        })
-    }
-
     /// A page of the release history handed to `visit` one release at a
     /// time, borrowed from the database row (the API writes each straight
     /// into its answer).

@@ -152,7 +152,8 @@ fn bad(index: usize, error: rusqlite::types::FromSqlError) -> rusqlite::Error {
 }
 
 /// A page of an environment's releases as owned rows (see
-/// `visit_page_by_environment_name`).
+/// `visit_page_by_environment_name`), as `page_by_environment_name_sqlx`
+/// returns them: `switchyard-bench releases` compares the two drivers on it.
 pub fn page_by_environment_name(
     reader: &InlineReader,
     environment: &str,

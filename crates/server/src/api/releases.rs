@@ -74,17 +74,10 @@ pub async fn list(
 ) -> Result<Response, Error> {
     actor.require(Role::Viewer, "reading releases")?;
     let page = params.parse()?;
-    // Only the head of the history is polled over and over (dashboards,
-    // scripts waiting for a release); a deeper page is read once, from the
-    // database, and storing it would only evict the head.
-    let cached = page.before.is_none();
     // Read the generation before the rows: a write that lands meanwhile makes
     // the stored page stale at once instead of serving it as current.
     let generation = state.app.generation();
-    if let Some(body) = cached
-        .then(|| state.release_pages.get(&name, page, generation))
-        .flatten()
-    {
+    if let Some(body) = state.release_pages.get(&name, page, generation) {
         return Ok(json_response(body));
     }
     let mut writer = ReleasePageWriter::with_capacity(page.limit as usize);
@@ -97,11 +90,9 @@ pub async fn list(
             .finish(cursor(end.next_before))
             .map_err(|e| switchyard_core::app::Error::Internal(e.into()))?,
     );
-    if cached {
-        state
-            .release_pages
-            .put(&name, page, generation, body.clone());
-    }
+    state
+        .release_pages
+        .put(&name, page, generation, body.clone());
     Ok(json_response(body))
 }
 
@@ -215,24 +206,32 @@ pub async fn record(
 /// application's generation is unchanged. The head is read far more often
 /// than written (every dashboard and script polls it), and it only changes
 /// when a release or environment is written, which bumps the generation.
-/// Deeper pages are answered from the database each time.
+/// Deeper pages are read once (no one polls them), so they are answered
+/// from the database each time and never evict the head.
 #[derive(Debug, Default)]
 pub struct PageCache {
-    pages: Mutex<HashMap<(String, PageRequest), (u64, Bytes)>>,
+    /// By environment and page size.
+    pages: Mutex<HashMap<(String, u32), (u64, Bytes)>>,
 }
 
 impl PageCache {
     const MAX_PAGES: usize = 256;
 
     fn get(&self, environment: &str, page: PageRequest, generation: u64) -> Option<Bytes> {
+        if page.before.is_some() {
+            return None;
+        }
         let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        match pages.get(&(environment.to_owned(), page)) {
+        match pages.get(&(environment.to_owned(), page.limit)) {
             Some((g, body)) if *g == generation => Some(body.clone()),
             _ => None,
         }
     }
 
     fn put(&self, environment: &str, page: PageRequest, generation: u64, body: Bytes) {
+        if page.before.is_some() {
+            return;
+        }
         let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
         if pages.len() >= Self::MAX_PAGES {
             pages.retain(|_, (g, _)| *g == generation);
@@ -240,7 +239,7 @@ impl PageCache {
                 pages.clear();
             }
         }
-        pages.insert((environment.to_owned(), page), (generation, body));
+        pages.insert((environment.to_owned(), page.limit), (generation, body));
     }
 }
 

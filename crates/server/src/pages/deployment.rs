@@ -130,6 +130,7 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
         notes.join(" ")
     });
     let timeline = view
+        .row
         .lifecycle
         .iter()
         .map(|e| TimelineItem {

@@ -249,13 +249,13 @@ fn model(view: PipelineRunView, allowed: PipelineActions, csrf: &str) -> RunMode
     let now = store::now_millis();
     let run = &view.run;
     let running = !view.finished;
-    let current = current_stage(&view.stages).map(|s| s.name.clone());
+    let current = current_stage(&run.stages).map(|s| s.name.clone());
     let deployment_href = view
         .deployment
         .as_ref()
         .map(|d| format!("/deployments/{}", d.id));
     let mut logs = Vec::new();
-    let stages: Vec<StageView> = view
+    let stages: Vec<StageView> = run
         .stages
         .iter()
         .map(|s| {
@@ -349,7 +349,7 @@ fn model(view: PipelineRunView, allowed: PipelineActions, csrf: &str) -> RunMode
         ),
     });
     let retries: Vec<RetryAction> = if allowed.retry {
-        view.stages
+        run.stages
             .iter()
             .filter(|s| matches!(s.status.as_str(), "Failed" | "Stopped"))
             .map(|s| RetryAction {
@@ -363,7 +363,7 @@ fn model(view: PipelineRunView, allowed: PipelineActions, csrf: &str) -> RunMode
     } else {
         Vec::new()
     };
-    let retriable = view
+    let retriable = run
         .stages
         .iter()
         .any(|s| matches!(s.status.as_str(), "Failed" | "Stopped"));

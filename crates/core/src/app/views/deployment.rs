@@ -60,9 +60,8 @@ impl ChartWindow {
 /// A deployment with what its page draws.
 #[derive(Debug, Clone)]
 pub struct DeploymentView {
+    /// The deployment, with its lifecycle events and task sets as last observed.
     pub row: DeploymentRow,
-    pub lifecycle: Vec<LifecycleEventState>,
-    pub task_sets: Vec<TaskSetState>,
     /// The chart's time axis; `end` is the deployment's end, or now.
     pub window: ChartWindow,
     pub end: i64,
@@ -81,11 +80,11 @@ pub struct DeploymentView {
 impl DeploymentView {
     /// The lifecycle event in progress (or next due).
     pub fn current_event(&self) -> Option<&LifecycleEventState> {
-        switchyard_domain::deployment::current_lifecycle_event(&self.lifecycle, self.finished)
+        switchyard_domain::deployment::current_lifecycle_event(&self.row.lifecycle, self.finished)
     }
 
     pub fn task_set(&self, label: &str) -> Option<&TaskSetState> {
-        self.task_sets.iter().find(|t| t.label == label)
+        self.row.task_sets.iter().find(|t| t.label == label)
     }
 }
 
@@ -167,8 +166,6 @@ impl App {
         let last_event_id = store::views::last_event_id(db, id).await?;
         let row = self.deployment(actor, id).await?;
         let context = store::views::deployment_context(db, id).await?;
-        let lifecycle = row.lifecycle.0.clone();
-        let task_sets = row.task_sets.0.clone();
         let finished = row.status.is_terminal();
         let is_local = context
             .as_ref()
@@ -182,7 +179,8 @@ impl App {
                 .iter()
                 .map(|s| (s.offset.as_millis() as i64, s.green_weight))
                 .collect();
-            let started = lifecycle
+            let started = row
+                .lifecycle
                 .iter()
                 .find(|e| e.name == "AllowTraffic")
                 .and_then(|e| e.started_at);
@@ -245,8 +243,6 @@ impl App {
         };
         Ok(DeploymentView {
             row,
-            lifecycle,
-            task_sets,
             window,
             end,
             traffic,

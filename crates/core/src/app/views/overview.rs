@@ -23,11 +23,8 @@ pub struct EnvironmentSummary {
 
 impl EnvironmentSummary {
     /// The task sets as last observed (of the latest deployment).
-    pub fn task_sets(&self) -> Vec<TaskSetState> {
-        self.latest
-            .as_ref()
-            .map(|d| d.task_sets.0.clone())
-            .unwrap_or_default()
+    pub fn task_sets(&self) -> &[TaskSetState] {
+        self.latest.as_ref().map_or(&[], |d| &d.task_sets)
     }
 }
 

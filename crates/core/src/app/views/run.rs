@@ -10,8 +10,8 @@ use switchyard_domain::user::Role;
 /// A pipeline run with what its page shows.
 #[derive(Debug, Clone)]
 pub struct PipelineRunView {
+    /// The run, with its stages as last observed.
     pub run: PipelineRunRow,
-    pub stages: Vec<StageState>,
     pub finished: bool,
     /// Its approvals, oldest first.
     pub approvals: Vec<ApprovalStanding>,
@@ -37,7 +37,6 @@ impl App {
         let db = self.store.reader();
         let last_event_id = store::views::last_run_event_id(db, id).await?;
         let run = self.pipeline_run(actor, id).await?;
-        let stages = run.stages.0.clone();
         let finished = run.status.is_terminal();
         let views = self.pipeline_run_approvals(id).await?;
         let approvers = if views.is_empty() {
@@ -55,7 +54,6 @@ impl App {
         };
         Ok(PipelineRunView {
             run,
-            stages,
             finished,
             approvals,
             deployment,
