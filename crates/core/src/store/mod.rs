@@ -51,12 +51,12 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        migrate(options.clone()).await?;
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations").run(&write).await?;
         // Connections are local and cannot go stale: skip the ping sqlx
         // would otherwise send before every acquire (a whole round trip to
         // the connection's thread).
@@ -104,6 +104,58 @@ impl Store {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// Applies the migrations on a connection of their own with foreign keys
+/// off: SQLite rebuilds a table (0008) only so, and the setting cannot change
+/// inside the transaction each migration runs in. Every foreign key is
+/// checked afterwards, so a migration cannot leave one dangling.
+async fn migrate(options: SqliteConnectOptions) -> anyhow::Result<()> {
+    // A pool of one rather than a bare connection: the migrator's future
+    // over `&mut SqliteConnection` is not provably `Send`.
+    let db = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.foreign_keys(false))
+        .await?;
+    let migrator = sqlx::migrate!("./migrations");
+    let applied_before = applied_migrations(&db).await?;
+    migrator.run(&db).await?;
+    // The check reads every row that has a foreign key: only after a
+    // migration ran, not at every start.
+    let dangling: Vec<(String, Option<i64>, String, i64)> =
+        if applied_before < migrator.migrations.len() {
+            // (table, rowid, parent table, foreign key index) per dangling row.
+            sqlx::query_as("PRAGMA foreign_key_check")
+                .fetch_all(&db)
+                .await?
+        } else {
+            Vec::new()
+        };
+    db.close().await;
+    if let Some((table, _, parent, _)) = dangling.first() {
+        anyhow::bail!(
+            "the database has rows whose foreign keys point nowhere ({} of them, the first \
+             in {table}, to {parent})",
+            dangling.len()
+        );
+    }
+    Ok(())
+}
+
+/// How many migrations the database has had (none if it is new).
+async fn applied_migrations(db: &SqlitePool) -> Result<usize, sqlx::Error> {
+    let tracked: bool = sqlx::query_scalar(
+        "SELECT COUNT(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(db)
+    .await?;
+    if !tracked {
+        return Ok(0);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(db)
+        .await?;
+    Ok(usize::try_from(count).unwrap_or(0))
 }
 
 /// Milliseconds since the Unix epoch, the unit every timestamp column uses.

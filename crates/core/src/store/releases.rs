@@ -39,8 +39,11 @@ pub async fn insert(
     row: &NewReleaseRow<'_>,
 ) -> Result<ReleaseRow, sqlx::Error> {
     sqlx::query_as(concat!(
-        "INSERT INTO releases (environment_id, version, image, git_commit, author, message, recorded_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+        // Clustered by environment, releases have no rowid to number them
+        // (migration 0008): the id is one past the largest, as a rowid's
+        // was; the write transaction keeps it from racing.
+        "INSERT INTO releases (id, environment_id, version, image, git_commit, author, message, recorded_by, created_at)
+         VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM releases), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
         columns!()
     ))
     .bind(row.environment_id)
@@ -205,4 +208,149 @@ pub async fn find_by_version(
     .bind(version)
     .fetch_optional(db)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{PageRequest, Store};
+    use sqlx::{Connection, Executor};
+
+    /// A data dir whose database stopped at migration 0007 (releases by
+    /// rowid), holding two environments' interleaved releases and a
+    /// deployment.
+    async fn database_before_clustering() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join(crate::store::DATABASE_FILE))
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let mut db = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        let mut migrator = sqlx::migrate!("./migrations");
+        let before = migrator
+            .migrations
+            .iter()
+            .position(|m| m.version == 8)
+            .expect("migration 0008");
+        migrator.migrations = migrator.migrations[..before].to_vec().into();
+        migrator.run(&mut db).await.unwrap();
+        db.execute(
+            "INSERT INTO environments (id, name, platform, created_by, created_at)
+                 VALUES (1, 'web', 'local', 'a', 0), (2, 'api', 'local', 'a', 0);
+             INSERT INTO releases (id, environment_id, version, image, git_commit, author, message, recorded_by, created_at)
+                 VALUES (1, 1, 'v1', 'i1', NULL, 'ann', 'first', 'ci', 10),
+                        (2, 2, 'v1', 'j1', 'abc1234', 'bob', '', 'ci', 20),
+                        (3, 1, 'v2', 'i2', NULL, 'ann', 'second', 'ci', 30),
+                        (7, 1, 'v3', 'i3', NULL, 'cy', 'third', 'ci', 40);
+             INSERT INTO deployments (id, environment_id, release_id, deployment_config, status, created_by, created_at, updated_at)
+                 VALUES (1, 1, 3, 'c', 'Created', 'a', 50, 50);
+             UPDATE deployments SET status = 'Succeeded', completed_at = 60 WHERE id = 1;",
+        )
+        .await
+        .unwrap();
+        db.close().await.unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_database_with_dangling_foreign_keys_is_refused_by_name() {
+        let dir = database_before_clustering().await;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join(crate::store::DATABASE_FILE))
+            .foreign_keys(false);
+        let mut db = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        db.execute("DELETE FROM releases WHERE id = 3")
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+        let refused = Store::open(dir.path()).await.unwrap_err().to_string();
+        assert!(
+            refused.contains(
+                "foreign keys point nowhere (1 of them, the first in deployments, to releases)"
+            ),
+            "{refused}"
+        );
+    }
+
+    async fn outcome(store: &Store, release: i64) -> Option<String> {
+        sqlx::query_scalar("SELECT outcome FROM releases WHERE id = ?")
+            .bind(release)
+            .fetch_one(store.reader())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn clustering_by_environment_keeps_every_release_and_what_refers_to_it() {
+        let dir = database_before_clustering().await;
+        let store = Store::open(dir.path()).await.unwrap();
+        let web = page_by_environment_name(
+            store.inline_reader(),
+            "web",
+            PageRequest {
+                before: None,
+                limit: 2,
+            },
+        )
+        .unwrap();
+        let ids: Vec<i64> = web.items.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [7, 3]);
+        assert_eq!(web.next_before, Some(3));
+        let third = &web.items[0];
+        assert_eq!(
+            (
+                third.version.as_str(),
+                third.image.as_str(),
+                third.author.as_str()
+            ),
+            ("v3", "i3", "cy")
+        );
+        assert_eq!(outcome(&store, 3).await.as_deref(), Some("succeeded"));
+        assert_eq!(outcome(&store, 1).await, None);
+        let api = find_by_version(store.reader(), 2, "v1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((api.id, api.git_commit.as_deref()), (2, Some("abc1234")));
+
+        // New releases are numbered past the largest id, in any environment.
+        let mut tx = store.begin().await.unwrap();
+        let new = NewReleaseRow {
+            environment_id: 2,
+            version: "v2",
+            image: "j2",
+            git_commit: None,
+            author: "bob",
+            message: "",
+            recorded_by: "ci",
+            created_at: 70,
+        };
+        let recorded = insert(&mut *tx, &new).await.unwrap();
+        assert_eq!(recorded.id, 8);
+        let again = insert(&mut *tx, &new).await.unwrap_err();
+        assert!(crate::store::is_unique_violation(&again), "{again}");
+        // The outcome triggers were rebuilt with the table.
+        tx.execute(
+            "INSERT INTO deployments (id, environment_id, release_id, deployment_config, status, created_by, created_at, updated_at)
+                 VALUES (2, 2, 8, 'c', 'Created', 'a', 80, 80)",
+        )
+        .await
+        .unwrap();
+        // And deployments still refer to releases that exist.
+        let dangling = tx
+            .execute(
+                "INSERT INTO deployments (id, environment_id, release_id, deployment_config, status, created_by, created_at, updated_at)
+                     VALUES (3, 2, 99, 'c', 'Created', 'a', 80, 80)",
+            )
+            .await
+            .unwrap_err();
+        assert!(dangling.to_string().contains("FOREIGN KEY"), "{dangling}");
+        tx.commit().await.unwrap();
+        assert_eq!(outcome(&store, 8).await.as_deref(), Some("in_progress"));
+        store.close().await;
+    }
 }
