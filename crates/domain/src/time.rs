@@ -13,14 +13,15 @@ pub fn rfc3339_millis(millis: i64) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct Rfc3339Millis(pub i64);
 
-impl fmt::Display for Rfc3339Millis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Rfc3339Millis {
+    /// The text as bytes, for writers that fill a buffer themselves; `None`
+    /// outside four-digit years (never in practice), which only `Display`
+    /// spells.
+    pub fn ascii(self) -> Option<[u8; 24]> {
         let (days, millis_of_day) = (self.0.div_euclid(86_400_000), self.0.rem_euclid(86_400_000));
         let (year, month, day) = civil_from_days(days);
         if !(0..=9999).contains(&year) {
-            // Outside four-digit years, as chrono spells them (never in practice).
-            let t = chrono::DateTime::from_timestamp_millis(self.0).unwrap_or_default();
-            return f.write_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            return None;
         }
         let seconds = millis_of_day / 1000;
         let mut text = *b"0000-00-00T00:00:00.000Z";
@@ -37,8 +38,21 @@ impl fmt::Display for Rfc3339Millis {
         put(14, 2, seconds / 60 % 60);
         put(17, 2, seconds % 60);
         put(20, 3, millis_of_day % 1000);
-        // Only ASCII digits and separators were written.
-        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+        Some(text)
+    }
+}
+
+impl fmt::Display for Rfc3339Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ascii() {
+            // Only ASCII digits and separators were written.
+            Some(text) => f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
+            None => {
+                // Outside four-digit years, as chrono spells them.
+                let t = chrono::DateTime::from_timestamp_millis(self.0).unwrap_or_default();
+                f.write_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            }
+        }
     }
 }
 

@@ -85,11 +85,7 @@ pub async fn list(
         .app
         .visit_releases(&actor, &name, page, |release| writer.push(release))
         .await?;
-    let body = Bytes::from(
-        writer
-            .finish(cursor(end.next_before))
-            .map_err(|e| switchyard_core::app::Error::Internal(e.into()))?,
-    );
+    let body = Bytes::from(writer.finish(cursor(end.next_before)));
     state
         .release_pages
         .put(&name, page, generation, body.clone());
@@ -100,30 +96,13 @@ fn json_response(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Writes a `ReleasePage` straight from the rows the store visits: no owned
-/// copy of each row, no `String` per timestamp.
+/// Writes a `ReleasePage` straight from the rows the store visits, as
+/// serde would write it (a test holds the two to the same bytes) but
+/// without its byte-at-a-time escaping: release text seldom needs any, so a
+/// string is checked whole and copied.
 struct ReleasePageWriter {
     body: Vec<u8>,
     releases: usize,
-    failed: Option<serde_json::Error>,
-}
-
-/// `Release`, borrowed (a test checks that both write the same JSON).
-#[derive(serde::Serialize)]
-struct BorrowedRelease<'a> {
-    id: i64,
-    version: &'a str,
-    image: &'a str,
-    commit: Option<&'a str>,
-    author: &'a str,
-    message: &'a str,
-    recorded_by: &'a str,
-    #[serde(serialize_with = "rfc3339_millis")]
-    created_at: i64,
-}
-
-fn rfc3339_millis<S: serde::Serializer>(millis: &i64, to: S) -> Result<S::Ok, S::Error> {
-    to.collect_str(&Rfc3339Millis(*millis))
 }
 
 impl ReleasePageWriter {
@@ -132,45 +111,93 @@ impl ReleasePageWriter {
         // copied it three times.
         let mut body = Vec::with_capacity(64 + releases * RELEASE_JSON_BYTES);
         body.extend_from_slice(br#"{"releases":["#);
-        ReleasePageWriter {
-            body,
-            releases: 0,
-            failed: None,
-        }
+        ReleasePageWriter { body, releases: 0 }
     }
 
+    /// Appends one release, its fields in `Release`'s order.
     fn push(&mut self, r: &ReleaseRef<'_>) {
-        if self.failed.is_some() {
-            return;
-        }
+        let out = &mut self.body;
         if self.releases > 0 {
-            self.body.push(b',');
+            out.push(b',');
         }
         self.releases += 1;
-        let release = BorrowedRelease {
-            id: r.id,
-            version: r.version,
-            image: r.image,
-            commit: r.git_commit,
-            author: r.author,
-            message: r.message,
-            recorded_by: r.recorded_by,
-            created_at: r.created_at,
-        };
-        if let Err(e) = serde_json::to_writer(&mut self.body, &release) {
-            self.failed = Some(e);
+        out.extend_from_slice(br#"{"id":"#);
+        out.extend_from_slice(itoa::Buffer::new().format(r.id).as_bytes());
+        out.extend_from_slice(br#","version":"#);
+        json_string(out, r.version);
+        out.extend_from_slice(br#","image":"#);
+        json_string(out, r.image);
+        out.extend_from_slice(br#","commit":"#);
+        json_option(out, r.git_commit);
+        out.extend_from_slice(br#","author":"#);
+        json_string(out, r.author);
+        out.extend_from_slice(br#","message":"#);
+        json_string(out, r.message);
+        out.extend_from_slice(br#","recorded_by":"#);
+        json_string(out, r.recorded_by);
+        out.extend_from_slice(br#","created_at":"#);
+        match Rfc3339Millis(r.created_at).ascii() {
+            // Digits and separators: nothing to escape.
+            Some(text) => {
+                out.push(b'"');
+                out.extend_from_slice(&text);
+                out.push(b'"');
+            }
+            None => json_string(out, &timestamp(r.created_at)),
         }
+        out.push(b'}');
     }
 
-    fn finish(mut self, next: Option<String>) -> serde_json::Result<Vec<u8>> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
+    fn finish(mut self, next: Option<String>) -> Vec<u8> {
         self.body.extend_from_slice(br#"],"next":"#);
-        serde_json::to_writer(&mut self.body, &next)?;
+        json_option(&mut self.body, next.as_deref());
         self.body.push(b'}');
-        Ok(self.body)
+        self.body
     }
+}
+
+fn json_option(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => json_string(out, text),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// `text` as a JSON string, escaped as serde_json escapes it.
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    let bytes = text.as_bytes();
+    out.push(b'"');
+    // A fold without an early exit, so the check runs many bytes at a time.
+    if !bytes.iter().fold(false, |any, &b| any | needs_escape(b)) {
+        out.extend_from_slice(bytes);
+    } else {
+        let mut copied = 0;
+        for (at, &b) in bytes.iter().enumerate() {
+            if !needs_escape(b) {
+                continue;
+            }
+            out.extend_from_slice(&bytes[copied..at]);
+            copied = at + 1;
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                _ => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[usize::from(b >> 4)]);
+                    out.push(HEX[usize::from(b & 0xf)]);
+                }
+            }
+        }
+        out.extend_from_slice(&bytes[copied..]);
+    }
+    out.push(b'"');
 }
 
 /// Record a release built elsewhere (deployer).
@@ -248,6 +275,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn strings_are_escaped_as_serde_escapes_them() {
+        let mut texts: Vec<String> = (0..=0x7fu8)
+            .map(|b| format!("a{}z", char::from(b)))
+            .collect();
+        texts.extend(["", "\u{e9}\u{2603}\u{10348}", "\"\"\\\\", "\n\n"].map(String::from));
+        for text in texts {
+            let mut ours = Vec::new();
+            json_string(&mut ours, &text);
+            assert_eq!(ours, serde_json::to_vec(&text).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn the_page_writer_writes_what_serde_writes_for_a_release_page() {
         let releases = [
             ReleaseRef {
@@ -270,6 +310,17 @@ mod tests {
                 recorded_by: "ci",
                 created_at: -1,
             },
+            ReleaseRef {
+                id: -7,
+                version: "\\",
+                image: "every control \u{0}\u{1}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1f} and \u{7f}",
+                git_commit: None,
+                author: "\"",
+                message: "\u{10348} \\\"",
+                recorded_by: "",
+                // Past four-digit years, where the timestamp is chrono's.
+                created_at: 300_000_000_000_000,
+            },
         ];
         for (page, next) in [(&releases[..], Some("8".to_owned())), (&[][..], None)] {
             let mut writer = ReleasePageWriter::with_capacity(page.len());
@@ -280,7 +331,7 @@ mod tests {
             })
             .unwrap();
             assert_eq!(
-                String::from_utf8(writer.finish(next).unwrap()).unwrap(),
+                String::from_utf8(writer.finish(next)).unwrap(),
                 String::from_utf8(expected).unwrap()
             );
         }
