@@ -43,25 +43,37 @@ impl Default for HttpConfig {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach. axum clones the state for every request
+/// (each route's service, each `State` extractor), so it is one shared
+/// count rather than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+pub struct SharedState {
     pub app: Arc<App>,
-    pub config: Arc<HttpConfig>,
+    pub config: HttpConfig,
     pub metrics: Arc<metrics::HttpMetrics>,
-    pub release_pages: Arc<api::releases::PageCache>,
+    pub release_pages: api::releases::PageCache,
     pub tracker: Arc<switchyard_core::tracker::Tracker>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
 }
 
 impl AppState {
     pub fn new(app: Arc<App>, config: HttpConfig) -> AppState {
-        AppState {
+        AppState(Arc::new(SharedState {
             tracker: switchyard_core::tracker::Tracker::new(app.clone()),
             app,
-            config: Arc::new(config),
+            config,
             metrics: Arc::default(),
-            release_pages: Arc::default(),
-        }
+            release_pages: api::releases::PageCache::default(),
+        }))
     }
 }
 
