@@ -285,6 +285,7 @@ impl ChildServer {
         Ok(Memory {
             current_bytes: kb("VmRSS:")?,
             peak_bytes: kb("VmHWM:")?,
+            file_bytes: kb("RssFile:")?,
         })
     }
 
@@ -307,6 +308,9 @@ impl ChildServer {
 pub struct Memory {
     pub current_bytes: u64,
     pub peak_bytes: u64,
+    /// Of the current: pages of mapped files (the binary, the database),
+    /// which the kernel can drop and read again, unlike the heap.
+    pub file_bytes: u64,
 }
 
 /// A data dir that is removed afterwards unless the user named it.
