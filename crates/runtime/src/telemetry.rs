@@ -1,6 +1,7 @@
 //! Structured logs with tracing, to stderr: stdout is kept for what scripts
 //! read (addresses, tokens, command output).
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -18,7 +19,9 @@ pub fn init(format: LogFormat) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours on a terminal only: not as escape codes in a log file.
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
         LogFormat::Json => builder
             .json()
