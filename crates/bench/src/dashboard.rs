@@ -255,19 +255,21 @@ async fn seed(data_dir: &Path, args: &DashboardBench) -> anyhow::Result<Seeded> 
     for i in 0..count {
         // Ending an hour ago, so every deployment has finished by now.
         let created = now - span - 3_600_000 + i * span / count;
-        let release_id: i64 = sqlx::query_scalar(
-            "INSERT INTO releases (environment_id, version, image, git_commit, author, message, recorded_by, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'ci', ?) RETURNING id",
+        let release_id = store::releases::insert(
+            &mut *tx,
+            &store::releases::NewReleaseRow {
+                environment_id,
+                version: &format!("v{i}"),
+                image: &format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:build-{i}"),
+                git_commit: Some(&format!("{:040x}", (i as u128) * 0x9e37_79b9_7f4a_7c15)),
+                author: &format!("dev{}", i % 17),
+                message: &format!("Change number {i}: adjust the landing page copy"),
+                recorded_by: "ci",
+                created_at: created,
+            },
         )
-        .bind(environment_id)
-        .bind(format!("v{i}"))
-        .bind(format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:build-{i}"))
-        .bind(format!("{:040x}", (i as u128) * 0x9e37_79b9_7f4a_7c15))
-        .bind(format!("dev{}", i % 17))
-        .bind(format!("Change number {i}: adjust the landing page copy"))
-        .bind(created)
-        .fetch_one(&mut *tx)
-        .await?;
+        .await?
+        .id;
         if i % 10 != 9 {
             continue;
         }
