@@ -167,11 +167,18 @@ impl DeploymentState {
     }
 }
 
+aws_status!(
+    /// A lifecycle event's status, as CodeDeploy names it.
+    LifecycleEventStatus,
+    "lifecycle event status",
+    [Pending, InProgress, Succeeded, Failed, Skipped, Unknown]
+);
+
 /// A lifecycle event of a deployment as the cloud last reported it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleEventState {
     pub name: String,
-    pub status: String,
+    pub status: LifecycleEventStatus,
     /// Epoch milliseconds.
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -185,10 +192,14 @@ pub fn current_lifecycle_event(
 ) -> Option<&LifecycleEventState> {
     events
         .iter()
-        .find(|e| e.status == "InProgress")
+        .find(|e| e.status == LifecycleEventStatus::InProgress)
         .or_else(|| {
             (!finished)
-                .then(|| events.iter().find(|e| e.status == "Pending"))
+                .then(|| {
+                    events
+                        .iter()
+                        .find(|e| e.status == LifecycleEventStatus::Pending)
+                })
                 .flatten()
         })
 }
@@ -310,7 +321,7 @@ mod tests {
     fn the_current_lifecycle_event_is_the_running_one_else_the_next_while_unfinished() {
         let event = |name: &str, status: &str| LifecycleEventState {
             name: name.into(),
-            status: status.into(),
+            status: LifecycleEventStatus::parse(status).unwrap(),
             started_at: None,
             ended_at: None,
         };

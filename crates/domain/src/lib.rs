@@ -1,6 +1,45 @@
 //! Plain domain types. Every type here is built by parsing, so a value that
 //! exists is a valid one; nothing in this module does I/O.
 
+/// An enum whose variants are AWS's own names for a status: `ALL`,
+/// `parse`, `as_str` and `Display` spell them, and so does serde (stored
+/// runs hold them in JSON).
+macro_rules! aws_status {
+    ($(#[$meta:meta])* $name:ident, $what:literal, [$($variant:ident),+ $(,)?]) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn parse(value: &str) -> Result<Self, $crate::Invalid> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|s| s.as_str() == value)
+                    .ok_or_else(|| {
+                        $crate::Invalid::new(format!(concat!("unknown ", $what, " {:?}"), value))
+                    })
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => stringify!($variant)),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod deployment;
 pub mod deployment_config;
 pub mod environment;

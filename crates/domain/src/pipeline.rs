@@ -272,48 +272,14 @@ impl NotificationTarget {
     }
 }
 
-/// A CodePipeline execution's status, as AWS spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    Cancelled,
-    InProgress,
-    Stopped,
-    Stopping,
-    Succeeded,
-    Superseded,
-    Failed,
-}
+aws_status!(
+    /// A CodePipeline execution's status.
+    RunStatus,
+    "pipeline execution status",
+    [Cancelled, InProgress, Stopped, Stopping, Succeeded, Superseded, Failed]
+);
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 7] = [
-        RunStatus::Cancelled,
-        RunStatus::InProgress,
-        RunStatus::Stopped,
-        RunStatus::Stopping,
-        RunStatus::Succeeded,
-        RunStatus::Superseded,
-        RunStatus::Failed,
-    ];
-
-    pub fn parse(value: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == value)
-            .ok_or_else(|| Invalid::new(format!("unknown pipeline execution status {value:?}")))
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Cancelled => "Cancelled",
-            RunStatus::InProgress => "InProgress",
-            RunStatus::Stopped => "Stopped",
-            RunStatus::Stopping => "Stopping",
-            RunStatus::Succeeded => "Succeeded",
-            RunStatus::Superseded => "Superseded",
-            RunStatus::Failed => "Failed",
-        }
-    }
-
     /// Nothing more will happen to a run in this status (a stopped or
     /// failed stage may still be retried, which the tracker notices).
     pub fn is_terminal(self) -> bool {
@@ -321,11 +287,33 @@ impl RunStatus {
     }
 }
 
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+aws_status!(
+    /// A stage's status in one run: CodePipeline's stage execution statuses,
+    /// and `NotStarted` for a stage the run has not reached.
+    StageStatus,
+    "pipeline stage status",
+    [NotStarted, InProgress, Stopping, Stopped, Succeeded, Failed, Cancelled, Skipped]
+);
+
+impl StageStatus {
+    /// The run is at this stage.
+    pub fn is_active(self) -> bool {
+        matches!(self, StageStatus::InProgress | StageStatus::Stopping)
+    }
+
+    /// The stage ended without succeeding, so it can be retried.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, StageStatus::Failed | StageStatus::Stopped)
     }
 }
+
+aws_status!(
+    /// An action's status in one run: CodePipeline's action execution
+    /// statuses, and `NotStarted` for an action the run has not reached.
+    ActionStatus,
+    "pipeline action status",
+    [NotStarted, InProgress, Succeeded, Failed, Abandoned]
+);
 
 /// One action of a run, as observed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -334,8 +322,7 @@ pub struct ActionState {
     /// Source, Build, Approval, Deploy, ...
     pub category: String,
     pub provider: String,
-    /// NotStarted, InProgress, Succeeded, Failed, Abandoned.
-    pub status: String,
+    pub status: ActionStatus,
     pub summary: Option<String>,
     pub external_id: Option<String>,
     pub external_url: Option<String>,
@@ -348,8 +335,7 @@ pub struct ActionState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageState {
     pub name: String,
-    /// NotStarted, InProgress, Succeeded, Failed, Stopped, Stopping.
-    pub status: String,
+    pub status: StageStatus,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
     pub actions: Vec<ActionState>,
@@ -423,10 +409,24 @@ mod tests {
     }
 
     #[test]
-    fn run_statuses_round_trip() {
-        for s in RunStatus::ALL {
+    fn statuses_round_trip_as_aws_spells_them() {
+        for &s in RunStatus::ALL {
             assert_eq!(RunStatus::parse(s.as_str()).unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
+        for &s in StageStatus::ALL {
+            assert_eq!(StageStatus::parse(s.as_str()).unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for &s in ActionStatus::ALL {
+            assert_eq!(ActionStatus::parse(s.as_str()).unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(StageStatus::InProgress.as_str(), "InProgress");
+        assert_eq!(
+            ActionStatus::parse("Running").unwrap_err().to_string(),
+            "unknown pipeline action status \"Running\""
+        );
         assert!(!RunStatus::InProgress.is_terminal());
         assert!(RunStatus::Failed.is_terminal());
     }

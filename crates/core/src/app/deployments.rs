@@ -11,7 +11,7 @@ use crate::store::{
     self, deployments::DeploymentRow, environments::EnvironmentRow, events::NewEvent,
 };
 use serde_json::json;
-use switchyard_domain::deployment::{DeploymentState, DeploymentStatus};
+use switchyard_domain::deployment::{DeploymentState, DeploymentStatus, LifecycleEventStatus};
 use switchyard_domain::deployment_config::DeploymentConfig;
 use switchyard_domain::environment::Platform;
 use switchyard_domain::release::{ImageRef, NewRelease};
@@ -452,8 +452,10 @@ impl App {
                 .lifecycle
                 .iter()
                 .find(|o| o.name == e.name)
-                .map(|o| o.status.as_str());
-            if was != Some(e.status.as_str()) && !(was.is_none() && e.status == "Pending") {
+                .map(|o| o.status);
+            if was != Some(e.status)
+                && !(was.is_none() && e.status == LifecycleEventStatus::Pending)
+            {
                 events.push((
                     "deployment.lifecycle",
                     json!({"event": e.name, "status": e.status}),

@@ -12,7 +12,7 @@ use crate::store::{
 };
 use serde_json::json;
 use switchyard_domain::environment::Platform;
-use switchyard_domain::pipeline::RunStatus;
+use switchyard_domain::pipeline::{ActionStatus, StageStatus};
 use switchyard_domain::release::GitCommit;
 use switchyard_domain::user::Role;
 
@@ -221,7 +221,7 @@ impl App {
                 ),
             }));
         };
-        if !matches!(found.status.as_str(), "Failed" | "Stopped") {
+        if !found.status.is_retryable() {
             return Err(Error::Conflict(format!(
                 "stage {stage} of pipeline run {id} is {}; only a failed or stopped stage can be retried",
                 found.status
@@ -314,7 +314,7 @@ impl App {
         run: &PipelineRunRow,
         seen: &RunObservation,
     ) -> Result<RunProgress> {
-        let status = RunStatus::parse(&seen.status).map_err(|e| anyhow::anyhow!(e))?;
+        let status = seen.status;
         let mut progress = RunProgress {
             finished: status.is_terminal(),
             ..Default::default()
@@ -361,8 +361,8 @@ impl App {
         let mut events: Vec<(&str, serde_json::Value)> = Vec::new();
         for stage in &seen.stages {
             let before = old.iter().find(|s| s.name == stage.name);
-            if before.map(|s| s.status.as_str()) != Some(stage.status.as_str())
-                && !(before.is_none() && stage.status == "NotStarted")
+            if before.map(|s| s.status) != Some(stage.status)
+                && !(before.is_none() && stage.status == StageStatus::NotStarted)
             {
                 events.push((
                     "pipeline.stage",
@@ -372,9 +372,9 @@ impl App {
             for action in &stage.actions {
                 let was = before
                     .and_then(|s| s.actions.iter().find(|a| a.name == action.name))
-                    .map(|a| a.status.as_str());
-                if was != Some(action.status.as_str())
-                    && !(was.is_none() && action.status == "NotStarted")
+                    .map(|a| a.status);
+                if was != Some(action.status)
+                    && !(was.is_none() && action.status == ActionStatus::NotStarted)
                 {
                     events.push((
                         "pipeline.action",

@@ -5,7 +5,7 @@ use super::{Cloud, describe};
 use aws_sdk_codedeploy::types as cd;
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use switchyard_domain::deployment::DeploymentStatus;
-pub use switchyard_domain::deployment::{LifecycleEventState, TaskSetState};
+pub use switchyard_domain::deployment::{LifecycleEventState, LifecycleEventStatus, TaskSetState};
 
 /// A failed cloud call: the AWS error code (when AWS gave one) and the text.
 #[derive(Debug, Clone)]
@@ -17,6 +17,17 @@ pub struct CloudError {
 impl std::fmt::Display for CloudError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+/// A value the cloud sent that we have no name for (a status AWS added,
+/// say): an error that names it, rather than a guess at what it means.
+impl From<switchyard_domain::Invalid> for CloudError {
+    fn from(invalid: switchyard_domain::Invalid) -> CloudError {
+        CloudError {
+            code: None,
+            message: invalid.to_string(),
+        }
     }
 }
 
@@ -253,13 +264,18 @@ pub async fn observe(
         observation.lifecycle = ecs
             .lifecycle_events()
             .iter()
-            .map(|e| LifecycleEventState {
-                name: e.lifecycle_event_name().unwrap_or_default().to_owned(),
-                status: e.status().map_or("Pending", |s| s.as_str()).to_owned(),
-                started_at: millis(e.start_time()),
-                ended_at: millis(e.end_time()),
+            .map(|e| {
+                Ok(LifecycleEventState {
+                    name: e.lifecycle_event_name().unwrap_or_default().to_owned(),
+                    status: match e.status() {
+                        Some(s) => LifecycleEventStatus::parse(s.as_str())?,
+                        None => LifecycleEventStatus::Pending,
+                    },
+                    started_at: millis(e.start_time()),
+                    ended_at: millis(e.end_time()),
+                })
             })
-            .collect();
+            .collect::<Result<_, CloudError>>()?;
         observation.task_sets = ecs
             .task_sets_info()
             .iter()

@@ -4,7 +4,9 @@
 use super::Cloud;
 use super::deployments::{CloudError, cloud_error};
 use aws_sdk_codepipeline::types as cp;
-pub use switchyard_domain::pipeline::{ActionState, StageState};
+pub use switchyard_domain::pipeline::{
+    ActionState, ActionStatus, RunStatus, StageState, StageStatus,
+};
 
 fn missing(what: &str) -> CloudError {
     CloudError {
@@ -87,7 +89,7 @@ pub struct PendingApproval {
 /// A run as the cloud reports it now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunObservation {
-    pub status: String,
+    pub status: RunStatus,
     pub summary: Option<String>,
     pub commit: Option<String>,
     pub commit_message: Option<String>,
@@ -101,13 +103,16 @@ impl RunObservation {
     /// The failure to show: the first failed action's error, else the
     /// execution's summary.
     pub fn error(&self) -> Option<String> {
-        if !matches!(self.status.as_str(), "Failed" | "Stopped" | "Cancelled") {
+        if !matches!(
+            self.status,
+            RunStatus::Failed | RunStatus::Stopped | RunStatus::Cancelled
+        ) {
             return None;
         }
         self.stages
             .iter()
             .flat_map(|s| &s.actions)
-            .find(|a| a.status == "Failed")
+            .find(|a| a.status == ActionStatus::Failed)
             .map(|a| {
                 format!(
                     "{}: {}",
@@ -124,20 +129,20 @@ impl RunObservation {
 
 /// Stage status from its actions, for stages the pipeline state no longer
 /// reports for this execution.
-fn stage_status(actions: &[ActionState]) -> &'static str {
-    let any = |s: &str| actions.iter().any(|a| a.status == s);
-    if any("InProgress") {
-        "InProgress"
-    } else if any("Failed") {
-        "Failed"
-    } else if any("Abandoned") {
-        "Stopped"
-    } else if !actions.is_empty() && actions.iter().all(|a| a.status == "Succeeded") {
-        "Succeeded"
-    } else if any("Succeeded") {
-        "InProgress"
+fn stage_status(actions: &[ActionState]) -> StageStatus {
+    let any = |status: ActionStatus| actions.iter().any(|a| a.status == status);
+    if any(ActionStatus::InProgress) {
+        StageStatus::InProgress
+    } else if any(ActionStatus::Failed) {
+        StageStatus::Failed
+    } else if any(ActionStatus::Abandoned) {
+        StageStatus::Stopped
+    } else if !actions.is_empty() && actions.iter().all(|a| a.status == ActionStatus::Succeeded) {
+        StageStatus::Succeeded
+    } else if any(ActionStatus::Succeeded) {
+        StageStatus::InProgress
     } else {
-        "NotStarted"
+        StageStatus::NotStarted
     }
 }
 
@@ -210,13 +215,13 @@ pub async fn observe(
                 .and_then(|d| d.output())
                 .and_then(|o| o.execution_result());
             let latest = action.latest_execution().filter(|_| ours);
-            let status = detail
-                .and_then(|d| d.status())
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_else(|| "NotStarted".to_owned());
+            let status = match detail.and_then(|d| d.status()) {
+                Some(s) => ActionStatus::parse(s.as_str())?,
+                None => ActionStatus::NotStarted,
+            };
             let category = type_id.map_or("", |t| t.category().as_str()).to_owned();
             if let Some(token) = latest.and_then(|l| l.token()) {
-                if status == "InProgress" {
+                if status == ActionStatus::InProgress {
                     pending_approvals.push(PendingApproval {
                         stage: stage_name.to_owned(),
                         action: action_name.to_owned(),
@@ -257,11 +262,14 @@ pub async fn observe(
             });
         }
         let status = match stage.latest_execution().filter(|_| ours) {
-            Some(e) => e.status().as_str().to_owned(),
-            None => stage_status(&actions).to_owned(),
+            Some(e) => StageStatus::parse(e.status().as_str())?,
+            None => stage_status(&actions),
         };
         let started_at = actions.iter().filter_map(|a| a.started_at).min();
-        let finished = matches!(status.as_str(), "Succeeded" | "Failed" | "Stopped");
+        let finished = matches!(
+            status,
+            StageStatus::Succeeded | StageStatus::Failed | StageStatus::Stopped
+        );
         let ended_at = finished
             .then(|| actions.iter().filter_map(|a| a.updated_at).max())
             .flatten();
@@ -275,10 +283,10 @@ pub async fn observe(
     }
     let revision = execution.artifact_revisions().first();
     Ok(RunObservation {
-        status: execution
-            .status()
-            .map_or("InProgress", |s| s.as_str())
-            .to_owned(),
+        status: match execution.status() {
+            Some(s) => RunStatus::parse(s.as_str())?,
+            None => RunStatus::InProgress,
+        },
         summary: execution.status_summary().map(str::to_owned),
         commit: revision.and_then(|r| r.revision_id()).map(str::to_owned),
         commit_message: revision

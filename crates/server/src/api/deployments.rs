@@ -83,7 +83,7 @@ fn deployment_json(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
             .iter()
             .map(|e| LifecycleEvent {
                 name: e.name.clone(),
-                status: e.status.clone(),
+                status: e.status.to_string(),
                 started_at: e.started_at.map(timestamp),
                 ended_at: e.ended_at.map(timestamp),
             })

@@ -44,7 +44,7 @@ fn pipeline_run_json(run: PipelineRunRow, approvals: Vec<Approval>) -> PipelineR
                     _ => None,
                 },
                 name: s.name,
-                status: s.status,
+                status: s.status.to_string(),
                 started_at: s.started_at.map(timestamp),
                 ended_at: s.ended_at.map(timestamp),
                 actions: s
@@ -55,7 +55,7 @@ fn pipeline_run_json(run: PipelineRunRow, approvals: Vec<Approval>) -> PipelineR
                         name: a.name,
                         category: a.category,
                         provider: a.provider,
-                        status: a.status,
+                        status: a.status.to_string(),
                         summary: a.summary,
                         error: a.error,
                         external_id: a.external_id,

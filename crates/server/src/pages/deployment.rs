@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use switchyard_core::app::views::{AllowedActions, DeploymentView};
 use switchyard_core::store;
-use switchyard_domain::deployment::DeploymentStatus;
+use switchyard_domain::deployment::{DeploymentStatus, LifecycleEventStatus};
 
 /// A CSS class for a CodeDeploy status.
 pub fn status_class(status: DeploymentStatus, rolled_back: bool) -> &'static str {
@@ -135,18 +135,18 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
         .iter()
         .map(|e| TimelineItem {
             name: e.name.clone(),
-            class: match e.status.as_str() {
-                "Succeeded" => "good",
-                "Failed" => "bad",
-                "InProgress" => "busy",
-                "Skipped" => "skip",
-                _ => "todo",
+            class: match e.status {
+                LifecycleEventStatus::Succeeded => "good",
+                LifecycleEventStatus::Failed => "bad",
+                LifecycleEventStatus::InProgress => "busy",
+                LifecycleEventStatus::Skipped => "skip",
+                LifecycleEventStatus::Pending | LifecycleEventStatus::Unknown => "todo",
             },
-            status: e.status.clone(),
+            status: e.status.to_string(),
             started: e.started_at.map(|at| When::at(at, now)),
             duration: e.started_at.map(|start| {
                 let took = duration(e.ended_at.unwrap_or(now) - start);
-                if e.ended_at.is_none() && e.status == "InProgress" {
+                if e.ended_at.is_none() && e.status == LifecycleEventStatus::InProgress {
                     format!("{took} so far")
                 } else {
                     took

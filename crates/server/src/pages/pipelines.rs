@@ -23,7 +23,7 @@ use switchyard_core::cloud::pipelines::{ActionState, StageState};
 use switchyard_core::store::pipeline_runs::PipelineRunRow;
 use switchyard_core::store::{self, PageRequest};
 use switchyard_domain::ForField;
-use switchyard_domain::pipeline::RunStatus;
+use switchyard_domain::pipeline::{ActionStatus, RunStatus, StageStatus};
 use switchyard_domain::release::GitCommit;
 
 /// A CSS class for a run's status.
@@ -37,14 +37,24 @@ pub fn run_class(status: RunStatus) -> &'static str {
     }
 }
 
-/// A CSS class for a stage's or action's status.
-fn step_class(status: &str) -> &'static str {
+/// A CSS class for a stage's status.
+fn stage_class(status: StageStatus) -> &'static str {
     match status {
-        "Succeeded" => "good",
-        "Failed" | "Stopped" | "Abandoned" => "bad",
-        "InProgress" => "busy",
-        "Stopping" => "wait",
-        _ => "todo",
+        StageStatus::Succeeded => "good",
+        StageStatus::Failed | StageStatus::Stopped => "bad",
+        StageStatus::InProgress => "busy",
+        StageStatus::Stopping => "wait",
+        StageStatus::NotStarted | StageStatus::Cancelled | StageStatus::Skipped => "todo",
+    }
+}
+
+/// A CSS class for an action's status.
+fn action_class(status: ActionStatus) -> &'static str {
+    match status {
+        ActionStatus::Succeeded => "good",
+        ActionStatus::Failed | ActionStatus::Abandoned => "bad",
+        ActionStatus::InProgress => "busy",
+        ActionStatus::NotStarted => "todo",
     }
 }
 
@@ -87,7 +97,7 @@ fn awaits_approval(stage: &StageState) -> bool {
     stage
         .actions
         .iter()
-        .any(|a| a.category == "Approval" && a.status == "InProgress")
+        .any(|a| a.category == "Approval" && a.status == ActionStatus::InProgress)
 }
 
 /// One run in a list.
@@ -112,7 +122,7 @@ pub fn run_item(run: &PipelineRunRow, now: i64) -> RunItem {
     let current = current_stage(&run.stages);
     let (stage_status, stage_class) = match current {
         Some(s) if awaits_approval(s) => ("Waiting for approval".to_owned(), "wait"),
-        Some(s) => (words(&s.status), step_class(&s.status)),
+        Some(s) => (words(s.status.as_str()), stage_class(s.status)),
         None => ("Not started".to_owned(), "todo"),
     };
     RunItem {
@@ -265,14 +275,19 @@ fn model(view: PipelineRunView, allowed: PipelineActions, csrf: &str) -> RunMode
                 status: if waiting {
                     "Waiting for approval".into()
                 } else {
-                    words(&s.status)
+                    words(s.status.as_str())
                 },
                 class: if waiting {
                     "wait"
                 } else {
-                    step_class(&s.status)
+                    stage_class(s.status)
                 },
-                took: took(s.started_at, s.ended_at, s.status == "InProgress", now),
+                took: took(
+                    s.started_at,
+                    s.ended_at,
+                    s.status == StageStatus::InProgress,
+                    now,
+                ),
                 started: s.started_at.map(|at| When::at(at, now)),
                 current: running && current.as_deref() == Some(s.name.as_str()),
                 actions: s
@@ -293,17 +308,19 @@ fn model(view: PipelineRunView, allowed: PipelineActions, csrf: &str) -> RunMode
                         } else {
                             None
                         };
+                        let running = a.status == ActionStatus::InProgress;
+                        let waiting = running && a.category == "Approval";
                         ActionView {
                             name: a.name.clone(),
-                            status: if a.category == "Approval" && a.status == "InProgress" {
+                            status: if waiting {
                                 "Waiting for approval".into()
                             } else {
-                                words(&a.status)
+                                words(a.status.as_str())
                             },
-                            class: if a.category == "Approval" && a.status == "InProgress" {
+                            class: if waiting {
                                 "wait"
                             } else {
-                                step_class(&a.status)
+                                action_class(a.status)
                             },
                             kind: if a.provider.is_empty() {
                                 a.category.clone()
@@ -315,8 +332,8 @@ fn model(view: PipelineRunView, allowed: PipelineActions, csrf: &str) -> RunMode
                             named: !(s.actions.len() == 1 && a.name == s.name),
                             took: took(
                                 a.started_at,
-                                (a.status != "InProgress").then_some(a.updated_at).flatten(),
-                                a.status == "InProgress",
+                                (!running).then_some(a.updated_at).flatten(),
+                                running,
                                 now,
                             ),
                             link,
@@ -351,7 +368,7 @@ fn model(view: PipelineRunView, allowed: PipelineActions, csrf: &str) -> RunMode
     let retries: Vec<RetryAction> = if allowed.retry {
         run.stages
             .iter()
-            .filter(|s| matches!(s.status.as_str(), "Failed" | "Stopped"))
+            .filter(|s| s.status.is_retryable())
             .map(|s| RetryAction {
                 stage: s.name.clone(),
                 question: format!(
@@ -363,10 +380,7 @@ fn model(view: PipelineRunView, allowed: PipelineActions, csrf: &str) -> RunMode
     } else {
         Vec::new()
     };
-    let retriable = run
-        .stages
-        .iter()
-        .any(|s| matches!(s.status.as_str(), "Failed" | "Stopped"));
+    let retriable = run.stages.iter().any(|s| s.status.is_retryable());
     let actions_note = ((running || retriable) && !allowed.stop).then(|| {
         "Your role can watch this run; stopping or retrying it needs the deployer role.".into()
     });
@@ -414,7 +428,7 @@ fn log_view(action: &ActionState, url: String) -> LogView {
         action: action.name.clone(),
         url,
         build: action.external_id.clone().unwrap_or_default(),
-        status: action.status.clone(),
+        status: action.status.to_string(),
         text: String::new(),
         offset: 0,
         note: None,
@@ -726,6 +740,7 @@ mod tests {
         assert_eq!(words("Succeeded"), "Succeeded");
         assert_eq!(run_class(RunStatus::Failed), "bad");
         assert_eq!(run_class(RunStatus::Superseded), "todo");
-        assert_eq!(step_class("Abandoned"), "bad");
+        assert_eq!(action_class(ActionStatus::Abandoned), "bad");
+        assert_eq!(stage_class(StageStatus::Stopping), "wait");
     }
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::app::{Actor, App, Result};
-use crate::cloud::pipelines::StageState;
+use crate::cloud::pipelines::{StageState, StageStatus};
 use crate::store::pipeline_runs::PipelineRunRow;
 use crate::store::{self, deployments::DeploymentRow};
 use switchyard_domain::user::Role;
@@ -24,10 +24,12 @@ pub struct PipelineRunView {
 /// The stage a run is at: the one in progress, else the last one that
 /// started (the one it failed or stopped in, or the last that succeeded).
 pub fn current_stage(stages: &[StageState]) -> Option<&StageState> {
-    stages
-        .iter()
-        .find(|s| matches!(s.status.as_str(), "InProgress" | "Stopping"))
-        .or_else(|| stages.iter().rev().find(|s| s.status != "NotStarted"))
+    stages.iter().find(|s| s.status.is_active()).or_else(|| {
+        stages
+            .iter()
+            .rev()
+            .find(|s| s.status != StageStatus::NotStarted)
+    })
 }
 
 impl App {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::app::{Actor, App, Error, Result};
-use crate::cloud::pipelines::StageState;
+use crate::cloud::pipelines::{StageState, StageStatus};
 use crate::store::{self};
 use std::sync::Arc;
 use switchyard_domain::pipeline::Decision;
@@ -30,10 +30,10 @@ fn the_chart_window_covers_the_plan_and_the_samples() {
     assert_eq!(w.span, 1_040);
 }
 
-fn stage(name: &str, status: &str) -> StageState {
+fn stage(name: &str, status: StageStatus) -> StageState {
     StageState {
         name: name.into(),
-        status: status.into(),
+        status,
         started_at: None,
         ended_at: None,
         actions: Vec::new(),
@@ -44,17 +44,17 @@ fn stage(name: &str, status: &str) -> StageState {
 fn the_current_stage_is_the_running_or_the_last_started_one() {
     let at = |stages: &[StageState]| current_stage(stages).map(|s| s.name.clone());
     let mut stages = vec![
-        stage("Source", "Succeeded"),
-        stage("Build", "InProgress"),
-        stage("Deploy", "NotStarted"),
+        stage("Source", StageStatus::Succeeded),
+        stage("Build", StageStatus::InProgress),
+        stage("Deploy", StageStatus::NotStarted),
     ];
     assert_eq!(at(&stages).as_deref(), Some("Build"));
-    stages[1].status = "Failed".into();
+    stages[1].status = StageStatus::Failed;
     assert_eq!(at(&stages).as_deref(), Some("Build"));
-    stages[1].status = "Succeeded".into();
-    stages[2].status = "Succeeded".into();
+    stages[1].status = StageStatus::Succeeded;
+    stages[2].status = StageStatus::Succeeded;
     assert_eq!(at(&stages).as_deref(), Some("Deploy"));
-    assert_eq!(at(&[stage("Source", "NotStarted")]), None);
+    assert_eq!(at(&[stage("Source", StageStatus::NotStarted)]), None);
 }
 
 fn actor(name: &str, role: Role) -> Actor {
