@@ -123,18 +123,18 @@ impl ReleasePageWriter {
         self.releases += 1;
         out.extend_from_slice(br#"{"id":"#);
         out.extend_from_slice(itoa::Buffer::new().format(r.id).as_bytes());
-        out.extend_from_slice(br#","version":"#);
-        json_string(out, r.version);
-        out.extend_from_slice(br#","image":"#);
-        json_string(out, r.image);
-        out.extend_from_slice(br#","commit":"#);
-        json_option(out, r.git_commit);
-        out.extend_from_slice(br#","author":"#);
-        json_string(out, r.author);
-        out.extend_from_slice(br#","message":"#);
-        json_string(out, r.message);
-        out.extend_from_slice(br#","recorded_by":"#);
-        json_string(out, r.recorded_by);
+        let texts: [(&[u8], Option<&str>); 6] = [
+            (br#","version":"#, Some(r.version)),
+            (br#","image":"#, Some(r.image)),
+            (br#","commit":"#, r.git_commit),
+            (br#","author":"#, Some(r.author)),
+            (br#","message":"#, Some(r.message)),
+            (br#","recorded_by":"#, Some(r.recorded_by)),
+        ];
+        for (key, text) in texts {
+            out.extend_from_slice(key);
+            json_option(out, text);
+        }
         out.extend_from_slice(br#","created_at":"#);
         match Rfc3339Millis(r.created_at).ascii() {
             // Digits and separators: nothing to escape.
