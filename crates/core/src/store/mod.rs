@@ -111,6 +111,7 @@ impl Store {
 /// inside the transaction each migration runs in. Every foreign key is
 /// checked afterwards, so a migration cannot leave one dangling.
 async fn migrate(options: SqliteConnectOptions) -> anyhow::Result<()> {
+    use sqlx::migrate::Migrate;
     // A pool of one rather than a bare connection: the migrator's future
     // over `&mut SqliteConnection` is not provably `Send`.
     let db = SqlitePoolOptions::new()
@@ -118,20 +119,28 @@ async fn migrate(options: SqliteConnectOptions) -> anyhow::Result<()> {
         .connect_with(options.foreign_keys(false))
         .await?;
     let migrator = sqlx::migrate!("./migrations");
-    let applied_before = applied_migrations(&db).await?;
+    let applied_before = {
+        let mut connection = db.acquire().await?;
+        connection.ensure_migrations_table().await?;
+        connection.list_applied_migrations().await?.len()
+    };
     migrator.run(&db).await?;
     // The check reads every row that has a foreign key: only after a
     // migration ran, not at every start.
-    let dangling: Vec<(String, Option<i64>, String, i64)> =
-        if applied_before < migrator.migrations.len() {
-            // (table, rowid, parent table, foreign key index) per dangling row.
-            sqlx::query_as("PRAGMA foreign_key_check")
-                .fetch_all(&db)
-                .await?
-        } else {
-            Vec::new()
-        };
+    if applied_before < migrator.migrations.len() {
+        check_foreign_keys(&db).await?;
+    }
     db.close().await;
+    Ok(())
+}
+
+/// Fails, naming the first, if any row's foreign key points nowhere.
+async fn check_foreign_keys(db: &SqlitePool) -> anyhow::Result<()> {
+    // (table, rowid, parent table, foreign key index) per dangling row.
+    let dangling: Vec<(String, Option<i64>, String, i64)> =
+        sqlx::query_as("PRAGMA foreign_key_check")
+            .fetch_all(db)
+            .await?;
     if let Some((table, _, parent, _)) = dangling.first() {
         anyhow::bail!(
             "the database has rows whose foreign keys point nowhere ({} of them, the first \
@@ -140,22 +149,6 @@ async fn migrate(options: SqliteConnectOptions) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// How many migrations the database has had (none if it is new).
-async fn applied_migrations(db: &SqlitePool) -> Result<usize, sqlx::Error> {
-    let tracked: bool = sqlx::query_scalar(
-        "SELECT COUNT(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = '_sqlx_migrations'",
-    )
-    .fetch_one(db)
-    .await?;
-    if !tracked {
-        return Ok(0);
-    }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-        .fetch_one(db)
-        .await?;
-    Ok(usize::try_from(count).unwrap_or(0))
 }
 
 /// Milliseconds since the Unix epoch, the unit every timestamp column uses.
