@@ -226,14 +226,26 @@ struct TimeScaleArg {
 
 #[derive(Debug, Subcommand)]
 enum LocalcloudTask {
-    /// The built-in static file server a task of image static:<dir> runs
-    /// (listens on 127.0.0.1:$PORT).
+    /// A task's own process on the host: the built-in static file server
+    /// of an image static:<dir> (on 127.0.0.1:$PORT), or the supervisor of
+    /// a container's entryPoint + command.
     #[command(hide = true)]
-    ServeStatic {
+    Task {
+        /// The local cloud whose task this is (its instance id): how a
+        /// restarted local cloud finds it.
         #[arg(long)]
-        dir: PathBuf,
+        owner: Option<String>,
+        #[arg(long)]
+        task_id: Option<String>,
+        /// The local cloud's lease: without it for a while, the task stops.
+        #[arg(long)]
+        lease: Option<PathBuf>,
         #[arg(long, env = "PORT")]
         port: u16,
+        #[arg(long, required_unless_present = "command", conflicts_with = "command")]
+        static_dir: Option<PathBuf>,
+        #[arg(last = true)]
+        command: Vec<String>,
     },
 }
 
@@ -582,8 +594,25 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
 
 async fn localcloud(args: LocalcloudArgs) -> anyhow::Result<()> {
     match args.task {
-        Some(LocalcloudTask::ServeStatic { dir, port }) => {
-            localcloud::tasks::serve_static(dir, SocketAddr::from(([127, 0, 0, 1], port))).await
+        Some(LocalcloudTask::Task {
+            lease,
+            port,
+            static_dir,
+            command,
+            ..
+        }) => {
+            use localcloud::tasks::host_task::{self, HostProgram, HostTaskArgs};
+            let program = match static_dir {
+                Some(dir) => HostProgram::StaticSite { dir },
+                None => HostProgram::Command { argv: command },
+            };
+            let status = host_task::run(HostTaskArgs {
+                port,
+                lease,
+                program,
+            })
+            .await?;
+            host_task::exit_as(status)
         }
         None => {
             telemetry::init(args.log_format);

@@ -4,6 +4,7 @@
 //! from a remote registry.
 
 use crate::helpers::{Cloud, Stack, StackOptions, register_containers, revision, wait_finished};
+use crate::sampler::Sampler;
 use aws_sdk_ecs as ecs;
 use bollard::Docker;
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
@@ -462,9 +463,9 @@ async fn without_an_engine_host_commands_run_and_images_without_one_are_refused_
 }
 
 #[tokio::test]
-async fn shutdown_removes_the_containers_and_a_restart_removes_those_a_crash_left() {
+async fn shutdown_removes_the_containers_and_a_restart_adopts_those_a_crash_left() {
     let (mut cloud, docker) = start_cloud().await;
-    Stack::create(&cloud, "lives", on_8080(vec![web(SERVE_PAGE)], 2)).await;
+    let stack = Stack::create(&cloud, "lives", on_8080(vec![web(SERVE_PAGE)], 2)).await;
     let first = task_ids(&cloud, "lives", false).await;
     let owner = labelled(&docker, "switchyard.task-id", &first[0]).await[0]
         .labels
@@ -472,6 +473,16 @@ async fn shutdown_removes_the_containers_and_a_restart_removes_those_a_crash_lef
         .unwrap()["switchyard.localcloud"]
         .clone();
     let own = || labelled(&docker, "switchyard.localcloud", &owner);
+    let running = || async {
+        let mut ids: Vec<String> = own()
+            .await
+            .into_iter()
+            .filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING))
+            .filter_map(|c| c.id)
+            .collect();
+        ids.sort();
+        ids
+    };
     assert_eq!(own().await.len(), 2);
 
     cloud.terminate().await;
@@ -481,38 +492,53 @@ async fn shutdown_removes_the_containers_and_a_restart_removes_those_a_crash_lef
     );
 
     cloud.restart().await;
-    let running = wait_for("two containers again", Duration::from_secs(30), || async {
-        let containers = own().await;
-        let running: Vec<String> = containers
-            .iter()
-            .filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING))
-            .filter_map(|c| c.id.clone())
-            .collect();
-        (running.len() == 2).then_some(running)
-    })
-    .await;
-    cloud.kill().await;
-    assert_eq!(
-        own().await.len(),
-        2,
-        "containers outlive a crash (unlike host processes)"
-    );
-
-    cloud.restart().await;
     wait_for(
-        "the crash's containers to be removed",
+        "two tasks running again",
+        Duration::from_secs(30),
+        || async { (task_ids(&cloud, "lives", false).await.len() == 2).then_some(()) },
+    )
+    .await;
+    stack.wait_until_serving(&cloud, "blue").await;
+    let containers = running().await;
+    let mut tasks = task_ids(&cloud, "lives", false).await;
+    tasks.sort();
+    assert_eq!(containers.len(), 2);
+
+    // A crash leaves the containers running; the next start takes them over
+    // with their task ids, and production serves on through the restart.
+    let production = Sampler::start(&stack.production_url);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let killed = Instant::now();
+    cloud.kill().await;
+    let dead = Instant::now();
+    assert_eq!(running().await, containers, "containers outlive a crash");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cloud.restart().await;
+    let restarted = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    production
+        .stop()
+        .await
+        .assert_only_lost_while_down(killed, dead, restarted);
+    let mut adopted = task_ids(&cloud, "lives", false).await;
+    adopted.sort();
+    assert_eq!(adopted, tasks, "the tasks keep their ids");
+    assert_eq!(running().await, containers, "and their containers");
+    // Their health is checked on: a task whose container dies now is replaced.
+    docker
+        .kill_container(&containers[0], None::<KillContainerOptions>)
+        .await
+        .unwrap();
+    wait_for(
+        "the killed task replaced",
         Duration::from_secs(30),
         || async {
-            let ids: Vec<String> = own().await.into_iter().filter_map(|c| c.id).collect();
-            running.iter().all(|old| !ids.contains(old)).then_some(())
+            let now = task_ids(&cloud, "lives", false).await;
+            (now.len() == 2 && now.iter().filter(|t| tasks.contains(t)).count() == 1).then_some(())
         },
     )
     .await;
-    wait_for("two new tasks running", Duration::from_secs(30), || async {
-        let running = task_ids(&cloud, "lives", false).await;
-        (running.len() == 2).then_some(())
-    })
-    .await;
+
     cloud.terminate().await;
     assert!(own().await.is_empty());
 }

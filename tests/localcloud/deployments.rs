@@ -1,4 +1,5 @@
 use crate::helpers::{Cloud, Stack, StackOptions, green_share, wait_finished, wait_status};
+use crate::sampler::Sampler;
 use aws_sdk_codedeploy::types::{DeploymentStatus, DeploymentWaitType, TargetLabel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -457,7 +458,7 @@ async fn hooks_report_through_the_api_and_ready_waits_for_continue() {
 }
 
 #[tokio::test]
-async fn a_killed_local_cloud_resumes_the_shift_after_restart() {
+async fn a_killed_local_cloud_keeps_production_serving_and_resumes_the_shift_after_restart() {
     let mut cloud = Cloud::start().await;
     let stack = Stack::create(&cloud, "crash", StackOptions::default()).await;
     let id = stack
@@ -476,7 +477,24 @@ async fn a_killed_local_cloud_resumes_the_shift_after_restart() {
         }
         assert!(Instant::now() < deadline, "never mid-shift");
     }
-    cloud.crash_and_restart().await;
+    let tasks = cloud.task_processes();
+    let production = Sampler::start(&stack.production_url);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let killed = Instant::now();
+    cloud.kill().await;
+    let dead = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cloud.restart().await;
+    let restarted = Instant::now();
+    assert_eq!(
+        cloud.task_processes(),
+        tasks,
+        "the tasks run on, adopted, and none was started anew"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let samples = production.stop().await;
+    samples.assert_only_lost_while_down(killed, dead, restarted);
+
     let info = wait_finished(&cloud, &id, Duration::from_secs(40)).await;
     assert_eq!(
         info.status(),

@@ -66,29 +66,26 @@ impl Cloud {
             .any(|line| line.contains(needle))
     }
 
-    /// kill -9, then start again on the same data dir and port. No task
-    /// process may outlive the killed local cloud.
+    /// kill -9, then start again on the same data dir and port. The task
+    /// processes outlive the crash, and the restarted local cloud adopts
+    /// them: the same processes run on.
     pub async fn crash_and_restart(&mut self) {
-        let tasks = processes_mentioning(&self.dir.path().to_string_lossy());
+        let tasks = self.task_processes();
         assert!(!tasks.is_empty(), "task processes run before the crash");
         self.kill().await;
-        let deadline = Instant::now() + Duration::from_secs(3);
-        loop {
-            let left: Vec<u32> = tasks
-                .iter()
-                .copied()
-                .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
-                .collect();
-            if left.is_empty() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "task processes {left:?} outlived the killed local cloud"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         self.restart().await;
+        let after = self.task_processes();
+        assert!(
+            tasks.iter().all(|pid| after.contains(pid)),
+            "the task processes {tasks:?} were not adopted: {after:?} run now"
+        );
+    }
+
+    /// The static site task processes of this local cloud, sorted.
+    pub fn task_processes(&self) -> Vec<u32> {
+        let mut pids = processes_mentioning(&self.dir.path().to_string_lossy());
+        pids.sort_unstable();
+        pids
     }
 
     /// kill -9, and wait until it is gone.
@@ -178,8 +175,8 @@ fn has_exited(pid: u32) -> bool {
     }
 }
 
-/// Live processes whose command line mentions `needle` (the static site
-/// tasks name their directory, which lives in the test's temp dir).
+/// Live static site task processes whose command line mentions `needle`
+/// (they name their directory, which lives in the test's temp dir).
 fn processes_mentioning(needle: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
@@ -187,7 +184,7 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
                 String::from_utf8_lossy(&c).contains(needle)
-                    && String::from_utf8_lossy(&c).contains("serve-static")
+                    && String::from_utf8_lossy(&c).contains("--static-dir")
             })
         })
         .collect()

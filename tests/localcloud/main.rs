@@ -10,4 +10,5 @@ mod git_repo;
 mod helpers;
 mod registry;
 mod registry_client;
+mod sampler;
 mod wire;

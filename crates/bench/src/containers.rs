@@ -7,7 +7,7 @@ use super::proxy::{self, Nginx};
 use super::{ChildServer, quantile};
 use clap::Args;
 use localcloud::tasks::{
-    ContainerEngine, ContainerTaskSpec, DockerHost, HealthCheckSettings, TaskProgram,
+    ContainerEngine, ContainerTaskSpec, DockerHost, HealthCheckSettings, HostTaskLife, TaskProgram,
     TaskSetRunner, TaskSetSpec,
 };
 use serde_json::{Value, json};
@@ -476,6 +476,9 @@ fn sample_tasks(
         log_dir,
         engine: Some(engine.clone()),
         registry_credential: None,
+        host_life: HostTaskLife::TiedToParent,
+        adopt: Vec::new(),
+        recorder: None,
     };
     let settings = HealthCheckSettings {
         interval: Duration::from_millis(50),

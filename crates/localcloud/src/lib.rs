@@ -83,6 +83,9 @@ pub struct LocalCloud {
     registry: ecr::Registry,
     data_dir: PathBuf,
     endpoint: OnceLock<String>,
+    /// Held while this local cloud lives: one per data dir, and its host
+    /// tasks stop themselves once it has lapsed for a while.
+    _lease: tasks::lease::CloudLock,
 }
 
 impl std::fmt::Debug for LocalCloud {
@@ -119,6 +122,7 @@ impl LocalCloud {
     pub async fn start(config: LocalCloudConfig) -> anyhow::Result<LocalCloudHandle> {
         anyhow::ensure!(config.time_scale > 0.0, "the time scale must be positive");
         std::fs::create_dir_all(&config.data_dir)?;
+        let lease = tasks::lease::CloudLock::acquire(&config.data_dir)?;
         let file = StateFile::new(&config.data_dir);
         let state = file.load()?;
         let owner = instance_id(&config.data_dir)?;
@@ -128,28 +132,22 @@ impl LocalCloud {
         let registry = ecr::Registry::open(&config.data_dir)?;
         // Blobs a crash left between upload and link, or after a delete.
         registry.collect_garbage(&state);
+        let host_life = tasks::HostTaskLife::Leased {
+            owner,
+            lease: tasks::lease::lock_path(&config.data_dir),
+        };
         let cloud = Arc::new(LocalCloud {
             state: Mutex::new(CloudState::default()),
             file,
             clock: Clock {
                 scale: config.time_scale,
             },
-            runtime: runtime::Runtime::new(&config.data_dir, runner),
+            runtime: runtime::Runtime::new(&config.data_dir, runner, host_life),
             registry,
             data_dir: config.data_dir.clone(),
             endpoint: OnceLock::new(),
+            _lease: lease,
         });
-        cloud.runtime.remove_leftover_containers().await;
-        // Listeners first, on the ports they had, so production URLs stay the same.
-        for lb in state.load_balancers.values() {
-            cloud.runtime.restore_load_balancer(lb).await?;
-        }
-        let unfinished: Vec<String> = state
-            .deployments
-            .values()
-            .filter(|d| !d.is_finished())
-            .map(|d| d.id.clone())
-            .collect();
         // The address before the tasks: images in the local ECR are named
         // after it, and tasks pull them with its credential.
         let listener = switchyard_runtime::listen::bind_remembered(
@@ -163,11 +161,22 @@ impl LocalCloud {
             host: cloud.registry_host(),
             credential: cloud.registry.pull_credential(),
         });
+        // Listeners on the ports they had, so production URLs stay the same,
+        // serving the tasks still running from their first connection on.
+        let leftovers = cloud.runtime.restore(&state).await?;
+        let unfinished: Vec<String> = state
+            .deployments
+            .values()
+            .filter(|d| !d.is_finished())
+            .map(|d| d.id.clone())
+            .collect();
         {
             let mut guard = cloud.lock();
             *guard = state;
             cloud.runtime.sync(&guard);
         }
+        let adopting = cloud.clone();
+        tokio::spawn(async move { adopting.runtime.end_leftovers(leftovers).await });
         for id in unfinished {
             tracing::info!(deployment = %id, "resuming deployment");
             tokio::spawn(engine::drive(cloud.clone(), id));

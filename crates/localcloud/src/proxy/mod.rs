@@ -154,10 +154,19 @@ pub struct Listener {
 impl Listener {
     /// Binds and starts serving at once; answers 503 until it has a forward.
     pub async fn bind(addr: SocketAddr) -> std::io::Result<Arc<Listener>> {
+        Self::bind_forwarding(addr, Vec::new()).await
+    }
+
+    /// Binds and starts serving at once with `forward` (as `set_forward`
+    /// takes it) from the first connection on.
+    pub async fn bind_forwarding(
+        addr: SocketAddr,
+        forward: Vec<(Arc<TargetGroup>, u32)>,
+    ) -> std::io::Result<Arc<Listener>> {
         let tcp = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = tcp.local_addr()?;
         let shared = Arc::new(Shared {
-            forward: RwLock::new(Arc::new(Forward::new(Vec::new()))),
+            forward: RwLock::new(Arc::new(Forward::new(forward))),
             forward_epoch: AtomicU64::new(0),
             forwarded_port: HeaderValue::from(local_addr.port()),
             upstream_timeout_ms: AtomicU64::new(DEFAULT_UPSTREAM_TIMEOUT.as_millis() as u64),

@@ -115,33 +115,12 @@ impl ContainerTask {
             port,
             ..
         } = launch;
-        let (sender, events) = mpsc::unbounded_channel();
-        let mut task = ContainerTask {
-            engine: engine.clone(),
-            members: spec
-                .containers
-                .iter()
-                .map(|c| Member {
-                    engine_name: container_name(task_id, &c.name),
-                    name: c.name.clone(),
-                    essential: c.essential,
-                    stop_timeout: c.stop_timeout,
-                    id: None,
-                })
-                .collect(),
-            events,
-            watchers: JoinSet::new(),
-            log_pumps: JoinSet::new(),
-            removed: false,
-        };
+        let (mut task, sender) = ContainerTask::new(engine, spec, task_id);
         // Health events are read from this moment on, so that none is
         // missed between starting a container and following the stream.
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs().saturating_sub(1));
+        let since = unix_seconds(SystemTime::now()).saturating_sub(1);
 
         let docker = engine.docker().clone();
-        let several = spec.containers.len() > 1;
         let bodies = spec.create_bodies(engine.owner(), task_set, task_id, port);
         for (index, (engine_name, body)) in bodies.into_iter().enumerate() {
             let options = CreateContainerOptions {
@@ -163,28 +142,130 @@ impl ContainerTask {
                 task.stop().await;
                 return Err(reason);
             }
-            let prefix = several.then(|| task.members[index].name.clone());
-            match log.try_clone().await {
-                Ok(file) => {
-                    task.log_pumps.spawn(pump_logs(
-                        docker.clone(),
-                        engine_name.clone(),
-                        prefix,
-                        file,
-                    ));
-                }
-                Err(error) => {
-                    tracing::warn!(container = %engine_name, %error, "cannot copy the container's output to the task log");
-                }
-            }
-            task.watchers.spawn(watch_exit(
-                docker.clone(),
-                engine_name,
-                index,
-                sender.clone(),
+            task.follow(index, &log, 0, &sender).await;
+        }
+        task.follow_health(spec, task_id, since, sender);
+        Ok(task)
+    }
+
+    /// Takes over the running containers `ids` of task `task_id`, which an
+    /// earlier run of the local cloud started: follows their exits, health
+    /// and output again. Fails, with nothing changed on the engine, unless
+    /// the container holding the network and every essential one run.
+    pub(super) async fn adopt(
+        engine: &Arc<ContainerEngine>,
+        spec: &ContainerTaskSpec,
+        task_id: &str,
+        ids: &[String],
+        log_dir: &Path,
+    ) -> Result<ContainerTask, String> {
+        if ids.len() != spec.containers.len() {
+            return Err(format!(
+                "the task has {} containers, its definition {}",
+                ids.len(),
+                spec.containers.len()
             ));
         }
+        let (mut task, sender) = ContainerTask::new(engine, spec, task_id);
+        // Not ours to remove if the adoption fails: the caller decides.
+        task.removed = true;
+        for (index, id) in ids.iter().enumerate() {
+            let member = &mut task.members[index];
+            member.id = Some(id.clone());
+            let running = engine
+                .docker()
+                .inspect_container(id, None)
+                .await
+                .map_err(|e| engine_error(&e))?
+                .state
+                .and_then(|state| state.running)
+                .unwrap_or(false);
+            if !running && (index == 0 || member.essential) {
+                return Err(format!("container {} is not running", member.name));
+            }
+        }
+        let log = logs::open_append(log_dir, task_id)
+            .map(tokio::fs::File::from_std)
+            .map_err(|e| e.to_string())?;
+        // The output since the last line the log got, which the engine kept
+        // meanwhile: a line of that same second may come twice, none is lost.
+        let last_written = std::fs::metadata(logs::path(log_dir, task_id))
+            .and_then(|m| m.modified())
+            .map_or(0, unix_seconds);
+        for index in 0..task.members.len() {
+            task.follow(index, &log, last_written, &sender).await;
+        }
+        task.follow_health(spec, task_id, unix_seconds(SystemTime::now()), sender);
+        task.removed = false;
+        Ok(task)
+    }
 
+    fn new(
+        engine: &Arc<ContainerEngine>,
+        spec: &ContainerTaskSpec,
+        task_id: &str,
+    ) -> (ContainerTask, mpsc::UnboundedSender<ContainerEvent>) {
+        let (sender, events) = mpsc::unbounded_channel();
+        let task = ContainerTask {
+            engine: engine.clone(),
+            members: spec
+                .containers
+                .iter()
+                .map(|c| Member {
+                    engine_name: container_name(task_id, &c.name),
+                    name: c.name.clone(),
+                    essential: c.essential,
+                    stop_timeout: c.stop_timeout,
+                    id: None,
+                })
+                .collect(),
+            events,
+            watchers: JoinSet::new(),
+            log_pumps: JoinSet::new(),
+            removed: false,
+        };
+        (task, sender)
+    }
+
+    /// Copies the output of member `index` (from `since`, epoch seconds; 0
+    /// for all of it) into the task's log and reports its exit.
+    async fn follow(
+        &mut self,
+        index: usize,
+        log: &tokio::fs::File,
+        since: u64,
+        events: &mpsc::UnboundedSender<ContainerEvent>,
+    ) {
+        let docker = self.engine.docker().clone();
+        let engine_name = self.members[index].engine_name.clone();
+        let prefix = (self.members.len() > 1).then(|| self.members[index].name.clone());
+        match log.try_clone().await {
+            Ok(file) => {
+                self.log_pumps.spawn(pump_logs(
+                    docker.clone(),
+                    engine_name.clone(),
+                    prefix,
+                    file,
+                    since,
+                ));
+            }
+            Err(error) => {
+                tracing::warn!(container = %engine_name, %error, "cannot copy the container's output to the task log");
+            }
+        }
+        self.watchers
+            .spawn(watch_exit(docker, engine_name, index, events.clone()));
+    }
+
+    /// Follows the health of the containers with a healthCheck, from
+    /// `since` (epoch seconds).
+    fn follow_health(
+        &mut self,
+        spec: &ContainerTaskSpec,
+        task_id: &str,
+        since: u64,
+        events: mpsc::UnboundedSender<ContainerEvent>,
+    ) {
         let checked: HashMap<String, usize> = spec
             .containers
             .iter()
@@ -193,15 +274,14 @@ impl ContainerTask {
             .map(|(index, c)| (c.name.clone(), index))
             .collect();
         if !checked.is_empty() {
-            task.watchers.spawn(watch_health(
-                docker,
+            self.watchers.spawn(watch_health(
+                self.engine.docker().clone(),
                 task_id.to_owned(),
                 since,
                 checked,
-                sender,
+                events,
             ));
         }
-        Ok(task)
     }
 
     /// The containers' ids, in start order.
@@ -303,6 +383,10 @@ impl Drop for ContainerTask {
     }
 }
 
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 fn open_log(launch: &ContainerLaunch<'_>) -> Result<tokio::fs::File, String> {
     logs::open_append(launch.log_dir, launch.task_id)
         .map(tokio::fs::File::from_std)
@@ -376,11 +460,13 @@ async fn pump_logs(
     container: String,
     prefix: Option<String>,
     mut log: tokio::fs::File,
+    since: u64,
 ) {
     let options = LogsOptions {
         follow: true,
         stdout: true,
         stderr: true,
+        since: i32::try_from(since).unwrap_or(i32::MAX),
         ..Default::default()
     };
     let mut output = docker.logs(&container, Some(options));

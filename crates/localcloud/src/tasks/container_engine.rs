@@ -164,10 +164,9 @@ impl ContainerEngine {
         &self.host
     }
 
-    /// Force-removes every container carrying this local cloud's owner
-    /// label (those of tasks a crash left behind, or that a shutdown did not
-    /// get to); returns how many it removed.
-    pub async fn remove_own_containers(&self) -> Result<usize, String> {
+    /// Every container carrying this local cloud's owner label, running or
+    /// not, as (container id, task id).
+    pub async fn own_containers(&self) -> Result<Vec<(String, String)>, String> {
         let filters = HashMap::from([(
             "label".to_owned(),
             vec![format!("{LABEL_OWNER}={}", self.owner)],
@@ -181,9 +180,21 @@ impl ContainerEngine {
             }))
             .await
             .map_err(|e| engine_error(&e))?;
+        Ok(containers
+            .into_iter()
+            .filter_map(|c| {
+                let task_id = c.labels?.remove(LABEL_TASK_ID).unwrap_or_default();
+                Some((c.id?, task_id))
+            })
+            .collect())
+    }
+
+    /// Force-removes every container carrying this local cloud's owner
+    /// label (those that a shutdown did not get to); returns how many it
+    /// removed.
+    pub async fn remove_own_containers(&self) -> Result<usize, String> {
         let mut removed = 0;
-        for container in containers {
-            let Some(id) = container.id else { continue };
+        for (id, _) in self.own_containers().await? {
             match self.remove(&id).await {
                 Ok(()) => removed += 1,
                 Err(error) => {
@@ -196,7 +207,7 @@ impl ContainerEngine {
 
     /// Force-removes one container (with its anonymous volumes); one that
     /// is already gone is fine.
-    pub(super) async fn remove(&self, container: &str) -> Result<(), String> {
+    pub async fn remove(&self, container: &str) -> Result<(), String> {
         let options = RemoveContainerOptions {
             force: true,
             v: true,

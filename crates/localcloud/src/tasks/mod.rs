@@ -12,6 +12,9 @@ mod container;
 mod container_config;
 mod container_engine;
 mod health;
+pub mod host_task;
+pub mod lease;
+mod leftovers;
 pub mod logs;
 mod process;
 mod static_site;
@@ -20,6 +23,8 @@ mod task;
 pub use container_config::{ContainerHealthCheck, ContainerSpec, ContainerTaskSpec};
 pub(crate) use container_config::{environment, strings};
 pub use container_engine::{ContainerEngine, DockerHost, TaskRunner};
+pub use leftovers::Leftovers;
+pub use process::HostTaskLife;
 pub use static_site::serve_static;
 
 use std::collections::VecDeque;
@@ -61,7 +66,7 @@ impl std::fmt::Debug for RegistryCredential {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TaskSetSpec {
     pub program: TaskProgram,
     /// The target group's health check path, e.g. "/".
@@ -73,7 +78,33 @@ pub struct TaskSetSpec {
     pub engine: Option<Arc<ContainerEngine>>,
     /// The login for pulling images that the engine does not have yet.
     pub registry_credential: Option<RegistryCredential>,
+    /// Whether host tasks outlive the local cloud's process.
+    pub host_life: HostTaskLife,
+    /// Tasks an earlier run of the local cloud started that still run: the
+    /// runner takes them over (checking each again) before it starts any.
+    pub adopt: Vec<TaskRecord>,
+    /// Told the runner's tasks whenever they change, so that they can be
+    /// recorded for adoption.
+    pub recorder: Option<TaskRecorder>,
 }
+
+/// A running task as recorded for the local cloud's next start.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskRecord {
+    pub task_id: String,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_ids: Vec<String>,
+    /// Whether its last health check passed: an adopted healthy task takes
+    /// traffic at once, until checks fail.
+    pub healthy: bool,
+    /// When it started, epoch milliseconds.
+    pub started_at: i64,
+}
+
+pub type TaskRecorder = Arc<dyn Fn(Vec<TaskRecord>) + Send + Sync>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskHealth {
@@ -181,6 +212,7 @@ impl TaskSetRunner {
                 log_dir: spec.log_dir,
                 engine: spec.engine,
                 registry_credential: spec.registry_credential,
+                host_life: spec.host_life,
             },
             settings,
             state: Mutex::new(State {
@@ -193,7 +225,23 @@ impl TaskSetRunner {
             }),
             changed: Notify::new(),
         });
-        let supervisor = tokio::spawn(supervise(shared.clone(), on_healthy));
+        // Listed at once, so that the runner counts them from the start.
+        let adopted = {
+            let mut state = shared.state();
+            spec.adopt
+                .into_iter()
+                .map(|record| {
+                    let stop_requested = Shared::adopt(&mut state, &record);
+                    (record, stop_requested)
+                })
+                .collect()
+        };
+        let supervisor = tokio::spawn(supervise(
+            shared.clone(),
+            adopted,
+            on_healthy,
+            spec.recorder,
+        ));
         TaskSetRunner {
             shared,
             supervisor: Some(supervisor),
@@ -269,6 +317,7 @@ struct TaskTemplate {
     log_dir: PathBuf,
     engine: Option<Arc<ContainerEngine>>,
     registry_credential: Option<RegistryCredential>,
+    host_life: HostTaskLife,
 }
 
 struct Shared {
@@ -440,6 +489,62 @@ impl Shared {
         true
     }
 
+    /// Takes over a task an earlier run of the local cloud started, with
+    /// the health it last had; its driver (started by the supervisor, with
+    /// the receiver returned) checks that it is still there.
+    fn adopt(state: &mut State, record: &TaskRecord) -> oneshot::Receiver<String> {
+        let started_at = SystemTime::UNIX_EPOCH
+            + Duration::from_millis(u64::try_from(record.started_at).unwrap_or(0));
+        let info = TaskInfo {
+            task_id: record.task_id.clone(),
+            port: record.port,
+            pid: record.pid,
+            container_ids: record.container_ids.clone(),
+            last_status: if record.healthy { "RUNNING" } else { "PENDING" },
+            health: if record.healthy {
+                TaskHealth::Healthy
+            } else {
+                TaskHealth::Unknown
+            },
+            started_at: Some(started_at),
+            stopped_reason: None,
+        };
+        let (stop, stop_requested) = oneshot::channel();
+        state.live.push(LiveTask {
+            info,
+            healthy_since: record.healthy.then(Instant::now),
+            stopping: false,
+            stop: Some(stop),
+        });
+        stop_requested
+    }
+
+    /// The live tasks worth adopting after a crash: started, and not on
+    /// their way out.
+    fn records(&self) -> Vec<TaskRecord> {
+        let millis = |time: SystemTime| {
+            time.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        };
+        self.state()
+            .live
+            .iter()
+            .filter(|task| !task.stopping)
+            .filter_map(|task| {
+                let info = &task.info;
+                let started = info.pid.is_some() || !info.container_ids.is_empty();
+                started.then(|| TaskRecord {
+                    task_id: info.task_id.clone(),
+                    port: info.port,
+                    pid: info.pid,
+                    container_ids: info.container_ids.clone(),
+                    healthy: info.health == TaskHealth::Healthy,
+                    started_at: info.started_at.map_or(0, millis),
+                })
+            })
+            .collect()
+    }
+
     fn task_spawned(&self, task_id: &str, pid: Option<u32>, container_ids: Vec<String>) {
         let mut state = self.state();
         if let Some(task) = state.task_mut(task_id) {
@@ -511,17 +616,34 @@ struct Reconciled {
     finished: bool,
 }
 
-/// The runner's one supervisor: reconciles after every change and publishes
-/// the healthy addresses when they differ from the last published list.
-async fn supervise(shared: Arc<Shared>, on_healthy: Arc<dyn Fn(Vec<SocketAddr>) + Send + Sync>) {
+/// The runner's one supervisor: takes over the adopted tasks, then
+/// reconciles after every change and publishes the healthy addresses (and
+/// the task records) when they differ from the last published ones.
+async fn supervise(
+    shared: Arc<Shared>,
+    adopted: Vec<(TaskRecord, oneshot::Receiver<String>)>,
+    on_healthy: Arc<dyn Fn(Vec<SocketAddr>) + Send + Sync>,
+    recorder: Option<TaskRecorder>,
+) {
     let mut drivers = JoinSet::new();
+    for (record, stop_requested) in adopted {
+        drivers.spawn(task::run_adopted(shared.clone(), record, stop_requested));
+    }
     let mut published = Vec::new();
+    let mut recorded = Vec::new();
     loop {
         let reconciled = shared.reconcile(&mut drivers);
         let healthy = shared.healthy();
         if healthy != published {
             published = healthy.clone();
             on_healthy(healthy);
+        }
+        if let Some(recorder) = &recorder {
+            let records = shared.records();
+            if records != recorded {
+                recorded = records.clone();
+                recorder(records);
+            }
         }
         if reconciled.finished {
             return;

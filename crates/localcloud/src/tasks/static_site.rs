@@ -13,13 +13,22 @@ use tower_http::services::ServeDir;
 /// Serves `dir` (index.html for directories, content types from the file
 /// extensions, no way out of `dir`) on `listen` until SIGTERM or SIGINT.
 pub async fn serve_static(dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
+    // Before binding, so that a stop right after start is not lost.
+    let shutdown = switchyard_runtime::shutdown_signal()?;
+    serve_static_until(dir, listen, shutdown).await
+}
+
+/// `serve_static` until `shutdown` resolves.
+pub async fn serve_static_until(
+    dir: PathBuf,
+    listen: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         dir.is_dir(),
         "the static site directory {} does not exist or is not a directory",
         dir.display()
     );
-    // Before binding, so that a stop right after start is not lost.
-    let shutdown = switchyard_runtime::shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -4,11 +4,12 @@
 
 use super::container::{ContainerLaunch, ContainerTask};
 use super::process::{self, TaskProcess};
-use super::{Shared, TaskHealth, TaskProgram, TaskTemplate, health};
+use super::{HostTaskLife, Shared, TaskHealth, TaskProgram, TaskRecord, TaskTemplate, health};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until};
 
@@ -26,6 +27,49 @@ pub(super) async fn run(
         reason: None,
     };
     record.reason = Some(drive(&shared, &task_id, port, stop_requested).await);
+}
+
+/// Drives a task an earlier run of the local cloud started, from where it
+/// was: its last known health stands until a check fails.
+pub(super) async fn run_adopted(
+    shared: Arc<Shared>,
+    adopted: TaskRecord,
+    stop_requested: oneshot::Receiver<String>,
+) {
+    let mut record = StopRecord {
+        shared: &shared,
+        task_id: &adopted.task_id,
+        reason: None,
+    };
+    let task = match RunningTask::adopt(&shared.template, &adopted).await {
+        Ok(task) => task,
+        Err(reason) => {
+            let reason = format!("The task could not be taken over after a restart: {reason}");
+            tracing::warn!(task_set = %shared.name, task_id = adopted.task_id, reason, "replacing task");
+            shared.task_failing(&adopted.task_id, TaskHealth::Unknown);
+            record.reason = Some(reason);
+            return;
+        }
+    };
+    tracing::info!(task_set = %shared.name, task_id = adopted.task_id, port = adopted.port, healthy = adopted.healthy, "task adopted");
+    let started_at = Duration::from_millis(u64::try_from(adopted.started_at).unwrap_or(0));
+    let age = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(started_at);
+    let health = Health {
+        healthy: adopted.healthy,
+        grace_ends: Instant::now() + shared.settings.startup_grace.saturating_sub(age),
+    };
+    let watched = watch(
+        &shared,
+        task,
+        &adopted.task_id,
+        adopted.port,
+        health,
+        stop_requested,
+    );
+    record.reason = Some(watched.await);
 }
 
 /// Records the task as stopped when the driver ends, even if it is aborted
@@ -111,9 +155,35 @@ impl RunningTask {
         }
     }
 
+    /// Takes over a task an earlier run of the local cloud started; on
+    /// failure, says why it cannot be.
+    async fn adopt(template: &TaskTemplate, record: &TaskRecord) -> Result<RunningTask, String> {
+        if let TaskProgram::Containers(spec) = &template.program {
+            let engine = template
+                .engine
+                .as_ref()
+                .ok_or("no container engine is connected")?;
+            let task = ContainerTask::adopt(
+                engine,
+                spec,
+                &record.task_id,
+                &record.container_ids,
+                &template.log_dir,
+            );
+            return task.await.map(RunningTask::Containers);
+        }
+        let (HostTaskLife::Leased { owner, .. }, Some(pid)) = (&template.host_life, record.pid)
+        else {
+            return Err("it is not a host task of this local cloud".to_owned());
+        };
+        TaskProcess::adopt(pid, owner, &record.task_id)
+            .map(RunningTask::Process)
+            .ok_or_else(|| format!("its process {pid} is gone"))
+    }
+
     fn pid(&self) -> Option<u32> {
         match self {
-            RunningTask::Process(process) => process.pid(),
+            RunningTask::Process(process) => Some(process.pid()),
             RunningTask::Containers(_) => None,
         }
     }
@@ -165,7 +235,7 @@ async fn drive(
         Ok(()) => RunningTask::start(template, &shared.name, task_id, port).await,
         Err(reason) => Err(reason),
     };
-    let mut task = match started {
+    let task = match started {
         Ok(task) => task,
         Err(reason) => {
             tracing::warn!(task_set = %shared.name, task_id, reason, "task failed to start");
@@ -177,13 +247,39 @@ async fn drive(
     let container_ids = task.container_ids();
     tracing::info!(task_set = %shared.name, task_id, port, pid, ?container_ids, "task started");
     shared.task_spawned(task_id, pid, container_ids);
+    let health = Health {
+        healthy: false,
+        grace_ends: Instant::now() + shared.settings.startup_grace,
+    };
+    watch(shared, task, task_id, port, health, stop_requested).await
+}
 
+/// Where a task's health checks start from.
+struct Health {
+    /// Healthy until `unhealthy_threshold` checks in a row fail; otherwise
+    /// starting up, until a check passes or the grace ends.
+    healthy: bool,
+    grace_ends: Instant,
+}
+
+/// Probes the running task until it exits, is stopped, or fails its health
+/// checks; returns its stopped reason.
+async fn watch(
+    shared: &Shared,
+    mut task: RunningTask,
+    task_id: &str,
+    port: u16,
+    health: Health,
+    mut stop_requested: oneshot::Receiver<String>,
+) -> String {
     let settings = &shared.settings;
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let grace_ends = Instant::now() + settings.startup_grace;
+    let Health {
+        mut healthy,
+        grace_ends,
+    } = health;
     let mut next_probe = Instant::now();
     let mut probe: Option<Probe<'_>> = None;
-    let mut healthy = false;
     let mut successes = 0;
     let mut failures = 0;
     loop {

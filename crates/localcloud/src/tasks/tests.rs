@@ -39,6 +39,9 @@ fn spec(program: TaskProgram, desired_count: usize, log_dir: &Path) -> TaskSetSp
         log_dir: log_dir.to_path_buf(),
         engine: None,
         registry_credential: None,
+        host_life: HostTaskLife::TiedToParent,
+        adopt: Vec::new(),
+        recorder: None,
     }
 }
 

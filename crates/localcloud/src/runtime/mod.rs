@@ -2,20 +2,29 @@
 //! load balancer, target groups fed with each runner's healthy tasks, and
 //! listener weights as stored. `sync` is idempotent and cheap, and runs after
 //! every change, so the running world always converges on the stored one.
+//!
+//! At start, `restore` takes over what an earlier run left running (see
+//! `journal`): the tasks are adopted with their last known health, and the
+//! listeners serve from their first connection with the stored weights and
+//! those tasks as targets, so a crash of the local cloud costs production
+//! only the moments no process listens.
+
+mod journal;
 
 use super::ecs::computed_desired_count;
 use super::proxy::{Listener, TargetGroup};
 use super::state::{
-    CloudState, LoadBalancer, ServiceLoadBalancer, TargetGroupRecord, TaskDefinition,
+    CloudState, ListenerRecord, ServiceLoadBalancer, TargetGroupRecord, TaskDefinition,
 };
 use super::tasks::{
-    self, ContainerTaskSpec, RegistryCredential, TaskInfo, TaskProgram, TaskRunner, TaskSetRunner,
-    TaskSetSpec,
+    self, ContainerTaskSpec, HostTaskLife, Leftovers, RegistryCredential, TaskInfo, TaskProgram,
+    TaskRecord, TaskRunner, TaskSetRunner, TaskSetSpec,
 };
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use journal::Journal;
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -41,6 +50,13 @@ struct Runner {
 pub struct Runtime {
     data_dir: PathBuf,
     runner: TaskRunner,
+    host_life: HostTaskLife,
+    journal: Arc<Journal>,
+    /// Numbers the runners for the journal.
+    next_runner: AtomicU64,
+    /// Tasks found running at start, by task set ARN, until `sync` hands
+    /// them to their runners.
+    adoptable: Mutex<HashMap<String, Vec<TaskRecord>>>,
     balancers: Mutex<HashMap<String, Balancer>>,
     runners: Mutex<HashMap<String, Runner>>,
     /// Task sets whose program cannot run here, reported once.
@@ -58,10 +74,14 @@ pub struct RegistryAccess {
 }
 
 impl Runtime {
-    pub fn new(data_dir: &Path, runner: TaskRunner) -> Runtime {
+    pub fn new(data_dir: &Path, runner: TaskRunner, host_life: HostTaskLife) -> Runtime {
         Runtime {
             data_dir: data_dir.to_path_buf(),
             runner,
+            host_life,
+            journal: Arc::new(Journal::new(data_dir)),
+            next_runner: AtomicU64::new(0),
+            adoptable: Mutex::default(),
             balancers: Mutex::default(),
             runners: Mutex::default(),
             unrunnable: Mutex::default(),
@@ -97,9 +117,44 @@ impl Runtime {
         production_port: u16,
         test_port: u16,
     ) -> std::io::Result<(u16, u16)> {
+        let groups = target_groups
+            .iter()
+            .map(|tg| (tg.arn.clone(), TargetGroup::new(&tg.name, &tg.arn)))
+            .collect();
+        let no_forward = ListenerRecord {
+            arn: String::new(),
+            port: 0,
+            forward: Vec::new(),
+        };
+        self.bind(
+            name,
+            groups,
+            (production_port, &no_forward),
+            (test_port, &no_forward),
+        )
+        .await
+    }
+
+    /// Binds the listeners on the ports and with the weights `production`
+    /// and `test` give, over `groups` (by ARN).
+    async fn bind(
+        &self,
+        name: &str,
+        groups: HashMap<String, Arc<TargetGroup>>,
+        (production_port, production): (u16, &ListenerRecord),
+        (test_port, test): (u16, &ListenerRecord),
+    ) -> std::io::Result<(u16, u16)> {
+        let listen = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let forward = |record: &ListenerRecord| {
+            record
+                .forward
+                .iter()
+                .filter_map(|(arn, w)| groups.get(arn).map(|tg| (tg.clone(), *w)))
+                .collect()
+        };
         let production =
-            Listener::bind(SocketAddr::from(([127, 0, 0, 1], production_port))).await?;
-        let test = match Listener::bind(SocketAddr::from(([127, 0, 0, 1], test_port))).await {
+            Listener::bind_forwarding(listen(production_port), forward(production)).await?;
+        let test = match Listener::bind_forwarding(listen(test_port), forward(test)).await {
             Ok(test) => test,
             Err(e) => {
                 production.shutdown();
@@ -107,10 +162,6 @@ impl Runtime {
             }
         };
         let ports = (production.local_addr().port(), test.local_addr().port());
-        let groups = target_groups
-            .iter()
-            .map(|tg| (tg.arn.clone(), TargetGroup::new(&tg.name, &tg.arn)))
-            .collect();
         let previous = lock(&self.balancers).insert(
             name.to_owned(),
             Balancer {
@@ -126,21 +177,83 @@ impl Runtime {
         Ok(ports)
     }
 
-    pub async fn restore_load_balancer(&self, lb: &LoadBalancer) -> anyhow::Result<()> {
-        self.bind_load_balancer(
-            &lb.name,
-            &lb.target_groups,
-            lb.production.port,
-            lb.test.port,
-        )
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen again on the ports of load balancer {}: {e}",
-                lb.name
-            )
-        })?;
-        Ok(())
+    /// Realizes the stored state at start. Finds the tasks an earlier run
+    /// left running; those recorded as this state's are kept for their
+    /// runners (`sync` hands them over) and those recorded healthy are
+    /// targets at once. Then binds every load balancer's listeners on their
+    /// ports with their stored weights. Returns what was found, for
+    /// `end_leftovers` once `sync` has run.
+    pub async fn restore(&self, state: &CloudState) -> anyhow::Result<Leftovers> {
+        let leftovers = Leftovers::find(&self.runner, &self.host_life).await;
+        let adoptable: HashMap<String, Vec<TaskRecord>> = self
+            .journal
+            .load()
+            .into_iter()
+            .map(|(arn, records)| {
+                let alive = records.into_iter().filter(|r| leftovers.still_has(r));
+                (arn, alive.collect())
+            })
+            .collect();
+        let task_set_target_groups: HashMap<&str, &str> = state
+            .services
+            .values()
+            .flat_map(|service| &service.task_sets)
+            .map(|ts| (ts.arn.as_str(), ts.load_balancer.target_group_arn.as_str()))
+            .collect();
+        let healthy_targets = |tg_arn: &str| -> Vec<SocketAddr> {
+            adoptable
+                .iter()
+                .filter(|(ts, _)| task_set_target_groups.get(ts.as_str()) == Some(&tg_arn))
+                .flat_map(|(_, records)| records.iter().filter(|r| r.healthy))
+                .map(|r| SocketAddr::from((Ipv4Addr::LOCALHOST, r.port)))
+                .collect()
+        };
+        for lb in state.load_balancers.values() {
+            let groups = lb
+                .target_groups
+                .iter()
+                .map(|tg| {
+                    let group = TargetGroup::new(&tg.name, &tg.arn);
+                    group.set_targets(healthy_targets(&tg.arn));
+                    (tg.arn.clone(), group)
+                })
+                .collect();
+            let production = (lb.production.port, &lb.production);
+            self.bind(&lb.name, groups, production, (lb.test.port, &lb.test))
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot listen again on the ports of load balancer {}: {e}",
+                        lb.name
+                    )
+                })?;
+        }
+        *lock(&self.adoptable) = adoptable;
+        Ok(leftovers)
+    }
+
+    /// Ends what `restore` found running that no runner has adopted (a task
+    /// of a task set gone meanwhile, or one the crash left unrecorded).
+    pub async fn end_leftovers(&self, leftovers: Leftovers) {
+        lock(&self.adoptable).clear();
+        if leftovers.is_empty() {
+            return;
+        }
+        let adopted: HashSet<String> = lock(&self.runners)
+            .values()
+            .flat_map(|r| r.runner.tasks())
+            .map(|task| task.task_id)
+            .collect();
+        let ended = leftovers
+            .end_all_but(&adopted, &self.runner, &self.host_life)
+            .await;
+        if ended > 0 {
+            tracing::info!(
+                ended,
+                adopted = adopted.len(),
+                "ended the tasks a previous run left behind that no task set wants"
+            );
+        }
     }
 
     pub fn remove_load_balancer(&self, name: &str) {
@@ -235,6 +348,9 @@ impl Runtime {
                         log_dir: self.log_dir(),
                         engine: self.runner.engine().cloned(),
                         registry_credential: self.registry_credential_for(&program),
+                        host_life: self.host_life.clone(),
+                        adopt: lock(&self.adoptable).remove(&arn).unwrap_or_default(),
+                        recorder: Some(self.recorder(&arn)),
                     };
                     let name = arn.rsplit('/').next().unwrap_or(&arn).to_owned();
                     let runner = TaskSetRunner::start(&name, spec, on_healthy);
@@ -275,6 +391,14 @@ impl Runtime {
         }
     }
 
+    /// Records a new runner's tasks in the journal whenever they change.
+    fn recorder(&self, task_set_arn: &str) -> tasks::TaskRecorder {
+        let journal = self.journal.clone();
+        let runner = self.next_runner.fetch_add(1, Ordering::Relaxed);
+        let arn = task_set_arn.to_owned();
+        Arc::new(move |tasks| journal.record(runner, &arn, tasks))
+    }
+
     /// (pending, running) tasks of a task set.
     pub fn counts(&self, task_set_arn: &str) -> (usize, usize) {
         lock(&self.runners)
@@ -308,29 +432,6 @@ impl Runtime {
         self.data_dir.join("tasks")
     }
 
-    /// Removes the containers of this local cloud's earlier life: a crash
-    /// leaves them running (host processes die with it; containers do not).
-    pub async fn remove_leftover_containers(&self) {
-        let Some(engine) = self.runner.engine() else {
-            return;
-        };
-        match engine.remove_own_containers().await {
-            Ok(0) => {}
-            Ok(removed) => {
-                tracing::info!(
-                    removed,
-                    "removed task containers a previous run left behind"
-                )
-            }
-            Err(error) => {
-                tracing::warn!(
-                    error,
-                    "cannot look for task containers a previous run left behind"
-                )
-            }
-        }
-    }
-
     pub async fn stop_all(&self) {
         let runners: Vec<Runner> = lock(&self.runners).drain().map(|(_, r)| r).collect();
         for r in runners {
@@ -342,7 +443,11 @@ impl Runtime {
         }
         // Task sets still draining when the shutdown came stop in the
         // background, which ends with this process: remove their containers.
-        self.remove_leftover_containers().await;
+        if let Some(engine) = self.runner.engine() {
+            if let Err(error) = engine.remove_own_containers().await {
+                tracing::warn!(error, "cannot remove the task containers left draining");
+            }
+        }
     }
 }
 
