@@ -1,4 +1,6 @@
 use crate::helpers::{Answer, TestServer};
+use crate::paths::until_within;
+use crate::sampler::Sampler;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -666,6 +668,68 @@ async fn the_cli_deploys_follows_and_rolls_back() {
     let (code, _, stderr) = cli(&e, &["continue", &id.to_string()]).await;
     assert_eq!(code, Some(1));
     assert!(stderr.contains("409"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_killed_server_restarts_its_embedded_cloud_without_an_outage_mid_shift() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = ["--time-scale", "60"];
+    let s = TestServer::start(&data, &args).await;
+    s.post(
+        "/api/environments",
+        &s.admin_token,
+        json!({"name": "embed", "platform": "local", "termination_wait_minutes": 0}),
+    )
+    .await;
+    let prod_url = provision(&s, "embed").await["outputs"]["prod_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deploy = |version: &'static str, config: Option<&'static str>| {
+        let body = json!({"image": s.write_site(version), "version": version, "deployment_config": config});
+        s.post("/api/environments/embed/deployments", &s.admin_token, body)
+    };
+    let first = deploy("v1", None).await.body["id"].as_i64().unwrap();
+    let limit = Duration::from_secs(30);
+    until_within(&s, &format!("/api/deployments/{first}"), limit, |d| {
+        d["status"] == "Succeeded"
+    })
+    .await;
+    let id = deploy("v2", Some("ECSLinear10PercentEvery1Minutes"))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    until_within(&s, &format!("/api/deployments/{id}"), limit, |d| {
+        d["green_weight"].as_f64().unwrap_or(0.0) >= 20.0
+    })
+    .await;
+
+    let production = Sampler::start(&prod_url);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut server = s;
+    let killed = Instant::now();
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    let dead = Instant::now();
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let restarted = TestServer::start(&data, &args).await;
+    let back = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    production
+        .stop()
+        .await
+        .assert_only_lost_while_down(killed, dead, back);
+
+    let d = until_within(&restarted, &format!("/api/deployments/{id}"), limit, |d| {
+        d["status"] == "Succeeded"
+    })
+    .await;
+    assert_eq!(d["green_weight"], 100.0);
+    let body = reqwest::get(&prod_url).await.unwrap().text().await.unwrap();
+    assert!(body.contains("v2"), "{body}");
 }
 
 #[tokio::test]

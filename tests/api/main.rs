@@ -25,6 +25,9 @@ mod releases;
 // The same git repository the browser tests push to.
 #[path = "../browser/repo.rs"]
 mod repo;
+// Production sampled across restarts, as the local cloud's tests do.
+#[path = "../localcloud/sampler.rs"]
+mod sampler;
 mod server;
 mod stacks;
 mod static_sites;
