@@ -573,11 +573,6 @@ impl Browser {
             == Value::Bool(true)
     }
 
-    /// The text of the first element matching `css`, once there is one.
-    pub async fn text(&self, css: &str) -> String {
-        self.wait_for_text(css, "").await
-    }
-
     /// Saves the page at desktop and phone sizes as
     /// target/screenshots/NAME-desktop.png and NAME-phone.png, whole pages.
     pub async fn screenshots(&self, name: &str) {
