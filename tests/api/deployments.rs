@@ -335,17 +335,13 @@ async fn idempotent_retries_concurrent_refusals_and_bad_inputs() {
     // Stop the canary mid-shift under load and roll back: 100 % back on the
     // original, and production fails no request on the way.
     let id = first.body["id"].as_i64().unwrap();
-    loop {
-        if e.s
-            .get(&format!("/api/deployments/{id}"), &e.s.admin_token)
-            .await
-            .body["green_weight"]
-            == 10.0
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_within(
+        &e.s,
+        &format!("/api/deployments/{id}"),
+        Duration::from_secs(60),
+        |d| d["green_weight"] == 10.0,
+    )
+    .await;
     let load = e.load(Duration::from_secs(5), 8);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stopped =
@@ -638,17 +634,18 @@ async fn the_cli_deploys_follows_and_rolls_back() {
             .await
             .unwrap()
     });
-    let id = loop {
-        let list =
-            e.s.get("/api/environments/cli/deployments", &e.s.admin_token)
-                .await
-                .body;
+    let canary = |list: &Value| {
         let newest = &list["deployments"][0];
-        if newest["release"]["version"] == "v3" && newest["green_weight"] == 10.0 {
-            break newest["id"].as_i64().unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        newest["release"]["version"] == "v3" && newest["green_weight"] == 10.0
     };
+    let list = until_within(
+        &e.s,
+        "/api/environments/cli/deployments",
+        Duration::from_secs(60),
+        canary,
+    )
+    .await;
+    let id = list["deployments"][0]["id"].as_i64().unwrap();
     let (code, _, stderr) = cli(&e, &["rollback", &id.to_string()]).await;
     assert_eq!(code, Some(0), "{stderr}");
     let followed = follower.await.unwrap();
@@ -780,30 +777,24 @@ async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flo
         )
         .await;
     let id1 = first.body["id"].as_i64().unwrap();
-    loop {
-        if s.get(&format!("/api/deployments/{id1}"), &s.admin_token)
-            .await
-            .body["status"]
-            == "Succeeded"
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_within(
+        &s,
+        &format!("/api/deployments/{id1}"),
+        Duration::from_secs(60),
+        |d| d["status"] == "Succeeded",
+    )
+    .await;
     let second = s
         .post("/api/environments/crash/deployments", &s.admin_token, json!({"image": image("v2"), "version": "v2", "deployment_config": "ECSLinear10PercentEvery1Minutes"}))
         .await;
     let id = second.body["id"].as_i64().unwrap();
-    loop {
-        let d = s
-            .get(&format!("/api/deployments/{id}"), &s.admin_token)
-            .await
-            .body;
-        if d["green_weight"].as_f64().unwrap_or(0.0) >= 20.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_within(
+        &s,
+        &format!("/api/deployments/{id}"),
+        Duration::from_secs(60),
+        |d| d["green_weight"].as_f64().unwrap_or(0.0) >= 20.0,
+    )
+    .await;
     let weight_at_kill = s
         .get(&format!("/api/deployments/{id}"), &s.admin_token)
         .await

@@ -29,35 +29,13 @@ async fn sign_in_and_sign_out_in_the_browser() {
     b.wait_for_path("/sign-in").await;
     b.screenshots("sign-in").await;
 
-    b.client
-        .find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys("sy_not-a-token")
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait_until(
-        "the refusal",
-        "return !!document.querySelector('.error') && document.querySelector('.error').textContent.includes('not valid')",
-    )
-    .await;
+    b.fill("#token", "sy_not-a-token").await;
+    b.submit("form button[type=submit]").await;
+    b.wait_for_text(".error", "not valid").await;
 
     b.sign_in(&s, &s.admin_token).await;
-    assert!(b.text("main").await.contains("staging"));
-    b.client
-        .find(Locator::Css(".who button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.wait_for_text("main", "staging").await;
+    b.submit(".who button").await;
     b.wait_for_path("/sign-in").await;
     b.client
         .goto(&s.url("/environments/staging"))
@@ -105,8 +83,8 @@ async fn the_chart_follows_a_shift_live_and_stop_rolls_back() {
         .goto(&stack.s.url(&format!("/deployments/{id}")))
         .await
         .unwrap();
+    b.wait_for(GREEN_WEIGHT).await;
     b.client.execute(WATCH_WEIGHTS, vec![]).await.unwrap();
-    let initial: String = b.text(GREEN_WEIGHT).await;
 
     b.wait_until(
         "30 % on green in the page",
@@ -146,7 +124,7 @@ async fn the_chart_follows_a_shift_live_and_stop_rolls_back() {
         let Some(seen) = state["seen"][&label].as_i64() else {
             continue;
         };
-        if label == initial || state["initial"] == Value::String(label.clone()) {
+        if state["initial"] == Value::String(label.clone()) {
             continue; // rendered with the page, not pushed
         }
         let committed = chrono::DateTime::parse_from_rfc3339(event["at"].as_str().unwrap())
@@ -168,43 +146,27 @@ async fn the_chart_follows_a_shift_live_and_stop_rolls_back() {
     b.screenshots("deployment-shifting").await;
 
     // Stop and roll back: the button opens a dialog; confirming posts the form.
-    b.client
-        .find(Locator::Css("details.confirm.danger summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait_until(
-        "the confirmation dialog",
-        "return document.getElementById('confirm-dialog').open",
+    b.open_confirmation("details.confirm.danger summary").await;
+    b.wait_for_text(
+        "#confirm-dialog .dialog-body p",
+        "return all production traffic",
     )
     .await;
-    let question = b.text("#confirm-dialog .dialog-body p").await;
-    assert!(
-        question.contains("return all production traffic"),
-        "{question}"
-    );
-    b.client
-        .find(Locator::Css(
-            "#confirm-dialog .dialog-body button[type=submit]",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#confirm-dialog .dialog-body button[type=submit]")
+        .await;
     b.wait_until(
         "the rolled-back state",
         "return window.__noReload !== true && !!document.getElementById('deployment-status')
             && document.getElementById('deployment-status').dataset.status.includes('rolled back')",
     )
     .await;
-    let d = stack.deployment(id).await;
-    assert_eq!(d["rolled_back"], true, "{d}");
-    assert_eq!(d["status"], "Stopped", "{d}");
+    stack
+        .wait(id, "Stopped and rolled back", |d| {
+            d["status"] == "Stopped" && d["rolled_back"] == true
+        })
+        .await;
     // A finished deployment keeps its chart.
-    assert!(b.client.find(Locator::Css("path.actual")).await.is_ok());
+    b.wait_for("path.actual").await;
     b.screenshots("deployment-rolled-back").await;
 
     for (path, name) in [
@@ -243,7 +205,7 @@ async fn viewers_see_no_actions_and_forged_posts_are_refused() {
             .is_empty(),
         "a viewer is offered actions"
     );
-    assert!(v.text(".note").await.contains("needs the deployer role"));
+    v.wait_for_text(".note", "needs the deployer role").await;
     v.screenshots("deployment-viewer").await;
     // A hand-made form with the viewer's own, valid CSRF token.
     let forged = v
@@ -270,19 +232,11 @@ async fn viewers_see_no_actions_and_forged_posts_are_refused() {
     let b = Browser::start().await;
     b.sign_in(&stack.s, &deployer).await;
     b.client.goto(&stack.s.url(&page)).await.unwrap();
-    let labels: Vec<String> = {
-        let mut out = Vec::new();
-        for summary in b
-            .client
-            .find_all(Locator::Css("details.confirm summary"))
-            .await
-            .unwrap()
-        {
-            out.push(summary.text().await.unwrap());
-        }
-        out
-    };
-    assert_eq!(labels, ["Terminate original now", "Stop and roll back"]);
+    b.wait_for_texts(
+        "details.confirm summary",
+        &["Terminate original now", "Stop and roll back"],
+    )
+    .await;
     b.screenshots("deployment-baking").await;
     // No token, a wrong token, and the API with only the cookie: all refused.
     let attempts = b

@@ -7,23 +7,18 @@
 
 use crate::helpers::TestServer;
 use crate::repo::{Repo, SECRET};
-use crate::support::{Browser, ONE_BROWSER_AT_A_TIME, Session, Stack, screenshot_dir};
+use crate::support::{
+    Browser, ONE_BROWSER_AT_A_TIME, PATIENCE, Session, Stack, eventually, screenshot_dir,
+};
 use fantoccini::Locator;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+/// How long a pushed run may take to reach a stage: its build runs in the
+/// local cloud on a busy machine.
+const RUN_PATIENCE: Duration = Duration::from_secs(90);
 
 async fn run(s: &TestServer, id: i64) -> Value {
     s.get(&format!("/api/pipeline-runs/{id}"), &s.admin_token)
@@ -32,12 +27,13 @@ async fn run(s: &TestServer, id: i64) -> Value {
 }
 
 async fn pending_approval(s: &TestServer, run_id: i64) -> i64 {
-    until("the approval to open", async || {
-        run(s, run_id).await["approvals"]
-            .as_array()?
-            .iter()
-            .find(|a| a["state"] == "pending")
+    eventually("the approval to open", RUN_PATIENCE, async || {
+        let run = run(s, run_id).await;
+        run["approvals"]
+            .as_array()
+            .and_then(|approvals| approvals.iter().find(|a| a["state"] == "pending"))
             .and_then(|a| a["id"].as_i64())
+            .ok_or(run)
     })
     .await
 }
@@ -87,14 +83,16 @@ async fn a_second_approver_lets_a_pushed_run_through_while_its_author_watches_li
         printed.contains("switchyard: 202"),
         "the hook said: {printed}"
     );
-    let run_id = until("the pipeline run", async || {
-        s.get("/api/environments/shop/pipeline/runs", &s.admin_token)
+    let run_id = eventually("the pushed commit's run", RUN_PATIENCE, async || {
+        let runs = s
+            .get("/api/environments/shop/pipeline/runs", &s.admin_token)
             .await
-            .body["runs"]
-            .as_array()?
-            .iter()
-            .find(|r| r["commit"]["sha"] == commit.as_str())
+            .body;
+        runs["runs"]
+            .as_array()
+            .and_then(|runs| runs.iter().find(|r| r["commit"]["sha"] == commit.as_str()))
             .and_then(|r| r["id"].as_i64())
+            .ok_or(runs)
     })
     .await;
     let approval = pending_approval(s, run_id).await;
@@ -114,12 +112,14 @@ async fn a_second_approver_lets_a_pushed_run_through_while_its_author_watches_li
             .is_empty(),
         "the author is offered a vote"
     );
-    let why = author
-        .text(&format!("#approval-{approval} [data-vote-refused]"))
+    author
+        .wait_for_text(
+            &format!("#approval-{approval} [data-vote-refused]"),
+            "author of this release",
+        )
         .await;
-    assert!(why.contains("author of this release"), "{why}");
-    assert!(author.text("#live").await.contains(&commit));
-    assert!(author.text("#live").await.contains("Turn the shop green"));
+    author.wait_for_text("#live", &commit).await;
+    author.wait_for_text("#live", "Turn the shop green").await;
     let csrf = author.csrf().await;
     let own = author
         .post_form(
@@ -177,21 +177,14 @@ async fn a_second_approver_lets_a_pushed_run_through_while_its_author_watches_li
     // The second approver: the inbox and the overview show what waits.
     let b = Browser::start().await;
     b.sign_in(s, &alice).await;
-    assert!(b.text(".envs").await.contains("Waiting for approval"));
-    assert!(b.text(".callout").await.contains("1 approval pending"));
+    b.wait_for_text(".envs", "Waiting for approval").await;
+    b.wait_for_text(".callout", "1 approval pending").await;
     b.screenshots("overview-pipeline").await;
     b.client.goto(&s.url("/approvals")).await.unwrap();
-    let inbox = b.text("#main").await;
-    assert!(
-        inbox.contains(&format!("Pipeline run #{run_id}")),
-        "{inbox}"
-    );
-    assert!(
-        b.client
-            .find(Locator::Css(&format!(".inbox form[action='{vote_url}']")))
-            .await
-            .is_ok()
-    );
+    b.wait_for_text("#main", &format!("Pipeline run #{run_id}"))
+        .await;
+    b.wait_for(&format!(".inbox form[action='{vote_url}']"))
+        .await;
     b.screenshots("approvals-inbox").await;
     b.click(&format!(".inbox a[href='{run_page}']")).await;
     b.wait_for_path(&run_page).await;
@@ -213,22 +206,44 @@ async fn a_second_approver_lets_a_pushed_run_through_while_its_author_watches_li
         .await;
     assert_eq!(no_reason["status"], 422, "{no_reason}");
     assert!(no_reason["body"].as_str().unwrap().contains("say why"));
-    // In the page, Reject asks for the comment before anything is sent.
+    // In the page, Reject asks for the comment before anything is sent: the
+    // form would fire `submit` in the click itself, so once the question
+    // shows, the form has not gone and will not.
     b.mark_no_reload().await;
+    b.client
+        .execute(
+            "window.__submitted = false;
+             document.addEventListener('submit', function () { window.__submitted = true; }, true);
+             return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
     b.click(&format!("#approval-{approval} button[value=reject]"))
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.wait_until(
+        "the page to ask why",
+        &format!(
+            "var c = document.getElementById('approval-{approval}-comment');
+             return !!c && c.validationMessage.includes('Say why')"
+        ),
+    )
+    .await;
+    let submitted = b
+        .client
+        .execute("return window.__submitted", vec![])
+        .await
+        .unwrap();
+    assert_eq!(submitted, false, "the empty rejection was sent");
     assert!(!b.reloaded().await, "the empty rejection was sent");
     assert_eq!(run(s, run_id).await["approvals"][0]["state"], "pending");
 
-    b.client
-        .find(Locator::Id(&format!("approval-{approval}-comment")))
-        .await
-        .unwrap()
-        .send_keys("checked the test listener")
-        .await
-        .unwrap();
-    b.click(&format!("#approval-{approval} button[value=approve]"))
+    b.fill(
+        &format!("#approval-{approval}-comment"),
+        "checked the test listener",
+    )
+    .await;
+    b.submit(&format!("#approval-{approval} button[value=approve]"))
         .await;
     b.wait_until(
         "the approval to show as approved",
@@ -238,7 +253,7 @@ async fn a_second_approver_lets_a_pushed_run_through_while_its_author_watches_li
         ),
     )
     .await;
-    assert_eq!(b.client.current_url().await.unwrap().path(), run_page);
+    b.wait_for_path(&run_page).await;
 
     // The author's page follows, without a reload, all the way to production.
     author
@@ -264,15 +279,9 @@ async fn a_second_approver_lets_a_pushed_run_through_while_its_author_watches_li
     }
     let done = run(s, run_id).await;
     let deployment = done["deployment_id"].as_i64().expect("a deployment");
-    assert!(
-        author
-            .client
-            .find(Locator::Css(&format!(
-                "#live a[href='/deployments/{deployment}']"
-            )))
-            .await
-            .is_ok()
-    );
+    author
+        .wait_for(&format!("#live a[href='/deployments/{deployment}']"))
+        .await;
     // From the decision's commit to the author's page showing it.
     let events = s
         .get("/api/environments/shop/events?limit=200", &s.admin_token)
@@ -296,18 +305,16 @@ async fn a_second_approver_lets_a_pushed_run_through_while_its_author_watches_li
     assert!(latency < 1000, "{report}");
     author.screenshots("pipeline-run-succeeded").await;
     author.client.goto(&s.url("/")).await.unwrap();
-    let cell = author.text(".envs td[data-label=Pipeline]").await;
-    assert!(
-        cell.contains(&format!("Run #{run_id}")) && cell.contains("Succeeded"),
-        "{cell}"
-    );
+    let cell = ".envs td[data-label=Pipeline]";
+    author.wait_for_text(cell, &format!("Run #{run_id}")).await;
+    author.wait_for_text(cell, "Succeeded").await;
     author.screenshots("overview-after-run").await;
     author
         .client
         .goto(&s.url("/environments/shop"))
         .await
         .unwrap();
-    assert!(author.text("table.runs").await.contains("pushed by carol"));
+    author.wait_for_text("table.runs", "pushed by carol").await;
     author.screenshots("environment-pipeline").await;
     author.close().await;
     b.close().await;
@@ -344,7 +351,7 @@ async fn a_deployer_starts_a_run_watches_its_log_retries_the_failed_build_and_st
     let b = Browser::start().await;
     b.sign_in(s, &dave).await;
     b.client.goto(&s.url("/environments/shop")).await.unwrap();
-    assert!(b.text("main").await.contains("No runs yet"));
+    b.wait_for_text("main", "No runs yet").await;
     b.click("a[href='/environments/shop/pipeline']").await;
     b.wait_for_path("/environments/shop/pipeline").await;
     // Without its token, the start form is refused and starts nothing.
@@ -353,9 +360,13 @@ async fn a_deployer_starts_a_run_watches_its_log_retries_the_failed_build_and_st
         .await;
     assert_eq!(refused["status"], 403, "{refused}");
     b.confirm("details.confirm summary", "").await;
-    let url = until("the run page", async || {
-        let url = b.client.current_url().await.ok()?;
-        url.path().starts_with("/pipeline-runs/").then_some(url)
+    let url = eventually("the run page", PATIENCE, async || {
+        let url = b.client.current_url().await.map_err(|e| e.to_string())?;
+        if url.path().starts_with("/pipeline-runs/") {
+            Ok(url)
+        } else {
+            Err(url.to_string())
+        }
     })
     .await;
     let run_id: i64 = url.path().rsplit('/').next().unwrap().parse().unwrap();
@@ -384,13 +395,15 @@ async fn a_deployer_starts_a_run_watches_its_log_retries_the_failed_build_and_st
     )
     .await;
     assert!(!b.reloaded().await, "the page reloaded");
-    let log = b.text("#log-Build pre.log").await;
+    let log = b
+        .wait_for_text("#log-Build pre.log", "compiling part 6 of 6")
+        .await;
     assert_eq!(
         log.matches("compiling part 3 of 6").count(),
         1,
         "lines repeat in the log: {log}"
     );
-    let error = b.text("#live .head .error").await;
+    let error = b.wait_for_text("#live .head .error", "Build").await;
     assert!(error.contains("Build") && error.contains('3'), "{error}");
     b.screenshots("pipeline-run-failed").await;
 
@@ -428,11 +441,8 @@ async fn a_deployer_starts_a_run_watches_its_log_retries_the_failed_build_and_st
     assert!(!b.reloaded().await, "the page reloaded");
 
     // A deployer may not vote; he stops the run instead.
-    assert!(
-        b.text("[data-vote-refused]")
-            .await
-            .contains("approver role")
-    );
+    b.wait_for_text("[data-vote-refused]", "approver role")
+        .await;
     b.confirm(
         "details[data-key='stop'] summary",
         "form.querySelector('[name=reason]').value = 'not today'; form.querySelector('[name=abandon]').checked = true",
@@ -447,7 +457,7 @@ async fn a_deployer_starts_a_run_watches_its_log_retries_the_failed_build_and_st
     .await;
     b.wait_until(
         "the approval to close",
-        "return document.querySelector('.approval .badge').textContent.trim() === 'closed'",
+        "var a = document.querySelector('.approval .badge'); return !!a && a.textContent.trim() === 'closed'",
     )
     .await;
     b.screenshots("pipeline-run-stopped").await;
@@ -483,11 +493,8 @@ async fn a_deployer_starts_a_run_watches_its_log_retries_the_failed_build_and_st
         .goto(&s.url("/environments/shop/pipeline"))
         .await
         .unwrap();
-    assert!(
-        b.text("table.runs")
-            .await
-            .contains(&format!("Run #{run_id}"))
-    );
+    b.wait_for_text("table.runs", &format!("Run #{run_id}"))
+        .await;
     b.screenshots("pipeline-runs").await;
     b.close().await;
 }
@@ -518,17 +525,11 @@ async fn a_deployment_held_in_ready_is_approved_from_its_page() {
     let b = Browser::start().await;
     b.sign_in(s, &alice).await;
     b.client.goto(&s.url(&page)).await.unwrap();
-    let panel = b.text(".approval").await;
-    assert!(panel.contains("1 more approval needed"), "{panel}");
+    let panel = b.wait_for_text(".approval", "1 more approval needed").await;
     assert!(panel.contains("May still vote: alice"), "{panel}");
     b.screenshots("deployment-ready-approval").await;
-    b.client
-        .find(Locator::Css(".approval textarea"))
-        .await
-        .unwrap()
-        .send_keys("the test listener looks right")
-        .await
-        .unwrap();
+    b.fill(".approval textarea", "the test listener looks right")
+        .await;
     b.submit(".approval button[value=approve]").await;
     b.wait_for_path(&page).await;
     b.mark_no_reload().await;
@@ -542,8 +543,9 @@ async fn a_deployment_held_in_ready_is_approved_from_its_page() {
     )
     .await;
     assert!(!b.reloaded().await, "the page reloaded");
-    let panel = b.text(".approval").await;
+    let panel = b
+        .wait_for_text(".approval", "the test listener looks right")
+        .await;
     assert!(panel.contains("approved"), "{panel}");
-    assert!(panel.contains("the test listener looks right"), "{panel}");
     b.close().await;
 }

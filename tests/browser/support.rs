@@ -11,6 +11,56 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+/// How long a test waits for what it expects to see: generous, because a
+/// busy 2-core CI machine runs the server, a local cloud and Chromium at once.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Asks `probe` every POLL until it answers `Ok`, for at most `limit`; the
+/// last `Err` (what it saw instead) if it never does.
+pub async fn poll<T, E>(
+    limit: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match probe().await {
+            Ok(value) => return Ok(value),
+            Err(last) if Instant::now() >= deadline => return Err(last),
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
+/// `poll`, failing the test with what it waited for and what it last saw.
+pub async fn eventually<T, E: std::fmt::Display>(
+    what: &str,
+    limit: Duration,
+    probe: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    match poll(limit, probe).await {
+        Ok(value) => value,
+        Err(last) => panic!(
+            "waited {} s for {what}; last saw: {}",
+            limit.as_secs(),
+            brief(&last.to_string(), 2000)
+        ),
+    }
+}
+
+/// At most `limit` bytes of `text` (cut at a character), marked when cut.
+pub fn brief(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let end = (0..=limit)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}… ({} bytes more)", &text[..end], text.len() - end)
+}
+
 /// A server at time scale 60 with one provisioned local environment and
 /// three static sites to deploy.
 pub struct Stack {
@@ -43,21 +93,22 @@ impl Stack {
             json!({}),
         )
         .await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let stack = s
-                .get(&format!("/api/environments/{name}/stack"), &s.admin_token)
-                .await
-                .body;
-            if stack["status"] == "ready" {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline && stack["status"] == "provisioning",
-                "{stack}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(
+            "the stack to be ready",
+            Duration::from_secs(60),
+            async || {
+                let stack = s
+                    .get(&format!("/api/environments/{name}/stack"), &s.admin_token)
+                    .await
+                    .body;
+                match stack["status"].as_str() {
+                    Some("ready") => Ok(()),
+                    Some("provisioning") => Err(stack),
+                    _ => panic!("the stack failed: {stack}"),
+                }
+            },
+        )
+        .await;
         for v in ["v1", "v2", "v3"] {
             s.write_site(v);
         }
@@ -95,18 +146,12 @@ impl Stack {
 
     /// Waits until the deployment satisfies `done`.
     pub async fn wait(&self, id: i64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
+        let what = format!("deployment {id} to become {what}");
+        eventually(&what, Duration::from_secs(90), async || {
             let d = self.deployment(id).await;
-            if done(&d) {
-                return d;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "deployment {id} never became {what}: {d}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            if done(&d) { Ok(d) } else { Err(d) }
+        })
+        .await
     }
 }
 
@@ -258,106 +303,190 @@ impl Browser {
             }),
         );
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = loop {
+        let connected = poll(PATIENCE, async || {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
+            ClientBuilder::new(connector)
                 .capabilities(capabilities.clone())
                 .connect(&url)
                 .await
-            {
-                Ok(client) => break client,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("cannot start a Chromium session: {e}"),
-            }
-        };
+        })
+        .await;
         Browser {
-            client,
+            client: connected.unwrap_or_else(|e| panic!("cannot start a Chromium session: {e}")),
             _driver: driver,
             _profile: profile,
         }
     }
 
     pub async fn sign_in(&self, s: &TestServer, token: &str) {
-        let c = &self.client;
-        c.goto(&s.url("/sign-in")).await.unwrap();
-        c.find(Locator::Id("token"))
-            .await
-            .unwrap()
-            .send_keys(token)
-            .await
-            .unwrap();
-        c.find(Locator::Css("form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.client.goto(&s.url("/sign-in")).await.unwrap();
+        self.fill("#token", token).await;
+        self.submit("form button[type=submit]").await;
         self.wait_for_path("/").await;
     }
 
-    pub async fn wait_for_path(&self, path: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let url = self.client.current_url().await.unwrap();
-            if url.path() == path {
-                return;
+    /// Runs `script` (with `args`) until `accept` takes what it returns, for
+    /// at most `limit`. A script that fails (say, while the next page loads)
+    /// has not seen it yet.
+    pub async fn wait_for_script<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        script: &str,
+        args: &[Value],
+        accept: impl Fn(Value) -> Result<T, String>,
+    ) -> T {
+        let seen = poll(limit, async || {
+            match self.client.execute(script, args.to_vec()).await {
+                Ok(value) => accept(value),
+                Err(e) => Err(format!("the script failed: {e}")),
             }
-            assert!(Instant::now() < deadline, "stayed at {url}, not {path}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        })
+        .await;
+        match seen {
+            Ok(value) => value,
+            Err(last) => self.timed_out(what, limit, &last).await,
+        }
+    }
+
+    /// Fails the test: it waited `limit` for `what` and saw `last`, on this page.
+    async fn timed_out(&self, what: &str, limit: Duration, last: &str) -> ! {
+        let url = self
+            .client
+            .current_url()
+            .await
+            .map_or_else(|e| e.to_string(), |u| u.to_string());
+        let page = self.client.source().await.unwrap_or_default();
+        let main = page
+            .split("<main")
+            .nth(1)
+            .and_then(|m| m.split("</main>").next())
+            .map_or(page.as_str(), |m| m);
+        panic!(
+            "waited {} s for {what}; last saw: {}\nat {url}, the page's main part:\n<main{}",
+            limit.as_secs(),
+            brief(last, 2000),
+            brief(main, 6000)
+        );
+    }
+
+    /// Waits for the page at `path` (the URL's path, whatever its query).
+    pub async fn wait_for_path(&self, path: &str) {
+        let what = format!("the page at {path}");
+        let seen = poll(PATIENCE, async || match self.client.current_url().await {
+            Ok(url) if url.path() == path => Ok(()),
+            Ok(url) => Err(url.to_string()),
+            Err(e) => Err(e.to_string()),
+        })
+        .await;
+        if let Err(last) = seen {
+            self.timed_out(&what, PATIENCE, &last).await;
         }
     }
 
     /// Runs `script` until it returns true.
     pub async fn wait_until(&self, what: &str, script: &str) {
-        self.wait_until_within(what, script, Duration::from_secs(30))
-            .await
+        self.wait_until_within(what, script, PATIENCE).await
     }
 
     /// Runs `script` until it returns true, for at most `limit`.
     pub async fn wait_until_within(&self, what: &str, script: &str, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let v = self.client.execute(script, vec![]).await.unwrap();
-            if v == Value::Bool(true) {
-                return;
-            }
-            if Instant::now() >= deadline {
-                let page = self.client.source().await.unwrap_or_default();
-                let main = page
-                    .split("<main")
-                    .nth(1)
-                    .and_then(|m| m.split("</main>").next())
-                    .unwrap_or(&page);
-                panic!("timed out waiting for {what}; the page's main part:\n<main{main}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        self.wait_for_script(what, limit, script, &[], |v| match v {
+            Value::Bool(true) => Ok(()),
+            other => Err(format!("the script returned {other}")),
+        })
+        .await
+    }
+
+    /// Waits until the first element matching `css` contains `expected` in
+    /// its text (read in one script, so a live swap in between cannot leave
+    /// a stale element); its whole text.
+    pub async fn wait_for_text(&self, css: &str, expected: &str) -> String {
+        self.wait_for_script(
+            &format!("{css} to contain {expected:?}"),
+            PATIENCE,
+            "var e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : null;",
+            &[json!(css)],
+            |v| match v {
+                Value::String(text) if text.contains(expected) => Ok(text),
+                Value::String(text) => Err(format!("{css} reading {text:?}")),
+                _ => Err(format!("no {css} on the page")),
+            },
+        )
+        .await
+    }
+
+    /// Waits until the elements matching `css` read exactly `expected`, in order.
+    pub async fn wait_for_texts(&self, css: &str, expected: &[&str]) {
+        self.wait_for_script(
+            &format!("{css} to read {expected:?}"),
+            PATIENCE,
+            "return Array.prototype.map.call(document.querySelectorAll(arguments[0]),
+                 function (e) { return e.textContent.trim(); });",
+            &[json!(css)],
+            |v| {
+                if v == json!(expected) {
+                    Ok(())
+                } else {
+                    Err(format!("{css} reading {v}"))
+                }
+            },
+        )
+        .await
+    }
+
+    /// Waits until an element matches `css`.
+    pub async fn wait_for(&self, css: &str) {
+        self.wait_for_script(
+            css,
+            PATIENCE,
+            "return !!document.querySelector(arguments[0])",
+            &[json!(css)],
+            |v| {
+                if v == Value::Bool(true) {
+                    Ok(())
+                } else {
+                    Err(format!("no {css} on the page"))
+                }
+            },
+        )
+        .await
+    }
+
+    /// Clicks the element `css` once it is there (and again if a live swap
+    /// replaced it under the click).
+    pub async fn click(&self, css: &str) {
+        let clicked = poll(PATIENCE, async || {
+            self.client.find(Locator::Css(css)).await?.click().await
+        })
+        .await;
+        if let Err(last) = clicked {
+            self.timed_out(&format!("{css} to click"), PATIENCE, &last.to_string())
+                .await;
         }
     }
 
-    pub async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .click()
-            .await
-            .unwrap();
+    /// Types `text` into the field `css` once it is there.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let typed = poll(PATIENCE, async || {
+            self.client
+                .find(Locator::Css(css))
+                .await?
+                .send_keys(text)
+                .await
+        })
+        .await;
+        if let Err(last) = typed {
+            self.timed_out(&format!("{css} to type into"), PATIENCE, &last.to_string())
+                .await;
+        }
     }
 
     /// Opens the confirmation behind the summary `css` and confirms it,
     /// after `fill` ran on the dialog's copy of the form, and waits for the
     /// page the server answers with.
     pub async fn confirm(&self, css: &str, fill: &str) {
-        self.click(css).await;
-        self.wait_until(
-            "the confirmation dialog",
-            "return document.getElementById('confirm-dialog').open",
-        )
-        .await;
+        self.open_confirmation(css).await;
         if !fill.is_empty() {
             self.client
                 .execute(
@@ -371,6 +500,16 @@ impl Browser {
         }
         self.submit("#confirm-dialog .dialog-body button[type=submit]")
             .await;
+    }
+
+    /// Opens the confirmation dialog behind the summary `css`.
+    pub async fn open_confirmation(&self, css: &str) {
+        self.click(css).await;
+        self.wait_until(
+            "the confirmation dialog",
+            "var d = document.getElementById('confirm-dialog'); return !!d && d.open",
+        )
+        .await;
     }
 
     /// Clicks `css`, which submits a form or follows a link, and waits for
@@ -405,16 +544,17 @@ impl Browser {
 
     /// The page's CSRF token (every signed-in page carries it).
     pub async fn csrf(&self) -> String {
-        self.client
-            .execute(
-                "return document.querySelector('input[name=csrf]').value",
-                vec![],
-            )
-            .await
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.wait_for_script(
+            "the page's CSRF token",
+            PATIENCE,
+            "var e = document.querySelector('input[name=csrf]'); return e ? e.value : null;",
+            &[],
+            |v| match v {
+                Value::String(token) if !token.is_empty() => Ok(token),
+                other => Err(format!("input[name=csrf] holding {other}")),
+            },
+        )
+        .await
     }
 
     /// Marks the page: a reload would erase the mark.
@@ -431,26 +571,6 @@ impl Browser {
             .await
             .unwrap()
             == Value::Bool(true)
-    }
-
-    /// The text of the first element matching `css` (read in one script, so
-    /// a live swap in between cannot leave a stale element).
-    pub async fn text(&self, css: &str) -> String {
-        let v = self
-            .client
-            .execute(
-                "var e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : null;",
-                vec![Value::String(css.into())],
-            )
-            .await
-            .unwrap();
-        match v {
-            Value::String(text) => text,
-            _ => {
-                let page = self.client.source().await.unwrap_or_default();
-                panic!("no {css} on the page:\n{page}")
-            }
-        }
     }
 
     /// Saves the page at desktop and phone sizes as
