@@ -19,6 +19,7 @@ use output::Output;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use switchyard_api::deployments::Wait;
 use switchyard_api::environments::{CreateEnvironment, Environment, EnvironmentList, Resources};
 use switchyard_api::releases::ReleasePage;
@@ -202,18 +203,33 @@ struct LocalcloudArgs {
     #[command(flatten)]
     time: TimeScaleArg,
     #[command(flatten)]
-    engine: DockerHostArg,
+    tasks: TaskRunArgs,
     #[arg(long, value_enum, env = "SWITCHYARD_LOG_FORMAT", default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
 }
 
 #[derive(Debug, Args)]
-struct DockerHostArg {
+struct TaskRunArgs {
     /// The container engine (Docker Engine API) the local cloud runs tasks
     /// on: unix:///path/to/docker.sock or tcp://127.0.0.1:PORT. If it does
     /// not answer at start, tasks run as host processes.
     #[arg(long, env = "DOCKER_HOST", default_value = DockerHost::DEFAULT, value_parser = DockerHost::parse)]
     docker_host: DockerHost,
+    /// Seconds the tasks of a crashed local cloud wait for it to come back
+    /// (which adopts them) before they stop themselves.
+    #[arg(
+        long,
+        env = "SWITCHYARD_TASK_ORPHAN_GRACE",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    task_orphan_grace: u64,
+}
+
+impl TaskRunArgs {
+    fn orphan_grace(&self) -> Duration {
+        Duration::from_secs(self.task_orphan_grace)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -237,9 +253,11 @@ enum LocalcloudTask {
         owner: Option<String>,
         #[arg(long)]
         task_id: Option<String>,
-        /// The local cloud's lease: without it for a while, the task stops.
-        #[arg(long)]
+        /// The local cloud's lease: without it for the grace, the task stops.
+        #[arg(long, requires = "orphan_grace_ms")]
         lease: Option<PathBuf>,
+        #[arg(long)]
+        orphan_grace_ms: Option<u64>,
         #[arg(long, env = "PORT")]
         port: u16,
         #[arg(long, required_unless_present = "command", conflicts_with = "command")]
@@ -281,7 +299,7 @@ struct ServeArgs {
     #[command(flatten)]
     time: TimeScaleArg,
     #[command(flatten)]
-    engine: DockerHostArg,
+    tasks: TaskRunArgs,
     /// A directory whose subdirectories `static:<dir>` images may name
     /// (repeatable; the data dir's build artifacts are always allowed).
     #[arg(long = "static-root", value_name = "DIR", env = "SWITCHYARD_STATIC_ROOTS", value_delimiter = ':', value_parser = absolute_path)]
@@ -586,7 +604,8 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
             None => serve::CloudOptions::Embedded {
                 listen: args.localcloud_listen,
                 time_scale: args.time.time_scale,
-                docker_host: args.engine.docker_host,
+                task_orphan_grace: args.tasks.orphan_grace(),
+                docker_host: args.tasks.docker_host,
             },
         },
     }
@@ -596,6 +615,7 @@ async fn localcloud(args: LocalcloudArgs) -> anyhow::Result<()> {
     match args.task {
         Some(LocalcloudTask::Task {
             lease,
+            orphan_grace_ms,
             port,
             static_dir,
             command,
@@ -606,9 +626,10 @@ async fn localcloud(args: LocalcloudArgs) -> anyhow::Result<()> {
                 Some(dir) => HostProgram::StaticSite { dir },
                 None => HostProgram::Command { argv: command },
             };
+            let grace = Duration::from_millis(orphan_grace_ms.unwrap_or_default());
             let status = host_task::run(HostTaskArgs {
                 port,
-                lease,
+                lease: lease.map(|path| (path, grace)),
                 program,
             })
             .await?;
@@ -621,7 +642,8 @@ async fn localcloud(args: LocalcloudArgs) -> anyhow::Result<()> {
                 listen: args.listen,
                 data_dir: args.data_dir,
                 time_scale: args.time.time_scale,
-                docker_host: args.engine.docker_host,
+                task_orphan_grace: args.tasks.orphan_grace(),
+                docker_host: args.tasks.docker_host,
             })
             .await?;
             println!("local cloud listening on {}", cloud.endpoint());

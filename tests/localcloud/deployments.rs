@@ -515,6 +515,31 @@ async fn a_killed_local_cloud_keeps_production_serving_and_resumes_the_shift_aft
     );
 }
 
+#[tokio::test]
+async fn the_tasks_of_a_local_cloud_that_does_not_come_back_stop_themselves() {
+    let mut cloud = Cloud::start_with(&["--task-orphan-grace", "1"]).await;
+    let stack = Stack::create(&cloud, "orphans", StackOptions::default()).await;
+    let tasks = cloud.task_processes();
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    cloud.kill().await;
+    let killed = Instant::now();
+    let answer = cloud.http.get(&stack.production_url).send().await;
+    assert!(answer.is_err(), "nothing listens on production any more");
+    let deadline = killed + Duration::from_secs(10);
+    while !cloud.task_processes().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the tasks {:?} outlived their grace",
+            cloud.task_processes()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        killed.elapsed() >= Duration::from_secs(1),
+        "the tasks waited for the grace"
+    );
+}
+
 /// The lifecycle events of the deployment's ECS target.
 async fn lifecycle_events(
     cloud: &Cloud,

@@ -24,26 +24,35 @@ pub struct Cloud {
     pub docker_host: String,
     /// Every line the local cloud wrote to stderr, in order.
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// Flags given on every start besides the harness's own.
+    extra: Vec<String>,
 }
 
 impl Cloud {
     /// A local cloud that finds no container engine (its socket does not
     /// exist), so that its tasks run as host processes whatever the machine has.
     pub async fn start() -> Cloud {
+        Self::start_with(&[]).await
+    }
+
+    /// `start` with these flags besides.
+    pub async fn start_with(extra: &[&str]) -> Cloud {
         let dir = tempfile::tempdir().unwrap();
         let no_engine = format!("unix://{}/no-engine.sock", dir.path().display());
-        Self::start_in(dir, &no_engine).await
+        Self::start_in(dir, &no_engine, extra).await
     }
 
     /// A local cloud whose tasks run on the container engine at `docker_host`.
     pub async fn start_on_engine(docker_host: &str) -> Cloud {
-        Self::start_in(tempfile::tempdir().unwrap(), docker_host).await
+        Self::start_in(tempfile::tempdir().unwrap(), docker_host, &[]).await
     }
 
-    async fn start_in(dir: tempfile::TempDir, docker_host: &str) -> Cloud {
+    async fn start_in(dir: tempfile::TempDir, docker_host: &str, extra: &[&str]) -> Cloud {
         let data_dir = dir.path().join("cloud");
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (child, endpoint) = launch(&data_dir, "127.0.0.1:0", docker_host, &stderr).await;
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, endpoint) =
+            launch(&data_dir, "127.0.0.1:0", docker_host, &extra, &stderr).await;
         Cloud {
             child,
             ecs: ecs_client(&endpoint),
@@ -54,6 +63,7 @@ impl Cloud {
             dir,
             docker_host: docker_host.to_owned(),
             stderr,
+            extra,
         }
     }
 
@@ -110,8 +120,14 @@ impl Cloud {
     /// same data dir, port and container engine.
     pub async fn restart(&mut self) {
         let listen = self.endpoint.trim_start_matches("http://").to_owned();
-        let (child, endpoint) =
-            launch(&self.data_dir, &listen, &self.docker_host, &self.stderr).await;
+        let (child, endpoint) = launch(
+            &self.data_dir,
+            &listen,
+            &self.docker_host,
+            &self.extra,
+            &self.stderr,
+        )
+        .await;
         self.child = child;
         assert_eq!(endpoint, self.endpoint);
     }
@@ -194,6 +210,7 @@ async fn launch(
     data_dir: &Path,
     listen: &str,
     docker_host: &str,
+    extra: &[String],
     stderr: &Arc<Mutex<Vec<String>>>,
 ) -> (Child, String) {
     let mut child = Command::new(BIN)
@@ -208,6 +225,7 @@ async fn launch(
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -51,6 +51,9 @@ pub struct LocalCloudConfig {
     pub time_scale: f64,
     /// The container engine tasks run on, when it answers at start.
     pub docker_host: tasks::DockerHost,
+    /// How long the tasks of this local cloud wait for it to come back after
+    /// a crash before they stop themselves.
+    pub task_orphan_grace: Duration,
 }
 
 /// Real and scaled ("cloud") time.
@@ -135,6 +138,7 @@ impl LocalCloud {
         let host_life = tasks::HostTaskLife::Leased {
             owner,
             lease: tasks::lease::lock_path(&config.data_dir),
+            orphan_grace: config.task_orphan_grace,
         };
         let cloud = Arc::new(LocalCloud {
             state: Mutex::new(CloudState::default()),

@@ -35,6 +35,8 @@ pub enum CloudOptions {
         time_scale: f64,
         /// The container engine its tasks run on, if it answers.
         docker_host: DockerHost,
+        /// How long the tasks of a crashed local cloud wait for it.
+        task_orphan_grace: std::time::Duration,
     },
     /// A standalone `switchyard localcloud` at this URL.
     External { url: String },
@@ -76,12 +78,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             listen,
             time_scale,
             docker_host,
+            task_orphan_grace,
         } => {
             let cloud = LocalCloud::start(LocalCloudConfig {
                 listen: *listen,
                 data_dir: options.data_dir.join("localcloud"),
                 time_scale: *time_scale,
                 docker_host: docker_host.clone(),
+                task_orphan_grace: *task_orphan_grace,
             })
             .await?;
             let url = cloud.endpoint();

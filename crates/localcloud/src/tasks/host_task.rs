@@ -36,9 +36,10 @@ pub struct HostTaskArgs {
     /// Serves on 127.0.0.1:port (the static site), or tells the program
     /// through $PORT, which the local cloud has set.
     pub port: u16,
-    /// The local cloud's lease; without one, the process is tied to its
+    /// The local cloud's lease, and how long the task waits for a local
+    /// cloud to hold it again; without one, the process is tied to its
     /// parent by the parent (tests and benches).
-    pub lease: Option<PathBuf>,
+    pub lease: Option<(PathBuf, Duration)>,
     pub program: HostProgram,
 }
 
@@ -59,7 +60,7 @@ pub async fn run(args: HostTaskArgs) -> anyhow::Result<ExitStatus> {
     let lease = args.lease.clone();
     let orphaned = async move {
         match lease {
-            Some(path) => lease::orphaned(&path, lease::ORPHAN_GRACE).await,
+            Some((path, grace)) => lease::orphaned(&path, grace).await,
             None => std::future::pending().await,
         }
     };

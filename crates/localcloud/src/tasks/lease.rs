@@ -5,7 +5,8 @@
 //! for as long as its process lives: the kernel drops the lock when the
 //! process dies, even on kill -9. Host tasks outlive a crash of the local
 //! cloud so that the next start can adopt them without an outage; a task
-//! whose local cloud does not come back within [`ORPHAN_GRACE`] stops itself.
+//! whose local cloud does not come back within the grace it was given
+//! (`--task-orphan-grace`) stops itself.
 
 use std::fs::File;
 use std::io;
@@ -13,9 +14,6 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// How long a host task waits for its local cloud to come back before it
-/// stops itself.
-pub const ORPHAN_GRACE: Duration = Duration::from_secs(30);
 /// How often a host task looks at the lease.
 const LEASE_POLL: Duration = Duration::from_secs(1);
 

@@ -54,7 +54,11 @@ pub enum HostTaskLife {
     /// outlives a crash, is adopted by the next start, and stops itself
     /// when no local cloud comes back (see `lease`). `owner` marks it as
     /// this local cloud's, as a label marks containers.
-    Leased { owner: String, lease: PathBuf },
+    Leased {
+        owner: String,
+        lease: PathBuf,
+        orphan_grace: std::time::Duration,
+    },
 }
 
 /// A task running as a host process: a child of this process, or one an
@@ -190,7 +194,12 @@ fn task_command(template: &TaskTemplate, task_id: &str, port: u16) -> anyhow::Re
     let own_task = || {
         let mut command = Command::new(RUNNING_EXECUTABLE);
         command.args(host_task::SUBCOMMAND);
-        if let HostTaskLife::Leased { owner, lease } = &template.host_life {
+        if let HostTaskLife::Leased {
+            owner,
+            lease,
+            orphan_grace,
+        } = &template.host_life
+        {
             command
                 .args([
                     host_task::OWNER_FLAG,
@@ -199,7 +208,9 @@ fn task_command(template: &TaskTemplate, task_id: &str, port: u16) -> anyhow::Re
                     task_id,
                 ])
                 .arg("--lease")
-                .arg(lease);
+                .arg(lease)
+                .arg("--orphan-grace-ms")
+                .arg(orphan_grace.as_millis().to_string());
         }
         command.arg("--port").arg(port.to_string());
         command
