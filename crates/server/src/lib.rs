@@ -107,6 +107,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state)
         .layer(CatchPanicLayer::new())
+        // Outside everything that may answer early, the fallback and a caught panic included.
+        .layer(axum::middleware::from_fn(
+            switchyard_runtime::unread_body::read_away_unread_body,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
