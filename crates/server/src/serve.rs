@@ -122,11 +122,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let state = AppState::new(app.clone(), options.http);
     state.tracker.resume().await?;
     tokio::spawn(app.clone().run_notification_sender());
-    let router = crate::router(state);
+    let router = crate::router(state.clone());
     tracing::info!(%address, data_dir = %options.data_dir.display(), "switchyard serving");
     println!("switchyard listening on http://{address}");
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            state.shut_down();
+        })
         .await?;
     tracing::info!("drained; shutting down");
     if let Some(cloud) = embedded_cloud {
