@@ -1,6 +1,6 @@
 use crate::dashboard::Session;
 use crate::deployments::Env;
-use crate::helpers::{BIN, TestServer};
+use crate::helpers::{BIN, NO_CONTAINER_ENGINE, TestServer, standalone_local_cloud};
 use crate::raw_http::{Connection, Request};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -196,6 +196,71 @@ async fn sigterm_ends_event_streams_and_exits_within_a_second() {
             .unwrap();
         assert_eq!(ended, Ok(()), "the stream ends cleanly");
     }
+}
+
+/// `serve` run to its end (it is expected to refuse to start): exit code and stderr.
+async fn refused_serve(args: &[&str]) -> (Option<i32>, String) {
+    let output = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("DOCKER_HOST", NO_CONTAINER_ENGINE)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(20), output)
+        .await
+        .expect("serve refuses to start, in time")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+#[tokio::test]
+async fn time_scale_with_a_standalone_local_cloud_is_checked_against_its_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_cloud, url) = standalone_local_cloud(&dir.path().join("cloud"), "60").await;
+    let expecting = |scale: &'static str| ["--localcloud-url", &url, "--time-scale", scale];
+
+    // The scale the local cloud announces: serve starts.
+    let same = TestServer::start(&dir.path().join("same"), &expecting("60")).await;
+    assert!(
+        same.stdout.contains(&format!("local cloud at {url}")),
+        "{}",
+        same.stdout
+    );
+    assert!(same.terminate().await.success());
+
+    // Another: refused, naming both, before anything is written.
+    let other = dir.path().join("other");
+    let data_dir = other.to_str().unwrap();
+    let (code, stderr) =
+        refused_serve(&[&expecting("30")[..], &["--data-dir", data_dir]].concat()).await;
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("runs at time scale 60, not the 30 given with --time-scale"),
+        "{stderr}"
+    );
+    assert!(!other.exists(), "nothing was written");
+
+    // Nothing announced (nothing listens there): the given scale, said in the log.
+    let nowhere = TestServer::start(
+        &dir.path().join("nowhere"),
+        &[
+            "--localcloud-url",
+            "http://127.0.0.1:1",
+            "--time-scale",
+            "60",
+        ],
+    )
+    .await;
+    let log = std::fs::read_to_string(nowhere.data_dir.with_extension("log")).unwrap();
+    assert!(log.contains("announces no time scale"), "{log}");
+    assert!(nowhere.terminate().await.success());
+
+    // Not a scale at all: a usage error.
+    let (code, stderr) = refused_serve(&["--time-scale", "0"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("not a positive number"), "{stderr}");
 }
 
 #[tokio::test]
