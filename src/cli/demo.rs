@@ -55,7 +55,7 @@ async fn choose_releases(cloud: &CloudOptions, force_static: bool) -> (Releases,
                 ),
             }
         }
-        CloudOptions::External { url } => (
+        CloudOptions::External { url, .. } => (
             Releases::StaticSites,
             format!(
                 "runner: the local cloud at {url} runs the tasks; deploying the sample pages as \

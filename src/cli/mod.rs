@@ -236,8 +236,16 @@ impl TaskRunArgs {
 struct TimeScaleArg {
     /// Deployment intervals and waits pass this many times faster (60: a
     /// minute of ECSLinear10PercentEvery1Minutes takes a second).
-    #[arg(long, env = "SWITCHYARD_TIME_SCALE", default_value_t = 1.0)]
+    #[arg(long, env = "SWITCHYARD_TIME_SCALE", default_value_t = 1.0, value_parser = parse_time_scale)]
     time_scale: f64,
+}
+
+fn parse_time_scale(value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|scale| scale.is_finite() && *scale > 0.0)
+        .ok_or_else(|| format!("{value:?} is not a positive number"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,10 +302,18 @@ struct ServeArgs {
     localcloud_listen: SocketAddr,
     /// Use a standalone `switchyard localcloud` at this URL instead of
     /// embedding one (so either can restart without the other).
-    #[arg(long, env = "SWITCHYARD_LOCALCLOUD_URL", conflicts_with_all = ["localcloud_listen", "time_scale"])]
+    #[arg(
+        long,
+        env = "SWITCHYARD_LOCALCLOUD_URL",
+        conflicts_with = "localcloud_listen"
+    )]
     localcloud_url: Option<String>,
-    #[command(flatten)]
-    time: TimeScaleArg,
+    /// Deployment intervals and waits pass this many times faster in the
+    /// embedded local cloud (60: a minute of ECSLinear10PercentEvery1Minutes
+    /// takes a second) [default: 1]. With --localcloud-url, the scale that
+    /// local cloud must run at: the start is refused if it announces another.
+    #[arg(long, env = "SWITCHYARD_TIME_SCALE", value_parser = parse_time_scale)]
+    time_scale: Option<f64>,
     #[command(flatten)]
     tasks: TaskRunArgs,
     /// A directory whose subdirectories `static:<dir>` images may name
@@ -454,8 +470,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }) => {
             telemetry::init(args.log_format);
             // The demo is meant to be watched: a minute of a deployment config passes in a second.
-            if args.time.time_scale == 1.0 && args.localcloud_url.is_none() {
-                args.time.time_scale = 60.0;
+            if args.time_scale.is_none() && args.localcloud_url.is_none() {
+                args.time_scale = Some(60.0);
             }
             demo::run(serve_options(args), static_sites).await
         }
@@ -600,10 +616,13 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
         aws: args.aws.settings(),
         static_roots: args.static_roots,
         cloud: match args.localcloud_url {
-            Some(url) => serve::CloudOptions::External { url },
+            Some(url) => serve::CloudOptions::External {
+                url,
+                time_scale: args.time_scale,
+            },
             None => serve::CloudOptions::Embedded {
                 listen: args.localcloud_listen,
-                time_scale: args.time.time_scale,
+                time_scale: args.time_scale.unwrap_or(1.0),
                 task_orphan_grace: args.tasks.orphan_grace(),
                 docker_host: args.tasks.docker_host,
             },

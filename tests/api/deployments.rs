@@ -731,31 +731,10 @@ async fn a_killed_server_restarts_its_embedded_cloud_without_an_outage_mid_shift
 
 #[tokio::test]
 async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flowing() {
-    use tokio::io::AsyncBufReadExt;
     let dir = tempfile::tempdir().unwrap();
     // The local cloud runs on its own, so killing the control plane leaves it be.
-    let mut cloud = tokio::process::Command::new(crate::helpers::BIN)
-        .args([
-            "localcloud",
-            "--listen",
-            "127.0.0.1:0",
-            "--time-scale",
-            "60",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("cloud"))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(cloud.stdout.take().unwrap()).lines();
-    let cloud_url = loop {
-        let line = lines.next_line().await.unwrap().unwrap();
-        if let Some((_, url)) = line.split_once("listening on ") {
-            break url.trim().to_owned();
-        }
-    };
+    let (mut cloud, cloud_url) =
+        crate::helpers::standalone_local_cloud(&dir.path().join("cloud"), "60").await;
     let data = dir.path().join("server");
     let s = TestServer::start(&data, &["--localcloud-url", &cloud_url]).await;
     let image = |v: &str| s.write_site(v);

@@ -18,6 +18,42 @@ fn sites_dir(data_dir: &Path) -> PathBuf {
     data_dir.parent().unwrap().join("sites")
 }
 
+/// A standalone `switchyard localcloud` at `time_scale` with its state in
+/// `data_dir` (tasks as host processes): the process and its URL.
+pub async fn standalone_local_cloud(data_dir: &Path, time_scale: &str) -> (Child, String) {
+    let mut cloud = Command::new(BIN)
+        .args([
+            "localcloud",
+            "--listen",
+            "127.0.0.1:0",
+            "--time-scale",
+            time_scale,
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("DOCKER_HOST", NO_CONTAINER_ENGINE)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the switchyard binary starts");
+    let mut lines = BufReader::new(cloud.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the local cloud announces its address in time")
+            .unwrap()
+            .expect("the local cloud keeps running");
+        if let Some((_, url)) = line.split_once("listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    // Keep draining stdout so the local cloud never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (cloud, url)
+}
+
 pub struct TestServer {
     pub child: Child,
     pub base: String,

@@ -15,12 +15,15 @@ mod environments;
 mod errors;
 mod events;
 mod helpers;
+mod keep_alive;
 mod logs;
 mod notifications;
 mod openapi;
 mod ops;
 mod paths;
 mod pipelines;
+// HTTP/1.1 over one raw connection, for keep-alive (the local cloud's tests use it too).
+mod raw_http;
 mod releases;
 // The same git repository the browser tests push to.
 #[path = "../browser/repo.rs"]

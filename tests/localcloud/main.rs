@@ -8,6 +8,9 @@ mod deployments;
 mod ecs;
 mod git_repo;
 mod helpers;
+// HTTP/1.1 over one raw connection, for keep-alive.
+#[path = "../api/raw_http.rs"]
+mod raw_http;
 mod registry;
 mod registry_client;
 mod sampler;

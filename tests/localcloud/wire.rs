@@ -249,3 +249,67 @@ async fn internal_api_validates_load_balancers_and_functions() {
         .await;
     assert_eq!(status, 204);
 }
+
+/// SDKs reuse connections: a request refused before its body was read leaves
+/// the connection usable for the next call, or says `Connection: close`.
+#[tokio::test]
+async fn after_an_early_refusal_of_a_body_the_connection_takes_the_next_call() {
+    use crate::raw_http::{Connection, Framing, Request};
+    let cloud = Cloud::start().await;
+    let aws = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", "CodeDeploy_20141006.GetApplication"),
+    ];
+    // Over the endpoint's 2 MiB by less than what the server reads away.
+    let over_the_limit = vec![b' '; 2 * 1024 * 1024 + 200 * 1024];
+    let small = vec![b' '; 200 * 1024];
+    let refusals = [
+        (
+            "over the body limit",
+            413,
+            Request::new("POST", "/", &aws),
+            &over_the_limit,
+        ),
+        (
+            "no such path",
+            404,
+            Request::new("POST", "/nowhere", &aws),
+            &small,
+        ),
+        (
+            "a method the path does not take",
+            405,
+            Request::new("PUT", "/", &aws),
+            &small,
+        ),
+    ];
+    for framing in [Framing::ContentLength, Framing::Chunked] {
+        for (what, status, request, body) in &refusals {
+            let mut connection = Connection::open(&cloud.endpoint).await;
+            connection.send(&request.with_body(body, framing)).await;
+            let refused = connection
+                .response()
+                .await
+                .unwrap_or_else(|| panic!("{what} ({framing:?}): no answer"));
+            assert_eq!(refused.status, *status, "{what} ({framing:?})");
+            assert!(!refused.closes(), "{what} ({framing:?})");
+            let health = Request::new("GET", "/_localcloud/healthz", &[]);
+            connection.send(&health.bare()).await;
+            let next = connection.response().await.unwrap_or_else(|| {
+                panic!("{what} ({framing:?}): the connection was dropped after the refusal")
+            });
+            assert_eq!(next.status, 200, "{what} ({framing:?})");
+        }
+    }
+    // Far over the limit: refused, said so, and closed.
+    let mut connection = Connection::open(&cloud.endpoint).await;
+    let sent = vec![b' '; 2 * 1024 * 1024 + 1];
+    let request = Request::new("POST", "/", &aws);
+    connection
+        .send(&request.with_declared_length(64 << 20, &sent))
+        .await;
+    let refused = connection.response().await.expect("an answer");
+    assert_eq!(refused.status, 413);
+    assert!(refused.closes(), "{:?}", refused.headers);
+    assert!(connection.closed_by_server().await);
+}

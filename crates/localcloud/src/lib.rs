@@ -195,7 +195,11 @@ impl LocalCloud {
             )
             .merge(internal::router())
             .merge(ecr::registry::router())
-            .with_state(cloud.clone());
+            .with_state(cloud.clone())
+            // SDKs and the CLI reuse connections: one refused body must not break the next call.
+            .layer(axum::middleware::from_fn(
+                switchyard_runtime::unread_body::read_away_unread_body,
+            ));
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(error = %e, "the local cloud stopped serving");

@@ -1,8 +1,10 @@
 //! Process plumbing the switchyard servers share: listening where the last
-//! run listened, shutting down on a signal, and logging.
+//! run listened, shutting down on a signal, logging, and keeping connections
+//! usable after a request body was left unread.
 
 pub mod listen;
 pub mod telemetry;
+pub mod unread_body;
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
 pub fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {

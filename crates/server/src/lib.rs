@@ -55,6 +55,8 @@ pub struct SharedState {
     pub metrics: Arc<metrics::HttpMetrics>,
     pub release_pages: api::releases::PageCache,
     pub tracker: Arc<switchyard_core::tracker::Tracker>,
+    /// Set once the server shuts down (see `AppState::shut_down`).
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for AppState {
@@ -73,7 +75,23 @@ impl AppState {
             config,
             metrics: Arc::default(),
             release_pages: api::releases::PageCache::default(),
+            shutdown: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// Ends the answers that never end by themselves (event streams): a
+    /// graceful shutdown waits for every answer in flight.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once `shut_down` was called.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut down = self.shutdown.subscribe();
+        async move {
+            // An error means the state is gone, which is a shutdown too.
+            let _ = down.wait_for(|&down| down).await;
+        }
     }
 }
 
@@ -107,6 +125,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state)
         .layer(CatchPanicLayer::new())
+        // Outside everything that may answer early, the fallback and a caught panic included.
+        .layer(axum::middleware::from_fn(
+            switchyard_runtime::unread_body::read_away_unread_body,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

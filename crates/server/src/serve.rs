@@ -39,7 +39,11 @@ pub enum CloudOptions {
         task_orphan_grace: std::time::Duration,
     },
     /// A standalone `switchyard localcloud` at this URL.
-    External { url: String },
+    External {
+        url: String,
+        /// The time scale it is expected to run at (`--time-scale`), if given.
+        time_scale: Option<f64>,
+    },
 }
 
 /// Creates the data dir (private to its owner) and opens its database.
@@ -63,12 +67,44 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The time scale of a standalone local cloud: the one it announces, which
+/// must be the `expected` one if given; the expected one when it announces
+/// none; else unknown, and estimated from the steps observed.
+async fn standalone_time_scale(url: &str, expected: Option<f64>) -> anyhow::Result<Option<f64>> {
+    let announced =
+        switchyard_core::provision::local::announced_time_scale(&reqwest::Client::new(), url).await;
+    match (expected, announced) {
+        (Some(expected), Some(announced)) if expected != announced => anyhow::bail!(
+            "the local cloud at {url} runs at time scale {announced}, not the {expected} given \
+             with --time-scale: restart the local cloud with --time-scale {expected}, or leave \
+             --time-scale out to go by its scale"
+        ),
+        (Some(expected), None) => {
+            tracing::warn!(
+                url,
+                time_scale = expected,
+                "the local cloud announces no time scale (unreachable, or too old); \
+                 going by --time-scale"
+            );
+            Ok(Some(expected))
+        }
+        (_, announced) => Ok(announced),
+    }
+}
+
 /// Runs until SIGTERM or Ctrl-C, then stops accepting connections, lets
 /// in-flight requests finish and returns.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     // Installed before anything listens, so a SIGTERM that arrives as soon as
     // the port answers still drains instead of killing the process.
     let shutdown = switchyard_runtime::shutdown_signal()?;
+    // Before anything is written: a refused start leaves the data dir as it was.
+    let standalone_scale = match &options.cloud {
+        CloudOptions::External { url, time_scale } => {
+            standalone_time_scale(url, *time_scale).await?
+        }
+        CloudOptions::Embedded { .. } => None,
+    };
     let app = Arc::new(open_app(&options.data_dir).await?);
     if let Some(path) = app.bootstrap_admin(&options.data_dir).await? {
         println!("created user admin; its API token is in {}", path.display());
@@ -91,15 +127,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             let url = cloud.endpoint();
             (Some(cloud), url, Some(*time_scale))
         }
-        CloudOptions::External { url } => {
-            // Best effort: unknown, the scale is estimated from observed steps.
-            let scale = switchyard_core::provision::local::announced_time_scale(
-                &reqwest::Client::new(),
-                url,
-            )
-            .await;
-            (None, url.clone(), scale)
-        }
+        CloudOptions::External { url, .. } => (None, url.clone(), standalone_scale),
     };
     println!("local cloud at {cloud_url}");
     app.fail_interrupted_stack_operations().await?;
@@ -126,11 +154,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let state = AppState::new(app.clone(), options.http);
     state.tracker.resume().await?;
     tokio::spawn(app.clone().run_notification_sender());
-    let router = crate::router(state);
+    let router = crate::router(state.clone());
     tracing::info!(%address, data_dir = %options.data_dir.display(), "switchyard serving");
     println!("switchyard listening on http://{address}");
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            state.shut_down();
+        })
         .await?;
     tracing::info!("drained; shutting down");
     if let Some(cloud) = embedded_cloud {

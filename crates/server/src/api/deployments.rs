@@ -259,11 +259,13 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, Error> {
     state.app.deployment(&actor, id).await?;
+    let shutdown = state.shutting_down();
     let changes = state.app.subscribe_deployment_changes();
     Ok(super::events::live(
         DeploymentEvents { state, id },
         super::events::last_event_id(&headers),
         changes,
+        shutdown,
     ))
 }
 

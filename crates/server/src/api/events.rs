@@ -66,11 +66,13 @@ pub fn last_event_id(headers: &axum::http::HeaderMap) -> i64 {
 /// Every event of a source as Server-Sent Events, each with an `id:` so a
 /// client that reconnects with `Last-Event-ID` gets what it missed. Wakes on
 /// the broadcast changes (subscribed before the backlog is read, so nothing
-/// falls in between) and ends once the source has finished.
+/// falls in between) and ends once the source has finished, or when
+/// `shutdown` resolves (the client reconnects to the next server).
 pub fn live<S: EventSource>(
     source: S,
     last: i64,
     changes: tokio::sync::broadcast::Receiver<S::Change>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> axum::response::sse::Sse<
     impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
 > {
@@ -132,5 +134,5 @@ pub fn live<S: EventSource>(
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(futures_util::StreamExt::take_until(stream, shutdown)).keep_alive(KeepAlive::default())
 }

@@ -260,11 +260,13 @@ pub async fn events(
     headers: axum::http::HeaderMap,
 ) -> Result<impl IntoResponse, Error> {
     state.app.pipeline_run(&actor, id).await?;
+    let shutdown = state.shutting_down();
     let changes = state.app.subscribe_run_changes();
     Ok(super::events::live(
         RunEvents { state, id },
         super::events::last_event_id(&headers),
         changes,
+        shutdown,
     ))
 }
 
