@@ -3,6 +3,7 @@
 //! `switchyard` binary next to this one against a baseline in the same run,
 //! because machines are noisy and only ratios travel.
 
+mod api;
 mod containers;
 mod dashboard;
 mod deployments;
