@@ -492,10 +492,20 @@ async fn shutdown_removes_the_containers_and_a_restart_adopts_those_a_crash_left
     );
 
     cloud.restart().await;
+    // RUNNING, not just listed: a listed task may still be starting its
+    // container, which the crash below would then catch half-started.
     wait_for(
         "two tasks running again",
         Duration::from_secs(30),
-        || async { (task_ids(&cloud, "lives", false).await.len() == 2).then_some(()) },
+        || async {
+            let tasks = task_ids(&cloud, "lives", false).await;
+            for task in &tasks {
+                if describe(&cloud, "lives", task).await.last_status() != Some("RUNNING") {
+                    return None;
+                }
+            }
+            (tasks.len() == 2).then_some(())
+        },
     )
     .await;
     stack.wait_until_serving(&cloud, "blue").await;

@@ -1,96 +1,25 @@
-//! Samples a production URL every 20 ms, each time on a new connection, and
-//! keeps what each sample got and when: for tests that a restart costs
-//! production nothing but the connections refused while no process listens.
+//! Samples a production URL every 20 ms, each time on a new connection
+//! (switchyard-loadgen's sampler), and checks that a restart cost production
+//! nothing but the connections refused while no process listens.
 //! Not tied to one suite's modules, so any test crate can `#[path]`-include it.
 
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use switchyard_loadgen::sampler::{self, Outcome, Sample};
 
 const EVERY: Duration = Duration::from_millis(20);
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// 200, with the body.
-    Served(String),
-    /// No connection could be made: nobody listened.
-    Refused,
-    /// Any other answer, with its status and body.
-    Answered(u16, String),
-    /// Connected, then failed (reset, timeout, ...).
-    Failed(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct Sample {
-    /// When it was sent, and when its outcome was known.
-    pub at: Instant,
-    pub done: Instant,
-    pub outcome: Outcome,
-}
-
-pub struct Sampler {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Vec<Sample>>,
-}
+pub struct Sampler(sampler::Sampler);
 
 impl Sampler {
     pub fn start(url: &str) -> Sampler {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
-        let url = url.to_owned();
-        let (stop, mut stopped) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut samples = Vec::new();
-            let mut tick = tokio::time::interval(EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => return samples,
-                    _ = tick.tick() => {}
-                }
-                let at = Instant::now();
-                let outcome = sample(&client, &url).await;
-                let done = Instant::now();
-                samples.push(Sample { at, done, outcome });
-            }
-        });
-        Sampler { stop, task }
+        let url = reqwest::Url::parse(url).unwrap();
+        let address = url.socket_addrs(|| None).unwrap()[0];
+        Sampler(sampler::Sampler::start(address, url.path(), EVERY))
     }
 
     pub async fn stop(self) -> Samples {
-        let _ = self.stop.send(());
-        Samples(self.task.await.unwrap())
+        Samples(self.0.stop().await.unwrap())
     }
-}
-
-async fn sample(client: &reqwest::Client, url: &str) -> Outcome {
-    match client.get(url).send().await {
-        Err(e) if e.is_connect() => Outcome::Refused,
-        Err(e) => Outcome::Failed(error_chain(&e)),
-        Ok(response) => {
-            let status = response.status().as_u16();
-            match response.text().await {
-                Ok(body) if status == 200 => Outcome::Served(body),
-                Ok(body) => Outcome::Answered(status, body),
-                Err(e) => Outcome::Failed(error_chain(&e)),
-            }
-        }
-    }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 pub struct Samples(pub Vec<Sample>);

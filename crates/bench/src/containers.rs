@@ -3,6 +3,7 @@
 //! docker push), task start and shift; the start time of 20 containers of
 //! the sample image; and the listener against nginx in front of two of them.
 
+use super::api::{Api, POLL};
 use super::proxy::{self, Nginx};
 use super::{ChildServer, quantile};
 use clap::Args;
@@ -10,7 +11,7 @@ use localcloud::tasks::{
     ContainerEngine, ContainerTaskSpec, DockerHost, HealthCheckSettings, HostTaskLife, TaskProgram,
     TaskSetRunner, TaskSetSpec,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,8 +49,6 @@ const WEBHOOK_SECRET: &str = "the bench's webhook secret";
 /// 10 % a minute: the shift takes 10 s at time scale 60.
 const DEPLOYMENT_CONFIG: &str = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes";
 const HOOK: &str = include_str!("../../../examples/git-hooks/post-receive");
-/// How often the bench looks at the API while it waits.
-const POLL: Duration = Duration::from_millis(100);
 
 pub async fn run(args: ContainersBench) -> anyhow::Result<()> {
     for tool in ["aws", "jq", "git"] {
@@ -211,11 +210,7 @@ async fn push_to_green(args: &ContainersBench, dir: &Path) -> anyhow::Result<(Ve
         Some(&data),
     )?;
     let base = format!("http://{}", server.address().await?);
-    let token = std::fs::read_to_string(data.join(switchyard_core::app::users::ADMIN_TOKEN_FILE))?
-        .trim()
-        .to_owned();
-    let api = Api(switchyard::cli::client::ApiClient::with_token(&base, token)
-        .map_err(|e| anyhow::anyhow!("{e}"))?);
+    let api = Api::as_admin(&base, &data)?;
     let result = async {
         let repo = SampleRepo::create(&dir.join("repo"), &format!("{base}/hooks/github"))?;
         api.post(
@@ -569,62 +564,6 @@ async fn proxied(
     .await;
     runner.stop().await;
     measured
-}
-
-/// The bench server's API: the CLI's client, with errors that name the path.
-struct Api(switchyard::cli::client::ApiClient);
-
-impl Api {
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.0
-            .get(path)
-            .await
-            .map_err(|e| anyhow::anyhow!("{path}: {e}"))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.0
-            .post(path, &body)
-            .await
-            .map_err(|e| anyhow::anyhow!("{path}: {e}"))
-    }
-
-    /// A plain-text answer, such as a build log.
-    async fn text(&self, path: &str) -> anyhow::Result<String> {
-        let response = self
-            .0
-            .http()
-            .get(format!("{}{path}", self.0.base()))
-            .bearer_auth(self.0.token())
-            .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "{path} answered {status}: {text}");
-        Ok(text)
-    }
-
-    /// Polls `path` until `done`; the answer that was.
-    async fn until(
-        &self,
-        path: &str,
-        limit: Duration,
-        done: impl Fn(&Value) -> bool,
-    ) -> anyhow::Result<Value> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let answer = self.get(path).await?;
-            if done(&answer) {
-                return Ok(answer);
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{path} did not get there within {} s: {answer}",
-                limit.as_secs()
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
 }
 
 /// A bare repository of the whole sample app with the post-receive hook

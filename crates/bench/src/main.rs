@@ -3,11 +3,13 @@
 //! `switchyard` binary next to this one against a baseline in the same run,
 //! because machines are noisy and only ratios travel.
 
+mod api;
 mod containers;
 mod dashboard;
 mod deployments;
 mod proxy;
 mod releases;
+mod restart;
 mod stack;
 mod webhooks;
 
@@ -49,6 +51,12 @@ enum BenchCommand {
     /// green (build, push, task start, shift), task start p50/p99 of 20
     /// containers, and the listener against nginx with container upstreams.
     Containers(containers::ContainersBench),
+    /// kill -9 of the local cloud mid-shift, started again after 300 ms:
+    /// production's outage per round against the time no process listens,
+    /// and every answer that was not a 200 (goal: no 503). Two phases: a
+    /// standalone `switchyard localcloud`, then `switchyard serve` with its
+    /// embedded local cloud (`--phase` runs one).
+    Restart(restart::RestartBench),
     /// The baseline server: a bare axum handler answering every GET with
     /// the bytes of a file (used by the benchmarks).
     #[command(hide = true)]
@@ -90,6 +98,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Webhooks(bench) => webhooks::run(bench).await,
         BenchCommand::Dashboard(bench) => dashboard::run(bench).await,
         BenchCommand::Containers(bench) => containers::run(bench).await,
+        BenchCommand::Restart(bench) => restart::run(bench).await,
         BenchCommand::ServeBytes { listen, file } => serve_bytes(listen, file).await,
         BenchCommand::Proxy(bench) => proxy::run(bench).await,
         BenchCommand::ServeProxy {
@@ -287,6 +296,13 @@ impl ChildServer {
             peak_bytes: kb("VmHWM:")?,
             file_bytes: kb("RssFile:")?,
         })
+    }
+
+    /// kill -9, and waits until it is gone.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
     }
 
     /// Closes its stdin (a read of it would hold up the child's exit), sends

@@ -1,6 +1,9 @@
 //! A closed-loop HTTP/1.1 load generator: N keep-alive connections, each
-//! sending its next request as soon as the previous answer is read; and a
-//! single GET for readiness checks.
+//! sending its next request as soon as the previous answer is read; a
+//! single GET for readiness checks; and an open-loop `sampler` that sends a
+//! GET at a fixed interval on a new connection each time.
+
+pub mod sampler;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
