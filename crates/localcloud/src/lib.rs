@@ -14,6 +14,7 @@
 
 mod codedeploy;
 mod codepipeline;
+mod die_with_parent;
 mod ecr;
 mod ecs;
 mod engine;

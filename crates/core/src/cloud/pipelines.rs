@@ -161,13 +161,6 @@ pub async fn observe(
         .map_err(cloud_error)?
         .pipeline_execution
         .ok_or_else(|| missing("GetPipelineExecution"))?;
-    let state = cloud
-        .codepipeline
-        .get_pipeline_state()
-        .name(pipeline)
-        .send()
-        .await
-        .map_err(cloud_error)?;
     let mut details = Vec::new();
     let mut next: Option<String> = None;
     loop {
@@ -190,6 +183,15 @@ pub async fn observe(
             _ => break,
         }
     }
+    // Read after the action executions, never before: an approval they
+    // show in progress then always has its token in the state.
+    let state = cloud
+        .codepipeline
+        .get_pipeline_state()
+        .name(pipeline)
+        .send()
+        .await
+        .map_err(cloud_error)?;
     let mut stages = Vec::new();
     let mut pending_approvals = Vec::new();
     let mut deployment_id = None;

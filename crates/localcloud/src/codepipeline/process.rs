@@ -28,21 +28,7 @@ pub async fn run(
     cancelled: impl Fn() -> bool,
 ) -> io::Result<Finished> {
     command.process_group(0);
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe calls (prctl, getppid), allocating nothing.
-    unsafe {
-        command.pre_exec(move || {
-            // Die with the local cloud, even on kill -9, rather than linger.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
+    crate::die_with_parent::die_with_parent(&mut command);
     let program = command.get_program().to_owned();
     let dir = command.get_current_dir().map(Path::to_path_buf);
     let (pid_sender, pid) = tokio::sync::oneshot::channel();

@@ -14,7 +14,6 @@
 
 use super::lease;
 use super::process::spawn_from_lasting_thread;
-use std::io;
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -97,7 +96,7 @@ async fn supervise(
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
-    die_with_parent(&mut command);
+    crate::die_with_parent::die_with_parent(command.as_std_mut());
     let mut child = spawn_from_lasting_thread(command)
         .await
         .map_err(|e| crate::spawn_error::explain(std::ffi::OsStr::new(program), None, e))?;
@@ -136,26 +135,6 @@ pub fn exit_as(status: ExitStatus) -> ! {
         }
     }
     std::process::exit(status.code().unwrap_or(1))
-}
-
-/// The child is killed when the process that spawned it dies, even on
-/// kill -9, rather than linger without its supervisor.
-pub(super) fn die_with_parent(command: &mut tokio::process::Command) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe calls (prctl, getppid), allocating nothing.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            // The parent died before the line above: no signal will come.
-            if libc::getppid() != parent {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
 }
 
 fn send(pid: u32, signal: libc::c_int) {

@@ -167,7 +167,7 @@ pub(super) async fn spawn_task(
         .process_group(0)
         .kill_on_drop(true);
     if template.host_life == HostTaskLife::TiedToParent {
-        host_task::die_with_parent(&mut command);
+        crate::die_with_parent::die_with_parent(command.as_std_mut());
     }
     let program = command.as_std().get_program().to_owned();
     let dir = command.as_std().get_current_dir().map(Path::to_path_buf);
@@ -275,7 +275,7 @@ pub(super) async fn end_leftover(pid: u32, owner: &str, task_id: &str) {
 }
 
 /// True once the process has exited (a zombie awaiting its reaper counts).
-fn has_exited(pid: u32) -> bool {
+pub(super) fn has_exited(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         // The state follows the parenthesised command name.

@@ -103,17 +103,6 @@ fn sorted(mut addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
     addresses
 }
 
-/// True once the process has exited (a zombie awaiting its reaper counts).
-fn is_gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-    }
-}
-
 fn sigkill(pid: u32) {
     // SAFETY: kill(2) has no memory-safety preconditions.
     let result = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
@@ -318,7 +307,7 @@ async fn a_task_that_never_answers_is_replaced_after_the_startup_grace() {
         reason.starts_with("Task failed ELB health checks"),
         "{reason}"
     );
-    assert!(is_gone(first.pid.unwrap()));
+    assert!(process::has_exited(first.pid.unwrap()));
 
     assert!(runner.healthy().is_empty());
     assert_eq!(runner.counts().1, 0);
@@ -381,13 +370,16 @@ async fn scales_up_and_down_and_stop_leaves_no_process_behind() {
             stopped.stopped_reason.as_deref(),
             Some("Scaling activity initiated by (task set blue)")
         );
-        assert!(is_gone(newer.pid.unwrap()));
+        assert!(process::has_exited(newer.pid.unwrap()));
     }
     assert_eq!(runner.counts(), (0, 1));
 
     runner.stop().await;
     for pid in pids {
-        assert!(is_gone(pid), "task process {pid} outlived stop()");
+        assert!(
+            process::has_exited(pid),
+            "task process {pid} outlived stop()"
+        );
     }
     assert_eq!(published.last(), Some(Vec::new()));
     published.assert_no_repeats();
