@@ -250,19 +250,19 @@ pub async fn roll_back_environment(
 /// The stream ends after the deployment finishes.
 #[utoipa::path(get, path = "/api/deployments/{id}/events", tag = "deployments",
     params(("id" = i64, Path, description = "Deployment id"),
-           ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event")),
+           ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "Resume after this event: the `id:` of the last one received")),
     responses((status = 200, description = "text/event-stream of deployment events", content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(id): ApiPath<i64>,
-    headers: HeaderMap,
+    super::events::LastEventId(last): super::events::LastEventId,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, Error> {
     state.app.deployment(&actor, id).await?;
     let changes = state.app.subscribe_deployment_changes();
     Ok(super::events::live(
         DeploymentEvents { state, id },
-        super::events::last_event_id(&headers),
+        last,
         changes,
     ))
 }

@@ -251,21 +251,17 @@ pub async fn build_log(
 /// finishes.
 #[utoipa::path(get, path = "/api/pipeline-runs/{id}/events", tag = "pipelines",
     params(("id" = i64, Path, description = "Pipeline run id"),
-           ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event")),
+           ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "Resume after this event: the `id:` of the last one received")),
     responses((status = 200, description = "text/event-stream of the run's events", content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(id): ApiPath<i64>,
-    headers: axum::http::HeaderMap,
+    super::events::LastEventId(last): super::events::LastEventId,
 ) -> Result<impl IntoResponse, Error> {
     state.app.pipeline_run(&actor, id).await?;
     let changes = state.app.subscribe_run_changes();
-    Ok(super::events::live(
-        RunEvents { state, id },
-        super::events::last_event_id(&headers),
-        changes,
-    ))
+    Ok(super::events::live(RunEvents { state, id }, last, changes))
 }
 
 struct RunEvents {
