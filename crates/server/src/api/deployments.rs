@@ -2,7 +2,7 @@
 //! it, roll it back.
 
 use super::timestamp;
-use crate::extract::{ApiJson, ApiPath, Authenticated, Authorized, Deployer};
+use crate::extract::{ApiJson, ApiPath, Authenticated, Authorized, Deployer, OptionalJson};
 use crate::{AppState, Error, ErrorBody};
 use axum::Json;
 use axum::extract::State;
@@ -220,23 +220,22 @@ pub async fn roll_back(
     Ok(Json(view(&state, d).await?))
 }
 
-/// Redeploy the release before the live one (deployer).
+/// Redeploy the release before the live one (deployer). The body is
+/// optional: without one (or with `null`) the release goes out with
+/// CodeDeployDefault.ECSAllAtOnce.
 #[utoipa::path(post, path = "/api/environments/{name}/rollback", tag = "deployments",
     params(("name" = String, Path, description = "Environment name")),
-    request_body = EnvironmentRollbackBody,
-    responses((status = 201, body = Deployment), (status = 409, body = ErrorBody)))]
+    request_body(content = Option<EnvironmentRollbackBody>, description = "Optional: the deployment config to roll back with"),
+    responses(
+        (status = 201, body = Deployment),
+        (status = 409, description = "A deployment is in progress, or there is no earlier release to go back to", body = ErrorBody),
+    ))]
 pub async fn roll_back_environment(
     State(state): State<AppState>,
     Authorized(actor, _): Authorized<Deployer>,
     ApiPath(name): ApiPath<String>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<EnvironmentRollbackBody>,
 ) -> Result<(StatusCode, Json<Deployment>), Error> {
-    // The body is optional: an empty one means the defaults.
-    let body: EnvironmentRollbackBody = if body.iter().all(u8::is_ascii_whitespace) {
-        EnvironmentRollbackBody::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
     let config = parse_config(body.deployment_config.as_deref())?;
     let d = state
         .app

@@ -2,12 +2,11 @@
 //! (for AWS stacks) Terraform plans.
 
 use super::timestamp;
-use crate::extract::{Admin, ApiJson, ApiPath, Authenticated, Authorized};
+use crate::extract::{Admin, ApiPath, Authenticated, Authorized, OptionalJson};
 use crate::{AppState, Error, ErrorBody};
 use axum::Json;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
-use serde::de::DeserializeOwned;
+use axum::extract::State;
+use axum::http::StatusCode;
 use switchyard_api::stacks::{Operation, Plan, PlannedChange, Stack, StackRequest};
 use switchyard_core::app::stacks::StackView;
 use switchyard_core::provision::terraform::PlanReport;
@@ -44,29 +43,6 @@ fn plan_json(report: PlanReport) -> Plan {
             })
             .collect(),
         log: report.log,
-    }
-}
-
-/// A JSON body that may be left out: no body at all, or `null`, reads as
-/// the default.
-pub struct OptionalJson<T>(pub T);
-
-impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
-    type Rejection = Error;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Error> {
-        let headers = request.headers();
-        let empty = headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|length| length == "0")
-            || (!headers.contains_key(header::CONTENT_LENGTH)
-                && !headers.contains_key(header::TRANSFER_ENCODING));
-        if empty {
-            return Ok(OptionalJson(T::default()));
-        }
-        ApiJson::<Option<T>>::from_request(request, state)
-            .await
-            .map(|ApiJson(body)| OptionalJson(body.unwrap_or_default()))
     }
 }
 
