@@ -161,13 +161,16 @@ fn extractor_answers(
 ) -> Vec<(&'static str, Vec<&'static str>)> {
     use utoipa::openapi::path::ParameterIn;
     let parameters = op.parameters.as_deref().unwrap_or_default();
-    // A parameter read as text cannot fail to parse; a number can.
+    // A parameter read as text cannot fail to parse; a number can. (A
+    // named text schema, a $ref, is text too.)
     let typed = |location: ParameterIn| {
         parameters.iter().any(|p| {
             p.parameter_in == location
                 && serde_json::to_value(&p.schema).is_ok_and(|s| {
-                    let text = serde_json::json!("string");
-                    s["type"] != text && !s["type"].as_array().is_some_and(|t| t.contains(&text))
+                    let (kind, text) = (&s["type"], serde_json::json!("string"));
+                    !kind.is_null()
+                        && *kind != text
+                        && !kind.as_array().is_some_and(|t| t.contains(&text))
                 })
         })
     };
@@ -373,6 +376,20 @@ mod tests {
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
+    }
+
+    /// A user name in a path is parsed (422 when it is not one), so the
+    /// document gives its pattern: a request that breaks none of the
+    /// document's rules is not refused.
+    #[test]
+    fn a_user_name_in_a_path_has_the_user_name_pattern() {
+        let doc = openapi();
+        let revoke = &doc["paths"]["/api/users/{name}/tokens"]["delete"];
+        assert_eq!(
+            revoke["parameters"][0]["schema"]["$ref"],
+            "#/components/schemas/UserNameText"
+        );
+        assert!(revoke["responses"].get("422").is_some());
     }
 
     #[test]

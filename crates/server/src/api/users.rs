@@ -77,7 +77,7 @@ pub async fn list(
 /// audit trail without a named admin. Another admin can, or `switchyard
 /// user revoke` on the server.
 #[utoipa::path(delete, path = "/api/users/{name}/tokens", tag = "users",
-    params(("name" = String, Path, description = "User name")),
+    params(("name" = switchyard_api::schema::UserNameText, Path, description = "User name")),
     responses(
         (status = 200, body = RevokedTokens),
         (status = 403, body = ErrorBody),
