@@ -5,6 +5,7 @@
 //! parser cannot drift apart.
 
 use switchyard_domain::deployment_config::DeploymentConfig;
+use switchyard_domain::pipeline::{NOTIFICATION_URL_MAX, NOTIFICATION_URL_PATTERN};
 use switchyard_domain::user::Role;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -26,8 +27,8 @@ fn matching(pattern: &str, max_length: usize) -> RefOr<Schema> {
 }
 
 macro_rules! schema_only {
-    ($(#[doc = $doc:literal] $name:ident => $schema:expr;)*) => {$(
-        #[doc = $doc]
+    ($($(#[doc = $doc:literal])+ $name:ident => $schema:expr;)*) => {$(
+        $(#[doc = $doc])+
         pub struct $name;
         impl PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
@@ -69,12 +70,10 @@ schema_only! {
     MessageText => matching(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$", 16 * 1024);
     /// An AWS region code, e.g. us-east-1.
     RegionText => matching("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", 32);
-    /// An http:// or https:// URL with a host.
-    UrlText => matching(concat!(
-        // The last label starts with a letter: a numeric one reads as an IPv4 address.
-        "^https?://([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)*[a-z]([a-z0-9-]*[a-z0-9])?",
-        "(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
-    ), 2048);
+    /// An http:// or https:// URL: a host name or IPv4 address, an optional
+    /// port, path and query as RFC 3986 spells them; no user info, fragment
+    /// or IPv6 literal, and an xn-- label must be valid punycode.
+    UrlText => matching(NOTIFICATION_URL_PATTERN, NOTIFICATION_URL_MAX);
     /// Up to 2000 characters; line breaks are the only control characters.
     CommentText => matching(r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$", 2000);
     /// arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE.
