@@ -106,6 +106,19 @@ async fn invalid_input_is_refused_naming_the_field_and_writes_nothing() {
             "resources.clustr",
         ),
         (json!(["demo"]), "body"),
+        // The document states both rules: the pattern, and aws only.
+        (
+            json!({"name": "demo", "platform": "aws", "region": "us-east-1", "aws_profile": "a\n"}),
+            "aws_profile",
+        ),
+        (
+            json!({"name": "demo", "platform": "local", "aws_profile": "default"}),
+            "aws_profile",
+        ),
+        (
+            json!({"name": "demo", "platform": "local", "container": {"health_check_path": "/\u{a0}"}}),
+            "container.health_check_path",
+        ),
     ];
     // Notification URLs as the document's pattern spells them, no looser.
     let urls = [

@@ -68,6 +68,11 @@ schema_only! {
     AuthorText => matching(r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", 256);
     /// Up to 16 KiB of text; line breaks and tabs are the only control characters.
     MessageText => matching(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$", 16 * 1024);
+    /// An aws-config profile name: 1 to 128 letters, digits and _ - . @ + /.
+    AwsProfileText => matching(AWS_PROFILE_PATTERN, 128);
+    /// A path starting with '/', up to 1024 characters, without white space
+    /// or control characters (Unicode's, which the pattern lists).
+    HealthCheckPathText => matching(HEALTH_CHECK_PATH_PATTERN, 1024);
     /// An AWS region code, e.g. us-east-1.
     RegionText => matching("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", 32);
     /// An http:// or https:// URL: a host name or IPv4 address, an optional
@@ -85,6 +90,15 @@ schema_only! {
     WebhookSecretText => matching(r"^[^\x00-\x1f\x7f-\x9f]{16,256}$", 256);
 }
 
+const AWS_PROFILE_PATTERN: &str = "^[A-Za-z0-9_.@+/-]{1,128}$";
+
+/// '/' and up to 1023 characters that are neither Unicode white space nor
+/// control characters, spelled out: `\s` differs between regex engines.
+const HEALTH_CHECK_PATH_PATTERN: &str = concat!(
+    r"^/[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    "{0,1023}$"
+);
+
 /// A container image reference as Docker spells it (an optional registry
 /// host with a dot and an optional port, lowercase path components, an
 /// optional tag and sha256 digest), or `static:` and an absolute directory.
@@ -94,3 +108,71 @@ const IMAGE_PATTERN: &str = concat!(
     r"[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*",
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?)$"
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_domain::environment::{AwsProfile, ContainerInput, ContainerSettings};
+
+    /// The document's pattern and the domain's parser take the same strings.
+    fn agree(pattern: &str, parses: impl Fn(&str) -> bool, samples: &[String]) {
+        let regex = regex_lite::Regex::new(pattern).unwrap();
+        for sample in samples {
+            assert_eq!(
+                regex.is_match(sample),
+                parses(sample),
+                "{pattern} on {sample:?}"
+            );
+        }
+    }
+
+    fn strings(samples: &[&str]) -> Vec<String> {
+        samples.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn aws_profiles_as_the_parser_takes_them() {
+        let mut samples = strings(&["default", "prod/eu-1", "a@b+c.d_e", "a b", "\n", "", "é"]);
+        samples.extend(["p".repeat(128), "p".repeat(129)]);
+        agree(
+            AWS_PROFILE_PATTERN,
+            |s| AwsProfile::parse(s).is_ok(),
+            &samples,
+        );
+    }
+
+    #[test]
+    fn health_check_paths_as_the_parser_takes_them() {
+        let mut samples = strings(&[
+            "/",
+            "/health",
+            "/é?x=1",
+            "health",
+            "",
+            "/a b",
+            "/\t",
+            "/\u{7f}",
+            "/\u{85}",
+            "/\u{a0}",
+            "/\u{1680}",
+            "/\u{2007}",
+            "/\u{2028}",
+            "/\u{202f}",
+            "/\u{3000}",
+            "/\u{feff}",
+            "/\u{200b}",
+        ]);
+        samples.extend([
+            format!("/{}", "h".repeat(1023)),
+            format!("/{}", "h".repeat(1024)),
+        ]);
+        let parses = |path: &str| {
+            ContainerSettings::parse(&ContainerInput {
+                health_check_path: Some(path),
+                ..Default::default()
+            })
+            .is_ok()
+        };
+        agree(HEALTH_CHECK_PATH_PATTERN, parses, &samples);
+    }
+}
