@@ -62,7 +62,13 @@ schema_only! {
     VersionText => matching("^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$", 128);
     /// A full git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits.
     CommitText => matching("^([0-9a-fA-F]{40}|[0-9a-fA-F]{64})$", 64);
-    /// A container image reference, or `static:<absolute dir>` for the local cloud.
+    /// A container image reference, or `static:<absolute dir>` (no `..`) for
+    /// the local cloud. A static site is served to anyone who reaches the
+    /// listener, so its directory must exist on the switchyard host below a
+    /// static root (`--static-root`, or the server's own build and demo
+    /// folders); one that does not is refused with 422, field `image`.
+    /// `static:` always starts a static site: an image named `static` cannot
+    /// take a tag, though the pattern alone would allow `static:TAG`.
     ImageText => matching(IMAGE_PATTERN, 1024);
     /// Who wrote the change: 1 to 256 characters once trimmed, no control characters.
     AuthorText => matching(r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", 256);
@@ -101,9 +107,10 @@ const HEALTH_CHECK_PATH_PATTERN: &str = concat!(
 
 /// A container image reference as Docker spells it (an optional registry
 /// host with a dot and an optional port, lowercase path components, an
-/// optional tag and sha256 digest), or `static:` and an absolute directory.
+/// optional tag and sha256 digest), or `static:` and an absolute directory
+/// without `..` (no two dots in a row; a regex without look-ahead).
 const IMAGE_PATTERN: &str = concat!(
-    r"^(static:/[^\x00-\x1f\x7f-\x9f]*|",
+    r"^(static:/([^.\x00-\x1f\x7f-\x9f]|[.][^.\x00-\x1f\x7f-\x9f])*[.]?|",
     r"([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?/)?",
     r"[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*",
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?)$"
@@ -139,6 +146,40 @@ mod tests {
             |s| AwsProfile::parse(s).is_ok(),
             &samples,
         );
+    }
+
+    #[test]
+    fn images_as_the_parser_takes_them() {
+        let samples = strings(&[
+            "static:/",
+            "static:/srv/site",
+            "static:/srv/.well-known/x.",
+            "static:/a.b/c",
+            "static:/..",
+            "static:/srv/../etc",
+            "static:/srv/site/..",
+            "static:/a...b",
+            "static:",
+            "nginx",
+            "nginx:1.27",
+            "registry.example.com:5000/web:v2",
+            "Nginx",
+            "nginx:",
+            "web@sha256:abc",
+        ]);
+        agree(
+            IMAGE_PATTERN,
+            |s| switchyard_domain::release::ImageRef::parse(s).is_ok(),
+            &samples,
+        );
+        // The one disagreement, which the description states: `static:` is
+        // a static site even where the pattern reads an image and its tag.
+        assert!(
+            regex_lite::Regex::new(IMAGE_PATTERN)
+                .unwrap()
+                .is_match("static:relative")
+        );
+        assert!(switchyard_domain::release::ImageRef::parse("static:relative").is_err());
     }
 
     #[test]

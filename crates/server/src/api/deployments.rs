@@ -130,7 +130,7 @@ async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
         (status = 200, description = "Replay of an earlier request with the same Idempotency-Key", body = Deployment),
         (status = 404, body = ErrorBody),
         (status = 409, description = "A deployment is in progress, or the stack is not provisioned", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "A field is invalid, or a static: image names a directory that is missing or outside the static roots", body = ErrorBody),
         (status = 502, description = "The cloud refused", body = ErrorBody),
     ))]
 pub async fn start(
