@@ -13,15 +13,26 @@ use switchyard_core::provision::terraform::PlanReport;
 
 /// A stack as the API shows it.
 fn stack_json(view: StackView) -> Stack {
-    let row = view.row;
+    let Some(row) = view.row else {
+        return Stack {
+            status: Stack::NOT_PROVISIONED.into(),
+            operation_id: None,
+            log: String::new(),
+            outputs: serde_json::json!({}),
+            variables: view.variables,
+            started_by: None,
+            started_at: None,
+            finished_at: None,
+        };
+    };
     Stack {
         status: row.status,
-        operation_id: row.operation_id,
+        operation_id: Some(row.operation_id),
         log: row.log,
         outputs: serde_json::Value::Object(row.outputs.0),
         variables: view.variables,
-        started_by: row.started_by,
-        started_at: timestamp(row.started_at),
+        started_by: Some(row.started_by),
+        started_at: Some(timestamp(row.started_at)),
         finished_at: row.finished_at.map(timestamp),
     }
 }
@@ -78,10 +89,11 @@ pub async fn provision(
     ))
 }
 
-/// The stack's status, log and outputs.
+/// The stack's status, log and outputs. Every environment has a stack, from
+/// its creation: `not_provisioned` until provisioned.
 #[utoipa::path(get, path = "/api/environments/{name}/stack", tag = "stacks",
     params(("name" = String, Path, description = "Environment name")),
-    responses((status = 200, body = Stack), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Stack), (status = 404, description = "No such environment", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
