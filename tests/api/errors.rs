@@ -179,6 +179,18 @@ async fn a_last_event_id_that_is_no_event_id_is_a_400_naming_the_header() {
         let missing = stream(path, "9223372036854775807").await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{:?}", missing.body);
     }
+    // As the document says: an optional header is absent, never null.
+    let doc = s.get("/api/openapi.json", &s.admin_token).await.body;
+    for path in [
+        "/api/deployments/{id}/events",
+        "/api/pipeline-runs/{id}/events",
+    ] {
+        let header = &doc["paths"][path]["get"]["parameters"][1];
+        assert_eq!(header["name"], "Last-Event-ID");
+        assert_eq!(header["required"], false);
+        assert_eq!(header["schema"]["type"], "integer", "{header}");
+        assert_eq!(header["schema"]["minimum"], 0, "{header}");
+    }
 }
 
 #[tokio::test]

@@ -122,7 +122,7 @@ async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
 /// starting another.
 #[utoipa::path(post, path = "/api/environments/{name}/deployments", tag = "deployments",
     params(("name" = String, Path, description = "Environment name"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first result",
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays return the first result",
             min_length = 1, max_length = 255, pattern = "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$")),
     request_body = StartDeploymentBody,
     responses(
@@ -249,7 +249,7 @@ pub async fn roll_back_environment(
 /// The stream ends after the deployment finishes.
 #[utoipa::path(get, path = "/api/deployments/{id}/events", tag = "deployments",
     params(("id" = i64, Path, description = "Deployment id"),
-           ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "Resume after this event: the `id:` of the last one received")),
+           ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, description = "Resume after this event: the `id:` of the last one received")),
     responses((status = 200, description = "text/event-stream of deployment events", content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<AppState>,

@@ -251,7 +251,7 @@ pub async fn build_log(
 /// finishes.
 #[utoipa::path(get, path = "/api/pipeline-runs/{id}/events", tag = "pipelines",
     params(("id" = i64, Path, description = "Pipeline run id"),
-           ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "Resume after this event: the `id:` of the last one received")),
+           ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, description = "Resume after this event: the `id:` of the last one received")),
     responses((status = 200, description = "text/event-stream of the run's events", content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<AppState>,
