@@ -195,7 +195,7 @@ pub async fn show(
 #[utoipa::path(post, path = "/api/deployments/{id}/continue", tag = "deployments",
     params(("id" = i64, Path, description = "Deployment id")),
     request_body = ContinueBody,
-    responses((status = 200, body = Deployment), (status = 409, description = "Not in that wait", body = ErrorBody)))]
+    responses((status = 200, body = Deployment), (status = 409, description = "Not in that wait", body = ErrorBody), (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody)))]
 pub async fn continue_deployment(
     State(state): State<AppState>,
     Authorized(actor, _): Authorized<Deployer>,
@@ -210,7 +210,7 @@ pub async fn continue_deployment(
 /// Stop a deployment in flight and return all traffic to the original (deployer).
 #[utoipa::path(post, path = "/api/deployments/{id}/rollback", tag = "deployments",
     params(("id" = i64, Path, description = "Deployment id")),
-    responses((status = 200, body = Deployment), (status = 409, description = "Already finished", body = ErrorBody)))]
+    responses((status = 200, body = Deployment), (status = 409, description = "Already finished", body = ErrorBody), (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody)))]
 pub async fn roll_back(
     State(state): State<AppState>,
     Authorized(actor, _): Authorized<Deployer>,
@@ -229,6 +229,7 @@ pub async fn roll_back(
     responses(
         (status = 201, body = Deployment),
         (status = 409, description = "A deployment is in progress, or there is no earlier release to go back to", body = ErrorBody),
+        (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody),
     ))]
 pub async fn roll_back_environment(
     State(state): State<AppState>,

@@ -392,6 +392,29 @@ mod tests {
         assert!(revoke["responses"].get("422").is_some());
     }
 
+    /// What the cloud answers reaches the client as 502 wherever a request
+    /// waits for a cloud call (not where the call happens later, as a stack
+    /// operation or an approval handed over).
+    #[test]
+    fn operations_that_call_the_cloud_document_502() {
+        let doc = openapi();
+        for (method, path) in [
+            ("post", "/api/environments/{name}/deployments"),
+            ("post", "/api/environments/{name}/rollback"),
+            ("post", "/api/deployments/{id}/continue"),
+            ("post", "/api/deployments/{id}/rollback"),
+            ("post", "/api/environments/{name}/pipeline/runs"),
+            ("post", "/api/pipeline-runs/{id}/stop"),
+            ("post", "/api/pipeline-runs/{id}/retry"),
+            ("get", "/api/pipeline-runs/{id}/actions/{action}/log"),
+            ("get", "/api/environments/{name}/logs"),
+            ("post", "/api/environments/{name}/stack/plan"),
+        ] {
+            let responses = &doc["paths"][path][method]["responses"];
+            assert!(responses.get("502").is_some(), "{method} {path}");
+        }
+    }
+
     #[test]
     fn operation_ids_are_unique_and_every_reference_resolves() {
         fn references(value: &serde_json::Value, found: &mut Vec<String>) {
