@@ -51,6 +51,11 @@ const MAX_EXAMPLES: &str = "25";
 /// One seed takes about 30 s on an idle 2-core machine; room for a busy one.
 const SEED_LIMIT: Duration = Duration::from_secs(150);
 
+/// A request's limit. Checking an aws environment whose endpoint refuses
+/// connections spends the SDK's retries on each resource in turn, close to
+/// 5 s on an idle machine.
+const REQUEST_TIMEOUT: &str = "30";
+
 fn tool(venv: &Path, name: &str) -> std::path::PathBuf {
     let path = venv.join("bin").join(name);
     assert!(
@@ -133,7 +138,12 @@ async fn schemathesis(st: &Path, dir: &Path, seed: u32) -> Option<String> {
             ])
             .args(["--checks", "all", "--phases", phases])
             .args(["--max-examples", MAX_EXAMPLES, "--seed", &seed.to_string()])
-            .args(["--generation-database", "none", "--request-timeout", "5"])
+            .args([
+                "--generation-database",
+                "none",
+                "--request-timeout",
+                REQUEST_TIMEOUT,
+            ])
             .arg("--no-color"),
         SEED_LIMIT,
     )
