@@ -119,9 +119,9 @@ fn print_stack(out: Output, stack: &Stack) -> Result<(), CliError> {
     let output = |name: &str| or_dash(stack.outputs[name].as_str());
     let rows: Vec<Vec<String>> = [
         ("status", stack.status.clone()),
-        ("operation", stack.operation_id.clone()),
-        ("started by", stack.started_by.clone()),
-        ("started", stack.started_at.clone()),
+        ("operation", or_dash(stack.operation_id.as_ref())),
+        ("started by", or_dash(stack.started_by.as_ref())),
+        ("started", or_dash(stack.started_at.as_ref())),
         ("finished", or_dash(stack.finished_at.as_ref())),
         ("prod url", output("prod_url")),
         ("test url", output("test_url")),

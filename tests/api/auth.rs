@@ -115,6 +115,31 @@ async fn only_admins_manage_users() {
 }
 
 #[tokio::test]
+async fn an_admin_cannot_revoke_their_own_tokens_but_another_admin_can() {
+    let s = TestServer::spawn().await;
+    let own = s.delete("/api/users/admin/tokens", &s.admin_token).await;
+    assert_eq!(own.status, StatusCode::CONFLICT, "{:?}", own.body);
+    assert_eq!(own.code(), "conflict");
+    let message = own.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("switchyard user revoke admin"),
+        "{message}"
+    );
+    assert_eq!(
+        s.get("/api/me", &s.admin_token).await.status,
+        StatusCode::OK
+    );
+
+    let ada = s.user("ada", "admin").await;
+    let revoked = s.delete("/api/users/admin/tokens", &ada).await;
+    assert_eq!(revoked.body, json!({"user": "admin", "revoked": 1}));
+    assert_eq!(
+        s.get("/api/me", &s.admin_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn revoked_tokens_stop_working() {
     let s = TestServer::spawn().await;
     let bob = s.user("bob", "deployer").await;

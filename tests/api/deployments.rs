@@ -1,7 +1,7 @@
 use crate::helpers::{Answer, TestServer};
 use crate::paths::until_within;
 use crate::sampler::Sampler;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -401,6 +401,61 @@ async fn idempotent_retries_concurrent_refusals_and_bad_inputs() {
     );
 }
 
+/// A rollback's body is optional in the document, and so on the wire: none
+/// or `null` means the defaults; one that is there is read like any body.
+#[tokio::test]
+async fn an_environment_rollback_takes_its_body_as_the_document_says() {
+    let s = TestServer::spawn().await;
+    s.environment("gate").await;
+    let doc = s.get("/api/openapi.json", &s.admin_token).await.body;
+    let body = &doc["paths"]["/api/environments/{name}/rollback"]["post"]["requestBody"];
+    assert_ne!(body["required"], true, "{body}");
+    let path = "/api/environments/gate/rollback";
+    let send = |content_type: Option<&str>, body: &str| {
+        let mut request = s
+            .client()
+            .post(s.url(path))
+            .bearer_auth(&s.admin_token)
+            .body(body.to_owned());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        s.raw(request)
+    };
+    // Read and passed on: nothing to roll back to yet.
+    for (content_type, body) in [(None, ""), (Some("application/json"), "null")] {
+        let answer = send(content_type, body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::CONFLICT,
+            "{body:?}: {:?}",
+            answer.body
+        );
+        assert!(
+            answer.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no successful deployment"),
+            "{:?}",
+            answer.body
+        );
+    }
+    let unknown = send(Some("application/json"), r#"{"deployment_config": "nope"}"#).await;
+    assert_eq!(
+        (unknown.status, unknown.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "deployment_config"),
+        "{:?}",
+        unknown.body
+    );
+    let text = send(Some("text/plain"), "{}").await;
+    assert_eq!(
+        text.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "{:?}",
+        text.body
+    );
+}
+
 #[tokio::test]
 async fn ready_wait_continue_and_environment_rollback() {
     let e = Env::new("gate", json!({"ready_wait_minutes": 30})).await;
@@ -443,12 +498,13 @@ async fn ready_wait_continue_and_environment_rollback() {
     e.wait(id2, &["Succeeded"]).await;
     assert!(e.serving().await.contains("v2"));
 
-    // Back to v1, the release before the live one.
+    // Back to v1, the release before the live one; the body is optional.
     let back =
-        e.s.post(
+        e.s.request(
+            Method::POST,
             "/api/environments/gate/rollback",
-            &e.s.admin_token,
-            json!({}),
+            Some(&e.s.admin_token),
+            None,
         )
         .await;
     assert_eq!(back.status, StatusCode::CREATED, "{:?}", back.body);

@@ -106,8 +106,34 @@ async fn invalid_input_is_refused_naming_the_field_and_writes_nothing() {
             "resources.clustr",
         ),
         (json!(["demo"]), "body"),
+        // The document states both rules: the pattern, and aws only.
+        (
+            json!({"name": "demo", "platform": "aws", "region": "us-east-1", "aws_profile": "a\n"}),
+            "aws_profile",
+        ),
+        (
+            json!({"name": "demo", "platform": "local", "aws_profile": "default"}),
+            "aws_profile",
+        ),
+        (
+            json!({"name": "demo", "platform": "local", "container": {"health_check_path": "/\u{a0}"}}),
+            "container.health_check_path",
+        ),
     ];
-    for (body, field) in cases {
+    // Notification URLs as the document's pattern spells them, no looser.
+    let urls = [
+        "https://hooks.example.com/a b",
+        "https://user:secret@hooks.example.com/x",
+        "https://hooks.example.com/x#part",
+        "https://hooks.example.com:99999/",
+    ]
+    .map(|url| {
+        (
+            json!({"name": "demo", "platform": "local", "notifications": [{"url": url}]}),
+            "notifications[0]",
+        )
+    });
+    for (body, field) in cases.into_iter().chain(urls) {
         let answer = s
             .post("/api/environments", &s.admin_token, body.clone())
             .await;

@@ -155,6 +155,45 @@ async fn a_webhook_without_its_event_header_is_a_400_naming_the_header() {
 }
 
 #[tokio::test]
+async fn a_last_event_id_that_is_no_event_id_is_a_400_naming_the_header() {
+    let s = TestServer::spawn().await;
+    let stream = |path: &str, last: &str| {
+        s.raw(
+            s.client()
+                .get(s.url(path))
+                .bearer_auth(&s.admin_token)
+                .header("last-event-id", last),
+        )
+    };
+    for path in ["/api/deployments/1/events", "/api/pipeline-runs/1/events"] {
+        for last in ["9223372036854775808", "-1", "abc", "1.5", ""] {
+            let answer = stream(path, last).await;
+            assert_json_error(
+                &answer,
+                StatusCode::BAD_REQUEST,
+                "Last-Event-ID",
+                &format!("{path} after {last:?}"),
+            );
+        }
+        // An event id is read, and the stream of nothing is a 404.
+        let missing = stream(path, "9223372036854775807").await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND, "{:?}", missing.body);
+    }
+    // As the document says: an optional header is absent, never null.
+    let doc = s.get("/api/openapi.json", &s.admin_token).await.body;
+    for path in [
+        "/api/deployments/{id}/events",
+        "/api/pipeline-runs/{id}/events",
+    ] {
+        let header = &doc["paths"][path]["get"]["parameters"][1];
+        assert_eq!(header["name"], "Last-Event-ID");
+        assert_eq!(header["required"], false);
+        assert_eq!(header["schema"]["type"], "integer", "{header}");
+        assert_eq!(header["schema"]["minimum"], 0, "{header}");
+    }
+}
+
+#[tokio::test]
 async fn a_caller_without_the_role_gets_403_whatever_it_sends() {
     let s = TestServer::spawn().await;
     s.environment("demo").await;

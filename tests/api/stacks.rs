@@ -41,12 +41,18 @@ async fn a_local_stack_is_provisioned_serves_and_is_destroyed() {
         created.body["deployment_group"]["deployment_config"],
         "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
     );
+    // The stack is there from the environment's creation, not provisioned.
+    let fresh = s.get("/api/environments/shop/stack", &s.admin_token).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{:?}", fresh.body);
     assert_eq!(
-        s.get("/api/environments/shop/stack", &s.admin_token)
-            .await
-            .status,
-        StatusCode::NOT_FOUND
+        fresh.body,
+        json!({"status": "not_provisioned", "operation_id": null, "log": "", "outputs": {},
+               "variables": null, "started_by": null, "started_at": null, "finished_at": null})
     );
+    let nothing = s
+        .delete("/api/environments/shop/stack", &s.admin_token)
+        .await;
+    assert_eq!(nothing.status, StatusCode::CONFLICT, "{:?}", nothing.body);
 
     let started = s
         .post("/api/environments/shop/stack", &s.admin_token, json!({}))

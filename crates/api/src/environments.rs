@@ -19,8 +19,11 @@ pub struct CreateEnvironment {
     #[schema(value_type = Option<crate::schema::RegionText>)]
     pub region: Option<String>,
     /// The aws-config profile an `aws` environment's credentials come from
-    /// (default: the server's environment, default profile or instance role).
+    /// (default: the server's environment, default profile or instance role);
+    /// `aws` environments only. Read when the environment talks to AWS, so a
+    /// profile missing from the host shows as a cloud error then.
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::AwsProfileText>)]
     pub aws_profile: Option<String>,
     /// Existing cloud resources to drive; a provisioned stack fills them in.
     #[serde(default)]
@@ -75,7 +78,7 @@ pub struct Container {
     pub name: Option<String>,
     #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<i64>,
-    #[schema(pattern = "^/[^\\s\\x00-\\x1f\\x7f]{0,1023}$")]
+    #[schema(value_type = Option<crate::schema::HealthCheckPathText>)]
     pub health_check_path: Option<String>,
     #[schema(minimum = 1, maximum = 20)]
     pub desired_count: Option<i64>,

@@ -5,6 +5,7 @@
 //! parser cannot drift apart.
 
 use switchyard_domain::deployment_config::DeploymentConfig;
+use switchyard_domain::pipeline::{NOTIFICATION_URL_MAX, NOTIFICATION_URL_PATTERN};
 use switchyard_domain::user::Role;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -26,8 +27,8 @@ fn matching(pattern: &str, max_length: usize) -> RefOr<Schema> {
 }
 
 macro_rules! schema_only {
-    ($(#[doc = $doc:literal] $name:ident => $schema:expr;)*) => {$(
-        #[doc = $doc]
+    ($($(#[doc = $doc:literal])+ $name:ident => $schema:expr;)*) => {$(
+        $(#[doc = $doc])+
         pub struct $name;
         impl PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
@@ -61,20 +62,29 @@ schema_only! {
     VersionText => matching("^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$", 128);
     /// A full git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits.
     CommitText => matching("^([0-9a-fA-F]{40}|[0-9a-fA-F]{64})$", 64);
-    /// A container image reference, or `static:<absolute dir>` for the local cloud.
+    /// A container image reference, or `static:<absolute dir>` (no `..`) for
+    /// the local cloud. A static site is served to anyone who reaches the
+    /// listener, so its directory must exist on the switchyard host below a
+    /// static root (`--static-root`, or the server's own build and demo
+    /// folders); one that does not is refused with 422, field `image`.
+    /// `static:` always starts a static site: an image named `static` cannot
+    /// take a tag, though the pattern alone would allow `static:TAG`.
     ImageText => matching(IMAGE_PATTERN, 1024);
     /// Who wrote the change: 1 to 256 characters once trimmed, no control characters.
     AuthorText => matching(r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", 256);
     /// Up to 16 KiB of text; line breaks and tabs are the only control characters.
     MessageText => matching(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$", 16 * 1024);
+    /// An aws-config profile name: 1 to 128 letters, digits and _ - . @ + /.
+    AwsProfileText => matching(AWS_PROFILE_PATTERN, 128);
+    /// A path starting with '/', up to 1024 characters, without white space
+    /// or control characters (Unicode's, which the pattern lists).
+    HealthCheckPathText => matching(HEALTH_CHECK_PATH_PATTERN, 1024);
     /// An AWS region code, e.g. us-east-1.
     RegionText => matching("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", 32);
-    /// An http:// or https:// URL with a host.
-    UrlText => matching(concat!(
-        // The last label starts with a letter: a numeric one reads as an IPv4 address.
-        "^https?://([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)*[a-z]([a-z0-9-]*[a-z0-9])?",
-        "(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
-    ), 2048);
+    /// An http:// or https:// URL: a host name or IPv4 address, an optional
+    /// port, path and query as RFC 3986 spells them; no user info, fragment
+    /// or IPv6 literal, and an xn-- label must be valid punycode.
+    UrlText => matching(NOTIFICATION_URL_PATTERN, NOTIFICATION_URL_MAX);
     /// Up to 2000 characters; line breaks are the only control characters.
     CommentText => matching(r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$", 2000);
     /// arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE.
@@ -86,12 +96,124 @@ schema_only! {
     WebhookSecretText => matching(r"^[^\x00-\x1f\x7f-\x9f]{16,256}$", 256);
 }
 
+const AWS_PROFILE_PATTERN: &str = "^[A-Za-z0-9_.@+/-]{1,128}$";
+
+/// '/' and up to 1023 characters that are neither Unicode white space nor
+/// control characters, spelled out: `\s` differs between regex engines.
+const HEALTH_CHECK_PATH_PATTERN: &str = concat!(
+    r"^/[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    "{0,1023}$"
+);
+
 /// A container image reference as Docker spells it (an optional registry
 /// host with a dot and an optional port, lowercase path components, an
-/// optional tag and sha256 digest), or `static:` and an absolute directory.
+/// optional tag and sha256 digest), or `static:` and an absolute directory
+/// without `..` (no two dots in a row; a regex without look-ahead).
 const IMAGE_PATTERN: &str = concat!(
-    r"^(static:/[^\x00-\x1f\x7f-\x9f]*|",
+    r"^(static:/([^.\x00-\x1f\x7f-\x9f]|[.][^.\x00-\x1f\x7f-\x9f])*[.]?|",
     r"([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?/)?",
     r"[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*",
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?)$"
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_domain::environment::{AwsProfile, ContainerInput, ContainerSettings};
+
+    /// The document's pattern and the domain's parser take the same strings.
+    fn agree(pattern: &str, parses: impl Fn(&str) -> bool, samples: &[String]) {
+        let regex = regex_lite::Regex::new(pattern).unwrap();
+        for sample in samples {
+            assert_eq!(
+                regex.is_match(sample),
+                parses(sample),
+                "{pattern} on {sample:?}"
+            );
+        }
+    }
+
+    fn strings(samples: &[&str]) -> Vec<String> {
+        samples.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn aws_profiles_as_the_parser_takes_them() {
+        let mut samples = strings(&["default", "prod/eu-1", "a@b+c.d_e", "a b", "\n", "", "é"]);
+        samples.extend(["p".repeat(128), "p".repeat(129)]);
+        agree(
+            AWS_PROFILE_PATTERN,
+            |s| AwsProfile::parse(s).is_ok(),
+            &samples,
+        );
+    }
+
+    #[test]
+    fn images_as_the_parser_takes_them() {
+        let samples = strings(&[
+            "static:/",
+            "static:/srv/site",
+            "static:/srv/.well-known/x.",
+            "static:/a.b/c",
+            "static:/..",
+            "static:/srv/../etc",
+            "static:/srv/site/..",
+            "static:/a...b",
+            "static:",
+            "nginx",
+            "nginx:1.27",
+            "registry.example.com:5000/web:v2",
+            "Nginx",
+            "nginx:",
+            "web@sha256:abc",
+        ]);
+        agree(
+            IMAGE_PATTERN,
+            |s| switchyard_domain::release::ImageRef::parse(s).is_ok(),
+            &samples,
+        );
+        // The one disagreement, which the description states: `static:` is
+        // a static site even where the pattern reads an image and its tag.
+        assert!(
+            regex_lite::Regex::new(IMAGE_PATTERN)
+                .unwrap()
+                .is_match("static:relative")
+        );
+        assert!(switchyard_domain::release::ImageRef::parse("static:relative").is_err());
+    }
+
+    #[test]
+    fn health_check_paths_as_the_parser_takes_them() {
+        let mut samples = strings(&[
+            "/",
+            "/health",
+            "/é?x=1",
+            "health",
+            "",
+            "/a b",
+            "/\t",
+            "/\u{7f}",
+            "/\u{85}",
+            "/\u{a0}",
+            "/\u{1680}",
+            "/\u{2007}",
+            "/\u{2028}",
+            "/\u{202f}",
+            "/\u{3000}",
+            "/\u{feff}",
+            "/\u{200b}",
+        ]);
+        samples.extend([
+            format!("/{}", "h".repeat(1023)),
+            format!("/{}", "h".repeat(1024)),
+        ]);
+        let parses = |path: &str| {
+            ContainerSettings::parse(&ContainerInput {
+                health_check_path: Some(path),
+                ..Default::default()
+            })
+            .is_ok()
+        };
+        agree(HEALTH_CHECK_PATH_PATTERN, parses, &samples);
+    }
+}

@@ -25,11 +25,13 @@ pub struct StackRequest {
     pub variables: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// An environment's stack. Every environment has one, `not_provisioned`
+/// until its first operation; the fields of an operation are null until then.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Stack {
-    /// provisioning, ready, failed, destroying or destroyed.
+    /// not_provisioned, provisioning, ready, failed, destroying or destroyed.
     pub status: String,
-    pub operation_id: String,
+    pub operation_id: Option<String>,
     /// The latest operation's log, one line per step (Terraform's output for
     /// an aws stack, secrets redacted).
     pub log: String,
@@ -40,9 +42,14 @@ pub struct Stack {
     /// An aws stack's own Terraform variables (sensitive values hidden).
     #[schema(value_type = Option<Object>)]
     pub variables: Option<serde_json::Map<String, serde_json::Value>>,
-    pub started_by: String,
-    pub started_at: String,
+    pub started_by: Option<String>,
+    pub started_at: Option<String>,
     pub finished_at: Option<String>,
+}
+
+impl Stack {
+    /// The status of a stack no operation has touched yet.
+    pub const NOT_PROVISIONED: &str = "not_provisioned";
 }
 
 /// What applying would change.

@@ -202,9 +202,32 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may be left out: no body at all, or `null`, reads as
+/// the default; any other body is read as [`ApiJson`] reads it.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Error> {
+        let headers = request.headers();
+        let empty = headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length == "0")
+            || (!headers.contains_key(header::CONTENT_LENGTH)
+                && !headers.contains_key(header::TRANSFER_ENCODING));
+        if empty {
+            return Ok(OptionalJson(T::default()));
+        }
+        ApiJson::<Option<T>>::from_request(request, state)
+            .await
+            .map(|ApiJson(body)| OptionalJson(body.unwrap_or_default()))
+    }
+}
+
 /// Reads JSON in two steps, so that text that is not JSON (truncated
 /// included) is a 400 and JSON of the wrong shape a 422 naming the field.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::MalformedJson(format!("the body is not valid JSON: {e}")))?;
     // Every body is an object; serde would also read a struct from an array.

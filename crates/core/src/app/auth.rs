@@ -135,6 +135,12 @@ impl App {
     /// recording who did it; returns how many tokens were live. `by` is
     /// `None` for `switchyard user revoke`. The token cache of this process
     /// forgets the user before this returns.
+    ///
+    /// A user may not revoke their own tokens: that ends every access they
+    /// have, and the only way back, `switchyard user add` on the host, acts
+    /// as the anonymous local-admin, so the audit trail would lose who
+    /// administers the server from then on. Another admin, or `switchyard
+    /// user revoke` on the host, can.
     pub(super) async fn revoke_user_tokens(
         &self,
         by: Option<&Actor>,
@@ -145,6 +151,12 @@ impl App {
         let user = store::users::find_by_name(&mut *tx, name.as_str())
             .await?
             .ok_or_else(|| Error::NotFound(format!("no user named {name}")))?;
+        if by.is_some_and(|actor| actor.user_id == user.id) {
+            return Err(Error::Conflict(format!(
+                "{name} cannot revoke their own tokens: that would end their own access; \
+                 another admin can, or `switchyard user revoke {name}` on the server"
+            )));
+        }
         let revoked = store::users::revoke_tokens(&mut *tx, user.id, now).await?;
         append_user_event(
             &mut tx,

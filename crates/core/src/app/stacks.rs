@@ -25,10 +25,11 @@ pub struct StackOperation {
     pub status: &'static str,
 }
 
-/// A stack as readers see it.
+/// A stack as readers see it. Every environment has one: until its first
+/// operation it is not provisioned, and has no row.
 #[derive(Debug, Clone)]
 pub struct StackView {
-    pub row: StackRow,
+    pub row: Option<StackRow>,
     /// An AWS stack's own Terraform variables, sensitive values hidden.
     pub variables: Option<Variables>,
 }
@@ -141,13 +142,7 @@ impl App {
     pub async fn stack(&self, actor: &Actor, environment: &str) -> Result<StackView> {
         actor.require(Role::Viewer, "reading stacks")?;
         let env = find_environment(self.store.reader(), environment).await?;
-        let row = store::stacks::find(self.store.reader(), env.id)
-            .await?
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "environment {environment} has no stack yet; POST to provision one"
-                ))
-            })?;
+        let row = store::stacks::find(self.store.reader(), env.id).await?;
         let variables = (env.platform == Platform::Aws).then(|| {
             let settings = self.cloud_settings().ok();
             settings
@@ -239,7 +234,7 @@ impl App {
         if operation == Operation::Destroy {
             if current.as_ref().is_none_or(|s| s.status == "destroyed") {
                 return Err(Error::Conflict(format!(
-                    "environment {environment} has no stack to destroy"
+                    "the stack of {environment} is not provisioned, or destroyed already: nothing to destroy"
                 )));
             }
             if store::deployments::has_active(&mut *tx, env.id).await? {

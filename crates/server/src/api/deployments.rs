@@ -2,7 +2,7 @@
 //! it, roll it back.
 
 use super::timestamp;
-use crate::extract::{ApiJson, ApiPath, Authenticated, Authorized, Deployer};
+use crate::extract::{ApiJson, ApiPath, Authenticated, Authorized, Deployer, OptionalJson};
 use crate::{AppState, Error, ErrorBody};
 use axum::Json;
 use axum::extract::State;
@@ -122,7 +122,7 @@ async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
 /// starting another.
 #[utoipa::path(post, path = "/api/environments/{name}/deployments", tag = "deployments",
     params(("name" = String, Path, description = "Environment name"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first result",
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays return the first result",
             min_length = 1, max_length = 255, pattern = "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$")),
     request_body = StartDeploymentBody,
     responses(
@@ -130,7 +130,7 @@ async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
         (status = 200, description = "Replay of an earlier request with the same Idempotency-Key", body = Deployment),
         (status = 404, body = ErrorBody),
         (status = 409, description = "A deployment is in progress, or the stack is not provisioned", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "A field is invalid, or a static: image names a directory that is missing or outside the static roots", body = ErrorBody),
         (status = 502, description = "The cloud refused", body = ErrorBody),
     ))]
 pub async fn start(
@@ -195,7 +195,7 @@ pub async fn show(
 #[utoipa::path(post, path = "/api/deployments/{id}/continue", tag = "deployments",
     params(("id" = i64, Path, description = "Deployment id")),
     request_body = ContinueBody,
-    responses((status = 200, body = Deployment), (status = 409, description = "Not in that wait", body = ErrorBody)))]
+    responses((status = 200, body = Deployment), (status = 409, description = "Not in that wait", body = ErrorBody), (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody)))]
 pub async fn continue_deployment(
     State(state): State<AppState>,
     Authorized(actor, _): Authorized<Deployer>,
@@ -210,7 +210,7 @@ pub async fn continue_deployment(
 /// Stop a deployment in flight and return all traffic to the original (deployer).
 #[utoipa::path(post, path = "/api/deployments/{id}/rollback", tag = "deployments",
     params(("id" = i64, Path, description = "Deployment id")),
-    responses((status = 200, body = Deployment), (status = 409, description = "Already finished", body = ErrorBody)))]
+    responses((status = 200, body = Deployment), (status = 409, description = "Already finished", body = ErrorBody), (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody)))]
 pub async fn roll_back(
     State(state): State<AppState>,
     Authorized(actor, _): Authorized<Deployer>,
@@ -220,23 +220,23 @@ pub async fn roll_back(
     Ok(Json(view(&state, d).await?))
 }
 
-/// Redeploy the release before the live one (deployer).
+/// Redeploy the release before the live one (deployer). The body is
+/// optional: without one (or with `null`) the release goes out with
+/// CodeDeployDefault.ECSAllAtOnce.
 #[utoipa::path(post, path = "/api/environments/{name}/rollback", tag = "deployments",
     params(("name" = String, Path, description = "Environment name")),
-    request_body = EnvironmentRollbackBody,
-    responses((status = 201, body = Deployment), (status = 409, body = ErrorBody)))]
+    request_body(content = Option<EnvironmentRollbackBody>, description = "Optional: the deployment config to roll back with"),
+    responses(
+        (status = 201, body = Deployment),
+        (status = 409, description = "A deployment is in progress, or there is no earlier release to go back to", body = ErrorBody),
+        (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody),
+    ))]
 pub async fn roll_back_environment(
     State(state): State<AppState>,
     Authorized(actor, _): Authorized<Deployer>,
     ApiPath(name): ApiPath<String>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<EnvironmentRollbackBody>,
 ) -> Result<(StatusCode, Json<Deployment>), Error> {
-    // The body is optional: an empty one means the defaults.
-    let body: EnvironmentRollbackBody = if body.iter().all(u8::is_ascii_whitespace) {
-        EnvironmentRollbackBody::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
     let config = parse_config(body.deployment_config.as_deref())?;
     let d = state
         .app
@@ -250,20 +250,20 @@ pub async fn roll_back_environment(
 /// The stream ends after the deployment finishes.
 #[utoipa::path(get, path = "/api/deployments/{id}/events", tag = "deployments",
     params(("id" = i64, Path, description = "Deployment id"),
-           ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event")),
+           ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, description = "Resume after this event: the `id:` of the last one received")),
     responses((status = 200, description = "text/event-stream of deployment events", content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(id): ApiPath<i64>,
-    headers: HeaderMap,
+    super::events::LastEventId(last): super::events::LastEventId,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, Error> {
     state.app.deployment(&actor, id).await?;
     let shutdown = state.shutting_down();
     let changes = state.app.subscribe_deployment_changes();
     Ok(super::events::live(
         DeploymentEvents { state, id },
-        super::events::last_event_id(&headers),
+        last,
         changes,
         shutdown,
     ))

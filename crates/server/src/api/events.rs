@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use switchyard_api::events::{Event, EventPage};
 use switchyard_core::store::events::EventRow;
+use switchyard_domain::FieldError;
 
 /// An audit trail entry as the API shows it.
 fn event_json(row: EventRow) -> Event {
@@ -54,13 +55,40 @@ pub trait EventSource: Send + 'static {
     fn concerns(&self, change: &Self::Change) -> bool;
 }
 
-/// `Last-Event-ID` of a reconnecting client (0 when absent).
-pub fn last_event_id(headers: &axum::http::HeaderMap) -> i64 {
-    headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .unwrap_or(0)
+/// The `Last-Event-ID` of a reconnecting client: the `id:` of the last
+/// event it got, so a whole number this server wrote (0, from the start,
+/// when absent). Anything else is a malformed request, a 400 naming the
+/// header, rather than a stream silently replayed from the start.
+pub struct LastEventId(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LastEventId {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Error> {
+        let Some(value) = parts.headers.get("last-event-id") else {
+            return Ok(LastEventId(0));
+        };
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|id| *id >= 0)
+            .map(LastEventId)
+            .ok_or_else(|| {
+                switchyard_core::app::Error::Malformed(FieldError {
+                    field: "Last-Event-ID".into(),
+                    message: format!(
+                        "Last-Event-ID must be the id of an event this stream sent: a whole \
+                         number from 0 to {} (got {value:?})",
+                        i64::MAX
+                    ),
+                })
+                .into()
+            })
+    }
 }
 
 /// Every event of a source as Server-Sent Events, each with an `id:` so a

@@ -117,13 +117,11 @@ pub fn openapi() -> serde_json::Value {
 }
 
 /// Adds to every operation what the extractors it goes through can answer,
-/// so no handler has to repeat them: 401 from the token check, 403 from the
-/// role check of every change, 400/413/415/422 from a JSON body, 400 and
-/// 404 from path parameters, 422 from a query string. Also names each
-/// operation `<tag>_<handler>`: handlers of different resources share names
-/// (`list`, `show`), and operationIds must be unique.
+/// so no handler has to repeat them (see [`extractor_answers`]). Also names
+/// each operation `<tag>_<handler>`: handlers of different resources share
+/// names (`list`, `show`), and operationIds must be unique.
 fn document_extractor_answers(doc: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::path::{Operation, ParameterIn};
+    use utoipa::openapi::path::Operation;
     for item in doc.paths.paths.values_mut() {
         let operations: [(&mut Option<Operation>, bool); 5] = [
             (&mut item.get, false),
@@ -142,41 +140,92 @@ fn document_extractor_answers(doc: &mut utoipa::openapi::OpenApi) {
             ) {
                 *id = format!("{tag}_{id}");
             }
-            let parameters = op.parameters.as_deref().unwrap_or_default();
-            let typed_path_parameter = parameters.iter().any(|p| {
-                p.parameter_in == ParameterIn::Path
-                    && serde_json::to_value(&p.schema).is_ok_and(|s| s["type"] != "string")
-            });
-            let path_parameter = parameters
-                .iter()
-                .any(|p| p.parameter_in == ParameterIn::Path);
-            let query_parameter = parameters
-                .iter()
-                .any(|p| p.parameter_in == ParameterIn::Query);
-            let body = op.request_body.is_some();
-            let answers = [
-                (true, "401", "No token, or one that is not valid"),
-                (changes, "403", "The caller's role does not allow this"),
-                (body, "400", "The body is not JSON"),
-                (
-                    typed_path_parameter,
-                    "400",
-                    "A path parameter does not parse (e.g. an id that is not a number)",
-                ),
-                (path_parameter, "404", "Not found"),
-                (body, "413", "The body is over the size limit"),
-                (body, "415", "The body is not sent as application/json"),
-                (body || query_parameter, "422", "A field is invalid"),
-            ];
-            for (applies, status, description) in answers {
-                if applies && !op.responses.responses.contains_key(status) {
+            for (status, descriptions) in extractor_answers(op, changes) {
+                if !op.responses.responses.contains_key(status) {
                     op.responses
                         .responses
-                        .insert(status.to_owned(), error_response(description));
+                        .insert(status.to_owned(), error_response(&either(&descriptions)));
                 }
             }
         }
     }
+}
+
+/// The statuses an operation's extractors can answer, with why: 401 from
+/// the token check, 403 from the role check of every change, 400/413/415/422
+/// from a JSON body, 400 and 404 from path parameters, 400 from a typed
+/// header, 422 from a query string.
+fn extractor_answers(
+    op: &utoipa::openapi::path::Operation,
+    changes: bool,
+) -> Vec<(&'static str, Vec<&'static str>)> {
+    use utoipa::openapi::path::ParameterIn;
+    let parameters = op.parameters.as_deref().unwrap_or_default();
+    // A parameter read as text cannot fail to parse; a number can. (A
+    // named text schema, a $ref, is text too.)
+    let typed = |location: ParameterIn| {
+        parameters.iter().any(|p| {
+            p.parameter_in == location
+                && serde_json::to_value(&p.schema).is_ok_and(|s| {
+                    let (kind, text) = (&s["type"], serde_json::json!("string"));
+                    !kind.is_null()
+                        && *kind != text
+                        && !kind.as_array().is_some_and(|t| t.contains(&text))
+                })
+        })
+    };
+    let any_in = |location: ParameterIn| parameters.iter().any(|p| p.parameter_in == location);
+    let body = op.request_body.is_some();
+    let answers = [
+        (true, "401", "No token, or one that is not valid"),
+        (changes, "403", "The caller's role does not allow this"),
+        (body, "400", "The body is not JSON"),
+        (
+            typed(ParameterIn::Path),
+            "400",
+            "A path parameter does not parse (e.g. an id that is not a number)",
+        ),
+        (
+            typed(ParameterIn::Header),
+            "400",
+            "A header does not parse (e.g. a Last-Event-ID that is not an event id)",
+        ),
+        (any_in(ParameterIn::Path), "404", "Not found"),
+        (body, "413", "The body is over the size limit"),
+        (body, "415", "The body is not sent as application/json"),
+        (
+            body || any_in(ParameterIn::Query),
+            "422",
+            "A field is invalid",
+        ),
+    ];
+    let mut by_status: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (status, description) in answers
+        .into_iter()
+        .filter_map(|(applies, status, description)| applies.then_some((status, description)))
+    {
+        match by_status.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, descriptions)) => descriptions.push(description),
+            None => by_status.push((status, vec![description])),
+        }
+    }
+    by_status
+}
+
+/// "A, or b, or c" of sentences that each start with a capital.
+fn either(descriptions: &[&str]) -> String {
+    let mut text = String::new();
+    for (i, description) in descriptions.iter().enumerate() {
+        if i == 0 {
+            text.push_str(description);
+        } else {
+            let mut chars = description.chars();
+            text.push_str(", or ");
+            text.extend(chars.next().map(|c| c.to_ascii_lowercase()));
+            text.push_str(chars.as_str());
+        }
+    }
+    text
 }
 
 fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
@@ -326,6 +375,43 @@ mod tests {
             "/api/users",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
+        }
+    }
+
+    /// A user name in a path is parsed (422 when it is not one), so the
+    /// document gives its pattern: a request that breaks none of the
+    /// document's rules is not refused.
+    #[test]
+    fn a_user_name_in_a_path_has_the_user_name_pattern() {
+        let doc = openapi();
+        let revoke = &doc["paths"]["/api/users/{name}/tokens"]["delete"];
+        assert_eq!(
+            revoke["parameters"][0]["schema"]["$ref"],
+            "#/components/schemas/UserNameText"
+        );
+        assert!(revoke["responses"].get("422").is_some());
+    }
+
+    /// What the cloud answers reaches the client as 502 wherever a request
+    /// waits for a cloud call (not where the call happens later, as a stack
+    /// operation or an approval handed over).
+    #[test]
+    fn operations_that_call_the_cloud_document_502() {
+        let doc = openapi();
+        for (method, path) in [
+            ("post", "/api/environments/{name}/deployments"),
+            ("post", "/api/environments/{name}/rollback"),
+            ("post", "/api/deployments/{id}/continue"),
+            ("post", "/api/deployments/{id}/rollback"),
+            ("post", "/api/environments/{name}/pipeline/runs"),
+            ("post", "/api/pipeline-runs/{id}/stop"),
+            ("post", "/api/pipeline-runs/{id}/retry"),
+            ("get", "/api/pipeline-runs/{id}/actions/{action}/log"),
+            ("get", "/api/environments/{name}/logs"),
+            ("post", "/api/environments/{name}/stack/plan"),
+        ] {
+            let responses = &doc["paths"][path][method]["responses"];
+            assert!(responses.get("502").is_some(), "{method} {path}");
         }
     }
 

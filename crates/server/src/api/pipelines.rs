@@ -170,7 +170,7 @@ pub async fn show(
 #[utoipa::path(post, path = "/api/pipeline-runs/{id}/stop", tag = "pipelines",
     params(("id" = i64, Path, description = "Pipeline run id")),
     request_body = StopRunBody,
-    responses((status = 200, body = PipelineRun), (status = 409, description = "Already finished", body = ErrorBody)))]
+    responses((status = 200, body = PipelineRun), (status = 409, description = "Already finished", body = ErrorBody), (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody)))]
 pub async fn stop(
     State(state): State<AppState>,
     Authorized(actor, _): Authorized<Deployer>,
@@ -196,7 +196,7 @@ pub async fn stop(
 #[utoipa::path(post, path = "/api/pipeline-runs/{id}/retry", tag = "pipelines",
     params(("id" = i64, Path, description = "Pipeline run id")),
     request_body = RetryBody,
-    responses((status = 200, body = PipelineRun), (status = 409, description = "The stage has not failed", body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PipelineRun), (status = 409, description = "The stage has not failed", body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
     Authorized(actor, _): Authorized<Deployer>,
@@ -223,7 +223,7 @@ pub struct LogParams {
 #[utoipa::path(get, path = "/api/pipeline-runs/{id}/actions/{action}/log", tag = "pipelines",
     params(("id" = i64, Path, description = "Pipeline run id"),
            ("action" = String, Path, description = "Action name"), LogParams),
-    responses((status = 200, description = "The log", content_type = "text/plain"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The log", content_type = "text/plain"), (status = 404, body = ErrorBody), (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody)))]
 pub async fn build_log(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -251,20 +251,20 @@ pub async fn build_log(
 /// finishes.
 #[utoipa::path(get, path = "/api/pipeline-runs/{id}/events", tag = "pipelines",
     params(("id" = i64, Path, description = "Pipeline run id"),
-           ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event")),
+           ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, description = "Resume after this event: the `id:` of the last one received")),
     responses((status = 200, description = "text/event-stream of the run's events", content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(id): ApiPath<i64>,
-    headers: axum::http::HeaderMap,
+    super::events::LastEventId(last): super::events::LastEventId,
 ) -> Result<impl IntoResponse, Error> {
     state.app.pipeline_run(&actor, id).await?;
     let shutdown = state.shutting_down();
     let changes = state.app.subscribe_run_changes();
     Ok(super::events::live(
         RunEvents { state, id },
-        super::events::last_event_id(&headers),
+        last,
         changes,
         shutdown,
     ))

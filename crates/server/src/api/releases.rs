@@ -209,7 +209,7 @@ fn json_string(out: &mut Vec<u8>, text: &str) {
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The version exists in this environment", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "A field is invalid, or a static: image names a directory that is missing or outside the static roots", body = ErrorBody),
     ))]
 pub async fn record(
     State(state): State<AppState>,

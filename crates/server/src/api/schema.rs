@@ -38,6 +38,14 @@ pub fn add_cross_field_rules(doc: &mut serde_json::Value) {
             }]),
         ),
         (
+            "CreateEnvironment",
+            json!([{
+                // Credentials from a profile are an aws environment's.
+                "if": {"required": ["platform"], "properties": {"platform": {"const": "local"}}},
+                "then": {"properties": {"aws_profile": {"type": "null"}}},
+            }]),
+        ),
+        (
             "DecisionBody",
             json!([{
                 // A rejection says why.

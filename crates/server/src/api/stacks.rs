@@ -2,27 +2,37 @@
 //! (for AWS stacks) Terraform plans.
 
 use super::timestamp;
-use crate::extract::{Admin, ApiJson, ApiPath, Authenticated, Authorized};
+use crate::extract::{Admin, ApiPath, Authenticated, Authorized, OptionalJson};
 use crate::{AppState, Error, ErrorBody};
 use axum::Json;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
-use serde::de::DeserializeOwned;
+use axum::extract::State;
+use axum::http::StatusCode;
 use switchyard_api::stacks::{Operation, Plan, PlannedChange, Stack, StackRequest};
 use switchyard_core::app::stacks::StackView;
 use switchyard_core::provision::terraform::PlanReport;
 
 /// A stack as the API shows it.
 fn stack_json(view: StackView) -> Stack {
-    let row = view.row;
+    let Some(row) = view.row else {
+        return Stack {
+            status: Stack::NOT_PROVISIONED.into(),
+            operation_id: None,
+            log: String::new(),
+            outputs: serde_json::json!({}),
+            variables: view.variables,
+            started_by: None,
+            started_at: None,
+            finished_at: None,
+        };
+    };
     Stack {
         status: row.status,
-        operation_id: row.operation_id,
+        operation_id: Some(row.operation_id),
         log: row.log,
         outputs: serde_json::Value::Object(row.outputs.0),
         variables: view.variables,
-        started_by: row.started_by,
-        started_at: timestamp(row.started_at),
+        started_by: Some(row.started_by),
+        started_at: Some(timestamp(row.started_at)),
         finished_at: row.finished_at.map(timestamp),
     }
 }
@@ -44,29 +54,6 @@ fn plan_json(report: PlanReport) -> Plan {
             })
             .collect(),
         log: report.log,
-    }
-}
-
-/// A JSON body that may be left out: no body at all, or `null`, reads as
-/// the default.
-pub struct OptionalJson<T>(pub T);
-
-impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
-    type Rejection = Error;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Error> {
-        let headers = request.headers();
-        let empty = headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|length| length == "0")
-            || (!headers.contains_key(header::CONTENT_LENGTH)
-                && !headers.contains_key(header::TRANSFER_ENCODING));
-        if empty {
-            return Ok(OptionalJson(T::default()));
-        }
-        ApiJson::<Option<T>>::from_request(request, state)
-            .await
-            .map(|ApiJson(body)| OptionalJson(body.unwrap_or_default()))
     }
 }
 
@@ -102,10 +89,11 @@ pub async fn provision(
     ))
 }
 
-/// The stack's status, log and outputs.
+/// The stack's status, log and outputs. Every environment has a stack, from
+/// its creation: `not_provisioned` until provisioned.
 #[utoipa::path(get, path = "/api/environments/{name}/stack", tag = "stacks",
     params(("name" = String, Path, description = "Environment name")),
-    responses((status = 200, body = Stack), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Stack), (status = 404, description = "No such environment", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,

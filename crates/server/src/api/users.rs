@@ -71,13 +71,18 @@ pub async fn list(
 }
 
 /// Revoke every API token of a user (admin). Effective at once on this
-/// server; the user's dashboard sessions end with them.
+/// server; the user's dashboard sessions end with them. An admin cannot
+/// revoke their own tokens (409): that would end their own access, and
+/// getting back in through `switchyard user add` on the server leaves the
+/// audit trail without a named admin. Another admin can, or `switchyard
+/// user revoke` on the server.
 #[utoipa::path(delete, path = "/api/users/{name}/tokens", tag = "users",
-    params(("name" = String, Path, description = "User name")),
+    params(("name" = switchyard_api::schema::UserNameText, Path, description = "User name")),
     responses(
         (status = 200, body = RevokedTokens),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, description = "The caller's own tokens", body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
 pub async fn revoke_tokens(
