@@ -12,12 +12,13 @@
 //! - `internal`: what AWS does through other services (ELBv2, Lambda) that
 //!   are out of scope here: load balancers and hook functions.
 
+#[macro_use]
+mod aws_enum;
 mod codedeploy;
 mod codepipeline;
 mod die_with_parent;
 mod ecr;
 mod ecs;
-mod engine;
 mod internal;
 pub mod proxy;
 mod runtime;
@@ -184,7 +185,7 @@ impl LocalCloud {
         tokio::spawn(async move { adopting.runtime.end_leftovers(leftovers).await });
         for id in unfinished {
             tracing::info!(deployment = %id, "resuming deployment");
-            tokio::spawn(engine::drive(cloud.clone(), id));
+            tokio::spawn(codedeploy::engine::drive(cloud.clone(), id));
         }
         codepipeline::resume(&cloud);
         let router = Router::new()

@@ -3,6 +3,7 @@
 
 pub mod appspec;
 pub mod configs;
+pub mod engine;
 
 use super::ecs;
 use super::state::{
@@ -108,7 +109,7 @@ pub fn call(cloud: &Arc<LocalCloud>, operation: &str, body: &Map<String, Value>)
         }),
         "CreateDeployment" => {
             let id = cloud.mutate(|s| create_deployment(s, &input))?;
-            tokio::spawn(super::engine::drive(cloud.clone(), id.clone()));
+            tokio::spawn(engine::drive(cloud.clone(), id.clone()));
             Ok(json!({"deploymentId": id}))
         }
         "GetDeployment" => cloud.read(|s| {

@@ -4,10 +4,10 @@
 //! than remembering steps, so a restarted local cloud resumes a deployment
 //! from its stored timestamps.
 
-use super::codedeploy::{appspec, routing_of};
-use super::ecs::{computed_desired_count, new_task_set};
-use super::state::{CloudState, Deployment, RollbackInfo};
-use super::{Clock, LocalCloud, now_millis, random_id};
+use super::{appspec, routing_of};
+use crate::ecs::{computed_desired_count, new_task_set};
+use crate::state::{CloudState, Deployment, RollbackInfo};
+use crate::{Clock, LocalCloud, now_millis, random_id};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,7 +125,7 @@ fn run_event(
     s: &mut CloudState,
     id: &str,
     index: usize,
-    group: &super::state::DeploymentGroup,
+    group: &crate::state::DeploymentGroup,
     now: i64,
     clock: Clock,
     tick: &mut Tick,
@@ -261,7 +261,7 @@ fn run_event(
     }
 }
 
-fn complete(event: &mut super::state::LifecycleEvent, now: i64) {
+fn complete(event: &mut crate::state::LifecycleEvent, now: i64) {
     event.status = "Succeeded".into();
     event.ended_at = Some(now);
 }
@@ -273,7 +273,7 @@ fn install(
     s: &mut CloudState,
     id: &str,
     index: usize,
-    group: &super::state::DeploymentGroup,
+    group: &crate::state::DeploymentGroup,
     now: i64,
     clock: Clock,
 ) -> Option<(&'static str, String)> {
@@ -375,7 +375,7 @@ fn install(
 fn finish_termination_wait(
     s: &mut CloudState,
     id: &str,
-    group: &super::state::DeploymentGroup,
+    group: &crate::state::DeploymentGroup,
     now: i64,
     clock: Clock,
 ) -> bool {
@@ -676,8 +676,8 @@ async fn execute(
         .env("LIFECYCLE_EVENT_HOOK_EXECUTION_ID", &launch.execution_id)
         .env("LIFECYCLE_EVENT", &launch.event)
         .env("AWS_ENDPOINT_URL", cloud.endpoint())
-        .env("AWS_REGION", super::state::REGION)
-        .env("AWS_DEFAULT_REGION", super::state::REGION)
+        .env("AWS_REGION", crate::state::REGION)
+        .env("AWS_DEFAULT_REGION", crate::state::REGION)
         .env("AWS_ACCESS_KEY_ID", "local")
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .stdin(std::process::Stdio::null())
