@@ -3,7 +3,7 @@
 //! functions. Served under `/_localcloud/` next to the AWS endpoint, and
 //! callable in-process.
 
-use super::state::{ListenerRecord, LoadBalancer, TargetGroupRecord, arn};
+use super::state::{ListenerRecord, LoadBalancer, ServiceStatus, TargetGroupRecord, arn};
 use super::wire::AwsError;
 use super::{LocalCloud, now_millis, random_hex};
 use axum::extract::{Path, State};
@@ -214,7 +214,7 @@ impl LocalCloud {
                 )
             })?;
             let in_use = s.services.values().any(|svc| {
-                svc.status == "ACTIVE"
+                svc.status == ServiceStatus::Active
                     && svc.load_balancers.iter().any(|l| {
                         lb.target_groups
                             .iter()

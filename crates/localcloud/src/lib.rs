@@ -19,12 +19,14 @@ mod codepipeline;
 mod die_with_parent;
 mod ecr;
 mod ecs;
+mod functions;
 mod internal;
 pub mod proxy;
 mod runtime;
 mod spawn_error;
 pub mod state;
 pub mod tasks;
+mod traffic;
 mod wire;
 
 use axum::Router;

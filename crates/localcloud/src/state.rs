@@ -15,6 +15,173 @@ pub fn arn(service: &str, resource: &str) -> String {
     format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}")
 }
 
+aws_enum!(
+    ClusterStatus, "cluster status",
+    {
+        Active = "ACTIVE",
+        Provisioning = "PROVISIONING",
+        Deprovisioning = "DEPROVISIONING",
+        Failed = "FAILED",
+        Inactive = "INACTIVE",
+    }
+);
+
+aws_enum!(
+    /// A task definition revision's status.
+    TaskDefinitionStatus, "task definition status",
+    { Active = "ACTIVE", Inactive = "INACTIVE", DeleteInProgress = "DELETE_IN_PROGRESS" }
+);
+
+aws_enum!(
+    /// An ECS service's status: DRAINING while it is being deleted.
+    ServiceStatus, "service status",
+    { Active = "ACTIVE", Draining = "DRAINING", Inactive = "INACTIVE" }
+);
+
+aws_enum!(
+    /// Who deploys a service: ECS itself, CodeDeploy (task sets), or an external tool.
+    DeploymentControllerType, "deployment controller type",
+    { Ecs = "ECS", CodeDeploy = "CODE_DEPLOY", External = "EXTERNAL" }
+);
+
+aws_enum!(
+    LaunchType, "launch type",
+    { Fargate = "FARGATE", Ec2 = "EC2", External = "EXTERNAL", ManagedInstances = "MANAGED_INSTANCES" }
+);
+
+aws_enum!(
+    /// A task set's role in its service.
+    TaskSetStatus, "task set status",
+    { Primary = "PRIMARY", Active = "ACTIVE", Draining = "DRAINING" }
+);
+
+aws_enum!(
+    ComputePlatform, "compute platform",
+    { Server = "Server", Lambda = "Lambda", Ecs = "ECS" }
+);
+
+aws_enum!(
+    /// What a blue/green group does once the replacement is ready for traffic.
+    DeploymentReadyAction, "deployment ready action",
+    { ContinueDeployment = "CONTINUE_DEPLOYMENT", StopDeployment = "STOP_DEPLOYMENT" }
+);
+
+aws_enum!(
+    /// What happens to the original task set after a successful shift.
+    InstanceAction, "termination action",
+    { Terminate = "TERMINATE", KeepAlive = "KEEP_ALIVE" }
+);
+
+aws_enum!(
+    AutoRollbackEvent, "auto rollback event",
+    {
+        DeploymentFailure = "DEPLOYMENT_FAILURE",
+        DeploymentStopOnAlarm = "DEPLOYMENT_STOP_ON_ALARM",
+        DeploymentStopOnRequest = "DEPLOYMENT_STOP_ON_REQUEST",
+    }
+);
+
+aws_enum!(
+    TrafficRoutingType, "traffic routing type",
+    { AllAtOnce = "AllAtOnce", TimeBasedLinear = "TimeBasedLinear", TimeBasedCanary = "TimeBasedCanary" }
+);
+
+aws_enum!(
+    /// A CodeDeploy deployment's status.
+    DeploymentStatus, "deployment status",
+    {
+        Created = "Created",
+        Queued = "Queued",
+        InProgress = "InProgress",
+        Baking = "Baking",
+        Succeeded = "Succeeded",
+        Failed = "Failed",
+        Stopped = "Stopped",
+        Ready = "Ready",
+    }
+);
+
+impl DeploymentStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped
+        )
+    }
+}
+
+aws_enum!(
+    /// The status of a lifecycle event and of the hook that runs in it
+    /// (PutLifecycleEventHookExecutionStatus takes the same names).
+    LifecycleEventStatus, "lifecycle event status",
+    {
+        Pending = "Pending",
+        InProgress = "InProgress",
+        Succeeded = "Succeeded",
+        Failed = "Failed",
+        Skipped = "Skipped",
+        Unknown = "Unknown",
+    }
+);
+
+impl LifecycleEventStatus {
+    /// Whether the event is behind the deployment (it moves on past it).
+    pub fn is_done(self) -> bool {
+        matches!(
+            self,
+            LifecycleEventStatus::Succeeded | LifecycleEventStatus::Skipped
+        )
+    }
+
+    /// Whether a hook's result is in (a later report must not override it).
+    pub fn is_reported(self) -> bool {
+        matches!(
+            self,
+            LifecycleEventStatus::Succeeded | LifecycleEventStatus::Failed
+        )
+    }
+}
+
+aws_enum!(
+    /// The lifecycle events of an ECS blue/green deployment, in order.
+    LifecycleEventName, "lifecycle event",
+    {
+        BeforeInstall = "BeforeInstall",
+        Install = "Install",
+        AfterInstall = "AfterInstall",
+        AllowTestTraffic = "AllowTestTraffic",
+        AfterAllowTestTraffic = "AfterAllowTestTraffic",
+        BeforeAllowTraffic = "BeforeAllowTraffic",
+        AllowTraffic = "AllowTraffic",
+        AfterAllowTraffic = "AfterAllowTraffic",
+    }
+);
+
+impl LifecycleEventName {
+    /// Whether an AppSpec may name a hook for it.
+    pub fn is_hookable(self) -> bool {
+        !matches!(
+            self,
+            LifecycleEventName::Install
+                | LifecycleEventName::AllowTestTraffic
+                | LifecycleEventName::AllowTraffic
+        )
+    }
+}
+
+aws_enum!(
+    /// The CodeDeploy error codes the local engine reports.
+    DeploymentErrorCode, "deployment error code",
+    {
+        DeploymentGroupMissing = "DEPLOYMENT_GROUP_MISSING",
+        HookExecutionFailure = "HOOK_EXECUTION_FAILURE",
+        Timeout = "TIMEOUT",
+        InvalidRevision = "INVALID_REVISION",
+        EcsUpdateError = "ECS_UPDATE_ERROR",
+        ManualStop = "MANUAL_STOP",
+    }
+);
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CloudState {
     pub clusters: BTreeMap<String, Cluster>,
@@ -65,8 +232,7 @@ pub struct TaskDefinition {
     pub family: String,
     pub revision: u32,
     pub arn: String,
-    /// ACTIVE or INACTIVE.
-    pub status: String,
+    pub status: TaskDefinitionStatus,
     /// The registration input as given (containerDefinitions, cpu, memory, ...).
     pub input: Value,
     pub registered_at: i64,
@@ -85,21 +251,21 @@ pub struct Service {
     pub name: String,
     pub arn: String,
     pub cluster: String,
-    /// ACTIVE, DRAINING (being deleted) or INACTIVE.
-    pub status: String,
+    pub status: ServiceStatus,
     pub desired_count: i64,
     pub task_definition: String,
-    /// ECS, CODE_DEPLOY or EXTERNAL.
-    pub deployment_controller: String,
+    pub deployment_controller: DeploymentControllerType,
     pub load_balancers: Vec<ServiceLoadBalancer>,
-    pub launch_type: String,
+    pub launch_type: LaunchType,
     pub task_sets: Vec<TaskSet>,
     pub created_at: i64,
 }
 
 impl Service {
     pub fn primary(&self) -> Option<&TaskSet> {
-        self.task_sets.iter().find(|t| t.status == "PRIMARY")
+        self.task_sets
+            .iter()
+            .find(|t| t.status == TaskSetStatus::Primary)
     }
 }
 
@@ -107,8 +273,7 @@ impl Service {
 pub struct TaskSet {
     pub id: String,
     pub arn: String,
-    /// PRIMARY, ACTIVE or DRAINING.
-    pub status: String,
+    pub status: TaskSetStatus,
     pub task_definition: String,
     /// The CodeDeploy deployment that created it.
     pub external_id: Option<String>,
@@ -162,7 +327,7 @@ impl LoadBalancer {
 pub struct Application {
     pub name: String,
     pub id: String,
-    pub compute_platform: String,
+    pub compute_platform: ComputePlatform,
     pub created_at: i64,
 }
 
@@ -177,14 +342,12 @@ pub struct DeploymentGroup {
     pub target_groups: Vec<String>,
     pub prod_listener_arns: Vec<String>,
     pub test_listener_arns: Vec<String>,
-    /// CONTINUE_DEPLOYMENT or STOP_DEPLOYMENT.
-    pub ready_action: String,
+    pub ready_action: DeploymentReadyAction,
     pub ready_wait_minutes: i64,
-    /// TERMINATE or KEEP_ALIVE.
-    pub termination_action: String,
+    pub termination_action: InstanceAction,
     pub termination_wait_minutes: i64,
     pub auto_rollback_enabled: bool,
-    pub auto_rollback_events: Vec<String>,
+    pub auto_rollback_events: Vec<AutoRollbackEvent>,
     /// The raw request parts echoed back by GetDeploymentGroup.
     pub raw: Value,
 }
@@ -193,42 +356,39 @@ pub struct DeploymentGroup {
 pub struct DeploymentConfigRecord {
     pub name: String,
     pub id: String,
-    /// AllAtOnce, TimeBasedLinear or TimeBasedCanary.
-    pub routing_type: String,
+    pub routing_type: TrafficRoutingType,
     pub percentage: u32,
     pub interval_minutes: u32,
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleEvent {
-    pub name: String,
-    /// Pending, InProgress, Succeeded, Failed, Skipped.
-    pub status: String,
+    pub name: LifecycleEventName,
+    pub status: LifecycleEventStatus,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
     pub hook: Option<HookExecution>,
     pub diagnostics: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HookExecution {
     pub function: String,
     pub execution_id: String,
-    /// Pending, InProgress, Succeeded, Failed (PutLifecycleEventHookExecutionStatus values).
-    pub status: String,
+    pub status: LifecycleEventStatus,
     /// Set once the process has been started in this run of the local cloud.
     #[serde(skip)]
     pub launched: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
     pub id: String,
     pub application: String,
     pub group: String,
     pub config_name: String,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub creator: String,
     pub description: Option<String>,
     pub revision: Value,
@@ -250,7 +410,7 @@ pub struct Deployment {
     pub ready_since: Option<i64>,
     /// When the termination wait (status Baking) began.
     pub baking_since: Option<i64>,
-    pub error: Option<(String, String)>,
+    pub error: Option<(DeploymentErrorCode, String)>,
     pub rollback: Option<RollbackInfo>,
     /// The request to stop, not yet acted on: whether to roll back.
     pub stop_requested: Option<bool>,
@@ -258,7 +418,7 @@ pub struct Deployment {
     pub continue_termination: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackInfo {
     pub rollback_deployment_id: Option<String>,
     pub rollback_triggering_deployment_id: Option<String>,
@@ -266,8 +426,18 @@ pub struct RollbackInfo {
 }
 
 impl Deployment {
+    /// The key of its group in `CloudState::deployment_groups`.
+    pub fn group_key(&self) -> String {
+        format!("{}/{}", self.application, self.group)
+    }
+
+    /// The key of its service in `CloudState::services`.
+    pub fn service_key(&self) -> String {
+        format!("{}/{}", self.cluster, self.service)
+    }
+
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "Succeeded" | "Failed" | "Stopped")
+        self.status.is_finished()
     }
 }
 

@@ -1,20 +1,8 @@
 //! The ECS AppSpec: which task definition to deploy, which container and
 //! port take the traffic, and which functions run at which lifecycle hooks.
 
+use crate::state::LifecycleEventName;
 use serde_json::Value;
-
-/// The lifecycle events of an ECS deployment, in order, and whether a hook
-/// may run at each.
-pub const LIFECYCLE: [(&str, bool); 8] = [
-    ("BeforeInstall", true),
-    ("Install", false),
-    ("AfterInstall", true),
-    ("AllowTestTraffic", false),
-    ("AfterAllowTestTraffic", true),
-    ("BeforeAllowTraffic", true),
-    ("AllowTraffic", false),
-    ("AfterAllowTraffic", true),
-];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSpec {
@@ -22,7 +10,7 @@ pub struct AppSpec {
     pub container_name: String,
     pub container_port: i64,
     /// (lifecycle event, function name)
-    pub hooks: Vec<(String, String)>,
+    pub hooks: Vec<(LifecycleEventName, String)>,
 }
 
 /// Parses YAML or JSON (JSON is YAML).
@@ -70,20 +58,19 @@ pub fn parse(content: &str) -> Result<AppSpec, String> {
         for entry in list {
             let map = entry.as_object().ok_or("each hook is `Event: function`")?;
             for (event, function) in map {
-                if !LIFECYCLE
-                    .iter()
-                    .any(|(name, hookable)| name == event && *hookable)
-                {
+                let Some(event) =
+                    LifecycleEventName::parse(event).filter(|name| name.is_hookable())
+                else {
                     return Err(format!(
                         "{event} is not a lifecycle event that takes a hook (BeforeInstall, AfterInstall, \
                          AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic)"
                     ));
-                }
+                };
                 let function = function
                     .as_str()
                     .filter(|f| !f.is_empty())
                     .ok_or("a hook names a function")?;
-                hooks.push((event.clone(), function.to_owned()));
+                hooks.push((event, function.to_owned()));
             }
         }
     }
@@ -116,8 +103,8 @@ mod tests {
         assert_eq!(
             spec.hooks,
             vec![
-                ("BeforeInstall".into(), "check".into()),
-                ("AfterAllowTestTraffic".into(), "smoke".into())
+                (LifecycleEventName::BeforeInstall, "check".into()),
+                (LifecycleEventName::AfterAllowTestTraffic, "smoke".into())
             ]
         );
     }

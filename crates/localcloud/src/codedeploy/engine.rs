@@ -1,13 +1,18 @@
-//! Drives a CodeDeploy ECS deployment through its lifecycle. Each tick reads
-//! the stored deployment and recomputes what should be true now (which
+//! Drives a CodeDeploy ECS deployment through its lifecycle. Each tick
+//! takes the stored deployment, recomputes what should be true now (which
 //! event runs, which weight the schedule prescribes at this moment) rather
-//! than remembering steps, so a restarted local cloud resumes a deployment
-//! from its stored timestamps.
+//! than remembering steps, and stores it back when it changed; so a
+//! restarted local cloud resumes a deployment from its stored timestamps.
 
-use super::{appspec, routing_of};
+use super::routing_of;
 use crate::ecs::{computed_desired_count, new_task_set};
-use crate::state::{CloudState, Deployment, RollbackInfo};
-use crate::{Clock, LocalCloud, now_millis, random_id};
+use crate::state::{
+    CloudState, Deployment, DeploymentErrorCode, DeploymentGroup, DeploymentReadyAction,
+    DeploymentStatus, LifecycleEvent, LifecycleEventName, LifecycleEventStatus, RollbackInfo,
+    TaskSetStatus,
+};
+use crate::traffic::{LocalLoadBalancers, TrafficRouter, split};
+use crate::{LocalCloud, functions, now_millis, random_id};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,386 +26,447 @@ const INSTALL_TIMEOUT_FLOOR_MS: i64 = 20_000;
 
 pub async fn drive(cloud: Arc<LocalCloud>, id: String) {
     loop {
-        let (finished, launches) = {
+        let tick = {
             let mut state = cloud.lock();
-            let mut tick = Tick::default();
-            advance(&cloud, &mut state, &id, now_millis(), &mut tick);
+            let tick = tick(&cloud, &mut state, &id, now_millis());
             if tick.changed {
                 if let Err(e) = cloud.file.save(&state) {
                     tracing::error!(error = %e, "cannot save the local cloud's state");
                 }
                 cloud.runtime.sync(&state);
             }
-            (tick.finished, tick.launch)
+            tick
         };
-        for launch in launches {
+        for launch in tick.launches {
             tokio::spawn(run_hook(cloud.clone(), id.clone(), launch));
         }
-        if finished {
+        if tick.finished {
             return;
         }
         tokio::time::sleep(TICK).await;
     }
 }
 
-#[derive(Default)]
 struct Tick {
     changed: bool,
     finished: bool,
-    launch: Vec<HookLaunch>,
+    launches: Vec<HookLaunch>,
 }
 
 struct HookLaunch {
-    event: String,
+    event: LifecycleEventName,
     function: String,
     execution_id: String,
 }
 
-fn advance(cloud: &LocalCloud, s: &mut CloudState, id: &str, now: i64, tick: &mut Tick) {
-    let clock = cloud.clock;
-    let Some(d) = s.deployments.get(id) else {
-        tick.finished = true;
-        return;
-    };
-    if d.is_finished() {
-        tick.finished = true;
-        return;
-    }
-    tick.changed = true; // reset below when nothing moved
-    let before = serde_json::to_string(d).unwrap_or_default();
-
-    if let Some(rollback) = d.stop_requested {
-        stop(s, id, rollback, now);
-        tick.finished = true;
-        return;
-    }
-    let group_key = format!("{}/{}", d.application, d.group);
-    let Some(group) = s.deployment_groups.get(&group_key).cloned() else {
-        fail(
-            s,
-            id,
-            "DEPLOYMENT_GROUP_MISSING",
-            "the deployment group was deleted",
-            now,
-        );
-        tick.finished = true;
-        return;
-    };
-    let d = s.deployments.get_mut(id).expect("checked above");
-    if d.status == "Created" || d.status == "Queued" {
-        d.status = "InProgress".into();
-        d.started_at = Some(now);
-    }
-
-    match d
-        .lifecycle
-        .iter()
-        .position(|e| !matches!(e.status.as_str(), "Succeeded" | "Skipped"))
-    {
-        Some(index) => {
-            if let Some((code, message)) = run_event(cloud, s, id, index, &group, now, clock, tick)
-            {
-                fail(s, id, code, &message, now);
-                tick.finished = true;
-            }
-        }
-        None => {
-            if finish_termination_wait(s, id, &group, now, clock) {
-                tick.finished = true;
-            }
-        }
-    }
-    let after = s
-        .deployments
-        .get(id)
-        .map(|d| serde_json::to_string(d).unwrap_or_default())
-        .unwrap_or_default();
-    tick.changed = before != after || !tick.launch.is_empty();
+/// What one tick works with besides the deployment and the cloud's state.
+struct Step<'a> {
+    cloud: &'a LocalCloud,
+    now: i64,
+    /// Set when the tick changed state other than the deployment's own.
+    touched: bool,
+    launches: Vec<HookLaunch>,
 }
 
-/// Moves the lifecycle event at `index` forward; returns a failure to act on.
-#[allow(clippy::too_many_arguments)]
-fn run_event(
-    cloud: &LocalCloud,
-    s: &mut CloudState,
-    id: &str,
-    index: usize,
-    group: &crate::state::DeploymentGroup,
-    now: i64,
-    clock: Clock,
-    tick: &mut Tick,
-) -> Option<(&'static str, String)> {
-    let d = s.deployments.get_mut(id).expect("checked by the caller");
-    let event = &d.lifecycle[index];
-    let name = event.name.clone();
-    let hookable = appspec::LIFECYCLE.iter().any(|(n, h)| *n == name && *h);
-
-    if event.status == "Pending" {
-        // The ready wait sits between test traffic and production traffic.
-        if name == "BeforeAllowTraffic"
-            && group.ready_action == "STOP_DEPLOYMENT"
-            && !d.continue_ready
-        {
-            if d.status != "Ready" {
-                d.status = "Ready".into();
-                d.ready_since = Some(now);
-            } else if clock
-                .cloud_elapsed(d.ready_since.unwrap_or(now), now)
-                .as_secs_f64()
-                >= group.ready_wait_minutes as f64 * 60.0
-            {
-                return Some((
-                    "TIMEOUT",
-                    format!(
-                        "traffic was not rerouted within the {}-minute ready wait",
-                        group.ready_wait_minutes
-                    ),
-                ));
-            }
-            return None;
-        }
-        if d.status == "Ready" {
-            d.status = "InProgress".into();
-        }
-        let event = &mut d.lifecycle[index];
-        event.status = "InProgress".into();
-        event.started_at = Some(now);
-        if let Some(hook) = &mut event.hook {
-            hook.status = "InProgress".into();
-        }
-        return None;
+impl Step<'_> {
+    fn cloud_elapsed_since(&self, since: Option<i64>) -> Duration {
+        self.cloud
+            .clock
+            .cloud_elapsed(since.unwrap_or(self.now), self.now)
     }
 
-    // InProgress
-    if hookable {
-        let event = &mut d.lifecycle[index];
-        let started = event.started_at.unwrap_or(now);
-        let Some(hook) = &mut event.hook else {
-            complete(event, now);
-            return None;
+    fn traffic<'s>(&'s self, s: &'s mut CloudState) -> LocalLoadBalancers<'s> {
+        LocalLoadBalancers {
+            records: &mut s.load_balancers,
+            runtime: &self.cloud.runtime,
+        }
+    }
+}
+
+/// Why a deployment fails, as CodeDeploy reports it.
+struct Failure {
+    code: DeploymentErrorCode,
+    message: String,
+}
+
+fn failure(code: DeploymentErrorCode, message: impl Into<String>) -> Failure {
+    Failure {
+        code,
+        message: message.into(),
+    }
+}
+
+fn minutes(m: f64) -> Duration {
+    Duration::from_secs_f64(m * 60.0)
+}
+
+fn tick(cloud: &LocalCloud, s: &mut CloudState, id: &str, now: i64) -> Tick {
+    let Some(before) = s.deployments.get(id).filter(|d| !d.is_finished()).cloned() else {
+        return Tick {
+            changed: false,
+            finished: true,
+            launches: Vec::new(),
         };
-        match hook.status.as_str() {
-            "Succeeded" => complete(event, now),
-            "Failed" => {
-                let why = format!(
-                    "the {} hook {} failed{}",
-                    name,
-                    hook.function,
-                    event
-                        .diagnostics
-                        .as_ref()
-                        .map_or(String::new(), |d| format!(": {d}"))
-                );
-                event.status = "Failed".into();
-                event.ended_at = Some(now);
-                return Some(("HOOK_EXECUTION_FAILURE", why));
-            }
-            _ => {
-                if !hook.launched {
-                    hook.launched = true;
-                    tick.launch.push(HookLaunch {
-                        event: name.clone(),
-                        function: hook.function.clone(),
-                        execution_id: hook.execution_id.clone(),
-                    });
-                } else if clock.cloud_elapsed(started, now).as_secs_f64()
-                    >= HOOK_TIMEOUT_MINUTES * 60.0
-                {
-                    event.status = "Failed".into();
-                    event.ended_at = Some(now);
-                    return Some((
-                        "HOOK_EXECUTION_FAILURE",
-                        format!("the {name} hook did not report within an hour"),
-                    ));
-                }
-            }
-        }
-        return None;
+    };
+    let mut d = before.clone();
+    let mut step = Step {
+        cloud,
+        now,
+        touched: false,
+        launches: Vec::new(),
+    };
+    let finished = advance(&mut step, s, &mut d);
+    let changed = step.touched || !step.launches.is_empty() || d != before;
+    s.deployments.insert(id.to_owned(), d);
+    Tick {
+        changed,
+        finished,
+        launches: step.launches,
     }
+}
 
-    match name.as_str() {
-        "Install" => install(cloud, s, id, index, group, now, clock),
-        "AllowTestTraffic" => {
-            let green_tg = green_target_group(s, id);
-            set_forward(s, &group.test_listener_arns, green_tg.as_deref(), None, 100);
-            let d = s.deployments.get_mut(id).expect("exists");
-            complete(&mut d.lifecycle[index], now);
-            None
-        }
-        "AllowTraffic" => {
-            let d = s.deployments.get(id).expect("exists");
-            let Some(routing) = routing_of(s, &d.config_name) else {
-                return Some((
-                    "INVALID_REVISION",
-                    format!("the deployment config {} no longer exists", d.config_name),
-                ));
-            };
-            let elapsed = clock.cloud_elapsed(d.lifecycle[index].started_at.unwrap_or(now), now);
-            let weight = routing.green_percent_at(elapsed);
-            let (blue_tg, green_tg) = (blue_target_group(s, id), green_target_group(s, id));
-            if f64::from(weight) != d.green_weight {
-                set_forward(
-                    s,
-                    &group.prod_listener_arns,
-                    green_tg.as_deref(),
-                    blue_tg.as_deref(),
-                    weight,
-                );
-                s.deployments.get_mut(id).expect("exists").green_weight = f64::from(weight);
-            }
-            if weight >= 100 {
-                let d = s.deployments.get_mut(id).expect("exists");
-                complete(&mut d.lifecycle[index], now);
-            }
-            None
-        }
-        other => Some((
-            "INVALID_REVISION",
-            format!("unknown lifecycle event {other}"),
+/// Moves the deployment on; returns whether it finished.
+fn advance(step: &mut Step, s: &mut CloudState, d: &mut Deployment) -> bool {
+    if let Some(rollback) = d.stop_requested {
+        stop(step, s, d, rollback);
+        return true;
+    }
+    let Some(group) = s.deployment_groups.get(&d.group_key()).cloned() else {
+        let missing = failure(
+            DeploymentErrorCode::DeploymentGroupMissing,
+            "the deployment group was deleted",
+        );
+        fail(step, s, d, missing);
+        return true;
+    };
+    if matches!(
+        d.status,
+        DeploymentStatus::Created | DeploymentStatus::Queued
+    ) {
+        d.status = DeploymentStatus::InProgress;
+        d.started_at = Some(step.now);
+    }
+    let moved = match d.lifecycle.iter().position(|e| !e.status.is_done()) {
+        Some(index) => run_event(step, s, d, index, &group).map(|()| false),
+        None => Ok(finish_termination_wait(step, s, d, &group)),
+    };
+    moved.unwrap_or_else(|why| {
+        fail(step, s, d, why);
+        true
+    })
+}
+
+/// Moves the lifecycle event at `index` forward.
+fn run_event(
+    step: &mut Step,
+    s: &mut CloudState,
+    d: &mut Deployment,
+    index: usize,
+    group: &DeploymentGroup,
+) -> Result<(), Failure> {
+    let name = d.lifecycle[index].name;
+    if d.lifecycle[index].status == LifecycleEventStatus::Pending {
+        return start_event(step, d, index, group);
+    }
+    if name.is_hookable() {
+        return watch_hook(step, d, index);
+    }
+    match name {
+        LifecycleEventName::Install => install(step, s, d, index, group),
+        LifecycleEventName::AllowTestTraffic => allow_test_traffic(step, s, d, index, group),
+        LifecycleEventName::AllowTraffic => allow_traffic(step, s, d, index, group),
+        hookable => Err(failure(
+            DeploymentErrorCode::InvalidRevision,
+            format!("{hookable} has no work of its own"),
         )),
     }
 }
 
-fn complete(event: &mut crate::state::LifecycleEvent, now: i64) {
-    event.status = "Succeeded".into();
+/// Starts a pending event, unless the ready wait holds it.
+fn start_event(
+    step: &Step,
+    d: &mut Deployment,
+    index: usize,
+    group: &DeploymentGroup,
+) -> Result<(), Failure> {
+    // The ready wait sits between test traffic and production traffic.
+    if d.lifecycle[index].name == LifecycleEventName::BeforeAllowTraffic
+        && group.ready_action == DeploymentReadyAction::StopDeployment
+        && !d.continue_ready
+    {
+        return hold_ready(step, d, group);
+    }
+    if d.status == DeploymentStatus::Ready {
+        d.status = DeploymentStatus::InProgress;
+    }
+    let event = &mut d.lifecycle[index];
+    event.status = LifecycleEventStatus::InProgress;
+    event.started_at = Some(step.now);
+    if let Some(hook) = &mut event.hook {
+        hook.status = LifecycleEventStatus::InProgress;
+    }
+    Ok(())
+}
+
+fn hold_ready(step: &Step, d: &mut Deployment, group: &DeploymentGroup) -> Result<(), Failure> {
+    if d.status != DeploymentStatus::Ready {
+        d.status = DeploymentStatus::Ready;
+        d.ready_since = Some(step.now);
+        return Ok(());
+    }
+    if step.cloud_elapsed_since(d.ready_since) >= minutes(group.ready_wait_minutes as f64) {
+        return Err(failure(
+            DeploymentErrorCode::Timeout,
+            format!(
+                "traffic was not rerouted within the {}-minute ready wait",
+                group.ready_wait_minutes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A hookable event: launches its hook once, then waits for its report.
+fn watch_hook(step: &mut Step, d: &mut Deployment, index: usize) -> Result<(), Failure> {
+    let elapsed = step.cloud_elapsed_since(d.lifecycle[index].started_at);
+    let now = step.now;
+    let event = &mut d.lifecycle[index];
+    let Some(hook) = &mut event.hook else {
+        end_event(event, LifecycleEventStatus::Succeeded, now);
+        return Ok(());
+    };
+    match hook.status {
+        LifecycleEventStatus::Succeeded => end_event(event, LifecycleEventStatus::Succeeded, now),
+        LifecycleEventStatus::Failed => {
+            let why = format!(
+                "the {} hook {} failed{}",
+                event.name,
+                hook.function,
+                event
+                    .diagnostics
+                    .as_ref()
+                    .map_or(String::new(), |d| format!(": {d}"))
+            );
+            end_event(event, LifecycleEventStatus::Failed, now);
+            return Err(failure(DeploymentErrorCode::HookExecutionFailure, why));
+        }
+        _ if !hook.launched => {
+            hook.launched = true;
+            step.launches.push(HookLaunch {
+                event: event.name,
+                function: hook.function.clone(),
+                execution_id: hook.execution_id.clone(),
+            });
+        }
+        _ if elapsed >= minutes(HOOK_TIMEOUT_MINUTES) => {
+            let why = format!("the {} hook did not report within an hour", event.name);
+            end_event(event, LifecycleEventStatus::Failed, now);
+            return Err(failure(DeploymentErrorCode::HookExecutionFailure, why));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn end_event(event: &mut LifecycleEvent, status: LifecycleEventStatus, now: i64) {
+    event.status = status;
     event.ended_at = Some(now);
 }
 
 /// Install: start the replacement (green) task set on the other target group
 /// and wait until all its tasks are healthy.
 fn install(
-    cloud: &LocalCloud,
+    step: &mut Step,
     s: &mut CloudState,
-    id: &str,
+    d: &mut Deployment,
     index: usize,
-    group: &crate::state::DeploymentGroup,
-    now: i64,
-    clock: Clock,
-) -> Option<(&'static str, String)> {
-    let d = s.deployments.get(id).expect("exists").clone();
-    let key = format!("{}/{}", d.cluster, d.service);
-    let Some(service) = s.services.get(&key) else {
-        return Some((
-            "ECS_UPDATE_ERROR",
-            format!("the ECS service {} no longer exists", d.service),
-        ));
+    group: &DeploymentGroup,
+) -> Result<(), Failure> {
+    let Some(green_id) = d.green_task_set.clone() else {
+        return start_green(step, s, d, group);
     };
-    if d.green_task_set.is_none() {
-        let Some(primary) = service.primary().cloned() else {
-            return Some((
-                "ECS_UPDATE_ERROR",
-                "the service has no primary task set".into(),
-            ));
-        };
-        let green_tg_name = group
-            .target_groups
-            .iter()
-            .find(|name| {
-                tg_arn_by_name(s, name)
-                    .is_some_and(|arn| arn != primary.load_balancer.target_group_arn)
-            })
-            .cloned();
-        let Some(green_tg) = green_tg_name.and_then(|n| tg_arn_by_name(s, &n)) else {
-            return Some((
-                "ECS_UPDATE_ERROR",
-                "no free target group for the replacement task set".into(),
-            ));
-        };
-        let seq = s.next_sequence();
-        let mut lb = primary.load_balancer.clone();
-        lb.target_group_arn = green_tg;
-        lb.container_name = d.container_name.clone();
-        lb.container_port = d.container_port;
-        let mut green = new_task_set(
-            &d.cluster,
-            &d.service,
-            seq,
-            &d.task_definition,
-            "ACTIVE",
-            Some(&d.id),
-            Some(lb),
-        );
-        green.scale_percent = 100.0;
-        let green_id = green.id.clone();
-        let service = s.services.get_mut(&key).expect("exists");
-        service.task_sets.retain(|t| t.status == "PRIMARY");
-        service.task_sets.push(green);
-        let d = s.deployments.get_mut(id).expect("exists");
-        d.blue_task_set = Some(primary.id);
-        d.green_task_set = Some(green_id);
-        return None;
-    }
-    let service = s.services.get(&key).expect("exists");
-    let Some(green) = service
+    let update_error = |why: String| failure(DeploymentErrorCode::EcsUpdateError, why);
+    let service = s
+        .services
+        .get(&d.service_key())
+        .ok_or_else(|| update_error(format!("the ECS service {} no longer exists", d.service)))?;
+    let green = service
         .task_sets
         .iter()
-        .find(|t| Some(&t.id) == d.green_task_set.as_ref())
-    else {
-        return Some((
-            "ECS_UPDATE_ERROR",
-            "the replacement task set disappeared".into(),
-        ));
-    };
-    if let Some(why) = cloud.runtime.unrunnable(&green.arn) {
-        return Some((
-            "ECS_UPDATE_ERROR",
-            format!("the replacement tasks cannot start: {why}"),
-        ));
+        .find(|t| t.id == green_id)
+        .ok_or_else(green_gone)?;
+    let runtime = &step.cloud.runtime;
+    if let Some(why) = runtime.unrunnable(&green.arn) {
+        return Err(update_error(format!(
+            "the replacement tasks cannot start: {why}"
+        )));
     }
     let desired = computed_desired_count(service, green);
-    if cloud.runtime.healthy_count(&green.arn) >= desired {
-        let d = s.deployments.get_mut(id).expect("exists");
-        complete(&mut d.lifecycle[index], now);
-        return None;
+    let healthy = runtime.healthy_count(&green.arn);
+    if healthy >= desired {
+        end_event(
+            &mut d.lifecycle[index],
+            LifecycleEventStatus::Succeeded,
+            step.now,
+        );
+        return Ok(());
     }
-    let started = d.lifecycle[index].started_at.unwrap_or(now);
-    let timeout = clock
+    let started = d.lifecycle[index].started_at.unwrap_or(step.now);
+    let timeout = step
+        .cloud
+        .clock
         .minutes_to_real_millis(INSTALL_TIMEOUT_MINUTES)
         .max(INSTALL_TIMEOUT_FLOOR_MS);
-    if now - started > timeout {
-        return Some((
-            "ECS_UPDATE_ERROR",
-            format!(
-                "the replacement task set did not become healthy ({} of {desired} healthy tasks)",
-                cloud.runtime.healthy_count(&green.arn)
-            ),
-        ));
+    if step.now - started > timeout {
+        return Err(update_error(format!(
+            "the replacement task set did not become healthy ({healthy} of {desired} healthy tasks)"
+        )));
     }
-    None
+    Ok(())
+}
+
+/// Creates the replacement task set on the target group the primary does not use.
+fn start_green(
+    step: &mut Step,
+    s: &mut CloudState,
+    d: &mut Deployment,
+    group: &DeploymentGroup,
+) -> Result<(), Failure> {
+    let update_error = |why: &str| failure(DeploymentErrorCode::EcsUpdateError, why);
+    let primary = s
+        .services
+        .get(&d.service_key())
+        .ok_or_else(|| update_error("the ECS service no longer exists"))?
+        .primary()
+        .cloned()
+        .ok_or_else(|| update_error("the service has no primary task set"))?;
+    let green_tg = group
+        .target_groups
+        .iter()
+        .filter_map(|name| target_group_arn(s, name))
+        .find(|arn| *arn != primary.load_balancer.target_group_arn)
+        .ok_or_else(|| update_error("no free target group for the replacement task set"))?;
+    let sequence = s.next_sequence();
+    let mut lb = primary.load_balancer.clone();
+    lb.target_group_arn = green_tg;
+    lb.container_name = d.container_name.clone();
+    lb.container_port = d.container_port;
+    let mut green = new_task_set(
+        &d.cluster,
+        &d.service,
+        sequence,
+        &d.task_definition,
+        TaskSetStatus::Active,
+        Some(&d.id),
+        Some(lb),
+    );
+    green.scale_percent = 100.0;
+    d.blue_task_set = Some(primary.id);
+    d.green_task_set = Some(green.id.clone());
+    let service = s.services.get_mut(&d.service_key()).expect("found above");
+    service
+        .task_sets
+        .retain(|t| t.status == TaskSetStatus::Primary);
+    service.task_sets.push(green);
+    step.touched = true;
+    Ok(())
+}
+
+/// AllowTestTraffic: the test listeners send everything to green.
+fn allow_test_traffic(
+    step: &mut Step,
+    s: &mut CloudState,
+    d: &mut Deployment,
+    index: usize,
+    group: &DeploymentGroup,
+) -> Result<(), Failure> {
+    let green = green_target_group(s, d).ok_or_else(green_gone)?;
+    let all_green = split(&green, None, 100);
+    step.touched |= step
+        .traffic(s)
+        .set_all(&group.test_listener_arns, &all_green);
+    if step
+        .traffic(s)
+        .verify_weights(&group.test_listener_arns, &all_green)
+    {
+        end_event(
+            &mut d.lifecycle[index],
+            LifecycleEventStatus::Succeeded,
+            step.now,
+        );
+    }
+    Ok(())
+}
+
+fn green_gone() -> Failure {
+    failure(
+        DeploymentErrorCode::EcsUpdateError,
+        "the replacement task set disappeared",
+    )
+}
+
+/// AllowTraffic: production weights follow the deployment config's
+/// schedule; the event ends once the listeners really send all to green.
+fn allow_traffic(
+    step: &mut Step,
+    s: &mut CloudState,
+    d: &mut Deployment,
+    index: usize,
+    group: &DeploymentGroup,
+) -> Result<(), Failure> {
+    let routing = routing_of(s, &d.config_name).ok_or_else(|| {
+        failure(
+            DeploymentErrorCode::InvalidRevision,
+            format!("the deployment config {} no longer exists", d.config_name),
+        )
+    })?;
+    let percent = routing.green_percent_at(step.cloud_elapsed_since(d.lifecycle[index].started_at));
+    let green = green_target_group(s, d).ok_or_else(green_gone)?;
+    let weights = split(&green, blue_target_group(s, d).as_deref(), percent);
+    step.touched |= step.traffic(s).set_all(&group.prod_listener_arns, &weights);
+    d.green_weight = f64::from(percent);
+    if percent >= 100
+        && step
+            .traffic(s)
+            .verify_weights(&group.prod_listener_arns, &weights)
+    {
+        end_event(
+            &mut d.lifecycle[index],
+            LifecycleEventStatus::Succeeded,
+            step.now,
+        );
+    }
+    Ok(())
 }
 
 /// After all events: the termination wait (status Baking), then the
 /// original task set goes and the replacement becomes primary. Returns
 /// whether the deployment finished.
 fn finish_termination_wait(
+    step: &mut Step,
     s: &mut CloudState,
-    id: &str,
-    group: &crate::state::DeploymentGroup,
-    now: i64,
-    clock: Clock,
+    d: &mut Deployment,
+    group: &DeploymentGroup,
 ) -> bool {
-    let d = s.deployments.get_mut(id).expect("exists");
-    let Some(since) = d.baking_since else {
-        d.status = "Baking".into();
-        d.baking_since = Some(now);
+    if d.baking_since.is_none() {
+        d.status = DeploymentStatus::Baking;
+        d.baking_since = Some(step.now);
         return false;
-    };
-    let waited = clock.cloud_elapsed(since, now).as_secs_f64()
-        >= group.termination_wait_minutes as f64 * 60.0;
+    }
+    let waited =
+        step.cloud_elapsed_since(d.baking_since) >= minutes(group.termination_wait_minutes as f64);
     if !(waited || d.continue_termination) {
         return false;
     }
-    promote_green(s, id);
-    let d = s.deployments.get_mut(id).expect("exists");
-    d.status = "Succeeded".into();
-    d.completed_at = Some(now);
+    promote_green(step, s, d);
+    d.status = DeploymentStatus::Succeeded;
+    d.completed_at = Some(step.now);
     true
 }
 
 /// The replacement task set becomes the service's primary; the original goes.
-fn promote_green(s: &mut CloudState, id: &str) {
-    let d = s.deployments.get(id).expect("exists").clone();
-    let Some(service) = s.services.get_mut(&format!("{}/{}", d.cluster, d.service)) else {
+fn promote_green(step: &mut Step, s: &mut CloudState, d: &Deployment) {
+    let Some(service) = s.services.get_mut(&d.service_key()) else {
         return;
     };
     service
@@ -411,104 +477,93 @@ fn promote_green(s: &mut CloudState, id: &str) {
         .iter_mut()
         .find(|t| Some(&t.id) == d.green_task_set.as_ref())
     {
-        green.status = "PRIMARY".into();
-        green.updated_at = now_millis();
+        green.status = TaskSetStatus::Primary;
+        green.updated_at = step.now;
         service.task_definition = green.task_definition.clone();
         if let Some(lb) = service.load_balancers.first_mut() {
             lb.target_group_arn = green.load_balancer.target_group_arn.clone();
         }
     }
+    step.touched = true;
 }
 
 /// Puts every listener of the group back on the original task set and
 /// removes the replacement.
-fn restore_blue(s: &mut CloudState, id: &str) {
-    let d = s.deployments.get(id).expect("exists").clone();
-    let blue = blue_target_group(s, id);
-    let group_key = format!("{}/{}", d.application, d.group);
-    if let (Some(group), Some(blue)) = (s.deployment_groups.get(&group_key).cloned(), blue) {
-        set_forward(s, &group.prod_listener_arns, Some(&blue), None, 100);
-        set_forward(s, &group.test_listener_arns, Some(&blue), None, 100);
+fn restore_blue(step: &mut Step, s: &mut CloudState, d: &mut Deployment) {
+    let group = s.deployment_groups.get(&d.group_key()).cloned();
+    if let (Some(group), Some(blue)) = (group, blue_target_group(s, d)) {
+        let all_blue = split(&blue, None, 100);
+        let mut traffic = step.traffic(s);
+        traffic.set_all(&group.prod_listener_arns, &all_blue);
+        traffic.set_all(&group.test_listener_arns, &all_blue);
     }
-    if let Some(service) = s.services.get_mut(&format!("{}/{}", d.cluster, d.service)) {
+    if let Some(service) = s.services.get_mut(&d.service_key()) {
         service
             .task_sets
             .retain(|t| Some(&t.id) != d.green_task_set.as_ref());
     }
-    s.deployments.get_mut(id).expect("exists").green_weight = 0.0;
+    d.green_weight = 0.0;
+    step.touched = true;
 }
 
-fn end_events(d: &mut Deployment, now: i64) {
+/// Ends the events still open: the running one failed, the rest skipped.
+fn end_open_events(d: &mut Deployment, now: i64) {
     for event in &mut d.lifecycle {
-        match event.status.as_str() {
-            "InProgress" => {
-                event.status = "Failed".into();
-                event.ended_at = Some(now);
+        match event.status {
+            LifecycleEventStatus::InProgress => {
+                end_event(event, LifecycleEventStatus::Failed, now);
             }
-            "Pending" => event.status = "Skipped".into(),
+            LifecycleEventStatus::Pending => event.status = LifecycleEventStatus::Skipped,
             _ => {}
         }
     }
 }
 
-fn fail(s: &mut CloudState, id: &str, code: &str, message: &str, now: i64) {
-    let d = s.deployments.get(id).expect("exists").clone();
-    let group = s
-        .deployment_groups
-        .get(&format!("{}/{}", d.application, d.group));
-    let auto_rollback = group.is_some_and(|g| {
+fn fail(step: &mut Step, s: &mut CloudState, d: &mut Deployment, why: Failure) {
+    let auto_rollback = s.deployment_groups.get(&d.group_key()).is_some_and(|g| {
         g.auto_rollback_enabled
             && g.auto_rollback_events
-                .iter()
-                .any(|e| e == "DEPLOYMENT_FAILURE")
+                .contains(&crate::state::AutoRollbackEvent::DeploymentFailure)
     });
     // Without automatic rollback AWS leaves the replacement in place; a local
     // service with two half-serving task sets helps nobody, so the original
     // keeps (or gets back) the traffic either way, and only a rollback is
     // reported as one.
-    restore_blue(s, id);
-    let d = s.deployments.get_mut(id).expect("exists");
-    tracing::warn!(deployment = %id, code, message, "deployment failed");
-    d.status = "Failed".into();
-    d.error = Some((code.to_owned(), message.to_owned()));
-    d.completed_at = Some(now);
-    end_events(d, now);
+    restore_blue(step, s, d);
+    tracing::warn!(deployment = %d.id, code = %why.code, message = %why.message, "deployment failed");
+    d.status = DeploymentStatus::Failed;
+    d.error = Some((why.code, why.message));
+    d.completed_at = Some(step.now);
+    end_open_events(d, step.now);
     if auto_rollback {
-        record_rollback(s, id, "Automatic rollback: the deployment failed", now);
+        record_rollback(s, d, "Automatic rollback: the deployment failed", step.now);
     }
 }
 
-fn stop(s: &mut CloudState, id: &str, rollback: bool, now: i64) {
-    let d = s.deployments.get(id).expect("exists").clone();
+fn stop(step: &mut Step, s: &mut CloudState, d: &mut Deployment, rollback: bool) {
     let shifted = d.baking_since.is_some();
     if !rollback && shifted {
         // All traffic is on the replacement already: stopping keeps it.
-        promote_green(s, id);
+        promote_green(step, s, d);
     } else {
-        restore_blue(s, id);
+        restore_blue(step, s, d);
     }
-    let d = s.deployments.get_mut(id).expect("exists");
-    d.status = "Stopped".into();
+    d.status = DeploymentStatus::Stopped;
     d.error = Some((
-        "MANUAL_STOP".into(),
+        DeploymentErrorCode::ManualStop,
         "The deployment was stopped by a user".into(),
     ));
-    d.completed_at = Some(now);
-    end_events(d, now);
+    d.completed_at = Some(step.now);
+    end_open_events(d, step.now);
     if rollback {
-        record_rollback(
-            s,
-            id,
-            "The deployment was stopped and rolled back by a user",
-            now,
-        );
+        let why = "The deployment was stopped and rolled back by a user";
+        record_rollback(s, d, why, step.now);
     }
 }
 
 /// AWS reports a rollback as a deployment of its own that points back at
 /// the one that triggered it.
-fn record_rollback(s: &mut CloudState, id: &str, message: &str, now: i64) {
-    let original = s.deployments.get(id).expect("exists").clone();
+fn record_rollback(s: &mut CloudState, d: &mut Deployment, message: &str, now: i64) {
     let rollback_id = loop {
         let candidate = format!(
             "d-{}",
@@ -518,11 +573,11 @@ fn record_rollback(s: &mut CloudState, id: &str, message: &str, now: i64) {
             break candidate;
         }
     };
-    let mut rollback = original.clone();
+    let mut rollback = d.clone();
     rollback.id = rollback_id.clone();
-    rollback.status = "Succeeded".into();
+    rollback.status = DeploymentStatus::Succeeded;
     rollback.creator = "codeDeployRollback".into();
-    rollback.description = Some(format!("Rollback of {id}"));
+    rollback.description = Some(format!("Rollback of {}", d.id));
     rollback.error = None;
     rollback.created_at = now;
     rollback.started_at = Some(now);
@@ -531,7 +586,7 @@ fn record_rollback(s: &mut CloudState, id: &str, message: &str, now: i64) {
     rollback.green_weight = 0.0;
     rollback.stop_requested = None;
     for event in &mut rollback.lifecycle {
-        event.status = "Succeeded".into();
+        event.status = LifecycleEventStatus::Succeeded;
         event.started_at = Some(now);
         event.ended_at = Some(now);
         event.hook = None;
@@ -539,18 +594,18 @@ fn record_rollback(s: &mut CloudState, id: &str, message: &str, now: i64) {
     }
     rollback.rollback = Some(RollbackInfo {
         rollback_deployment_id: None,
-        rollback_triggering_deployment_id: Some(id.to_owned()),
+        rollback_triggering_deployment_id: Some(d.id.clone()),
         message: message.to_owned(),
     });
     s.deployments.insert(rollback_id.clone(), rollback);
-    s.deployments.get_mut(id).expect("exists").rollback = Some(RollbackInfo {
+    d.rollback = Some(RollbackInfo {
         rollback_deployment_id: Some(rollback_id),
         rollback_triggering_deployment_id: None,
         message: message.to_owned(),
     });
 }
 
-fn tg_arn_by_name(s: &CloudState, name: &str) -> Option<String> {
+fn target_group_arn(s: &CloudState, name: &str) -> Option<String> {
     s.load_balancers
         .values()
         .flat_map(|lb| lb.target_groups.iter())
@@ -558,144 +613,65 @@ fn tg_arn_by_name(s: &CloudState, name: &str) -> Option<String> {
         .map(|tg| tg.arn.clone())
 }
 
-fn task_set_target_group(s: &CloudState, id: &str, green: bool) -> Option<String> {
-    let d = s.deployments.get(id)?;
-    let wanted = if green {
-        d.green_task_set.as_ref()?
-    } else {
-        d.blue_task_set.as_ref()?
-    };
-    let service = s.services.get(&format!("{}/{}", d.cluster, d.service))?;
-    service
-        .task_sets
-        .iter()
-        .find(|t| &t.id == wanted)
+/// The target group of the deployment's original (blue) task set; before
+/// the deployment made one, the service's.
+fn blue_target_group(s: &CloudState, d: &Deployment) -> Option<String> {
+    let service = s.services.get(&d.service_key())?;
+    d.blue_task_set
+        .as_ref()
+        .and_then(|id| service.task_sets.iter().find(|t| &t.id == id))
         .map(|t| t.load_balancer.target_group_arn.clone())
         .or_else(|| {
-            if green {
-                None
-            } else {
-                service
-                    .load_balancers
-                    .first()
-                    .map(|lb| lb.target_group_arn.clone())
-            }
+            service
+                .load_balancers
+                .first()
+                .map(|lb| lb.target_group_arn.clone())
         })
 }
 
-fn blue_target_group(s: &CloudState, id: &str) -> Option<String> {
-    task_set_target_group(s, id, false)
+fn green_target_group(s: &CloudState, d: &Deployment) -> Option<String> {
+    let id = d.green_task_set.as_ref()?;
+    s.services
+        .get(&d.service_key())?
+        .task_sets
+        .iter()
+        .find(|t| &t.id == id)
+        .map(|t| t.load_balancer.target_group_arn.clone())
 }
 
-fn green_target_group(s: &CloudState, id: &str) -> Option<String> {
-    task_set_target_group(s, id, true)
-}
-
-/// Points each listener at `to` with `weight`, the rest at `rest`.
-fn set_forward(
-    s: &mut CloudState,
-    listeners: &[String],
-    to: Option<&str>,
-    rest: Option<&str>,
-    weight: u32,
-) {
-    let Some(to) = to else { return };
-    for arn in listeners {
-        for lb in s.load_balancers.values_mut() {
-            if let Some(listener) = lb.listener_mut(arn) {
-                let mut forward = vec![(to.to_owned(), weight.min(100))];
-                if let Some(rest) = rest {
-                    forward.push((rest.to_owned(), 100 - weight.min(100)));
-                }
-                listener.forward = forward;
-            }
-        }
-    }
-}
-
-/// Runs a hook function: a registered local command that gets the
-/// deployment id and the hook execution id, and reports by its exit status
-/// or by calling PutLifecycleEventHookExecutionStatus itself.
+/// Runs a hook's function with the deployment id and the hook execution
+/// id; its exit status is its report unless it called
+/// PutLifecycleEventHookExecutionStatus itself.
 async fn run_hook(cloud: Arc<LocalCloud>, deployment: String, launch: HookLaunch) {
-    let command = cloud.read(|s| s.functions.get(&launch.function).cloned());
-    let (status, diagnostics) = match command {
-        None => (
-            "Failed",
-            format!(
-                "function {} is not registered with the local cloud",
-                launch.function
-            ),
+    let env = [
+        ("DEPLOYMENT_ID", deployment.as_str()),
+        (
+            "LIFECYCLE_EVENT_HOOK_EXECUTION_ID",
+            launch.execution_id.as_str(),
         ),
-        Some(argv) => {
-            let log_dir = cloud.data_dir.join("hooks");
-            let _ = std::fs::create_dir_all(&log_dir);
-            let log_path = log_dir.join(format!("{}.log", launch.execution_id));
-            match execute(&cloud, &deployment, &launch, &argv, &log_path).await {
-                Ok(true) => ("Succeeded", String::new()),
-                Ok(false) => ("Failed", log_tail(&log_path)),
-                Err(e) => ("Failed", format!("cannot run {}: {e}", argv.join(" "))),
-            }
-        }
-    };
+        ("LIFECYCLE_EVENT", launch.event.as_str()),
+    ];
+    let result = functions::invoke(&cloud, &launch.function, &launch.execution_id, &env).await;
     let _ = cloud.mutate(|s| {
-        let Some(d) = s.deployments.get_mut(&deployment) else {
+        let Some(event) = s.deployments.get_mut(&deployment).and_then(|d| {
+            d.lifecycle.iter_mut().find(|e| {
+                e.hook
+                    .as_ref()
+                    .is_some_and(|h| h.execution_id == launch.execution_id)
+            })
+        }) else {
             return Ok(());
         };
-        if let Some(event) = d.lifecycle.iter_mut().find(|e| {
-            e.hook
-                .as_ref()
-                .is_some_and(|h| h.execution_id == launch.execution_id)
-        }) {
-            if !diagnostics.is_empty() {
-                event.diagnostics = Some(diagnostics.clone());
-            }
-            let hook = event.hook.as_mut().expect("matched above");
-            // A status the function reported itself wins over its exit status.
-            if !matches!(hook.status.as_str(), "Succeeded" | "Failed") {
-                hook.status = status.to_owned();
-            }
+        if let Err(diagnostics) = &result {
+            event.diagnostics = Some(diagnostics.clone());
+        }
+        let hook = event.hook.as_mut().expect("matched above");
+        if !hook.status.is_reported() {
+            hook.status = match result {
+                Ok(()) => LifecycleEventStatus::Succeeded,
+                Err(_) => LifecycleEventStatus::Failed,
+            };
         }
         Ok(())
     });
-}
-
-async fn execute(
-    cloud: &LocalCloud,
-    deployment: &str,
-    launch: &HookLaunch,
-    argv: &[String],
-    log: &std::path::Path,
-) -> std::io::Result<bool> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| std::io::Error::other("empty command"))?;
-    let out = std::fs::File::create(log)?;
-    let status = tokio::process::Command::new(program)
-        .args(args)
-        .env("DEPLOYMENT_ID", deployment)
-        .env("LIFECYCLE_EVENT_HOOK_EXECUTION_ID", &launch.execution_id)
-        .env("LIFECYCLE_EVENT", &launch.event)
-        .env("AWS_ENDPOINT_URL", cloud.endpoint())
-        .env("AWS_REGION", crate::state::REGION)
-        .env("AWS_DEFAULT_REGION", crate::state::REGION)
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
-        .stdin(std::process::Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .kill_on_drop(true)
-        .status()
-        .await?;
-    Ok(status.success())
-}
-
-fn log_tail(path: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let tail: Vec<&str> = text.lines().rev().take(10).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
-    if tail.is_empty() {
-        "the hook exited with a failure status".into()
-    } else {
-        tail.join("\n")
-    }
 }

@@ -7,8 +7,10 @@ pub mod engine;
 
 use super::ecs;
 use super::state::{
-    Application, CloudState, Deployment, DeploymentConfigRecord, DeploymentGroup, HookExecution,
-    LifecycleEvent,
+    Application, AutoRollbackEvent, CloudState, ComputePlatform, Deployment,
+    DeploymentConfigRecord, DeploymentControllerType, DeploymentGroup, DeploymentReadyAction,
+    DeploymentStatus, HookExecution, InstanceAction, LifecycleEvent, LifecycleEventName,
+    LifecycleEventStatus, TaskSetStatus, TrafficRoutingType,
 };
 use super::wire::{AwsError, Input, OpResult, epoch, paginate};
 use super::{LocalCloud, now_millis, random_id, random_uuid};
@@ -218,6 +220,19 @@ fn application_json(app: &Application) -> Value {
     })
 }
 
+/// The request's computePlatform, which must be ECS here.
+fn ecs_compute_platform(input: &Input) -> Result<ComputePlatform, AwsError> {
+    const INVALID_PLATFORM: &str = "InvalidComputePlatformException";
+    let platform = input.opt_str("computePlatform")?.unwrap_or("Server");
+    match ComputePlatform::parse_field(platform, "computePlatform", INVALID_PLATFORM)? {
+        ComputePlatform::Ecs => Ok(ComputePlatform::Ecs),
+        other => Err(AwsError::new(
+            INVALID_PLATFORM,
+            format!("the local cloud runs only the ECS compute platform (got {other})"),
+        )),
+    }
+}
+
 fn create_application(s: &mut CloudState, input: &Input) -> OpResult {
     let name = input.required("applicationName", "ApplicationNameRequiredException")?;
     if name.len() > 100 {
@@ -226,13 +241,7 @@ fn create_application(s: &mut CloudState, input: &Input) -> OpResult {
             "The application name is longer than 100 characters.",
         ));
     }
-    let platform = input.opt_str("computePlatform")?.unwrap_or("Server");
-    if platform != "ECS" {
-        return Err(AwsError::new(
-            "InvalidComputePlatformException",
-            format!("the local cloud runs only the ECS compute platform (got {platform})"),
-        ));
-    }
+    ecs_compute_platform(input)?;
     if s.applications.contains_key(name) {
         return Err(AwsError::new(
             "ApplicationAlreadyExistsException",
@@ -242,7 +251,7 @@ fn create_application(s: &mut CloudState, input: &Input) -> OpResult {
     let app = Application {
         name: name.to_owned(),
         id: random_uuid(),
-        compute_platform: platform.to_owned(),
+        compute_platform: ComputePlatform::Ecs,
         created_at: now_millis(),
     };
     let id = app.id.clone();
@@ -277,16 +286,16 @@ fn resolve_config(s: &CloudState, name: &str) -> Result<Routing, AwsError> {
             format!("No deployment configuration found for name: {name}"),
         )
     })?;
-    Ok(match record.routing_type.as_str() {
-        "TimeBasedLinear" => Routing::Linear {
+    Ok(match record.routing_type {
+        TrafficRoutingType::TimeBasedLinear => Routing::Linear {
             percent: record.percentage,
             interval_minutes: record.interval_minutes,
         },
-        "TimeBasedCanary" => Routing::Canary {
+        TrafficRoutingType::TimeBasedCanary => Routing::Canary {
             percent: record.percentage,
             interval_minutes: record.interval_minutes,
         },
-        _ => Routing::AllAtOnce,
+        TrafficRoutingType::AllAtOnce => Routing::AllAtOnce,
     })
 }
 
@@ -311,19 +320,19 @@ fn config_json(s: &CloudState, name: &str) -> OpResult {
         |r| (r.id.clone(), r.created_at),
     );
     let routing = match routing {
-        Routing::AllAtOnce => json!({"type": "AllAtOnce"}),
+        Routing::AllAtOnce => json!({"type": TrafficRoutingType::AllAtOnce}),
         Routing::Linear {
             percent: percentage,
             interval_minutes,
         } => json!({
-            "type": "TimeBasedLinear",
+            "type": TrafficRoutingType::TimeBasedLinear,
             "timeBasedLinear": {"linearPercentage": percentage, "linearInterval": interval_minutes},
         }),
         Routing::Canary {
             percent: percentage,
             interval_minutes,
         } => json!({
-            "type": "TimeBasedCanary",
+            "type": TrafficRoutingType::TimeBasedCanary,
             "timeBasedCanary": {"canaryPercentage": percentage, "canaryInterval": interval_minutes},
         }),
     };
@@ -331,7 +340,7 @@ fn config_json(s: &CloudState, name: &str) -> OpResult {
         "deploymentConfigId": id,
         "deploymentConfigName": name,
         "createTime": epoch(created),
-        "computePlatform": "ECS",
+        "computePlatform": ComputePlatform::Ecs,
         "trafficRoutingConfig": routing,
     }))
 }
@@ -353,18 +362,18 @@ fn create_deployment_config(s: &mut CloudState, input: &Input) -> OpResult {
             format!("A deployment configuration named {name} already exists."),
         ));
     }
-    let platform = input.opt_str("computePlatform")?.unwrap_or("Server");
-    if platform != "ECS" {
-        return Err(AwsError::new(
-            "InvalidComputePlatformException",
-            format!("the local cloud runs only the ECS compute platform (got {platform})"),
-        ));
-    }
+    ecs_compute_platform(input)?;
     let bad = |why: String| AwsError::new("InvalidTrafficRoutingConfigurationException", why);
     let routing = input
         .nested("trafficRoutingConfig")?
         .ok_or_else(|| bad("trafficRoutingConfig is required for ECS".into()))?;
-    let kind = routing.opt_str("type")?.unwrap_or("AllAtOnce");
+    let kind = TrafficRoutingType::parse_field(
+        routing
+            .opt_str("type")?
+            .unwrap_or(TrafficRoutingType::AllAtOnce.as_str()),
+        "trafficRoutingConfig.type",
+        "InvalidTrafficRoutingConfigurationException",
+    )?;
     let step = |key: &str, pct: &str, interval: &str| -> Result<(u32, u32), AwsError> {
         let part = routing
             .nested(key)?
@@ -380,9 +389,9 @@ fn create_deployment_config(s: &mut CloudState, input: &Input) -> OpResult {
             i.clamp(0, i64::from(u32::MAX)) as u32,
         ))
     };
-    let (routing_type, percentage, interval) = match kind {
-        "AllAtOnce" => ("AllAtOnce", 100, 0),
-        "TimeBasedLinear" => {
+    let (percentage, interval) = match kind {
+        TrafficRoutingType::AllAtOnce => (100, 0),
+        TrafficRoutingType::TimeBasedLinear => {
             let (p, i) = step("timeBasedLinear", "linearPercentage", "linearInterval")?;
             Routing::Linear {
                 percent: p,
@@ -390,9 +399,9 @@ fn create_deployment_config(s: &mut CloudState, input: &Input) -> OpResult {
             }
             .checked()
             .map_err(bad)?;
-            ("TimeBasedLinear", p, i)
+            (p, i)
         }
-        "TimeBasedCanary" => {
+        TrafficRoutingType::TimeBasedCanary => {
             let (p, i) = step("timeBasedCanary", "canaryPercentage", "canaryInterval")?;
             Routing::Canary {
                 percent: p,
@@ -400,9 +409,8 @@ fn create_deployment_config(s: &mut CloudState, input: &Input) -> OpResult {
             }
             .checked()
             .map_err(bad)?;
-            ("TimeBasedCanary", p, i)
+            (p, i)
         }
-        other => return Err(bad(format!("unknown traffic routing type {other}"))),
     };
     let id = random_uuid();
     s.deployment_configs.insert(
@@ -410,7 +418,7 @@ fn create_deployment_config(s: &mut CloudState, input: &Input) -> OpResult {
         DeploymentConfigRecord {
             name: name.to_owned(),
             id: id.clone(),
-            routing_type: routing_type.into(),
+            routing_type: kind,
             percentage,
             interval_minutes: interval,
             created_at: now_millis(),
@@ -504,7 +512,7 @@ fn apply_ecs_services(
                 format!("The ECS service {name} in cluster {cluster} does not exist."),
             )
         })?;
-        if service.deployment_controller != "CODE_DEPLOY" {
+        if service.deployment_controller != DeploymentControllerType::CodeDeploy {
             return Err(AwsError::new(
                 "InvalidECSServiceException",
                 format!(
@@ -619,25 +627,24 @@ fn apply_blue_green(group: &mut DeploymentGroup, bg: &Input) -> Result<(), AwsEr
     if let Some(ready) = bg.nested("deploymentReadyOption")? {
         let action = ready
             .opt_str("actionOnTimeout")?
-            .unwrap_or("CONTINUE_DEPLOYMENT");
-        if !matches!(action, "CONTINUE_DEPLOYMENT" | "STOP_DEPLOYMENT") {
-            return Err(invalid(format!("unknown actionOnTimeout {action}")));
-        }
-        group.ready_action = action.into();
+            .unwrap_or(DeploymentReadyAction::ContinueDeployment.as_str());
+        group.ready_action = DeploymentReadyAction::parse(action)
+            .ok_or_else(|| invalid(format!("unknown actionOnTimeout {action}")))?;
         group.ready_wait_minutes = ready.opt_i64("waitTimeInMinutes")?.unwrap_or(0).max(0);
     }
     if let Some(term) = bg.nested("terminateBlueInstancesOnDeploymentSuccess")? {
-        let action = term.opt_str("action")?.unwrap_or("TERMINATE");
-        if !matches!(action, "TERMINATE" | "KEEP_ALIVE") {
-            return Err(invalid(format!("unknown termination action {action}")));
-        }
+        let action = term
+            .opt_str("action")?
+            .unwrap_or(InstanceAction::Terminate.as_str());
+        let action = InstanceAction::parse(action)
+            .ok_or_else(|| invalid(format!("unknown termination action {action}")))?;
         let wait = term.opt_i64("terminationWaitTimeInMinutes")?.unwrap_or(0);
         if !(0..=2880).contains(&wait) {
             return Err(invalid(
                 "terminationWaitTimeInMinutes must be between 0 and 2880".into(),
             ));
         }
-        group.termination_action = action.into();
+        group.termination_action = action;
         group.termination_wait_minutes = wait;
     }
     Ok(())
@@ -649,19 +656,10 @@ fn apply_auto_rollback(group: &mut DeploymentGroup, rollback: &Input) -> Result<
     group.auto_rollback_events = rollback
         .str_list("events")?
         .into_iter()
-        .map(str::to_owned)
-        .collect();
-    for event in &group.auto_rollback_events {
-        if !matches!(
-            event.as_str(),
-            "DEPLOYMENT_FAILURE" | "DEPLOYMENT_STOP_ON_ALARM" | "DEPLOYMENT_STOP_ON_REQUEST"
-        ) {
-            return Err(AwsError::new(
-                INVALID,
-                format!("unknown auto rollback event {event}"),
-            ));
-        }
-    }
+        .map(|event| {
+            AutoRollbackEvent::parse_field(event, "autoRollbackConfiguration.events", INVALID)
+        })
+        .collect::<Result<_, _>>()?;
     Ok(())
 }
 
@@ -688,9 +686,9 @@ fn create_deployment_group(s: &mut CloudState, input: &Input) -> OpResult {
         target_groups: Vec::new(),
         prod_listener_arns: Vec::new(),
         test_listener_arns: Vec::new(),
-        ready_action: "CONTINUE_DEPLOYMENT".into(),
+        ready_action: DeploymentReadyAction::ContinueDeployment,
         ready_wait_minutes: 0,
-        termination_action: "TERMINATE".into(),
+        termination_action: InstanceAction::Terminate,
         termination_wait_minutes: 0,
         auto_rollback_enabled: false,
         auto_rollback_events: Vec::new(),
@@ -749,7 +747,7 @@ fn group_json(s: &CloudState, g: &DeploymentGroup) -> Value {
         "deploymentGroupName": g.name,
         "deploymentConfigName": g.deployment_config_name,
         "serviceRoleArn": g.service_role_arn,
-        "computePlatform": "ECS",
+        "computePlatform": ComputePlatform::Ecs,
         "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
         "blueGreenDeploymentConfiguration": {
             "terminateBlueInstancesOnDeploymentSuccess": {"action": g.termination_action, "terminationWaitTimeInMinutes": g.termination_wait_minutes},
@@ -773,7 +771,11 @@ fn group_json(s: &CloudState, g: &DeploymentGroup) -> Value {
     if let Some(d) = last.last() {
         info["lastAttemptedDeployment"] = summary(d);
     }
-    if let Some(d) = last.iter().rev().find(|d| d.status == "Succeeded") {
+    if let Some(d) = last
+        .iter()
+        .rev()
+        .find(|d| d.status == DeploymentStatus::Succeeded)
+    {
         info["lastSuccessfulDeployment"] = summary(d);
     }
     info
@@ -804,7 +806,10 @@ fn started_deployment<'a>(s: &'a CloudState, input: &Input) -> Result<&'a Deploy
         s,
         input.required("deploymentId", "DeploymentIdRequiredException")?,
     )?;
-    if d.status == "Created" || d.status == "Queued" {
+    if matches!(
+        d.status,
+        DeploymentStatus::Created | DeploymentStatus::Queued
+    ) {
         return Err(AwsError::new(
             "DeploymentNotStartedException",
             "The deployment has not started yet.",
@@ -863,7 +868,7 @@ fn create_deployment(s: &mut CloudState, input: &Input) -> Result<String, AwsErr
             application: group.application.clone(),
             group: group.name.clone(),
             config_name,
-            status: "Created".into(),
+            status: DeploymentStatus::Created,
             creator: "user".into(),
             description: input.opt_str("description")?.map(str::to_owned),
             revision,
@@ -934,11 +939,11 @@ fn ecs_revision(
 
 /// The AppSpec's lifecycle events, pending, each with its hook if it names one.
 fn lifecycle_of(spec: &appspec::AppSpec) -> Vec<LifecycleEvent> {
-    appspec::LIFECYCLE
+    LifecycleEventName::ALL
         .iter()
-        .map(|(name, _)| LifecycleEvent {
-            name: (*name).to_owned(),
-            status: "Pending".into(),
+        .map(|name| LifecycleEvent {
+            name: *name,
+            status: LifecycleEventStatus::Pending,
             started_at: None,
             ended_at: None,
             hook: spec
@@ -948,7 +953,7 @@ fn lifecycle_of(spec: &appspec::AppSpec) -> Vec<LifecycleEvent> {
                 .map(|(_, function)| HookExecution {
                     function: function.clone(),
                     execution_id: random_uuid(),
-                    status: "Pending".into(),
+                    status: LifecycleEventStatus::Pending,
                     launched: false,
                 }),
             diagnostics: None,
@@ -956,16 +961,37 @@ fn lifecycle_of(spec: &appspec::AppSpec) -> Vec<LifecycleEvent> {
         .collect()
 }
 
+/// The deployment's one target in `deploymentOverview`'s counts.
 fn overview(d: &Deployment) -> Value {
-    let (mut pending, mut in_progress, mut succeeded, mut failed, mut ready) = (0, 0, 0, 0, 0);
-    match d.status.as_str() {
-        "Created" | "Queued" => pending = 1,
-        "InProgress" | "Baking" => in_progress = 1,
-        "Ready" => ready = 1,
-        "Succeeded" => succeeded = 1,
-        _ => failed = 1,
+    let status = target_status(d);
+    let counts: Map<String, Value> = [
+        TargetStatus::Pending,
+        TargetStatus::InProgress,
+        TargetStatus::Succeeded,
+        TargetStatus::Failed,
+        TargetStatus::Skipped,
+        TargetStatus::Ready,
+    ]
+    .into_iter()
+    .map(|counted| {
+        (
+            counted.as_str().to_owned(),
+            json!(u8::from(counted == status)),
+        )
+    })
+    .collect();
+    Value::Object(counts)
+}
+
+/// The status of the deployment's ECS target.
+fn target_status(d: &Deployment) -> TargetStatus {
+    match d.status {
+        DeploymentStatus::Created | DeploymentStatus::Queued => TargetStatus::Pending,
+        DeploymentStatus::InProgress | DeploymentStatus::Baking => TargetStatus::InProgress,
+        DeploymentStatus::Ready => TargetStatus::Ready,
+        DeploymentStatus::Succeeded => TargetStatus::Succeeded,
+        DeploymentStatus::Failed | DeploymentStatus::Stopped => TargetStatus::Failed,
     }
-    json!({"Pending": pending, "InProgress": in_progress, "Succeeded": succeeded, "Failed": failed, "Skipped": 0, "Ready": ready})
 }
 
 fn deployment_json(s: &CloudState, d: &Deployment) -> Value {
@@ -988,7 +1014,7 @@ fn deployment_json(s: &CloudState, d: &Deployment) -> Value {
         "ignoreApplicationStopFailures": false,
         "updateOutdatedInstancesOnly": false,
         "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-        "computePlatform": "ECS",
+        "computePlatform": ComputePlatform::Ecs,
         "deploymentStatusMessages": [],
         "instanceTerminationWaitTimeStarted": d.baking_since.is_some(),
         "fileExistsBehavior": "DISALLOW",
@@ -1067,11 +1093,11 @@ fn target_json(cloud: &LocalCloud, s: &CloudState, d: &Deployment, target: &str)
                     ecs::computed_desired_count(svc, ts),
                     pending,
                     running,
-                    ts.status.clone(),
+                    ts.status,
                     ts.load_balancer.target_group_arn.clone(),
                 )
             }
-            None => (0, 0, 0, "DRAINING".to_owned(), String::new()),
+            None => (0, 0, 0, TaskSetStatus::Draining, String::new()),
         };
         let tg_name = s
             .load_balancers
@@ -1097,13 +1123,7 @@ fn target_json(cloud: &LocalCloud, s: &CloudState, d: &Deployment, target: &str)
     .into_iter()
     .flatten()
     .collect();
-    let status = match d.status.as_str() {
-        "Created" | "Queued" => "Pending",
-        "InProgress" | "Baking" => "InProgress",
-        "Ready" => "Ready",
-        "Succeeded" => "Succeeded",
-        _ => "Failed",
-    };
+    let status = target_status(d);
     let events: Vec<Value> = d
         .lifecycle
         .iter()
@@ -1114,7 +1134,11 @@ fn target_json(cloud: &LocalCloud, s: &CloudState, d: &Deployment, target: &str)
                 "startTime": e.started_at.map(epoch),
                 "endTime": e.ended_at.map(epoch),
                 "diagnostics": e.diagnostics.as_ref().map(|m| json!({
-                    "errorCode": if e.status == "Failed" { "ScriptFailed" } else { "Success" },
+                    "errorCode": if e.status == LifecycleEventStatus::Failed {
+                        LifecycleErrorCode::ScriptFailed
+                    } else {
+                        LifecycleErrorCode::Success
+                    },
                     "scriptName": e.hook.as_ref().map(|h| h.function.clone()),
                     "message": m,
                     "logTail": m,
@@ -1143,6 +1167,43 @@ fn target_json(cloud: &LocalCloud, s: &CloudState, d: &Deployment, target: &str)
     }))
 }
 
+aws_enum!(
+    /// An ECS deployment target's status (`ecsTarget.status`).
+    TargetStatus, "target status",
+    {
+        Pending = "Pending",
+        InProgress = "InProgress",
+        Succeeded = "Succeeded",
+        Failed = "Failed",
+        Skipped = "Skipped",
+        Unknown = "Unknown",
+        Ready = "Ready",
+    }
+);
+
+aws_enum!(
+    LifecycleErrorCode, "lifecycle error code",
+    {
+        Success = "Success",
+        ScriptMissing = "ScriptMissing",
+        ScriptNotExecutable = "ScriptNotExecutable",
+        ScriptTimedOut = "ScriptTimedOut",
+        ScriptFailed = "ScriptFailed",
+        UnknownError = "UnknownError",
+    }
+);
+
+aws_enum!(
+    DeploymentWaitType, "deployment wait type",
+    { ReadyWait = "READY_WAIT", TerminationWait = "TERMINATION_WAIT" }
+);
+
+aws_enum!(
+    /// StopDeployment's answer.
+    StopStatus, "stop status",
+    { Pending = "Pending", Succeeded = "Succeeded" }
+);
+
 fn deployment_mut<'a>(
     s: &'a mut CloudState,
     input: &Input,
@@ -1162,11 +1223,15 @@ fn deployment_mut<'a>(
 }
 
 fn continue_deployment(s: &mut CloudState, input: &Input) -> OpResult {
-    let wait = input.opt_str("deploymentWaitType")?.unwrap_or("READY_WAIT");
+    let wait = DeploymentWaitType::parse_field(
+        input.opt_str("deploymentWaitType")?.unwrap_or("READY_WAIT"),
+        "deploymentWaitType",
+        "InvalidDeploymentWaitTypeException",
+    )?;
     let d = deployment_mut(s, input)?;
     match wait {
-        "READY_WAIT" => {
-            if d.status != "Ready" {
+        DeploymentWaitType::ReadyWait => {
+            if d.status != DeploymentStatus::Ready {
                 return Err(AwsError::new(
                     "DeploymentIsNotInReadyStateException",
                     format!("The deployment {} is {}, not Ready.", d.id, d.status),
@@ -1174,7 +1239,7 @@ fn continue_deployment(s: &mut CloudState, input: &Input) -> OpResult {
             }
             d.continue_ready = true;
         }
-        "TERMINATION_WAIT" => {
+        DeploymentWaitType::TerminationWait => {
             if d.baking_since.is_none() {
                 return Err(AwsError::new(
                     "DeploymentIsNotInReadyStateException",
@@ -1186,12 +1251,6 @@ fn continue_deployment(s: &mut CloudState, input: &Input) -> OpResult {
             }
             d.continue_termination = true;
         }
-        other => {
-            return Err(AwsError::new(
-                "InvalidDeploymentWaitTypeException",
-                format!("unknown wait type {other}"),
-            ));
-        }
     }
     Ok(json!({}))
 }
@@ -1199,32 +1258,31 @@ fn continue_deployment(s: &mut CloudState, input: &Input) -> OpResult {
 fn stop_deployment(s: &mut CloudState, input: &Input) -> OpResult {
     let rollback = input.opt_bool("autoRollbackEnabled")?;
     let group_rollback = {
-        let d = deployment_mut(s, input)?;
-        let key = format!("{}/{}", d.application, d.group);
-        s.deployment_groups.get(&key).is_some_and(|g| {
+        let group_key = deployment_mut(s, input)?.group_key();
+        s.deployment_groups.get(&group_key).is_some_and(|g| {
             g.auto_rollback_enabled
                 && g.auto_rollback_events
-                    .iter()
-                    .any(|e| e == "DEPLOYMENT_STOP_ON_REQUEST")
+                    .contains(&AutoRollbackEvent::DeploymentStopOnRequest)
         })
     };
     let d = deployment_mut(s, input)?;
     let rollback = rollback.unwrap_or(group_rollback);
     d.stop_requested = Some(rollback);
     Ok(
-        json!({"status": "Pending", "statusMessage": if rollback { "Stopping the deployment and rolling back" } else { "Stopping the deployment" }}),
+        json!({"status": StopStatus::Pending, "statusMessage": if rollback { "Stopping the deployment and rolling back" } else { "Stopping the deployment" }}),
     )
 }
 
 fn put_hook_status(s: &mut CloudState, input: &Input) -> OpResult {
     let execution = input.str("lifecycleEventHookExecutionId")?.to_owned();
-    let status = input.str("status")?;
-    if !matches!(status, "Succeeded" | "Failed") {
-        return Err(AwsError::new(
-            "InvalidLifecycleEventHookExecutionStatusException",
-            "status must be Succeeded or Failed",
-        ));
-    }
+    let status = LifecycleEventStatus::parse(input.str("status")?)
+        .filter(|status| status.is_reported())
+        .ok_or_else(|| {
+            AwsError::new(
+                "InvalidLifecycleEventHookExecutionStatusException",
+                "status must be Succeeded or Failed",
+            )
+        })?;
     let d = deployment_mut(s, input)?;
     let hook = d
         .lifecycle
@@ -1237,12 +1295,12 @@ fn put_hook_status(s: &mut CloudState, input: &Input) -> OpResult {
                 format!("{execution} is not a hook execution of this deployment"),
             )
         })?;
-    if matches!(hook.status.as_str(), "Succeeded" | "Failed") {
+    if hook.status.is_reported() {
         return Err(AwsError::new(
             "LifecycleEventAlreadyCompletedException",
             "The lifecycle event has already completed.",
         ));
     }
-    hook.status = status.to_owned();
+    hook.status = status;
     Ok(json!({"lifecycleEventHookExecutionId": execution}))
 }

@@ -8,7 +8,7 @@
 //! directory of the image's artifact (artifacts live under the data dir as
 //! long as the local cloud does, so a task set can keep serving it).
 
-use super::super::state::CloudState;
+use super::super::state::{CloudState, DeploymentStatus};
 use super::super::{LocalCloud, now_millis};
 use super::buildspec::stays_inside;
 use super::engine::{self, ActionFailure, ActionSuccess, Launch};
@@ -267,7 +267,7 @@ async fn follow(
         let seen = cloud.read(|s| {
             s.deployments
                 .get(deployment)
-                .map(|d| (d.status.clone(), d.error.clone()))
+                .map(|d| (d.status, d.error.clone()))
         });
         match seen {
             None => {
@@ -275,20 +275,20 @@ async fn follow(
                     "The deployment {deployment} no longer exists"
                 ))));
             }
-            Some((status, _)) if status == "Succeeded" => {
+            Some((DeploymentStatus::Succeeded, _)) => {
                 return Some(Ok(ActionSuccess {
                     summary: Some(format!("Deployment {deployment} succeeded")),
                     artifacts: Vec::new(),
                     output_variables: BTreeMap::new(),
                 }));
             }
-            Some((status, error)) if matches!(status.as_str(), "Failed" | "Stopped") => {
+            Some((status, error)) if status.is_finished() => {
                 let why = error.map_or_else(String::new, |(code, message)| {
                     format!(": {code}: {message}")
                 });
                 return Some(Err(ActionFailure::new(format!(
                     "The deployment {deployment} {}{why}",
-                    status.to_lowercase()
+                    status.as_str().to_lowercase()
                 ))));
             }
             Some(_) => {}

@@ -2,7 +2,9 @@
 //! controller, their task sets and tasks.
 
 use super::state::{
-    self, CloudState, Cluster, Service, ServiceLoadBalancer, TaskDefinition, TaskSet,
+    self, CloudState, Cluster, ClusterStatus, DeploymentControllerType, LaunchType, Service,
+    ServiceLoadBalancer, ServiceStatus, TaskDefinition, TaskDefinitionStatus, TaskSet,
+    TaskSetStatus,
 };
 use super::wire::{AwsError, Input, OpResult, epoch};
 use super::{LocalCloud, now_millis};
@@ -79,7 +81,7 @@ pub fn find_service<'a>(
     find_cluster(s, cluster)?;
     s.services
         .get(&service_key(cluster, name_of(service)))
-        .filter(|svc| svc.status != "INACTIVE")
+        .filter(|svc| svc.status != ServiceStatus::Inactive)
         .ok_or_else(|| {
             AwsError::new(
                 "ServiceNotFoundException",
@@ -117,7 +119,7 @@ fn cluster_json(cloud: Option<&LocalCloud>, s: &CloudState, c: &Cluster) -> Valu
     let services: Vec<&Service> = s
         .services
         .values()
-        .filter(|svc| svc.cluster == c.name && svc.status == "ACTIVE")
+        .filter(|svc| svc.cluster == c.name && svc.status == ServiceStatus::Active)
         .collect();
     let (pending, running) = cloud.map_or((0, 0), |cloud| {
         services
@@ -129,7 +131,7 @@ fn cluster_json(cloud: Option<&LocalCloud>, s: &CloudState, c: &Cluster) -> Valu
     json!({
         "clusterArn": c.arn,
         "clusterName": c.name,
-        "status": "ACTIVE",
+        "status": ClusterStatus::Active,
         "registeredContainerInstancesCount": 0,
         "runningTasksCount": running,
         "pendingTasksCount": pending,
@@ -172,7 +174,7 @@ fn delete_cluster(s: &mut CloudState, input: &Input) -> OpResult {
     let cluster = find_cluster(s, &name)?.clone();
     if s.services
         .values()
-        .any(|svc| svc.cluster == name && svc.status != "INACTIVE")
+        .any(|svc| svc.cluster == name && svc.status != ServiceStatus::Inactive)
     {
         return Err(AwsError::new(
             "ClusterContainsServicesException",
@@ -181,7 +183,7 @@ fn delete_cluster(s: &mut CloudState, input: &Input) -> OpResult {
     }
     s.clusters.remove(&name);
     let mut json = cluster_json(None, s, &cluster);
-    json["status"] = json!("INACTIVE");
+    json["status"] = json!(ClusterStatus::Inactive);
     Ok(json!({"cluster": json}))
 }
 
@@ -232,7 +234,7 @@ fn register_task_definition(s: &mut CloudState, body: &Map<String, Value>) -> Op
         family: family.to_owned(),
         revision,
         arn: state::arn("ecs", &format!("task-definition/{family}:{revision}")),
-        status: "ACTIVE".into(),
+        status: TaskDefinitionStatus::Active,
         input: Value::Object(body.clone()),
         registered_at: now_millis(),
         deregistered_at: None,
@@ -255,7 +257,7 @@ pub fn task_definition_json(td: &TaskDefinition) -> Value {
     json["revision"] = json!(td.revision);
     json["status"] = json!(td.status);
     json["registeredAt"] = epoch(td.registered_at);
-    json["compatibilities"] = json!(["EC2", "FARGATE"]);
+    json["compatibilities"] = json!([LaunchType::Ec2, LaunchType::Fargate]);
     json["requiresAttributes"] = json!([]);
     json["volumes"] = json.get("volumes").cloned().unwrap_or(json!([]));
     json["placementConstraints"] = json
@@ -309,14 +311,23 @@ pub fn find_task_definition<'a>(
     let revisions = s.task_definitions.get(family).ok_or_else(not_found)?;
     match revision {
         Some(r) => revisions.iter().find(|td| td.revision == r),
-        None => revisions.iter().rev().find(|td| td.status == "ACTIVE"),
+        None => revisions
+            .iter()
+            .rev()
+            .find(|td| td.status == TaskDefinitionStatus::Active),
     }
     .ok_or_else(not_found)
 }
 
 fn list_task_definitions(s: &CloudState, input: &Input) -> OpResult {
     let family = input.opt_str("familyPrefix")?;
-    let status = input.opt_str("status")?.unwrap_or("ACTIVE");
+    let status = TaskDefinitionStatus::parse_field(
+        input
+            .opt_str("status")?
+            .unwrap_or(TaskDefinitionStatus::Active.as_str()),
+        "status",
+        INVALID,
+    )?;
     let mut arns: Vec<String> = s
         .task_definitions
         .values()
@@ -347,7 +358,7 @@ fn deregister_task_definition(s: &mut CloudState, input: &Input) -> OpResult {
         .flatten()
         .find(|td| td.arn == arn)
         .expect("found above");
-    td.status = "INACTIVE".into();
+    td.status = TaskDefinitionStatus::Inactive;
     td.deregistered_at = Some(now_millis());
     Ok(json!({"taskDefinition": task_definition_json(td)}))
 }
@@ -370,7 +381,7 @@ fn create_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
     let key = service_key(&cluster, &name);
     if s.services
         .get(&key)
-        .is_some_and(|svc| svc.status != "INACTIVE")
+        .is_some_and(|svc| svc.status != ServiceStatus::Inactive)
     {
         return Err(AwsError::new(
             INVALID,
@@ -380,15 +391,13 @@ fn create_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
     let td_ref = input.str("taskDefinition")?;
     let td = find_task_definition(s, td_ref)?.arn.clone();
     let controller = match input.nested("deploymentController")? {
-        Some(dc) => dc.str("type")?.to_owned(),
-        None => "ECS".to_owned(),
-    };
-    if !matches!(controller.as_str(), "ECS" | "CODE_DEPLOY" | "EXTERNAL") {
-        return Err(AwsError::new(
+        Some(dc) => DeploymentControllerType::parse_field(
+            dc.str("type")?,
+            "deploymentController.type",
             INVALID,
-            format!("Unknown deployment controller type {controller}"),
-        ));
-    }
+        )?,
+        None => DeploymentControllerType::Ecs,
+    };
     let desired = input.opt_i64("desiredCount")?.unwrap_or(1);
     if desired < 0 {
         return Err(AwsError::new(INVALID, "desiredCount must be 0 or more"));
@@ -416,7 +425,7 @@ fn create_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
             container_port: lb.opt_i64("containerPort")?.unwrap_or(80),
         });
     }
-    if controller == "CODE_DEPLOY" && load_balancers.len() != 1 {
+    if controller == DeploymentControllerType::CodeDeploy && load_balancers.len() != 1 {
         return Err(AwsError::new(
             INVALID,
             "A service with the CODE_DEPLOY deployment controller needs exactly one load balancer target group",
@@ -428,12 +437,18 @@ fn create_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
         name: name.clone(),
         arn: arn.clone(),
         cluster: cluster.clone(),
-        status: "ACTIVE".into(),
+        status: ServiceStatus::Active,
         desired_count: desired,
         task_definition: td.clone(),
         deployment_controller: controller,
         load_balancers: load_balancers.clone(),
-        launch_type: input.opt_str("launchType")?.unwrap_or("FARGATE").to_owned(),
+        launch_type: LaunchType::parse_field(
+            input
+                .opt_str("launchType")?
+                .unwrap_or(LaunchType::Fargate.as_str()),
+            "launchType",
+            INVALID,
+        )?,
         task_sets: Vec::new(),
         created_at: now,
     };
@@ -445,7 +460,7 @@ fn create_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
         &name,
         seq,
         &td,
-        "PRIMARY",
+        TaskSetStatus::Primary,
         None,
         load_balancers.first().cloned(),
     ));
@@ -471,7 +486,7 @@ pub fn new_task_set(
     service: &str,
     seq: u64,
     task_definition: &str,
-    status: &str,
+    status: TaskSetStatus,
     external_id: Option<&str>,
     load_balancer: Option<ServiceLoadBalancer>,
 ) -> TaskSet {
@@ -483,10 +498,10 @@ pub fn new_task_set(
     TaskSet {
         arn: state::arn("ecs", &format!("task-set/{cluster}/{service}/{id}")),
         id,
-        status: status.into(),
+        status,
         task_definition: task_definition.into(),
         external_id: external_id.map(Into::into),
-        started_by: external_id.map(|_| "CODE_DEPLOY".to_owned()),
+        started_by: external_id.map(|_| DeploymentControllerType::CodeDeploy.as_str().to_owned()),
         scale_percent: 100.0,
         load_balancer: load_balancer.unwrap_or(ServiceLoadBalancer {
             target_group_arn: String::new(),
@@ -567,7 +582,7 @@ fn load_balancer_json(lb: &ServiceLoadBalancer) -> Value {
 /// Fargate services and task sets name a platform version; `LATEST` when the
 /// request gave none, as AWS answers.
 fn platform_version(svc: &Service) -> Option<&'static str> {
-    (svc.launch_type == "FARGATE").then_some("LATEST")
+    (svc.launch_type == LaunchType::Fargate).then_some("LATEST")
 }
 
 /// How many tasks a task set should run: its scale of the service's count.
@@ -611,16 +626,16 @@ fn update_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
     let name = name_of(input.str("service")?).to_owned();
     let key = service_key(&cluster, &name);
     let svc = find_service(s, &cluster, &name)?;
-    if svc.status != "ACTIVE" {
+    if svc.status != ServiceStatus::Active {
         return Err(AwsError::new(
             "ServiceNotActiveException",
             "Service was not ACTIVE.",
         ));
     }
-    let controller = svc.deployment_controller.clone();
+    let controller = svc.deployment_controller;
     let new_td = match input.opt_str("taskDefinition")? {
         Some(reference) => {
-            if controller == "CODE_DEPLOY" {
+            if controller == DeploymentControllerType::CodeDeploy {
                 return Err(AwsError::new(
                     INVALID,
                     "Unable to update task definition on services with a CODE_DEPLOY deployment controller. Use AWS CodeDeploy to trigger a new deployment.",
@@ -641,7 +656,11 @@ fn update_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
     if let Some(td) = new_td {
         // A rolling update, all at once: the primary task set takes the new definition.
         svc.task_definition = td.clone();
-        if let Some(primary) = svc.task_sets.iter_mut().find(|t| t.status == "PRIMARY") {
+        if let Some(primary) = svc
+            .task_sets
+            .iter_mut()
+            .find(|t| t.status == TaskSetStatus::Primary)
+        {
             primary.task_definition = td;
             primary.updated_at = now_millis();
         }
@@ -671,7 +690,7 @@ fn delete_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
         ));
     }
     let svc = s.services.get_mut(&key).expect("found above");
-    svc.status = "INACTIVE".into();
+    svc.status = ServiceStatus::Inactive;
     svc.desired_count = 0;
     svc.task_sets.clear();
     Ok(key)
@@ -683,7 +702,7 @@ fn list_services(s: &CloudState, input: &Input) -> OpResult {
     let arns: Vec<String> = s
         .services
         .values()
-        .filter(|svc| svc.cluster == cluster && svc.status == "ACTIVE")
+        .filter(|svc| svc.cluster == cluster && svc.status == ServiceStatus::Active)
         .map(|svc| svc.arn.clone())
         .collect();
     let max = input.max_results(10, 100)?;

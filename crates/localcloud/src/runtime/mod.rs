@@ -14,7 +14,8 @@ mod journal;
 use super::ecs::computed_desired_count;
 use super::proxy::{Listener, TargetGroup};
 use super::state::{
-    CloudState, ListenerRecord, ServiceLoadBalancer, TargetGroupRecord, TaskDefinition,
+    CloudState, ListenerRecord, ServiceLoadBalancer, ServiceStatus, TargetGroupRecord,
+    TaskDefinition,
 };
 use super::tasks::{
     self, ContainerTaskSpec, HostTaskLife, Leftovers, RegistryCredential, TaskInfo, TaskProgram,
@@ -30,6 +31,13 @@ use std::time::Duration;
 
 /// How long a removed task set keeps serving requests already sent to it.
 const DRAIN: Duration = Duration::from_secs(2);
+
+/// Which of a load balancer's two listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerRole {
+    Production,
+    Test,
+}
 
 struct Balancer {
     production: Arc<Listener>,
@@ -256,6 +264,20 @@ impl Runtime {
         }
     }
 
+    /// What a bound listener forwards now, as (target group name, weight).
+    pub fn listener_forward(
+        &self,
+        balancer: &str,
+        role: ListenerRole,
+    ) -> Option<Vec<(String, u32)>> {
+        let balancers = lock(&self.balancers);
+        let b = balancers.get(balancer)?;
+        Some(match role {
+            ListenerRole::Production => b.production.forward(),
+            ListenerRole::Test => b.test.forward(),
+        })
+    }
+
     pub fn remove_load_balancer(&self, name: &str) {
         if let Some(b) = lock(&self.balancers).remove(name) {
             b.production.shutdown();
@@ -272,7 +294,11 @@ impl Runtime {
     /// Converges processes and listeners on `state`.
     pub fn sync(&self, state: &CloudState) {
         let mut wanted: HashMap<String, (usize, TaskProgram, String, String)> = HashMap::new();
-        for service in state.services.values().filter(|s| s.status == "ACTIVE") {
+        for service in state
+            .services
+            .values()
+            .filter(|s| s.status == ServiceStatus::Active)
+        {
             for ts in &service.task_sets {
                 let desired = computed_desired_count(service, ts);
                 let program = super::ecs::find_task_definition(state, &ts.task_definition)
