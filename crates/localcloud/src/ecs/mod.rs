@@ -1,6 +1,7 @@
 //! ECS operations: clusters, task definitions, services with the CODE_DEPLOY
 //! controller, their task sets and tasks.
 
+pub mod native;
 use super::state::{
     self, CloudState, Cluster, ClusterStatus, DeploymentControllerType, LaunchType, Service,
     ServiceLoadBalancer, ServiceStatus, TaskDefinition, TaskDefinitionStatus, TaskSet,
