@@ -7,6 +7,7 @@
 
 use super::members;
 use super::schedule::LifecycleStage;
+pub use crate::state::DeploymentControllerType;
 use crate::wire::{AwsError, Input};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -31,12 +32,6 @@ aws_enum!(DeploymentStrategy, "deployment strategy", {
     BlueGreen = "BLUE_GREEN",
     Linear = "LINEAR",
     Canary = "CANARY",
-});
-
-aws_enum!(DeploymentControllerType, "deployment controller type", {
-    Ecs = "ECS",
-    CodeDeploy = "CODE_DEPLOY",
-    External = "EXTERNAL",
 });
 
 aws_enum!(DeploymentLifecycleHookTargetType, "lifecycle hook target type", {

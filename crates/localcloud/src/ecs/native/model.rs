@@ -8,6 +8,7 @@ use super::config::{
     DeploymentLifecycleHookTargetType,
 };
 use super::schedule::LifecycleStage;
+pub use crate::state::LaunchType;
 use crate::state::arn;
 use serde::{Deserialize, Serialize};
 
@@ -41,13 +42,6 @@ aws_enum!(ServiceDeploymentRollbackMonitorsStatus, "rollback monitors status", {
 aws_enum!(StopServiceDeploymentStopType, "stop type", {
     Abort = "ABORT",
     Rollback = "ROLLBACK",
-});
-
-aws_enum!(LaunchType, "launch type", {
-    Ec2 = "EC2",
-    Fargate = "FARGATE",
-    External = "EXTERNAL",
-    ManagedInstances = "MANAGED_INSTANCES",
 });
 
 impl ServiceDeploymentStatus {
