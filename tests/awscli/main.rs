@@ -6,10 +6,13 @@
 mod codepipeline;
 mod docker;
 mod ecr;
+mod ecs_native;
 #[path = "../localcloud/git_repo.rs"]
 mod git_repo;
 #[path = "../localcloud/registry_client.rs"]
 mod registry_client;
+#[path = "../localcloud/sampler.rs"]
+mod sampler;
 mod support;
 
 use serde_json::{Value, json};

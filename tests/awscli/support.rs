@@ -93,11 +93,19 @@ pub struct LocalCloud {
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
     time_scale: String,
+    /// The Docker engine tasks run on; none: host processes.
+    docker_host: Option<String>,
 }
 
 /// Runs `switchyard localcloud` on `data_dir`; the child and its endpoint.
-async fn launch(data_dir: &Path, listen: &str, time_scale: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
+async fn launch(
+    data_dir: &Path,
+    listen: &str,
+    time_scale: &str,
+    docker_host: Option<&str>,
+) -> (Child, String) {
+    let mut command = Command::new(BIN);
+    command
         .args([
             "localcloud",
             "--listen",
@@ -106,7 +114,11 @@ async fn launch(data_dir: &Path, listen: &str, time_scale: &str) -> (Child, Stri
             time_scale,
             "--data-dir",
         ])
-        .arg(data_dir)
+        .arg(data_dir);
+    if let Some(host) = docker_host {
+        command.args(["--docker-host", host]);
+    }
+    let mut child = command
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -133,14 +145,25 @@ impl LocalCloud {
     /// Starts `switchyard localcloud` on a free loopback port; `time_scale`
     /// minutes of a deployment config pass in one second.
     pub async fn start(time_scale: &str) -> LocalCloud {
+        Self::start_with(time_scale, None).await
+    }
+
+    /// Like `start`, with tasks as containers on the Docker engine at `host`.
+    pub async fn start_on_engine(time_scale: &str, host: &str) -> LocalCloud {
+        Self::start_with(time_scale, Some(host)).await
+    }
+
+    async fn start_with(time_scale: &str, docker_host: Option<&str>) -> LocalCloud {
         let dir = tempfile::tempdir().unwrap();
-        let (child, endpoint) = launch(&dir.path().join("cloud"), "127.0.0.1:0", time_scale).await;
+        let data_dir = dir.path().join("cloud");
+        let (child, endpoint) = launch(&data_dir, "127.0.0.1:0", time_scale, docker_host).await;
         LocalCloud {
             child,
             endpoint,
             http: reqwest::Client::new(),
             dir,
             time_scale: time_scale.to_owned(),
+            docker_host: docker_host.map(str::to_owned),
         }
     }
 
@@ -149,8 +172,13 @@ impl LocalCloud {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
         let listen = self.endpoint.trim_start_matches("http://").to_owned();
-        let (child, endpoint) =
-            launch(&self.dir.path().join("cloud"), &listen, &self.time_scale).await;
+        let (child, endpoint) = launch(
+            &self.dir.path().join("cloud"),
+            &listen,
+            &self.time_scale,
+            self.docker_host.as_deref(),
+        )
+        .await;
         assert_eq!(
             endpoint, self.endpoint,
             "the restarted local cloud keeps its port"

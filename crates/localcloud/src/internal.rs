@@ -45,6 +45,9 @@ pub struct LoadBalancerInfo {
     pub arn: String,
     pub production_listener_arn: String,
     pub test_listener_arn: String,
+    /// The listeners' rules, as ECS-native deployments name them.
+    pub production_listener_rule_arn: String,
+    pub test_listener_rule_arn: String,
     pub production_url: String,
     pub test_url: String,
     pub target_groups: Vec<TargetGroupInfo>,
@@ -64,6 +67,8 @@ impl From<&LoadBalancer> for LoadBalancerInfo {
             arn: lb.arn.clone(),
             production_listener_arn: lb.production.arn.clone(),
             test_listener_arn: lb.test.arn.clone(),
+            production_listener_rule_arn: lb.production.rule_arn(),
+            test_listener_rule_arn: lb.test.rule_arn(),
             production_url: format!("http://127.0.0.1:{}", lb.production.port),
             test_url: format!("http://127.0.0.1:{}", lb.test.port),
             target_groups: lb

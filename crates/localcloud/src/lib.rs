@@ -90,6 +90,9 @@ pub struct LocalCloud {
     registry: ecr::Registry,
     data_dir: PathBuf,
     endpoint: OnceLock<String>,
+    /// Wakes the ECS-native deployment driver when an operation changed a
+    /// service deployment.
+    native_wake: tokio::sync::Notify,
     /// Held while this local cloud lives: one per data dir, and its host
     /// tasks stop themselves once it has lapsed for a while.
     _lease: tasks::lease::CloudLock,
@@ -108,6 +111,7 @@ pub struct LocalCloudHandle {
     pub cloud: Arc<LocalCloud>,
     pub address: SocketAddr,
     server: tokio::task::JoinHandle<()>,
+    native_deployments: tokio::task::JoinHandle<()>,
 }
 
 impl LocalCloudHandle {
@@ -119,6 +123,7 @@ impl LocalCloudHandle {
     /// Stops serving and stops every task.
     pub async fn shutdown(self) {
         self.server.abort();
+        self.native_deployments.abort();
         self.cloud.runtime.stop_all().await;
     }
 }
@@ -154,6 +159,7 @@ impl LocalCloud {
             registry,
             data_dir: config.data_dir.clone(),
             endpoint: OnceLock::new(),
+            native_wake: tokio::sync::Notify::new(),
             _lease: lease,
         });
         // The address before the tasks: images in the local ECR are named
@@ -190,6 +196,7 @@ impl LocalCloud {
             tokio::spawn(codedeploy::engine::drive(cloud.clone(), id));
         }
         codepipeline::resume(&cloud);
+        let native_deployments = tokio::spawn(ecs::native::engine::run(cloud.clone()));
         let router = Router::new()
             .route(
                 "/",
@@ -213,6 +220,7 @@ impl LocalCloud {
             cloud,
             address,
             server,
+            native_deployments,
         })
     }
 

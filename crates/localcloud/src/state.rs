@@ -3,6 +3,8 @@
 //! here: they are realized from this state (see `runtime`), so a restart
 //! rebuilds them from it.
 
+use crate::ecs::native::config::{AdvancedConfiguration, DeploymentConfiguration};
+use crate::ecs::native::model::{ServiceDeployment, ServiceRevision};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -209,6 +211,12 @@ pub struct CloudState {
     /// ECR repositories by name.
     #[serde(default)]
     pub repositories: BTreeMap<String, Repository>,
+    /// ECS-native service deployments by ARN.
+    #[serde(default)]
+    pub service_deployments: BTreeMap<String, ServiceDeployment>,
+    /// ECS service revisions by ARN.
+    #[serde(default)]
+    pub service_revisions: BTreeMap<String, ServiceRevision>,
     /// Monotonic counter for ids that must not repeat.
     pub sequence: u64,
 }
@@ -244,6 +252,9 @@ pub struct ServiceLoadBalancer {
     pub target_group_arn: String,
     pub container_name: String,
     pub container_port: i64,
+    /// ECS-native blue/green: the alternate target group and listener rules.
+    #[serde(default)]
+    pub advanced_configuration: Option<AdvancedConfiguration>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -259,6 +270,12 @@ pub struct Service {
     pub launch_type: LaunchType,
     pub task_sets: Vec<TaskSet>,
     pub created_at: i64,
+    /// How the ECS controller deploys (strategy, bake time, hooks).
+    #[serde(default)]
+    pub deployment_configuration: DeploymentConfiguration,
+    /// The service revision it runs, once it has one.
+    #[serde(default)]
+    pub current_revision: Option<String>,
 }
 
 impl Service {
@@ -299,6 +316,17 @@ pub struct ListenerRecord {
     pub forward: Vec<(String, u32)>,
 }
 
+impl ListenerRecord {
+    /// The ARN of the listener's one rule, the default rule whose weighted
+    /// forward deployments rewrite (ECS-native deployments name rules).
+    pub fn rule_arn(&self) -> String {
+        format!(
+            "{}/0000000000000001",
+            self.arn.replacen(":listener/", ":listener-rule/", 1)
+        )
+    }
+}
+
 /// A load balancer with a production and a test listener over two target
 /// groups, like the ALB of an ECS blue/green stack.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -312,6 +340,13 @@ pub struct LoadBalancer {
 }
 
 impl LoadBalancer {
+    /// The listener whose rule this is.
+    pub fn listener_of_rule(&self, rule_arn: &str) -> Option<&ListenerRecord> {
+        [&self.production, &self.test]
+            .into_iter()
+            .find(|listener| listener.rule_arn() == rule_arn)
+    }
+
     pub fn listener_mut(&mut self, arn: &str) -> Option<&mut ListenerRecord> {
         if self.production.arn == arn {
             Some(&mut self.production)

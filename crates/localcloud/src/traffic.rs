@@ -46,6 +46,17 @@ pub fn split(to: &str, rest: Option<&str>, percent: u32) -> Weights {
     weights
 }
 
+/// `percent` (to a tenth) of the traffic to `to`, the rest to `rest`:
+/// weights in thousandths, for steps such as LINEAR's 33.3 %.
+pub fn split_tenths(to: &str, rest: Option<&str>, percent: f64) -> Weights {
+    let tenths = (percent * 10.0).round().clamp(0.0, 1000.0) as u32;
+    let mut weights = vec![(to.to_owned(), tenths)];
+    if let Some(rest) = rest {
+        weights.push((rest.to_owned(), 1000 - tenths));
+    }
+    weights
+}
+
 /// The local cloud's load balancers: weights go into their stored records
 /// (the runtime applies them to the listeners after the tick) and are read
 /// back from the running listeners.

@@ -152,6 +152,18 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// A number (a timestamp in epoch seconds, a percentage).
+    pub fn opt_f64(&self, key: &str) -> Result<Option<f64>, AwsError> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(_) => Err(AwsError::new(
+                "SerializationException",
+                format!("{key} must be a number"),
+            )),
+        }
+    }
+
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, AwsError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),

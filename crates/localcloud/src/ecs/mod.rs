@@ -31,13 +31,27 @@ pub fn call(cloud: &LocalCloud, operation: &str, body: &Map<String, Value>) -> O
             .mutate(|s| create_service(s, &input))
             .map(|v| cloud.read(|s| service_json(cloud, s, &v))),
         "DescribeServices" => cloud.read(|s| describe_services(cloud, s, &input)),
-        "UpdateService" => cloud
-            .mutate(|s| update_service(s, &input))
+        "UpdateService" => woken(cloud, |s| update_service(s, &input))
             .map(|v| cloud.read(|s| service_json(cloud, s, &v))),
         "DeleteService" => cloud
             .mutate(|s| delete_service(s, &input))
             .map(|v| cloud.read(|s| service_json(cloud, s, &v))),
         "ListServices" => cloud.read(|s| list_services(s, &input)),
+        "ListServiceDeployments" => {
+            cloud.read(|s| native::ops::list_service_deployments(s, &input))
+        }
+        "DescribeServiceDeployments" => {
+            cloud.read(|s| native::ops::describe_service_deployments(s, &input))
+        }
+        "DescribeServiceRevisions" => {
+            cloud.read(|s| native::ops::describe_service_revisions(s, &input))
+        }
+        "StopServiceDeployment" => woken(cloud, |s| {
+            native::ops::stop_service_deployment(s, &input, now_millis())
+        }),
+        "ContinueServiceDeployment" => woken(cloud, |s| {
+            native::ops::continue_service_deployment(s, &input, now_millis())
+        }),
         "DescribeTaskSets" => cloud.read(|s| describe_task_sets(cloud, s, &input)),
         "ListTasks" => cloud.read(|s| list_tasks(cloud, s, &input)),
         "DescribeTasks" => cloud.read(|s| describe_tasks(cloud, s, &input)),
@@ -49,6 +63,16 @@ pub fn call(cloud: &LocalCloud, operation: &str, body: &Map<String, Value>) -> O
 }
 
 /// The last segment of an ARN, or the value itself when it is a name.
+/// A change to service deployments, after which their driver looks again.
+fn woken<T>(
+    cloud: &LocalCloud,
+    change: impl FnOnce(&mut CloudState) -> Result<T, AwsError>,
+) -> Result<T, AwsError> {
+    let result = cloud.mutate(change);
+    cloud.native_wake.notify_one();
+    result
+}
+
 fn name_of(value: &str) -> &str {
     if value.starts_with("arn:") {
         value.rsplit('/').next().unwrap_or(value)
@@ -364,6 +388,44 @@ fn deregister_task_definition(s: &mut CloudState, input: &Input) -> OpResult {
     Ok(json!({"taskDefinition": task_definition_json(td)}))
 }
 
+/// The request's `loadBalancers`, each checked against the local load
+/// balancers; `None` when the request has none.
+fn parse_load_balancers(
+    s: &CloudState,
+    input: &Input,
+) -> Result<Option<Vec<ServiceLoadBalancer>>, AwsError> {
+    if !input.map.contains_key("loadBalancers") {
+        return Ok(None);
+    }
+    let mut load_balancers = Vec::new();
+    for (index, lb) in input.list("loadBalancers")?.iter().enumerate() {
+        let lb = lb.as_object().ok_or_else(|| {
+            AwsError::new("SerializationException", "loadBalancers must be objects")
+        })?;
+        let lb = Input::new(lb, INVALID);
+        let target_group_arn = lb.str("targetGroupArn")?.to_owned();
+        if !s
+            .load_balancers
+            .values()
+            .any(|l| l.target_groups.iter().any(|tg| tg.arn == target_group_arn))
+        {
+            return Err(AwsError::new(
+                INVALID,
+                format!("Target group {target_group_arn} does not exist"),
+            ));
+        }
+        let path = format!("loadBalancers[{index}].advancedConfiguration");
+        let advanced = native::ops::advanced_configuration(s, &lb, &path, &target_group_arn)?;
+        load_balancers.push(ServiceLoadBalancer {
+            target_group_arn,
+            container_name: lb.str("containerName")?.to_owned(),
+            container_port: lb.opt_i64("containerPort")?.unwrap_or(80),
+            advanced_configuration: advanced,
+        });
+    }
+    Ok(Some(load_balancers))
+}
+
 /// Returns the service key; the caller renders it after the change is saved.
 fn create_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError> {
     let name = input.str("serviceName")?.to_owned();
@@ -392,40 +454,19 @@ fn create_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
     let td_ref = input.str("taskDefinition")?;
     let td = find_task_definition(s, td_ref)?.arn.clone();
     let controller = match input.nested("deploymentController")? {
-        Some(dc) => DeploymentControllerType::parse_field(
-            dc.str("type")?,
-            "deploymentController.type",
-            INVALID,
-        )?,
+        Some(dc) => native::config::DeploymentController::parse(&dc)?.controller_type,
         None => DeploymentControllerType::Ecs,
     };
     let desired = input.opt_i64("desiredCount")?.unwrap_or(1);
     if desired < 0 {
         return Err(AwsError::new(INVALID, "desiredCount must be 0 or more"));
     }
-    let mut load_balancers = Vec::new();
-    for lb in input.list("loadBalancers")? {
-        let lb = lb.as_object().ok_or_else(|| {
-            AwsError::new("SerializationException", "loadBalancers must be objects")
-        })?;
-        let lb = Input::new(lb, INVALID);
-        let target_group_arn = lb.str("targetGroupArn")?.to_owned();
-        if !s
-            .load_balancers
-            .values()
-            .any(|l| l.target_groups.iter().any(|tg| tg.arn == target_group_arn))
-        {
-            return Err(AwsError::new(
-                INVALID,
-                format!("Target group {target_group_arn} does not exist"),
-            ));
-        }
-        load_balancers.push(ServiceLoadBalancer {
-            target_group_arn,
-            container_name: lb.str("containerName")?.to_owned(),
-            container_port: lb.opt_i64("containerPort")?.unwrap_or(80),
-        });
-    }
+    let configuration = native::config::DeploymentConfiguration::for_create(
+        input.nested("deploymentConfiguration")?.as_ref(),
+        controller,
+    )?;
+    let load_balancers = parse_load_balancers(s, input)?.unwrap_or_default();
+    native::ops::check_load_balancers(&configuration, &load_balancers)?;
     if controller == DeploymentControllerType::CodeDeploy && load_balancers.len() != 1 {
         return Err(AwsError::new(
             INVALID,
@@ -452,6 +493,8 @@ fn create_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
         )?,
         task_sets: Vec::new(),
         created_at: now,
+        deployment_configuration: configuration,
+        current_revision: None,
     };
     // The service's first tasks run as its primary task set; for a plain
     // ECS-controlled service without a load balancer, one without a target group.
@@ -479,6 +522,9 @@ fn create_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
         }
     }
     s.services.insert(key.clone(), service);
+    if controller == DeploymentControllerType::Ecs {
+        native::ops::record_finished_deployment(s, &key, &td, now);
+    }
     Ok(key)
 }
 
@@ -508,6 +554,7 @@ pub fn new_task_set(
             target_group_arn: String::new(),
             container_name: String::new(),
             container_port: 0,
+            advanced_configuration: None,
         }),
         created_at: now,
         updated_at: now,
@@ -562,9 +609,14 @@ fn service_value(cloud: &LocalCloud, s: &CloudState, svc: &Service) -> Value {
         "launchType": svc.launch_type,
         "platformVersion": platform_version(svc),
         "taskDefinition": svc.task_definition,
-        "deploymentController": {"type": svc.deployment_controller},
+        "deploymentController": native::config::DeploymentController {
+            controller_type: svc.deployment_controller,
+        }
+        .to_json(),
+        "deploymentConfiguration": svc.deployment_configuration.to_json(),
+        "currentServiceDeployment": native::ops::current_service_deployment(s, svc),
         "taskSets": task_sets,
-        "deployments": [],
+        "deployments": deployments_of(cloud, svc),
         "events": [],
         "createdAt": epoch(svc.created_at),
         "placementConstraints": [],
@@ -577,7 +629,47 @@ fn service_value(cloud: &LocalCloud, s: &CloudState, svc: &Service) -> Value {
 }
 
 fn load_balancer_json(lb: &ServiceLoadBalancer) -> Value {
-    json!({"targetGroupArn": lb.target_group_arn, "containerName": lb.container_name, "containerPort": lb.container_port})
+    let mut json = json!({"targetGroupArn": lb.target_group_arn, "containerName": lb.container_name, "containerPort": lb.container_port});
+    if let Some(advanced) = &lb.advanced_configuration {
+        json["advancedConfiguration"] = advanced.to_json();
+    }
+    json
+}
+
+/// `deployments[]` of a service the ECS controller deploys: one per task
+/// set, the running revision PRIMARY, one being deployed ACTIVE.
+fn deployments_of(cloud: &LocalCloud, svc: &Service) -> Vec<Value> {
+    if svc.deployment_controller != DeploymentControllerType::Ecs {
+        return Vec::new();
+    }
+    let mut task_sets: Vec<&TaskSet> = svc.task_sets.iter().collect();
+    task_sets.sort_by_key(|ts| ts.status != TaskSetStatus::Primary);
+    task_sets
+        .into_iter()
+        .map(|ts| {
+            let desired = computed_desired_count(svc, ts);
+            let (pending, running) = cloud.runtime.counts(&ts.arn);
+            let rollout = if running == desired && pending == 0 {
+                "COMPLETED"
+            } else {
+                "IN_PROGRESS"
+            };
+            json!({
+                "id": ts.id,
+                "status": ts.status,
+                "taskDefinition": ts.task_definition,
+                "desiredCount": desired,
+                "pendingCount": pending,
+                "runningCount": running,
+                "failedTasks": 0,
+                "createdAt": epoch(ts.created_at),
+                "updatedAt": epoch(ts.updated_at),
+                "launchType": svc.launch_type,
+                "platformVersion": platform_version(svc),
+                "rolloutState": rollout,
+            })
+        })
+        .collect()
 }
 
 /// Fargate services and task sets name a platform version; `LATEST` when the
@@ -626,47 +718,107 @@ fn update_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
     let cluster = cluster_name(input)?.to_owned();
     let name = name_of(input.str("service")?).to_owned();
     let key = service_key(&cluster, &name);
-    let svc = find_service(s, &cluster, &name)?;
+    let svc = find_service(s, &cluster, &name)?.clone();
     if svc.status != ServiceStatus::Active {
         return Err(AwsError::new(
             "ServiceNotActiveException",
             "Service was not ACTIVE.",
         ));
     }
-    let controller = svc.deployment_controller;
-    let new_td = match input.opt_str("taskDefinition")? {
-        Some(reference) => {
-            if controller == DeploymentControllerType::CodeDeploy {
+    let update = ServiceUpdate::parse(s, &svc, input)?;
+    let blue_green = svc.deployment_controller == DeploymentControllerType::Ecs
+        && native::ops::is_blue_green(&update.configuration);
+    if let Some(active) =
+        native::ops::active_deployment(s, &svc).filter(|_| blue_green && update.rollout.is_some())
+    {
+        return Err(AwsError::new(
+            INVALID,
+            format!(
+                "The service {name} has a deployment in progress ({}); stop it or wait for it to finish.",
+                active.arn
+            ),
+        ));
+    }
+    let now = now_millis();
+    let service = s.services.get_mut(&key).expect("found above");
+    service.desired_count = update.desired_count;
+    service.deployment_configuration = update.configuration;
+    service.load_balancers = update.load_balancers;
+    match update.rollout {
+        Some(td) if blue_green => {
+            native::ops::start_deployment(s, &key, &td, now)?;
+        }
+        Some(td) => {
+            roll_primary(service, &td, now);
+            if svc.deployment_controller == DeploymentControllerType::Ecs {
+                native::ops::record_finished_deployment(s, &key, &td, now);
+            }
+        }
+        None => {}
+    }
+    Ok(key)
+}
+
+/// What an UpdateService asks for, checked whole before anything changes.
+struct ServiceUpdate {
+    desired_count: i64,
+    configuration: native::config::DeploymentConfiguration,
+    load_balancers: Vec<ServiceLoadBalancer>,
+    /// The task definition to roll out: a new one, or the same one again
+    /// with forceNewDeployment.
+    rollout: Option<String>,
+}
+
+impl ServiceUpdate {
+    fn parse(s: &CloudState, svc: &Service, input: &Input) -> Result<ServiceUpdate, AwsError> {
+        let controller = svc.deployment_controller;
+        let new_td = match input.opt_str("taskDefinition")? {
+            Some(_) if controller == DeploymentControllerType::CodeDeploy => {
                 return Err(AwsError::new(
                     INVALID,
                     "Unable to update task definition on services with a CODE_DEPLOY deployment controller. Use AWS CodeDeploy to trigger a new deployment.",
                 ));
             }
-            Some(find_task_definition(s, reference)?.arn.clone())
+            Some(reference) => Some(find_task_definition(s, reference)?.arn.clone()),
+            None => None,
+        };
+        let desired_count = input.opt_i64("desiredCount")?.unwrap_or(svc.desired_count);
+        if desired_count < 0 {
+            return Err(AwsError::new(INVALID, "desiredCount must be 0 or more"));
         }
-        None => None,
-    };
-    let desired = input.opt_i64("desiredCount")?;
-    if desired.is_some_and(|d| d < 0) {
-        return Err(AwsError::new(INVALID, "desiredCount must be 0 or more"));
+        let configuration = match input.nested("deploymentConfiguration")? {
+            Some(changes) => svc
+                .deployment_configuration
+                .for_update(&changes, controller)?,
+            None => svc.deployment_configuration.clone(),
+        };
+        let load_balancers =
+            parse_load_balancers(s, input)?.unwrap_or_else(|| svc.load_balancers.clone());
+        native::ops::check_load_balancers(&configuration, &load_balancers)?;
+        let force = input.opt_bool("forceNewDeployment")?.unwrap_or(false);
+        let rollout = new_td
+            .filter(|td| *td != svc.task_definition || force)
+            .or_else(|| force.then(|| svc.task_definition.clone()));
+        Ok(ServiceUpdate {
+            desired_count,
+            configuration,
+            load_balancers,
+            rollout,
+        })
     }
-    let svc = s.services.get_mut(&key).expect("found above");
-    if let Some(d) = desired {
-        svc.desired_count = d;
+}
+
+/// A rolling update, all at once: the primary task set takes the new definition.
+fn roll_primary(service: &mut Service, task_definition: &str, now: i64) {
+    service.task_definition = task_definition.to_owned();
+    if let Some(primary) = service
+        .task_sets
+        .iter_mut()
+        .find(|t| t.status == TaskSetStatus::Primary)
+    {
+        primary.task_definition = task_definition.to_owned();
+        primary.updated_at = now;
     }
-    if let Some(td) = new_td {
-        // A rolling update, all at once: the primary task set takes the new definition.
-        svc.task_definition = td.clone();
-        if let Some(primary) = svc
-            .task_sets
-            .iter_mut()
-            .find(|t| t.status == TaskSetStatus::Primary)
-        {
-            primary.task_definition = td;
-            primary.updated_at = now_millis();
-        }
-    }
-    Ok(key)
 }
 
 fn delete_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError> {

@@ -1,4 +1,4 @@
-//! ECS-native blue/green, linear and canary deployments: the pure parts.
+//! ECS-native blue/green, linear and canary deployments.
 //!
 //! - `config`: `deploymentConfiguration`, `deploymentController` and a load
 //!   balancer's `advancedConfiguration`, parsed and checked as ECS does;
@@ -6,15 +6,17 @@
 //!   traffic weights over time;
 //! - `model`: the stored service deployments and service revisions;
 //!   `render`: their DescribeServiceDeployments, ListServiceDeployments and
-//!   DescribeServiceRevisions JSON.
+//!   DescribeServiceRevisions JSON;
+//! - `ops`: what CreateService and UpdateService check and start, and the
+//!   service deployment operations; `engine`: the driver that moves every
+//!   service deployment through its stages.
 //!
 //! Field names, limits and errors follow botocore's ECS model (1.44.18).
 
-// Nothing calls these yet: the ECS-native engine and its operations come next.
-#![allow(dead_code)]
-
 pub mod config;
+pub mod engine;
 pub mod model;
+pub mod ops;
 pub mod render;
 pub mod schedule;
 

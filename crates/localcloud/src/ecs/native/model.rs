@@ -144,6 +144,16 @@ pub struct ServiceDeployment {
     /// The index of the production traffic step reached (see `schedule`).
     #[serde(default)]
     pub production_step: usize,
+    /// The index of the current stage in `schedule::lifecycle_stages`
+    /// (stages repeat per traffic step, so the stage alone is ambiguous).
+    #[serde(default)]
+    pub stage_index: usize,
+    /// The task set running the source revision ("blue") and the one the
+    /// deployment started for the target revision ("green").
+    #[serde(default)]
+    pub source_task_set: Option<String>,
+    #[serde(default)]
+    pub target_task_set: Option<String>,
     /// A StopServiceDeployment or ContinueServiceDeployment(ROLLBACK) the
     /// engine has yet to act on.
     pub stop_request: Option<StopRequest>,
@@ -169,6 +179,9 @@ pub struct LifecycleHookExecution {
     pub hook_id: String,
     /// Which of the configuration's `lifecycleHooks` it runs.
     pub hook_index: usize,
+    /// At which visit of the stage (stages repeat per traffic step).
+    #[serde(default)]
+    pub stage_index: usize,
     pub target_type: DeploymentLifecycleHookTargetType,
     /// The Lambda function; none for a PAUSE hook.
     pub target_arn: Option<String>,
@@ -247,6 +260,9 @@ impl ServiceDeployment {
             stage_started_at: None,
             production_shift_started_at: None,
             production_step: 0,
+            stage_index: 0,
+            source_task_set: None,
+            target_task_set: None,
             stop_request: None,
         }
     }
@@ -436,6 +452,7 @@ mod tests {
         d.lifecycle_hook_details.push(LifecycleHookExecution {
             hook_id: "ecs-pause-x".into(),
             hook_index: 0,
+            stage_index: 0,
             target_type: DeploymentLifecycleHookTargetType::Pause,
             target_arn: None,
             stage: LifecycleStage::PostTestTrafficShift,

@@ -269,6 +269,7 @@ mod tests {
         d.lifecycle_hook_details.push(LifecycleHookExecution {
             hook_id: "ecs-pause-x".into(),
             hook_index: 0,
+            stage_index: 0,
             target_type: DeploymentLifecycleHookTargetType::Pause,
             target_arn: None,
             stage: LifecycleStage::PostTestTrafficShift,

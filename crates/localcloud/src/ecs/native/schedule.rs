@@ -48,7 +48,7 @@ impl LifecycleStage {
 /// The stages a deployment with this configuration passes, in order.
 /// RECONCILE_SERVICE comes first only when the deployment starts with more
 /// than one active revision (`reconcile`). LINEAR and CANARY repeat
-/// PRE_PRODUCTION_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT per step. A
+/// PRODUCTION_TRAFFIC_SHIFT per step. A
 /// ROLLING update has none of these stages.
 pub fn lifecycle_stages(config: &DeploymentConfiguration, reconcile: bool) -> Vec<LifecycleStage> {
     use LifecycleStage::*;
@@ -67,20 +67,12 @@ pub fn lifecycle_stages(config: &DeploymentConfiguration, reconcile: bool) -> Ve
         TestTrafficShift,
         PostTestTrafficShift,
     ]);
-    for _ in 0..steps {
-        stages.extend([PreProductionTrafficShift, ProductionTrafficShift]);
-    }
+    stages.push(PreProductionTrafficShift);
+    // Hooks at PRODUCTION_TRAFFIC_SHIFT run at every step (AWS's linear
+    // deployment guide), so the stage repeats; the one before it does not.
+    stages.extend(std::iter::repeat_n(ProductionTrafficShift, steps));
     stages.extend([PostProductionTrafficShift, BakeTime, CleanUp]);
     stages
-}
-
-/// The target revision's production traffic `elapsed` (cloud time) after
-/// the production shift started; see `TrafficShift::at`.
-pub fn production_traffic(
-    config: &DeploymentConfiguration,
-    elapsed: Duration,
-) -> ProductionTraffic {
-    TrafficShift::of(config).at(elapsed)
 }
 
 /// How long both revisions keep running after production has shifted.
@@ -109,19 +101,6 @@ pub enum TrafficShift {
 pub struct TrafficStep {
     pub weight: f64,
     pub wait_after: Duration,
-}
-
-/// Where production traffic stands at a moment of the shift.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ProductionTraffic {
-    /// The target revision's weight, percent.
-    pub weight: f64,
-    /// The index in `steps()` of the step in force.
-    pub step: usize,
-    /// Whether the target revision has all production traffic.
-    pub complete: bool,
-    /// When the weight changes next, counted from the start of the shift.
-    pub next_change: Option<Duration>,
 }
 
 impl TrafficShift {
@@ -184,31 +163,6 @@ impl TrafficShift {
             }
         }
     }
-
-    /// Production traffic `elapsed` after the shift started, when no hook
-    /// holds a step back (an engine with PRE_PRODUCTION_TRAFFIC_SHIFT or
-    /// PRODUCTION_TRAFFIC_SHIFT hooks walks `steps()` by index instead).
-    pub fn at(&self, elapsed: Duration) -> ProductionTraffic {
-        let steps = self.steps();
-        let mut starts = Vec::with_capacity(steps.len());
-        let mut start = Duration::ZERO;
-        for step in &steps {
-            starts.push(start);
-            start += step.wait_after;
-        }
-        let step = starts.iter().rposition(|&s| s <= elapsed).unwrap_or(0);
-        ProductionTraffic {
-            weight: steps[step].weight,
-            step,
-            complete: step + 1 == steps.len(),
-            next_change: starts.get(step + 1).copied(),
-        }
-    }
-
-    /// How long the shift takes from its start to 100 percent.
-    pub fn duration(&self) -> Duration {
-        self.steps().iter().map(|s| s.wait_after).sum()
-    }
 }
 
 fn tenths(percent: f64) -> u32 {
@@ -245,18 +199,22 @@ mod tests {
         shift.steps().iter().map(|s| s.weight).collect()
     }
 
+    fn total_wait(shift: TrafficShift) -> Duration {
+        shift.steps().iter().map(|s| s.wait_after).sum()
+    }
+
     const MINUTE: Duration = Duration::from_secs(60);
 
     #[test]
     fn blue_green_shifts_everything_at_once() {
-        let blue_green = config(DeploymentStrategy::BlueGreen);
-        let shift = TrafficShift::of(&blue_green);
-        let now = production_traffic(&blue_green, Duration::ZERO);
+        let shift = TrafficShift::of(&config(DeploymentStrategy::BlueGreen));
         assert_eq!(
-            (now.weight, now.complete, now.next_change),
-            (100.0, true, None)
+            shift.steps(),
+            vec![TrafficStep {
+                weight: 100.0,
+                wait_after: Duration::ZERO
+            }]
         );
-        assert_eq!(shift.duration(), Duration::ZERO);
     }
 
     #[test]
@@ -267,30 +225,7 @@ mod tests {
         assert_eq!(weights(linear(100.0, 1)), vec![100.0]);
         assert_eq!(linear(3.0, 0).steps().len(), 34);
         // No bake after 100: three waits for four steps.
-        assert_eq!(linear(25.0, 2).duration(), 6 * MINUTE);
-    }
-
-    #[test]
-    fn linear_weight_over_time_and_the_next_change() {
-        let shift = linear(25.0, 2);
-        let start = shift.at(Duration::ZERO);
-        assert_eq!((start.weight, start.step, start.complete), (25.0, 0, false));
-        assert_eq!(start.next_change, Some(2 * MINUTE));
-        let later = shift.at(3 * MINUTE);
-        assert_eq!((later.weight, later.next_change), (50.0, Some(4 * MINUTE)));
-        let done = shift.at(6 * MINUTE);
-        assert_eq!(
-            (done.weight, done.complete, done.next_change),
-            (100.0, true, None)
-        );
-        assert_eq!(shift.at(60 * MINUTE), done);
-    }
-
-    #[test]
-    fn linear_without_step_bake_reaches_100_at_once() {
-        let shift = linear(10.0, 0);
-        assert_eq!(shift.at(Duration::ZERO).weight, 100.0);
-        assert!(shift.at(Duration::ZERO).complete);
+        assert_eq!(total_wait(linear(25.0, 2)), 6 * MINUTE);
     }
 
     #[test]
@@ -303,12 +238,7 @@ mod tests {
             ..config(DeploymentStrategy::Canary)
         });
         assert_eq!(weights(shift), vec![0.1, 100.0]);
-        let canary = shift.at(14 * MINUTE);
-        assert_eq!(
-            (canary.weight, canary.next_change),
-            (0.1, Some(15 * MINUTE))
-        );
-        assert!(shift.at(15 * MINUTE).complete);
+        assert_eq!(shift.steps()[0].wait_after, 15 * MINUTE);
     }
 
     #[test]
@@ -323,7 +253,7 @@ mod tests {
         );
         let linear = TrafficShift::of(&config(DeploymentStrategy::Linear));
         assert_eq!(linear.steps().len(), 10);
-        assert_eq!(linear.duration(), 9 * 6 * MINUTE);
+        assert_eq!(total_wait(linear), 9 * 6 * MINUTE);
         assert_eq!(
             bake_time(&config(DeploymentStrategy::BlueGreen)),
             Duration::ZERO
