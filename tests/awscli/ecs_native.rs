@@ -132,14 +132,14 @@ impl NativeStack {
                 "shop",
                 "--service",
                 "web",
-                "--status",
-                "PENDING",
-                "IN_PROGRESS",
             ])
             .await;
-        let arn = listed["serviceDeployments"][0]["serviceDeploymentArn"]
+        // Newest first: this one, then the service's first.
+        let listed = listed["serviceDeployments"].as_array().unwrap();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        let arn = listed[0]["serviceDeploymentArn"]
             .as_str()
-            .unwrap_or_else(|| panic!("no deployment in progress: {listed}"))
+            .unwrap_or_else(|| panic!("no deployment: {listed:?}"))
             .to_owned();
         assert_eq!(
             updated["service"]["currentServiceDeployment"].as_str(),
@@ -181,7 +181,7 @@ impl NativeStack {
     }
 
     async fn wait_status(&self, arn: &str, status: &str) -> Value {
-        self.wait_for(arn, &format!("{status}"), Duration::from_secs(60), |d| {
+        self.wait_for(arn, status, Duration::from_secs(60), |d| {
             d["status"] == status
         })
         .await
@@ -389,4 +389,297 @@ fn assert_share_seen(samples: &Samples, percent: f64) {
         (share - percent).abs() <= 10.0
     });
     assert!(seen, "production never served {percent} % green for 0.8 s");
+}
+
+#[tokio::test]
+async fn a_stopped_canary_returns_all_traffic_to_the_source_revision() {
+    let stack = NativeStack::create(json!({
+        "strategy": "CANARY",
+        "canaryConfiguration": {"canaryPercent": 20.0, "canaryBakeTimeInMinutes": 60},
+    }))
+    .await;
+    let production = Sampler::start(&stack.url("production"));
+    let arn = stack.deploy_green().await;
+    let canary = stack
+        .wait_for(&arn, "at the canary", Duration::from_secs(60), |d| {
+            target_production_weight(d) == Some(20.0)
+        })
+        .await;
+    assert_eq!(
+        canary["lifecycleStage"], "PRODUCTION_TRAFFIC_SHIFT",
+        "{canary}"
+    );
+    assert_eq!(
+        weight(&canary["sourceServiceRevisions"][0], "Production"),
+        Some(80.0),
+        "{canary}"
+    );
+    // Let the canary serve a while, then stop it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stopped = stack
+        .cli
+        .ok(&[
+            "ecs",
+            "stop-service-deployment",
+            "--service-deployment-arn",
+            &arn,
+            "--stop-type",
+            "ROLLBACK",
+        ])
+        .await;
+    assert_eq!(stopped["serviceDeploymentArn"], arn.as_str());
+    let rolled_back = stack.wait_status(&arn, "ROLLBACK_SUCCESSFUL").await;
+    let rollback = &rolled_back["rollback"];
+    assert!(
+        rollback["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("StopServiceDeployment")),
+        "{rolled_back}"
+    );
+    assert!(rollback["startedAt"].is_number(), "{rolled_back}");
+    assert_eq!(
+        rollback["serviceRevisionArn"], rolled_back["sourceServiceRevisions"][0]["arn"],
+        "{rolled_back}"
+    );
+    stack.wait_serving("production", "blue").await;
+    stack.wait_serving("test", "blue").await;
+    let service = stack.service().await;
+    assert_eq!(
+        service["deployments"].as_array().map(Vec::len),
+        Some(1),
+        "{service}"
+    );
+    assert!(
+        service["taskDefinition"].as_str().unwrap().ends_with(":1"),
+        "{service}"
+    );
+
+    let samples = production.stop().await;
+    let (blue, green) = all_served(&samples);
+    assert!(green > 0, "the canary served: {blue} blue, {green} green");
+    assert_share_seen(&samples, 20.0);
+    stack
+        .cli
+        .fails(
+            &[
+                "ecs",
+                "stop-service-deployment",
+                "--service-deployment-arn",
+                &arn,
+            ],
+            "ConflictException",
+            "StopServiceDeployment",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_pause_hook_that_times_out_rolls_back() {
+    let stack = NativeStack::create(json!({
+        "strategy": "BLUE_GREEN",
+        "bakeTimeInMinutes": 0,
+        "lifecycleHooks": [pause_at("POST_TEST_TRAFFIC_SHIFT", 2, "ROLLBACK")],
+    }))
+    .await;
+    let production = Sampler::start(&stack.url("production"));
+    let arn = stack.deploy_green().await;
+    let done = stack.wait_status(&arn, "ROLLBACK_SUCCESSFUL").await;
+    let hook = &done["lifecycleHookDetails"][0];
+    assert_eq!(hook["status"], "TIMED_OUT", "{done}");
+    assert!(
+        done["rollback"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("timed out")),
+        "{done}"
+    );
+    stack.wait_serving("production", "blue").await;
+    let samples = production.stop().await;
+    let (_, green) = all_served(&samples);
+    assert_eq!(green, 0, "production never reached green");
+}
+
+#[tokio::test]
+async fn a_killed_local_cloud_resumes_a_linear_deployment_mid_step() {
+    let mut stack = NativeStack::create(json!({
+        "strategy": "LINEAR",
+        "linearConfiguration": {"stepPercent": 50.0, "stepBakeTimeInMinutes": 4},
+    }))
+    .await;
+    let production = Sampler::start(&stack.url("production"));
+    let arn = stack.deploy_green().await;
+    stack
+        .wait_for(&arn, "at the first step", Duration::from_secs(60), |d| {
+            target_production_weight(d) == Some(50.0)
+        })
+        .await;
+    let killed = Instant::now();
+    stack.cloud.restart().await;
+    let restarted = Instant::now();
+    let done = stack.wait_status(&arn, "SUCCESSFUL").await;
+    assert_eq!(target_production_weight(&done), Some(100.0), "{done}");
+    stack.wait_serving("production", "green").await;
+    let samples = production.stop().await;
+    // The process is gone once restart() has waited for it.
+    samples.assert_only_lost_while_down(killed, restarted, restarted);
+}
+
+#[tokio::test]
+async fn native_settings_and_calls_are_checked_as_ecs_checks_them() {
+    let stack = NativeStack::create(json!({
+        "strategy": "BLUE_GREEN",
+        "lifecycleHooks": [pause_at("POST_SCALE_UP", 60, "ROLLBACK")],
+    }))
+    .await;
+    let cli = &stack.cli;
+    let td = register_colour(cli, "green").await;
+    let create = |configuration: Value, load_balancers: Value| {
+        let td = td.clone();
+        async move {
+            cli.run(&[
+                "ecs",
+                "create-service",
+                "--cluster",
+                "shop",
+                "--service-name",
+                "other",
+                "--task-definition",
+                &td,
+                "--deployment-controller",
+                "type=ECS",
+                "--deployment-configuration",
+                &configuration.to_string(),
+                "--load-balancers",
+                &load_balancers.to_string(),
+            ])
+            .await
+        }
+    };
+    let plain = json!([{"targetGroupArn": stack.lb["target_groups"][0]["arn"], "containerName": "web", "containerPort": 8080}]);
+    for (configuration, load_balancers, says) in [
+        (
+            json!({"strategy": "LINEAR"}),
+            plain.clone(),
+            "advancedConfiguration",
+        ),
+        (
+            json!({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 2.0}}),
+            plain.clone(),
+            "stepPercent",
+        ),
+        (
+            json!({"strategy": "BLUE_GREEN", "lifecycleHooks": [pause_at("TEST_TRAFFIC_SHIFT", 5, "ROLLBACK")]}),
+            plain.clone(),
+            "TEST_TRAFFIC_SHIFT",
+        ),
+        (
+            json!({"strategy": "CANARY", "linearConfiguration": {"stepPercent": 10.0}}),
+            plain.clone(),
+            "linearConfiguration",
+        ),
+    ] {
+        let answer = create(configuration.clone(), load_balancers).await;
+        assert_eq!(
+            answer.code,
+            crate::CLI_SERVICE_ERROR,
+            "{configuration}: {}",
+            answer.stderr
+        );
+        assert!(
+            answer.stderr.contains("(InvalidParameterException)") && answer.stderr.contains(says),
+            "{configuration}: {}",
+            answer.stderr
+        );
+    }
+    let arn = stack.deploy_green().await;
+    cli.fails(
+        &[
+            "ecs",
+            "continue-service-deployment",
+            "--service-deployment-arn",
+            &arn,
+            "--hook-id",
+            "ecs-pause-nope",
+        ],
+        "InvalidParameterException",
+        "ContinueServiceDeployment",
+    )
+    .await;
+    let missing = arn.replace(arn.rsplit('/').next().unwrap(), "AAAAAAAAAAAAAAAAAAAAA");
+    cli.fails(
+        &[
+            "ecs",
+            "stop-service-deployment",
+            "--service-deployment-arn",
+            &missing,
+        ],
+        "ServiceDeploymentNotFoundException",
+        "StopServiceDeployment",
+    )
+    .await;
+    let described = cli
+        .ok(&[
+            "ecs",
+            "describe-service-deployments",
+            "--service-deployment-arns",
+            &arn,
+            &missing,
+        ])
+        .await;
+    assert_eq!(
+        described["failures"][0]["arn"],
+        missing.as_str(),
+        "{described}"
+    );
+    assert_eq!(described["failures"][0]["reason"], "MISSING", "{described}");
+    let paused = stack
+        .wait_for(&arn, "paused", Duration::from_secs(60), |d| {
+            d["lifecycleHookDetails"][0]["status"] == "AWAITING_ACTION"
+        })
+        .await;
+    let hook_id = paused["lifecycleHookDetails"][0]["hookId"]
+        .as_str()
+        .unwrap();
+    cli.ok(&[
+        "ecs",
+        "continue-service-deployment",
+        "--service-deployment-arn",
+        &arn,
+        "--hook-id",
+        hook_id,
+    ])
+    .await;
+    let done = stack.wait_status(&arn, "SUCCESSFUL").await;
+    assert_eq!(
+        done["lifecycleHookDetails"][0]["status"], "SUCCEEDED",
+        "{done}"
+    );
+    let revisions = cli
+        .ok(&[
+            "ecs",
+            "describe-service-revisions",
+            "--service-revision-arns",
+            done["targetServiceRevision"]["arn"].as_str().unwrap(),
+        ])
+        .await;
+    let revision = &revisions["serviceRevisions"][0];
+    let service = stack.service().await;
+    assert_eq!(
+        revision["taskDefinition"], service["taskDefinition"],
+        "{revision}"
+    );
+    assert_eq!(
+        revision["resolvedConfiguration"]["loadBalancers"][0]["targetGroupArn"],
+        stack.lb["target_groups"][1]["arn"],
+        "the new revision serves the alternate target group: {revision}"
+    );
+    // The target groups swapped roles: the next deployment starts on blue's.
+    let lb = &service["loadBalancers"][0];
+    assert_eq!(
+        lb["targetGroupArn"], stack.lb["target_groups"][1]["arn"],
+        "{service}"
+    );
+    assert_eq!(
+        lb["advancedConfiguration"]["alternateTargetGroupArn"], stack.lb["target_groups"][0]["arn"],
+        "{service}"
+    );
 }
