@@ -277,8 +277,10 @@ async fn a_linear_deployment_waits_at_its_pause_hook_then_shifts_production_in_s
         )
         .await;
     assert_eq!(paused["status"], "IN_PROGRESS", "{paused}");
+    // The model's stages have no PRE_PRODUCTION_TRAFFIC_SHIFT: held there,
+    // the deployment is at the start of the production shift, at weight 0.
     assert_eq!(
-        paused["lifecycleStage"], "PRE_PRODUCTION_TRAFFIC_SHIFT",
+        paused["lifecycleStage"], "PRODUCTION_TRAFFIC_SHIFT",
         "{paused}"
     );
     let hook = &paused["lifecycleHookDetails"][0];

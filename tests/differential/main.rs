@@ -43,7 +43,8 @@ const MOTO_NOISE: &[(&str, &str, &str)] = &[
 /// Both clouds, and what the comparison found.
 struct Differ {
     http: reqwest::Client,
-    moto: Moto,
+    /// None where a call has no moto counterpart.
+    moto: Option<Moto>,
     cloud: LocalCloud,
     findings: BTreeSet<String>,
     compared: Vec<String>,
@@ -54,6 +55,14 @@ struct Differ {
 impl Differ {
     /// Sends one request to one endpoint. The signature is a dummy: neither
     /// side checks it, but moto reads the service name from its scope.
+    fn moto_endpoint(&self) -> &str {
+        &self
+            .moto
+            .as_ref()
+            .expect("this test compares with moto")
+            .endpoint
+    }
+
     async fn send(&self, endpoint: &str, target: &str, body: &Value) -> (u16, Value) {
         let service = if target.starts_with(ECS) {
             "ecs"
@@ -90,7 +99,7 @@ impl Differ {
     ) -> (Value, Value) {
         let prefix = if is_ecs(operation) { ECS } else { CODEDEPLOY };
         let target = format!("{prefix}.{operation}");
-        let (moto_status, moto) = self.send(&self.moto.endpoint, &target, &moto_body).await;
+        let (moto_status, moto) = self.send(self.moto_endpoint(), &target, &moto_body).await;
         assert_eq!(
             moto_status, 200,
             "moto refused {operation} {moto_body}: {moto}"
@@ -115,7 +124,11 @@ impl Differ {
     async fn moto_only(&self, operation: &str, body: Value) -> Value {
         let prefix = if is_ecs(operation) { ECS } else { CODEDEPLOY };
         let (status, answer) = self
-            .send(&self.moto.endpoint, &format!("{prefix}.{operation}"), &body)
+            .send(
+                self.moto_endpoint(),
+                &format!("{prefix}.{operation}"),
+                &body,
+            )
             .await;
         assert_eq!(status, 200, "moto refused {operation} {body}: {answer}");
         answer
@@ -269,6 +282,12 @@ fn is_ecs(operation: &str) -> bool {
             | "RunTask"
             | "ListTasks"
             | "DescribeTasks"
+            | "UpdateService"
+            | "ListServiceDeployments"
+            | "DescribeServiceDeployments"
+            | "DescribeServiceRevisions"
+            | "StopServiceDeployment"
+            | "ContinueServiceDeployment"
     )
 }
 
@@ -357,7 +376,7 @@ async fn the_local_cloud_answers_every_field_moto_answers() {
     let (moto, cloud) = tokio::join!(Moto::start_with(&[]), LocalCloud::start("60"));
     let mut d = Differ {
         http: reqwest::Client::new(),
-        moto,
+        moto: Some(moto),
         cloud,
         findings: BTreeSet::new(),
         answers: Vec::new(),
@@ -572,7 +591,7 @@ async fn the_local_cloud_answers_every_field_moto_answers() {
     ] {
         let prefix = if is_ecs(operation) { ECS } else { CODEDEPLOY };
         let target = format!("{prefix}.{operation}");
-        let (moto_status, moto) = d.send(&d.moto.endpoint, &target, &body).await;
+        let (moto_status, moto) = d.send(d.moto_endpoint(), &target, &body).await;
         let (moto_status, moto_error) = match where_moto_is_wrong {
             Some(error) => (400, json!(error)),
             None => (moto_status, moto["__type"].clone()),
@@ -610,4 +629,159 @@ async fn the_local_cloud_answers_every_field_moto_answers() {
         "the local cloud lacks what moto answers:\n  {}",
         d.findings.iter().cloned().collect::<Vec<_>>().join("\n  ")
     );
+}
+
+/// ECS-native deployments (moto has none): every answer of a LINEAR
+/// deployment held at a PAUSE hook, continued, and of one stopped with a
+/// rollback, walked through botocore's ECS model.
+#[tokio::test]
+async fn ecs_native_deployment_answers_fit_botocore_models() {
+    let mut d = Differ {
+        http: reqwest::Client::new(),
+        moto: None,
+        cloud: LocalCloud::start("60").await,
+        findings: BTreeSet::new(),
+        answers: Vec::new(),
+        compared: Vec::new(),
+    };
+    let lb = d.cloud.load_balancer("native").await;
+    let (blue_site, green_site) = (d.cloud.site("blue"), d.cloud.site("green"));
+    let container = |site: &std::path::Path| json!([{"name": "web", "image": format!("static:{}", site.display()), "portMappings": [{"containerPort": 80}]}]);
+    d.local_only("CreateCluster", json!({"clusterName": "native"}))
+        .await;
+    for site in [&blue_site, &green_site] {
+        d.local_only(
+            "RegisterTaskDefinition",
+            json!({"family": "web", "containerDefinitions": container(site)}),
+        )
+        .await;
+    }
+    let created = d
+        .local_only(
+            "CreateService",
+            json!({
+                "cluster": "native",
+                "serviceName": "web",
+                "taskDefinition": "web:1",
+                "desiredCount": 1,
+                "deploymentController": {"type": "ECS"},
+                "deploymentConfiguration": {
+                    "strategy": "LINEAR",
+                    "linearConfiguration": {"stepPercent": 50.0, "stepBakeTimeInMinutes": 1},
+                    "bakeTimeInMinutes": 1,
+                    "lifecycleHooks": [{
+                        "targetType": "PAUSE",
+                        "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+                        "timeoutConfiguration": {"timeoutInMinutes": 60, "action": "ROLLBACK"},
+                    }],
+                    "alarms": {"alarmNames": ["green-5xx"], "enable": false, "rollback": true},
+                },
+                "loadBalancers": [{
+                    "targetGroupArn": lb["target_groups"][0]["arn"],
+                    "containerName": "web",
+                    "containerPort": 80,
+                    "advancedConfiguration": {
+                        "alternateTargetGroupArn": lb["target_groups"][1]["arn"],
+                        "productionListenerRule": lb["production_listener_rule_arn"],
+                        "testListenerRule": lb["test_listener_rule_arn"],
+                        "roleArn": "arn:aws:iam::000000000000:role/ecs-infrastructure",
+                    },
+                }],
+            }),
+        )
+        .await;
+    let first = created["service"]["currentServiceDeployment"].clone();
+    let updated = d
+        .local_only(
+            "UpdateService",
+            json!({"cluster": "native", "service": "web", "taskDefinition": "web:2"}),
+        )
+        .await;
+    let arn = updated["service"]["currentServiceDeployment"].clone();
+    assert_ne!(arn, first, "{updated}");
+    let paused = wait_native(&mut d, &arn, |sd| {
+        sd["lifecycleHookDetails"][0]["status"] == "AWAITING_ACTION"
+    })
+    .await;
+    d.local_only(
+        "ListServiceDeployments",
+        json!({"cluster": "native", "service": "web"}),
+    )
+    .await;
+    d.local_only(
+        "DescribeServices",
+        json!({"cluster": "native", "services": ["web"]}),
+    )
+    .await;
+    let hook = paused["lifecycleHookDetails"][0]["hookId"].clone();
+    d.local_only(
+        "ContinueServiceDeployment",
+        json!({"serviceDeploymentArn": arn, "hookId": hook, "action": "CONTINUE"}),
+    )
+    .await;
+    let shifting = wait_native(&mut d, &arn, |sd| {
+        sd["targetServiceRevision"]["requestedProductionTrafficWeight"] == 50.0
+    })
+    .await;
+    let done = wait_native(&mut d, &arn, |sd| sd["status"] == "SUCCESSFUL").await;
+    d.local_only(
+        "DescribeServiceRevisions",
+        json!({"serviceRevisionArns": [done["targetServiceRevision"]["arn"], shifting["sourceServiceRevisions"][0]["arn"], "arn:aws:ecs:us-east-1:000000000000:service-revision/native/web/1"]}),
+    )
+    .await;
+
+    // A second deployment, stopped at its pause: a rollback.
+    let again = d
+        .local_only(
+            "UpdateService",
+            json!({"cluster": "native", "service": "web", "taskDefinition": "web:1"}),
+        )
+        .await;
+    let second = again["service"]["currentServiceDeployment"].clone();
+    wait_native(&mut d, &second, |sd| {
+        sd["lifecycleHookDetails"][0]["status"] == "AWAITING_ACTION"
+    })
+    .await;
+    d.local_only(
+        "StopServiceDeployment",
+        json!({"serviceDeploymentArn": second, "stopType": "ROLLBACK"}),
+    )
+    .await;
+    let rolled_back =
+        wait_native(&mut d, &second, |sd| sd["status"] == "ROLLBACK_SUCCESSFUL").await;
+    assert!(
+        rolled_back["rollback"]["reason"].is_string(),
+        "{rolled_back}"
+    );
+    d.local_only(
+        "DescribeServices",
+        json!({"cluster": "native", "services": ["web"]}),
+    )
+    .await;
+
+    let problems = model_problems(&d.answers).await;
+    assert!(
+        problems.is_empty(),
+        "answers outside botocore's model:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// DescribeServiceDeployments of `arn` until `check` holds (within 30 s).
+async fn wait_native(d: &mut Differ, arn: &Value, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = d
+            .local_only(
+                "DescribeServiceDeployments",
+                json!({"serviceDeploymentArns": [arn, "arn:aws:ecs:us-east-1:000000000000:service-deployment/native/web/nope"]}),
+            )
+            .await;
+        let deployment = answer["serviceDeployments"][0].clone();
+        if check(&deployment) {
+            return deployment;
+        }
+        assert!(Instant::now() < deadline, "never reached: {deployment}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

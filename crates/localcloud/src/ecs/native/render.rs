@@ -9,6 +9,7 @@ use super::model::{
     ResolvedLoadBalancer, RevisionLoadBalancer, Rollback, ServiceDeployment, ServiceRevision,
     ServiceRevisionSummary,
 };
+use super::schedule::LifecycleStage;
 use crate::wire::epoch;
 use serde_json::{Value, json};
 
@@ -49,6 +50,17 @@ fn failures(missing: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// The stage as DescribeServiceDeployments names it: its model has no
+/// PRE_PRODUCTION_TRAFFIC_SHIFT (only hooks name that), so a deployment held
+/// there reports the production shift it is about to start, at weight 0.
+fn reported_stage(stage: LifecycleStage) -> Value {
+    match stage {
+        LifecycleStage::PreProductionTrafficShift => LifecycleStage::ProductionTrafficShift,
+        other => other,
+    }
+    .into()
+}
+
 pub fn service_deployment(d: &ServiceDeployment) -> Value {
     members([
         ("serviceDeploymentArn", Some(json!(d.arn))),
@@ -74,7 +86,7 @@ pub fn service_deployment(d: &ServiceDeployment) -> Value {
         ),
         ("status", Some(Value::from(d.status))),
         ("statusReason", d.status_reason.clone().map(Value::from)),
-        ("lifecycleStage", d.lifecycle_stage.map(Value::from)),
+        ("lifecycleStage", d.lifecycle_stage.map(reported_stage)),
         (
             "lifecycleHookDetails",
             Some(d.lifecycle_hook_details.iter().map(hook_detail).collect()),
