@@ -22,7 +22,7 @@ fn now_ms() -> i64 {
 }
 
 /// CPU time (user + system) of a process, from /proc, in seconds.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let fields: Vec<&str> = stat
         .rsplit_once(") ")

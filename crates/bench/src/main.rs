@@ -7,6 +7,7 @@ mod api;
 mod containers;
 mod dashboard;
 mod deployments;
+mod native;
 mod proxy;
 mod releases;
 mod restart;
@@ -57,6 +58,11 @@ enum BenchCommand {
     /// standalone `switchyard localcloud`, then `switchyard serve` with its
     /// embedded local cloud (`--phase` runs one).
     Restart(restart::RestartBench),
+    /// ECS-native deployments in the local cloud: how late LINEAR weight
+    /// changes reach the listener against the schedule (baseline: CodeDeploy
+    /// measured the same way), and the cloud's CPU while 20 deployments
+    /// wait in bake time (baseline: the same services at rest).
+    Native(native::NativeBench),
     /// The baseline server: a bare axum handler answering every GET with
     /// the bytes of a file (used by the benchmarks).
     #[command(hide = true)]
@@ -99,6 +105,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Dashboard(bench) => dashboard::run(bench).await,
         BenchCommand::Containers(bench) => containers::run(bench).await,
         BenchCommand::Restart(bench) => restart::run(bench).await,
+        BenchCommand::Native(bench) => native::run(bench).await,
         BenchCommand::ServeBytes { listen, file } => serve_bytes(listen, file).await,
         BenchCommand::Proxy(bench) => proxy::run(bench).await,
         BenchCommand::ServeProxy {

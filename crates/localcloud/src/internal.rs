@@ -50,7 +50,19 @@ pub struct LoadBalancerInfo {
     pub test_listener_rule_arn: String,
     pub production_url: String,
     pub test_url: String,
+    /// What each listener forwards now, as the running listener applies it
+    /// (the weights deployments set on its rule).
+    #[serde(default)]
+    pub production_weights: Vec<TargetWeight>,
+    #[serde(default)]
+    pub test_weights: Vec<TargetWeight>,
     pub target_groups: Vec<TargetGroupInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetWeight {
+    pub target_group_arn: String,
+    pub weight: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +92,8 @@ impl From<&LoadBalancer> for LoadBalancerInfo {
                     health_check_path: tg.health_check_path.clone(),
                 })
                 .collect(),
+            production_weights: Vec::new(),
+            test_weights: Vec::new(),
         }
     }
 }
@@ -207,7 +221,25 @@ impl LocalCloud {
     }
 
     pub fn load_balancer(&self, name: &str) -> Option<LoadBalancerInfo> {
-        self.read(|s| s.load_balancers.get(name).map(LoadBalancerInfo::from))
+        self.read(|s| s.load_balancers.get(name).map(|lb| self.observed(lb)))
+    }
+
+    /// The load balancer with the weights its listeners really apply.
+    fn observed(&self, lb: &LoadBalancer) -> LoadBalancerInfo {
+        let weights = |role| {
+            crate::traffic::observed_forward(lb, role, &self.runtime)
+                .into_iter()
+                .map(|(target_group_arn, weight)| TargetWeight {
+                    target_group_arn,
+                    weight,
+                })
+                .collect()
+        };
+        LoadBalancerInfo {
+            production_weights: weights(crate::runtime::ListenerRole::Production),
+            test_weights: weights(crate::runtime::ListenerRole::Test),
+            ..LoadBalancerInfo::from(lb)
+        }
     }
 
     pub fn delete_load_balancer(&self, name: &str) -> Result<(), AwsError> {
@@ -354,7 +386,7 @@ async fn list_load_balancers(State(cloud): State<Arc<LocalCloud>>) -> Json<Vec<L
     Json(cloud.read(|s| {
         s.load_balancers
             .values()
-            .map(LoadBalancerInfo::from)
+            .map(|lb| cloud.observed(lb))
             .collect()
     }))
 }

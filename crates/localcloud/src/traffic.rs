@@ -92,17 +92,21 @@ impl TrafficRouter for LocalLoadBalancers<'_> {
             };
             Some((lb, role))
         })?;
-        let by_name = self.runtime.listener_forward(&lb.name, role);
-        let by_arn = by_name
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(name, weight)| {
-                let tg = lb.target_groups.iter().find(|tg| tg.name == name)?;
-                Some((tg.arn.clone(), weight))
-            })
-            .collect();
-        Some(by_arn)
+        Some(observed_forward(lb, role, self.runtime))
     }
+}
+
+/// What one of `lb`'s listeners really forwards now, by target group ARN
+/// (nothing while it is not bound).
+pub fn observed_forward(lb: &LoadBalancer, role: ListenerRole, runtime: &Runtime) -> Weights {
+    let by_name = runtime.listener_forward(&lb.name, role).unwrap_or_default();
+    by_name
+        .into_iter()
+        .filter_map(|(name, weight)| {
+            let tg = lb.target_groups.iter().find(|tg| tg.name == name)?;
+            Some((tg.arn.clone(), weight))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -73,10 +73,12 @@ fn pass(cloud: &LocalCloud) -> (Vec<HookLaunch>, Option<i64>) {
         state.service_deployments.insert(arn, d);
     }
     if step.touched {
+        // Listeners first, so a step lands on time; the state file follows
+        // (after a crash in between, the engine recomputes the same step).
+        cloud.runtime.sync(&state);
         if let Err(e) = cloud.file.save(&state) {
             tracing::error!(error = %e, "cannot save the local cloud's state");
         }
-        cloud.runtime.sync(&state);
     }
     (step.launches, step.next)
 }
