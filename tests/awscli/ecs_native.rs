@@ -148,6 +148,47 @@ impl NativeStack {
         arn
     }
 
+    /// Registers a local function (what a Lambda hook's ARN names).
+    async fn register_function(&self, name: &str, command: &[&str]) {
+        let url = format!("{}/_localcloud/functions/{name}", self.cloud.endpoint);
+        let response = self
+            .cloud
+            .http
+            .put(url)
+            .json(&json!({"command": command}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// Deploys green again, as a new revision; the new service
+    /// deployment's ARN.
+    async fn redeploy(&self) -> String {
+        let green = register_colour(&self.cli, "green").await;
+        let updated = self
+            .cli
+            .ok(&[
+                "ecs",
+                "update-service",
+                "--cluster",
+                "shop",
+                "--service",
+                "web",
+                "--task-definition",
+                &green,
+            ])
+            .await;
+        updated["service"]["currentServiceDeployment"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     async fn describe(&self, arn: &str) -> Value {
         let described = self
             .cli
@@ -684,4 +725,52 @@ async fn native_settings_and_calls_are_checked_as_ecs_checks_them() {
         lb["advancedConfiguration"]["alternateTargetGroupArn"], stack.lb["target_groups"][0]["arn"],
         "{service}"
     );
+}
+
+#[tokio::test]
+async fn a_failing_lambda_hook_rolls_back_and_a_passing_one_lets_the_deployment_through() {
+    let stack = NativeStack::create(json!({
+        "strategy": "BLUE_GREEN",
+        "lifecycleHooks": [{
+            "targetType": "AWS_LAMBDA",
+            "hookTargetArn": "arn:aws:lambda:us-east-1:000000000000:function:smoke-test",
+            "roleArn": "arn:aws:iam::000000000000:role/ecs-hooks",
+            "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+        }],
+    }))
+    .await;
+    // The hook sees the deployment and stage, and fails.
+    let record = stack.cloud.dir.path().join("hook-calls");
+    let script = format!(
+        r#"echo "$SERVICE_DEPLOYMENT_ARN $LIFECYCLE_STAGE" >> {}; test -e {}/pass"#,
+        record.display(),
+        stack.cloud.dir.path().display()
+    );
+    stack
+        .register_function("smoke-test", &["sh", "-c", &script])
+        .await;
+    let arn = stack.deploy_green().await;
+    let failed = stack.wait_status(&arn, "ROLLBACK_SUCCESSFUL").await;
+    assert_eq!(
+        failed["lifecycleHookDetails"][0]["status"], "FAILED",
+        "{failed}"
+    );
+    assert!(
+        failed["rollback"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failed")),
+        "{failed}"
+    );
+    let calls = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(calls.trim(), format!("{arn} POST_TEST_TRAFFIC_SHIFT"));
+    stack.wait_serving("production", "blue").await;
+
+    std::fs::write(stack.cloud.dir.path().join("pass"), "").unwrap();
+    let again = stack.redeploy().await;
+    let done = stack.wait_status(&again, "SUCCESSFUL").await;
+    assert_eq!(
+        done["lifecycleHookDetails"][0]["status"], "SUCCEEDED",
+        "{done}"
+    );
+    stack.wait_serving("production", "green").await;
 }

@@ -836,6 +836,7 @@ fn delete_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
     if s.deployments
         .values()
         .any(|d| !d.is_finished() && d.cluster == cluster && d.service == name)
+        || native::ops::active_deployment(s, svc).is_some()
     {
         return Err(AwsError::new(
             INVALID,
