@@ -647,6 +647,27 @@ async fn native_settings_and_calls_are_checked_as_ecs_checks_them() {
         "ContinueServiceDeployment",
     )
     .await;
+    // Another rollout while one is in progress is refused, even of the
+    // revision the service still runs.
+    let running = stack.service().await["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cli.fails(
+        &[
+            "ecs",
+            "update-service",
+            "--cluster",
+            "shop",
+            "--service",
+            "web",
+            "--task-definition",
+            &running,
+        ],
+        "InvalidParameterException",
+        "UpdateService",
+    )
+    .await;
     let missing = arn.replace(arn.rsplit('/').next().unwrap(), "AAAAAAAAAAAAAAAAAAAAA");
     cli.fails(
         &[

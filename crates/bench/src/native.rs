@@ -227,6 +227,7 @@ async fn schedule_lateness(
         start_deployment(cloud, controller, name, revision).await?;
         let changes = watch_production(cloud, name).await?;
         lateness.extend(late_by(&changes));
+        wait_settled(cloud, controller, name).await?;
     }
     Ok(lateness)
 }
@@ -265,6 +266,32 @@ async fn start_deployment(
     Ok(())
 }
 
+/// Waits until the service has no deployment in progress.
+async fn wait_settled(cloud: &Cloud, controller: Controller, name: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let active = match controller {
+            Controller::Ecs => {
+                let body = json!({"cluster": "bench", "service": name, "status": ["PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"]});
+                cloud.ecs("ListServiceDeployments", body).await?["serviceDeployments"].clone()
+            }
+            Controller::CodeDeploy => {
+                let body = json!({"applicationName": name, "deploymentGroupName": name,
+                    "includeOnlyStatuses": ["Created", "Queued", "InProgress", "Baking", "Ready"]});
+                cloud.call(CODEDEPLOY, "ListDeployments", body).await?["deployments"].clone()
+            }
+        };
+        if active.as_array().is_none_or(Vec::is_empty) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{name}: a deployment is still in progress after 60 s: {active}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The production listener's largest share (per mille of its weights)
 /// other than the one it started on, each time it changes, until that
 /// share is whole: (when, share).
@@ -283,10 +310,15 @@ async fn watch_production(cloud: &Cloud, name: &str) -> anyhow::Result<Vec<(Inst
         if share == 1000 {
             return Ok(changes);
         }
-        anyhow::ensure!(
-            now < deadline,
-            "{name}: the shift did not finish in 60 s ({changes:?})"
-        );
+        if now >= deadline {
+            let listed = cloud
+                .ecs(
+                    "ListServiceDeployments",
+                    json!({"cluster": "bench", "service": name}),
+                )
+                .await?;
+            anyhow::bail!("{name}: the shift did not finish in 60 s ({changes:?}; {lb}; {listed})");
+        }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

@@ -729,7 +729,7 @@ fn update_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
     let blue_green = svc.deployment_controller == DeploymentControllerType::Ecs
         && native::ops::is_blue_green(&update.configuration);
     if let Some(active) =
-        native::ops::active_deployment(s, &svc).filter(|_| blue_green && update.rollout.is_some())
+        native::ops::active_deployment(s, &svc).filter(|_| blue_green && update.asks_rollout)
     {
         return Err(AwsError::new(
             INVALID,
@@ -767,6 +767,9 @@ struct ServiceUpdate {
     /// The task definition to roll out: a new one, or the same one again
     /// with forceNewDeployment.
     rollout: Option<String>,
+    /// Whether the request named a task definition or forced a deployment
+    /// (while one is in progress, that is refused even for the one running).
+    asks_rollout: bool,
 }
 
 impl ServiceUpdate {
@@ -796,6 +799,7 @@ impl ServiceUpdate {
             parse_load_balancers(s, input)?.unwrap_or_else(|| svc.load_balancers.clone());
         native::ops::check_load_balancers(&configuration, &load_balancers)?;
         let force = input.opt_bool("forceNewDeployment")?.unwrap_or(false);
+        let asks_rollout = new_td.is_some() || force;
         let rollout = new_td
             .filter(|td| *td != svc.task_definition || force)
             .or_else(|| force.then(|| svc.task_definition.clone()));
@@ -804,6 +808,7 @@ impl ServiceUpdate {
             configuration,
             load_balancers,
             rollout,
+            asks_rollout,
         })
     }
 }
