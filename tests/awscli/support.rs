@@ -97,6 +97,18 @@ pub struct LocalCloud {
     docker_host: Option<String>,
 }
 
+#[path = "../localcloud/shutdown.rs"]
+mod shutdown;
+
+impl Drop for LocalCloud {
+    /// Shuts the local cloud down as SIGTERM does, so task containers go too.
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            shutdown::stop_gracefully(pid);
+        }
+    }
+}
+
 /// Runs `switchyard localcloud` on `data_dir`; the child and its endpoint.
 async fn launch(
     data_dir: &Path,

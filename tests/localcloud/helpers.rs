@@ -164,30 +164,11 @@ impl Cloud {
 }
 
 impl Drop for Cloud {
-    /// Shuts the local cloud down as SIGTERM does, so that its task
-    /// containers go with it even when a test fails half-way (a kill, as
-    /// `kill_on_drop` would do, leaves them running on the engine).
+    /// Shuts the local cloud down as SIGTERM does, so its task containers go too.
     fn drop(&mut self) {
-        let Some(pid) = self.child.id() else {
-            return; // already waited for
-        };
-        // SAFETY: kill(2) has no memory-safety preconditions.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline && !has_exited(pid) {
-            std::thread::sleep(Duration::from_millis(50));
+        if let Some(pid) = self.child.id() {
+            crate::shutdown::stop_gracefully(pid);
         }
-    }
-}
-
-/// True once the process has exited (a zombie awaiting its reaper counts).
-fn has_exited(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
     }
 }
 

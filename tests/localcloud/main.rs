@@ -14,4 +14,5 @@ mod raw_http;
 mod registry;
 mod registry_client;
 mod sampler;
+mod shutdown;
 mod wire;

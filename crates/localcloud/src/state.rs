@@ -284,6 +284,30 @@ impl Service {
             .iter()
             .find(|t| t.status == TaskSetStatus::Primary)
     }
+
+    /// A deployment's replacement task set joins the primary; any other
+    /// (a leftover of an earlier deployment) goes.
+    pub fn start_replacement(&mut self, replacement: TaskSet) {
+        self.task_sets
+            .retain(|t| t.status == TaskSetStatus::Primary);
+        self.task_sets.push(replacement);
+    }
+
+    /// The replacement becomes the primary, runs the service's task
+    /// definition and serves its load balancer's target group; the
+    /// original goes.
+    pub fn promote(&mut self, replacement: &str, original: Option<&str>, now: i64) {
+        self.task_sets.retain(|t| Some(t.id.as_str()) != original);
+        let Some(green) = self.task_sets.iter_mut().find(|t| t.id == replacement) else {
+            return;
+        };
+        green.status = TaskSetStatus::Primary;
+        green.updated_at = now;
+        self.task_definition = green.task_definition.clone();
+        if let Some(lb) = self.load_balancers.first_mut() {
+            lb.target_group_arn = green.load_balancer.target_group_arn.clone();
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

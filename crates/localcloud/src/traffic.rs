@@ -28,12 +28,28 @@ pub trait TrafficRouter {
         })
     }
 
+    /// Sets `weights` on every listener (where not set yet) and verifies
+    /// them: a controller moves on once `applied`.
+    fn converge(&mut self, listener_arns: &[String], weights: &[(String, u32)]) -> Converged {
+        let changed = self.set_all(listener_arns, weights);
+        let applied = self.verify_weights(listener_arns, weights);
+        Converged { changed, applied }
+    }
+
     /// Sets `weights` on every listener; whether any changed.
     fn set_all(&mut self, listener_arns: &[String], weights: &[(String, u32)]) -> bool {
         listener_arns.iter().fold(false, |changed, arn| {
             self.set_weights(arn, weights) | changed
         })
     }
+}
+
+/// What `TrafficRouter::converge` did: whether it changed a listener's
+/// weights, and whether every listener already applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Converged {
+    pub changed: bool,
+    pub applied: bool,
 }
 
 /// `percent` of the traffic to `to`, the rest to `rest` (when there is one).

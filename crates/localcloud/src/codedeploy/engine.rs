@@ -364,10 +364,7 @@ fn start_green(
     d.blue_task_set = Some(primary.id);
     d.green_task_set = Some(green.id.clone());
     let service = s.services.get_mut(&d.service_key()).expect("found above");
-    service
-        .task_sets
-        .retain(|t| t.status == TaskSetStatus::Primary);
-    service.task_sets.push(green);
+    service.start_replacement(green);
     step.touched = true;
     Ok(())
 }
@@ -382,13 +379,11 @@ fn allow_test_traffic(
 ) -> Result<(), Failure> {
     let green = green_target_group(s, d).ok_or_else(green_gone)?;
     let all_green = split(&green, None, 100);
-    step.touched |= step
+    let test = step
         .traffic(s)
-        .set_all(&group.test_listener_arns, &all_green);
-    if step
-        .traffic(s)
-        .verify_weights(&group.test_listener_arns, &all_green)
-    {
+        .converge(&group.test_listener_arns, &all_green);
+    step.touched |= test.changed;
+    if test.applied {
         end_event(
             &mut d.lifecycle[index],
             LifecycleEventStatus::Succeeded,
@@ -423,13 +418,12 @@ fn allow_traffic(
     let percent = routing.green_percent_at(step.cloud_elapsed_since(d.lifecycle[index].started_at));
     let green = green_target_group(s, d).ok_or_else(green_gone)?;
     let weights = split(&green, blue_target_group(s, d).as_deref(), percent);
-    step.touched |= step.traffic(s).set_all(&group.prod_listener_arns, &weights);
+    let production = step
+        .traffic(s)
+        .converge(&group.prod_listener_arns, &weights);
+    step.touched |= production.changed;
     d.green_weight = f64::from(percent);
-    if percent >= 100
-        && step
-            .traffic(s)
-            .verify_weights(&group.prod_listener_arns, &weights)
-    {
+    if percent >= 100 && production.applied {
         end_event(
             &mut d.lifecycle[index],
             LifecycleEventStatus::Succeeded,
@@ -466,24 +460,11 @@ fn finish_termination_wait(
 
 /// The replacement task set becomes the service's primary; the original goes.
 fn promote_green(step: &mut Step, s: &mut CloudState, d: &Deployment) {
-    let Some(service) = s.services.get_mut(&d.service_key()) else {
+    let (Some(service), Some(green)) = (s.services.get_mut(&d.service_key()), &d.green_task_set)
+    else {
         return;
     };
-    service
-        .task_sets
-        .retain(|t| Some(&t.id) != d.blue_task_set.as_ref());
-    if let Some(green) = service
-        .task_sets
-        .iter_mut()
-        .find(|t| Some(&t.id) == d.green_task_set.as_ref())
-    {
-        green.status = TaskSetStatus::Primary;
-        green.updated_at = step.now;
-        service.task_definition = green.task_definition.clone();
-        if let Some(lb) = service.load_balancers.first_mut() {
-            lb.target_group_arn = green.load_balancer.target_group_arn.clone();
-        }
-    }
+    service.promote(green, d.blue_task_set.as_deref(), step.now);
     step.touched = true;
 }
 

@@ -335,10 +335,7 @@ fn start_target_task_set(
     d.source_task_set = Some(primary.id.clone());
     d.target_task_set = Some(green.id.clone());
     let service = s.services.get_mut(&service_key(d)).expect("found above");
-    service
-        .task_sets
-        .retain(|t| t.status == TaskSetStatus::Primary);
-    service.task_sets.push(green);
+    service.start_replacement(green);
     step.touched = true;
     Ok(())
 }
@@ -390,12 +387,12 @@ fn shift_production_traffic(
 
 /// Sets `weights` on the listeners; whether they really forward so.
 fn route(step: &mut Step, s: &mut CloudState, listeners: &[String], weights: &Weights) -> bool {
-    step.touched |= step.traffic(s).set_all(listeners, weights);
-    let applied = step.traffic(s).verify_weights(listeners, weights);
-    if !applied {
+    let converged = step.traffic(s).converge(listeners, weights);
+    step.touched |= converged.changed;
+    if !converged.applied {
         step.poll();
     }
-    applied
+    converged.applied
 }
 
 /// CLEAN_UP: the source revision's tasks go, the target's become the
@@ -407,32 +404,16 @@ fn clean_up(
     key: &str,
     routes: &Routes,
 ) {
-    let revision = s
-        .service_revisions
-        .get(&d.target_service_revision.arn)
-        .cloned();
-    let Some(service) = s.services.get_mut(key) else {
+    let (Some(service), Some(green)) = (s.services.get_mut(key), &d.target_task_set) else {
         return;
     };
-    service
-        .task_sets
-        .retain(|t| Some(&t.id) != d.source_task_set.as_ref());
-    if let Some(green) = service
-        .task_sets
-        .iter_mut()
-        .find(|t| Some(&t.id) == d.target_task_set.as_ref())
+    service.promote(green, d.source_task_set.as_deref(), step.now);
+    if let Some(advanced) = service
+        .load_balancers
+        .first_mut()
+        .and_then(|lb| lb.advanced_configuration.as_mut())
     {
-        green.status = TaskSetStatus::Primary;
-        green.updated_at = step.now;
-    }
-    if let Some(lb) = service.load_balancers.first_mut() {
-        lb.target_group_arn = routes.target.clone();
-        if let Some(advanced) = &mut lb.advanced_configuration {
-            advanced.alternate_target_group_arn = routes.source.clone();
-        }
-    }
-    if let Some(revision) = revision {
-        service.task_definition = revision.task_definition;
+        advanced.alternate_target_group_arn = routes.source.clone();
     }
     service.current_revision = Some(d.target_service_revision.arn.clone());
     for source in &mut d.source_service_revisions {

@@ -294,20 +294,28 @@ pub fn list_service_deployments(s: &CloudState, input: &Input) -> OpResult {
 
 pub fn describe_service_deployments(s: &CloudState, input: &Input) -> OpResult {
     let arns = input.str_list_at_most("serviceDeploymentArns", MAX_DESCRIBE)?;
-    let (found, missing): (Vec<&str>, Vec<&str>) = arns
-        .into_iter()
-        .partition(|arn| s.service_deployments.contains_key(*arn));
-    let found = found.iter().map(|arn| &s.service_deployments[*arn]);
+    let (found, missing) = found_and_missing(&s.service_deployments, &arns);
     Ok(render::describe_service_deployments(found, &missing))
 }
 
 pub fn describe_service_revisions(s: &CloudState, input: &Input) -> OpResult {
     let arns = input.str_list_at_most("serviceRevisionArns", MAX_DESCRIBE)?;
-    let (found, missing): (Vec<&str>, Vec<&str>) = arns
-        .into_iter()
-        .partition(|arn| s.service_revisions.contains_key(*arn));
-    let found = found.iter().map(|arn| &s.service_revisions[*arn]);
+    let (found, missing) = found_and_missing(&s.service_revisions, &arns);
     Ok(render::describe_service_revisions(found, &missing))
+}
+
+/// The records `arns` name, in their order, and the ARNs that name none.
+fn found_and_missing<'a, T>(
+    records: &'a std::collections::BTreeMap<String, T>,
+    arns: &[&'a str],
+) -> (Vec<&'a T>, Vec<&'a str>) {
+    let found = arns.iter().filter_map(|arn| records.get(*arn)).collect();
+    let missing = arns
+        .iter()
+        .copied()
+        .filter(|arn| !records.contains_key(*arn))
+        .collect();
+    (found, missing)
 }
 
 fn deployment_in_progress<'a>(
