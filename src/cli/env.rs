@@ -5,7 +5,9 @@ use super::client::{ApiClient, CliError, segment};
 use super::output::Output;
 use clap::Args;
 use std::path::{Path, PathBuf};
-use switchyard_api::environments::Environment;
+use switchyard_api::environments::{
+    CanarySpec, EcsDeploymentSpec, Environment, GateSpec, LinearSpec,
+};
 use switchyard_api::release_policies::{ApprovalPolicyBody, ChangeEnvironment, Source};
 
 /// What an environment follows and who must approve its releases.
@@ -61,6 +63,126 @@ impl PolicyArgs {
     }
 }
 
+/// Which controller deploys an environment, and how ECS's own controller
+/// shifts its traffic.
+#[derive(Debug, Args)]
+pub(super) struct DeploymentArgs {
+    /// codedeploy (the default) or ecs: which controller shifts traffic.
+    #[arg(long)]
+    controller: Option<String>,
+    /// ECS controller: BLUE_GREEN, LINEAR or CANARY.
+    #[arg(long)]
+    strategy: Option<String>,
+    /// LINEAR: the share of production traffic each step adds (3 to 100).
+    #[arg(long)]
+    step_percent: Option<f64>,
+    /// LINEAR: minutes between steps.
+    #[arg(long)]
+    step_bake_minutes: Option<i64>,
+    /// CANARY: the share of production traffic the canary takes first.
+    #[arg(long)]
+    canary_percent: Option<f64>,
+    /// CANARY: minutes before the rest follows.
+    #[arg(long)]
+    canary_bake_minutes: Option<i64>,
+    /// ECS controller: minutes both revisions keep running after the shift.
+    #[arg(long)]
+    bake_minutes: Option<i64>,
+    /// ECS controller: hold each deployment at STAGE until the release is
+    /// approved (PRE_PRODUCTION_TRAFFIC_SHIFT, ...), deciding ACTION
+    /// (ROLLBACK or CONTINUE) after MINUTES; repeat for more stages.
+    #[arg(long, value_name = "STAGE[:MINUTES[:ACTION]]")]
+    gate: Vec<String>,
+    /// ECS controller: hold deployments nowhere.
+    #[arg(long, conflicts_with = "gate")]
+    no_gates: bool,
+}
+
+impl DeploymentArgs {
+    pub(super) fn controller(&self) -> Option<String> {
+        self.controller.clone()
+    }
+
+    /// Whether any of the ECS controller's settings is given.
+    pub(super) fn sets_ecs_deployment(&self) -> bool {
+        self.strategy.is_some()
+            || self.step_percent.is_some()
+            || self.step_bake_minutes.is_some()
+            || self.canary_percent.is_some()
+            || self.canary_bake_minutes.is_some()
+            || self.bake_minutes.is_some()
+            || !self.gate.is_empty()
+            || self.no_gates
+    }
+
+    /// The settings given, on top of `spec` (an environment's current ones
+    /// when it is updated, so a flag changes only what it names).
+    pub(super) fn ecs_deployment(
+        &self,
+        mut spec: EcsDeploymentSpec,
+    ) -> Result<EcsDeploymentSpec, CliError> {
+        if let Some(strategy) = &self.strategy {
+            // The parts of another strategy would be refused with it.
+            if spec.strategy.as_ref() != Some(strategy) {
+                spec.linear = None;
+                spec.canary = None;
+            }
+            spec.strategy = Some(strategy.clone());
+        }
+        if self.step_percent.is_some() || self.step_bake_minutes.is_some() {
+            let linear = spec.linear.get_or_insert_with(LinearSpec::default);
+            linear.step_percent = self.step_percent.or(linear.step_percent);
+            linear.step_bake_minutes = self.step_bake_minutes.or(linear.step_bake_minutes);
+        }
+        if self.canary_percent.is_some() || self.canary_bake_minutes.is_some() {
+            let canary = spec.canary.get_or_insert_with(CanarySpec::default);
+            canary.percent = self.canary_percent.or(canary.percent);
+            canary.bake_minutes = self.canary_bake_minutes.or(canary.bake_minutes);
+        }
+        if let Some(minutes) = self.bake_minutes {
+            spec.bake_time_minutes = Some(minutes);
+        }
+        if self.no_gates {
+            spec.gates = Some(Vec::new());
+        } else if !self.gate.is_empty() {
+            spec.gates = Some(
+                self.gate
+                    .iter()
+                    .map(|g| parse_gate(g))
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+        Ok(spec)
+    }
+}
+
+/// `STAGE[:MINUTES[:ACTION]]`; the server checks the names and limits.
+fn parse_gate(text: &str) -> Result<GateSpec, CliError> {
+    let mut parts = text.split(':');
+    let stage = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+    let timeout_minutes = parts
+        .next()
+        .map(|m| {
+            m.parse::<i64>().map_err(|_| {
+                CliError::Usage(format!(
+                    "--gate {text}: {m:?} is not a number of minutes (STAGE[:MINUTES[:ACTION]])"
+                ))
+            })
+        })
+        .transpose()?;
+    let timeout_action = parts.next().map(str::to_owned);
+    if parts.next().is_some() {
+        return Err(CliError::Usage(format!(
+            "--gate {text}: expected STAGE[:MINUTES[:ACTION]]"
+        )));
+    }
+    Ok(GateSpec {
+        stage,
+        timeout_minutes,
+        timeout_action,
+    })
+}
+
 /// The file's text without the line break an editor or `echo` leaves at
 /// its end.
 fn read_secret(path: &Path) -> Result<String, CliError> {
@@ -78,6 +200,8 @@ pub(super) struct UpdateEnvArgs {
     name: String,
     #[command(flatten)]
     policy: PolicyArgs,
+    #[command(flatten)]
+    deployment: DeploymentArgs,
     /// Stop following a repository (pushes no longer start anything).
     #[arg(long, conflicts_with_all = ["source_repo", "branch"])]
     no_source: bool,
@@ -94,7 +218,7 @@ pub(super) async fn update(
 ) -> Result<(), CliError> {
     let policy = args.policy.policy()?;
     // `Some(None)` clears; `None` leaves as is.
-    let body = ChangeEnvironment {
+    let mut body = ChangeEnvironment {
         source: if args.no_source {
             Some(None)
         } else {
@@ -107,16 +231,28 @@ pub(super) async fn update(
         },
         approval_policy: policy.approval_policy,
         notifications: None,
+        controller: args.deployment.controller(),
+        ecs_deployment: None,
     };
-    if body.source.is_none() && body.webhook_secret.is_none() && body.approval_policy.is_none() {
+    let path = format!("/api/environments/{}", segment(&args.name));
+    if args.deployment.sets_ecs_deployment() {
+        let current: Environment = client.get(&path).await?;
+        let spec = current.ecs_deployment.unwrap_or_default();
+        body.ecs_deployment = Some(args.deployment.ecs_deployment(spec)?);
+    }
+    if body.source.is_none()
+        && body.webhook_secret.is_none()
+        && body.approval_policy.is_none()
+        && body.controller.is_none()
+        && body.ecs_deployment.is_none()
+    {
         return Err(CliError::Usage(
             "nothing to change: give --source-repo and --branch, --webhook-secret-file, \
-             --approvals, --no-source or --no-webhook-secret"
+             --approvals, --no-source, --no-webhook-secret, --controller or an ECS \
+             deployment setting (--strategy, --step-percent, --gate, ...)"
                 .into(),
         ));
     }
-    let changed: Environment = client
-        .patch(&format!("/api/environments/{}", segment(&args.name)), &body)
-        .await?;
+    let changed: Environment = client.patch(&path, &body).await?;
     out.print_environment(&changed)
 }

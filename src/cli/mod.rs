@@ -418,6 +418,8 @@ struct CreateEnvArgs {
     #[arg(long)]
     deployment_config: Option<String>,
     #[command(flatten)]
+    deployment: env::DeploymentArgs,
+    #[command(flatten)]
     policy: env::PolicyArgs,
 }
 
@@ -425,7 +427,8 @@ struct CreateEnvArgs {
 enum EnvCommand {
     /// Create an environment.
     Create(Box<CreateEnvArgs>),
-    /// Change what an environment follows and who approves its releases.
+    /// Change what an environment follows, who approves its releases, and
+    /// how it deploys.
     Update(Box<env::UpdateEnvArgs>),
     /// List environments.
     List,
@@ -740,9 +743,14 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                 prod_listener_arn,
                 test_listener_arn,
                 deployment_config,
+                deployment,
                 policy,
             } = *args;
             let policy = policy.policy()?;
+            let ecs_deployment = deployment
+                .sets_ecs_deployment()
+                .then(|| deployment.ecs_deployment(Default::default()))
+                .transpose()?;
             let body = CreateEnvironment {
                 name,
                 platform,
@@ -758,6 +766,8 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                     test_listener_arn,
                 }),
                 deployment_config,
+                controller: deployment.controller(),
+                ecs_deployment,
                 source: policy.source,
                 webhook_secret: policy.webhook_secret,
                 approval_policy: policy.approval_policy,

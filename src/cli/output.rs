@@ -2,9 +2,10 @@
 
 use super::client::CliError;
 use serde::Serialize;
-use switchyard_api::environments::{Environment, EnvironmentList};
+use switchyard_api::environments::{EcsDeploymentSpec, Environment, EnvironmentList};
 use switchyard_api::releases::ReleasePage;
 use switchyard_api::users::UserList;
+use switchyard_domain::service_deployment::EcsDeploymentSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -15,6 +16,30 @@ pub enum Output {
 /// A cell: the value, or `-` when there is none.
 pub(super) fn or_dash(value: Option<impl ToString>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+/// An ECS environment's strategy, bake time and gates, one row each.
+fn ecs_deployment_rows(spec: &EcsDeploymentSpec) -> Vec<Vec<String>> {
+    let settings = match EcsDeploymentSettings::parse(spec, "ecs_deployment") {
+        Ok(settings) => settings,
+        Err(e) => return vec![vec!["ecs deployment".to_owned(), e.to_string()]],
+    };
+    let gates: Vec<String> = settings.gates.iter().map(|g| g.to_string()).collect();
+    vec![
+        vec!["strategy".to_owned(), settings.strategy.to_string()],
+        vec![
+            "bake time".to_owned(),
+            format!("{} min", settings.bake_time_minutes),
+        ],
+        vec![
+            "gates".to_owned(),
+            if gates.is_empty() {
+                "-".to_owned()
+            } else {
+                gates.join("; ")
+            },
+        ],
+    ]
 }
 
 /// Left-aligned columns separated by two spaces; cells keep one line.
@@ -113,10 +138,14 @@ impl Output {
         ] {
             rows.push(vec![key.to_owned(), or_dash(value.as_ref())]);
         }
-        rows.push(vec![
-            "deployment config".to_owned(),
-            env.deployment_group.deployment_config.clone(),
-        ]);
+        rows.push(vec!["controller".to_owned(), env.controller.clone()]);
+        match &env.ecs_deployment {
+            Some(ecs) => rows.extend(ecs_deployment_rows(ecs)),
+            None => rows.push(vec![
+                "deployment config".to_owned(),
+                env.deployment_group.deployment_config.clone(),
+            ]),
+        }
         if let Some(source) = &env.source {
             rows.push(vec![
                 "source".to_owned(),

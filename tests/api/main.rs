@@ -5,6 +5,7 @@ mod approvals;
 mod auth;
 mod cli;
 mod containers;
+mod controllers;
 // The signed-in dashboard client the browser tests use, for pages over HTTP.
 #[allow(dead_code)]
 #[path = "../browser/support.rs"]

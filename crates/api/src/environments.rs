@@ -2,6 +2,9 @@
 
 use crate::release_policies::{ApprovalPolicyBody, Notification, ShownNotification, Source};
 use serde::{Deserialize, Serialize};
+pub use switchyard_domain::service_deployment::{
+    CanarySpec, EcsDeploymentSpec, GateSpec, LinearSpec,
+};
 use utoipa::ToSchema;
 
 /// The body of `POST /api/environments`.
@@ -31,6 +34,15 @@ pub struct CreateEnvironment {
     /// The container the stack runs (defaults: web, port 80, "/", 2 tasks).
     #[serde(default)]
     pub container: Option<Container>,
+    /// Which controller shifts traffic: `codedeploy` (default) or `ecs`
+    /// (ECS's own blue/green, linear and canary deployments).
+    #[serde(default)]
+    #[schema(value_type = Option<crate::schema::ControllerName>)]
+    pub controller: Option<String>,
+    /// The ECS controller's strategy, bake time and pause gates
+    /// (`controller: ecs` only; absent parts take ECS's defaults).
+    #[serde(default)]
+    pub ecs_deployment: Option<EcsDeploymentSpec>,
     /// A predefined ECS deployment config (default CodeDeployDefault.ECSAllAtOnce).
     #[serde(default)]
     #[schema(value_type = Option<crate::schema::DeploymentConfigName>)]
@@ -114,6 +126,12 @@ pub struct Environment {
     pub aws_profile: Option<String>,
     pub resources: Resources,
     pub container: Container,
+    /// `codedeploy` or `ecs`.
+    #[schema(value_type = crate::schema::ControllerName)]
+    pub controller: String,
+    /// The ECS controller's settings, every default written out (`ecs` only).
+    pub ecs_deployment: Option<EcsDeploymentSpec>,
+    /// The CodeDeploy deployment group settings (used by `codedeploy`).
     pub deployment_group: DeploymentGroup,
     /// The production and test listeners' URLs, once a stack is provisioned.
     pub prod_url: Option<String>,

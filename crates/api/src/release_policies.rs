@@ -96,4 +96,13 @@ pub struct ChangeEnvironment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_items = 10)]
     pub notifications: Option<Vec<Notification>>,
+    /// `codedeploy` or `ecs`; only while the environment has no service
+    /// (a service is created for one controller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::ControllerName>)]
+    pub controller: Option<String>,
+    /// Replaces the ECS controller's settings (an `ecs` environment's);
+    /// the next deployment uses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs_deployment: Option<crate::environments::EcsDeploymentSpec>,
 }

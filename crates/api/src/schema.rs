@@ -6,6 +6,7 @@
 
 use switchyard_domain::deployment_config::DeploymentConfig;
 use switchyard_domain::pipeline::{NOTIFICATION_URL_MAX, NOTIFICATION_URL_PATTERN};
+use switchyard_domain::service_deployment::DeploymentController;
 use switchyard_domain::user::Role;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -44,6 +45,8 @@ schema_only! {
     RoleName => one_of(Role::ALL.map(Role::as_str));
     /// Where an environment's stack lives: the embedded local cloud or AWS.
     PlatformName => one_of(["local", "aws"]);
+    /// Which controller shifts an environment's traffic.
+    ControllerName => one_of(DeploymentController::ALL.map(DeploymentController::as_str));
     /// A predefined ECS deployment config.
     DeploymentConfigName => one_of(DeploymentConfig::predefined().map(|c| c.name().to_owned()));
     /// What CodeDeploy does when the ready wait runs out.

@@ -12,6 +12,19 @@ macro_rules! aws_status {
             $($variant),+
         }
 
+        aws_status!(@names $name, $what, [$($variant = stringify!($variant)),+]);
+    };
+    // AWS names that are not Rust names (`PRE_SCALE_UP`) are spelled out.
+    ($(#[$meta:meta])* $name:ident, $what:literal, [$($variant:ident = $aws:literal),+ $(,)?]) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $aws)] $variant),+
+        }
+
+        aws_status!(@names $name, $what, [$($variant = $aws),+]);
+    };
+    (@names $name:ident, $what:literal, [$($variant:ident = $aws:expr),+]) => {
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
@@ -21,13 +34,17 @@ macro_rules! aws_status {
                     .copied()
                     .find(|s| s.as_str() == value)
                     .ok_or_else(|| {
-                        $crate::Invalid::new(format!(concat!("unknown ", $what, " {:?}"), value))
+                        $crate::Invalid::new(format!(
+                            concat!("unknown ", $what, " {:?}: expected one of {}"),
+                            value,
+                            Self::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ))
                     })
             }
 
             pub fn as_str(self) -> &'static str {
                 match self {
-                    $($name::$variant => stringify!($variant)),+
+                    $($name::$variant => $aws),+
                 }
             }
         }
@@ -46,6 +63,7 @@ pub mod environment;
 pub mod ids;
 pub mod pipeline;
 pub mod release;
+pub mod service_deployment;
 #[cfg(feature = "sqlx")]
 mod sql;
 pub mod task_log;

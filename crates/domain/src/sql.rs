@@ -5,6 +5,7 @@
 use crate::deployment::DeploymentStatus;
 use crate::environment::{Platform, ReadyAction};
 use crate::pipeline::RunStatus;
+use crate::service_deployment::DeploymentController;
 use crate::user::Role;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -47,3 +48,4 @@ text_column!(DeploymentStatus, as_str);
 text_column!(ReadyAction, as_aws);
 text_column!(RunStatus, as_str);
 text_column!(Role, as_str);
+text_column!(DeploymentController, as_str);

@@ -53,6 +53,7 @@ impl From<CloudError> for Error {
 /// The stack resources a deployment needs, or why the environment cannot
 /// take one yet.
 pub(crate) fn target_of(env: &EnvironmentRow) -> Result<Target<'_>> {
+    env.require_codedeploy("deploying")?;
     let missing = || {
         Error::Conflict(format!(
             "environment {} has no provisioned stack; POST /api/environments/{}/stack first",

@@ -3,8 +3,51 @@
 use super::{Actor, App, Error, Result, detail};
 use crate::store::{self, environments::EnvironmentRow, events::NewEvent};
 use serde_json::json;
+use switchyard_domain::FieldError;
 use switchyard_domain::environment::NewEnvironment;
+use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
 use switchyard_domain::user::Role;
+
+/// A change to an environment: its release policy, and which controller
+/// deploys it with what settings. `None` leaves a part as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EnvironmentChange {
+    pub policy: super::release_policies::PolicyChange,
+    pub controller: Option<DeploymentController>,
+    /// Replaces an ECS environment's settings.
+    pub ecs_deployment: Option<EcsDeploymentSettings>,
+}
+
+impl EnvironmentRow {
+    /// The ECS controller's settings of an `ecs` environment, parsed from
+    /// what the store keeps.
+    pub fn ecs_settings(&self) -> Result<Option<EcsDeploymentSettings>> {
+        match (&self.deployment_controller, &self.ecs_deployment) {
+            (DeploymentController::CodeDeploy, _) => Ok(None),
+            (DeploymentController::Ecs, Some(spec)) => Ok(Some(EcsDeploymentSettings::parse(
+                &spec.0,
+                "ecs_deployment",
+            )?)),
+            (DeploymentController::Ecs, None) => Ok(Some(EcsDeploymentSettings::default())),
+        }
+    }
+
+    /// Stacks, deployments and pipelines reach ECS's own controller in the
+    /// coming steps of its issue; until then an `ecs` environment holds its
+    /// settings and says plainly what it cannot do yet.
+    pub(crate) fn require_codedeploy(&self, action: &str) -> Result<()> {
+        match self.deployment_controller {
+            DeploymentController::CodeDeploy => Ok(()),
+            // A conflict with what the environment is, not a server fault.
+            DeploymentController::Ecs => Err(Error::Conflict(format!(
+                "{action} is not supported yet for environment {}, whose controller is ecs: \
+                 this version keeps an ecs environment's settings but still deploys through \
+                 CodeDeploy only",
+                self.name
+            ))),
+        }
+    }
+}
 
 impl App {
     pub async fn create_environment(
@@ -27,6 +70,7 @@ impl App {
         let now = store::now_millis();
         let r = &new.resources;
         let hooks = new.hooks.pairs().iter().cloned().collect();
+        let ecs_spec = new.ecs_deployment.as_ref().map(EcsDeploymentSettings::spec);
         let row = store::environments::NewEnvironmentRow {
             name: new.name.as_str(),
             platform: new.platform,
@@ -51,6 +95,8 @@ impl App {
             auto_rollback: new.deployment_group.auto_rollback,
             hooks: &hooks,
             aws_profile: new.aws_profile.as_ref().map(|p| p.as_str()),
+            deployment_controller: new.controller(),
+            ecs_deployment: ecs_spec.as_ref(),
         };
         let mut tx = self.store.begin().await?;
         let environment = store::environments::insert(&mut *tx, &row)
@@ -73,6 +119,7 @@ impl App {
                     "name": environment.name,
                     "platform": environment.platform.as_str(),
                     "region": environment.region,
+                    "controller": environment.deployment_controller.as_str(),
                 })),
                 created_at: now,
             },
@@ -83,6 +130,28 @@ impl App {
         tx.commit().await?;
         self.changed();
         Ok(environment)
+    }
+
+    /// Changes an environment's release policy and deployment settings
+    /// (admin), all or nothing.
+    pub async fn change_environment(
+        &self,
+        actor: &Actor,
+        name: &str,
+        change: &EnvironmentChange,
+    ) -> Result<super::release_policies::PolicyView> {
+        actor.require(Role::Admin, "changing environments")?;
+        let now = store::now_millis();
+        let mut tx = self.store.begin().await?;
+        let env = find_environment(&mut *tx, name).await?;
+        super::release_policies::write_policy(&mut tx, env.id, &change.policy, &actor.name, now)
+            .await?;
+        if change.controller.is_some() || change.ecs_deployment.is_some() {
+            write_deployment_settings(&mut tx, &env, change, &actor.name, now).await?;
+        }
+        tx.commit().await?;
+        self.changed();
+        self.policy_view(env.id).await
     }
 
     pub async fn list_environments(&self, actor: &Actor) -> Result<Vec<EnvironmentRow>> {
@@ -126,6 +195,67 @@ impl App {
         self.changed();
         Ok(())
     }
+}
+
+/// Sets the controller and the ECS settings a change asks for, with its
+/// audit event; refuses what the environment's state does not allow.
+async fn write_deployment_settings(
+    tx: &mut sqlx::SqliteConnection,
+    env: &EnvironmentRow,
+    change: &EnvironmentChange,
+    actor: &str,
+    now: i64,
+) -> Result<()> {
+    let controller = change.controller.unwrap_or(env.deployment_controller);
+    if controller != env.deployment_controller {
+        if let Some(service) = &env.service {
+            return Err(Error::Conflict(format!(
+                "environment {} deploys service {service} through {}; a service is created for \
+                 one controller, so the controller can change only before the stack is \
+                 provisioned (destroy the stack first, or create another environment)",
+                env.name, env.deployment_controller
+            )));
+        }
+        if store::deployments::has_active(&mut *tx, env.id).await? {
+            return Err(Error::Conflict(format!(
+                "environment {} has a deployment in progress; the controller can change once it ends",
+                env.name
+            )));
+        }
+    }
+    let settings = match controller {
+        DeploymentController::CodeDeploy if change.ecs_deployment.is_some() => {
+            return Err(Error::Invalid(FieldError {
+                field: "ecs_deployment".into(),
+                message: format!(
+                    "ecs_deployment applies to environments whose controller is ecs; {} deploys \
+                     through codedeploy",
+                    env.name
+                ),
+            }));
+        }
+        DeploymentController::CodeDeploy => None,
+        DeploymentController::Ecs => match &change.ecs_deployment {
+            Some(settings) => Some(settings.clone()),
+            None => Some(env.ecs_settings()?.unwrap_or_default()),
+        },
+    };
+    let spec = settings.as_ref().map(EcsDeploymentSettings::spec);
+    store::environments::set_deployment_controller(&mut *tx, env.id, controller, spec.as_ref())
+        .await?;
+    store::events::append(
+        &mut *tx,
+        &NewEvent {
+            environment_id: Some(env.id),
+            deployment_id: None,
+            actor,
+            kind: "environment.deployment_settings_changed",
+            detail: detail(json!({"controller": controller.as_str(), "ecs_deployment": spec})),
+            created_at: now,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 pub(super) async fn find_environment(

@@ -112,22 +112,6 @@ impl App {
                 .collect(),
         })
     }
-
-    /// Changes an environment's release policy (admin).
-    pub async fn change_release_policy(
-        &self,
-        actor: &Actor,
-        environment: &str,
-        change: &PolicyChange,
-    ) -> Result<PolicyView> {
-        actor.require(Role::Admin, "changing release policies")?;
-        let env = find_environment(self.store.reader(), environment).await?;
-        let mut tx = self.store.begin().await?;
-        write_policy(&mut tx, env.id, change, &actor.name, store::now_millis()).await?;
-        tx.commit().await?;
-        self.changed();
-        self.policy_view(env.id).await
-    }
 }
 
 /// Applies a change inside the caller's transaction, with its audit event.

@@ -163,6 +163,7 @@ impl App {
         actor.require(Role::Admin, "planning stacks")?;
         let settings = self.cloud_settings()?.clone();
         let env = find_environment(self.store.reader(), environment).await?;
+        env.require_codedeploy("planning a stack")?;
         // A conflict with what the environment is, not a server fault.
         if env.platform != Platform::Aws {
             return Err(Error::Conflict(format!(
@@ -200,6 +201,9 @@ impl App {
         let operation_id = format!("op-{}", switchyard_domain::ids::random_hex(16));
         let mut tx = self.store.begin().await?;
         let env = find_environment(&mut *tx, environment).await?;
+        if operation == Operation::Provision {
+            env.require_codedeploy("provisioning a stack")?;
+        }
         // Terraform runs hold the stack's lock from here to their end, so a
         // plan cannot run beside them (nor two servers on one data dir).
         let lock: Option<StackLock> = if env.platform == Platform::Aws {

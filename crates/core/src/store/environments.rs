@@ -4,6 +4,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, SqliteExecutor};
 use std::collections::BTreeMap;
 use switchyard_domain::environment::{Platform, ReadyAction};
+use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSpec};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct EnvironmentRow {
@@ -35,12 +36,16 @@ pub struct EnvironmentRow {
     pub hooks: Json<BTreeMap<String, String>>,
     /// The aws-config profile of an `aws` environment.
     pub aws_profile: Option<String>,
+    pub deployment_controller: DeploymentController,
+    /// The ECS controller's settings (with `DeploymentController::Ecs`).
+    pub ecs_deployment: Option<Json<EcsDeploymentSpec>>,
 }
 
 const COLUMNS: &str = "id, name, platform, region, cluster, service, codedeploy_application, \
      deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at, \
      container_name, container_port, health_check_path, desired_count, deployment_config, \
-     ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url, hooks, aws_profile";
+     ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url, hooks, aws_profile, \
+     deployment_controller, ecs_deployment";
 
 /// The column values of a new environment.
 #[derive(Debug, Clone)]
@@ -68,6 +73,8 @@ pub struct NewEnvironmentRow<'a> {
     pub auto_rollback: bool,
     pub hooks: &'a BTreeMap<String, String>,
     pub aws_profile: Option<&'a str>,
+    pub deployment_controller: DeploymentController,
+    pub ecs_deployment: Option<&'a EcsDeploymentSpec>,
 }
 
 pub async fn insert(
@@ -79,8 +86,8 @@ pub async fn insert(
              deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at,
              container_name, container_port, health_check_path, desired_count, deployment_config,
              ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, hooks,
-             aws_profile)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             aws_profile, deployment_controller, ecs_deployment)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          RETURNING {COLUMNS}"
     ))
     .bind(row.name)
@@ -106,6 +113,8 @@ pub async fn insert(
     .bind(row.auto_rollback)
     .bind(Json(row.hooks))
     .bind(row.aws_profile)
+    .bind(row.deployment_controller)
+    .bind(row.ecs_deployment.map(Json))
     .fetch_one(db)
     .await
 }
@@ -148,6 +157,24 @@ pub async fn mark_deleted(
         .execute(db)
         .await
         .map(|_| ())
+}
+
+/// Sets the controller and, for ECS, its settings.
+pub async fn set_deployment_controller(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    controller: DeploymentController,
+    ecs_deployment: Option<&EcsDeploymentSpec>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE environments SET deployment_controller = ?, ecs_deployment = ? WHERE id = ?",
+    )
+    .bind(controller)
+    .bind(ecs_deployment.map(Json))
+    .bind(id)
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 /// The cloud resources and URLs a provisioned stack fills in (or clears,

@@ -7,6 +7,7 @@ pub use aws::*;
 pub use stack::*;
 
 use super::{FieldError, Invalid};
+use crate::service_deployment::{DeploymentController, EcsDeploymentSettings};
 use std::fmt;
 
 /// `^[a-z][a-z0-9-]{1,39}$`: safe in URLs, resource names and file names.
@@ -85,6 +86,8 @@ pub struct NewEnvironment {
     pub hooks: LifecycleHooks,
     /// The AWS profile of an `aws` environment (None: the default chain).
     pub aws_profile: Option<AwsProfile>,
+    /// With ECS as the deployment controller, its settings; `None`: CodeDeploy.
+    pub ecs_deployment: Option<EcsDeploymentSettings>,
 }
 
 impl NewEnvironment {
@@ -111,7 +114,15 @@ impl NewEnvironment {
             deployment_group: DeploymentGroupSettings::default(),
             hooks: LifecycleHooks::default(),
             aws_profile: None,
+            ecs_deployment: None,
         })
+    }
+
+    pub fn controller(&self) -> DeploymentController {
+        match self.ecs_deployment {
+            Some(_) => DeploymentController::Ecs,
+            None => DeploymentController::CodeDeploy,
+        }
     }
 
     /// Names the AWS profile the environment's credentials come from; only

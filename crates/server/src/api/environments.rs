@@ -14,12 +14,13 @@ use switchyard_api::environments::{
 use switchyard_api::release_policies::{ApprovalPolicyBody, ShownNotification, Source};
 use switchyard_core::app::release_policies::{PolicyChange, PolicyView};
 use switchyard_core::store::environments::EnvironmentRow;
-use switchyard_domain::ForField;
 use switchyard_domain::environment::{
     AwsProfile, AwsRegion, CloudResources, CloudResourcesInput, ContainerInput, ContainerSettings,
     DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName, LifecycleHooks, NewEnvironment,
     Platform,
 };
+use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
+use switchyard_domain::{FieldError, ForField};
 
 /// The release policy a new environment starts with.
 fn parse_policy(body: &CreateEnvironment) -> Result<PolicyChange, Error> {
@@ -82,7 +83,50 @@ fn parse_new_environment(body: &CreateEnvironment) -> Result<NewEnvironment, Err
     new.container = container;
     new.deployment_group = deployment_group;
     new.hooks = hooks;
+    new.ecs_deployment = parse_ecs_deployment(body)?;
     Ok(new)
+}
+
+/// The ECS controller's settings of an `ecs` environment; `None` for
+/// `codedeploy`. Each controller's own fields are refused for the other.
+fn parse_ecs_deployment(body: &CreateEnvironment) -> Result<Option<EcsDeploymentSettings>, Error> {
+    let controller = body
+        .controller
+        .as_deref()
+        .map(|c| DeploymentController::parse(c).for_field("controller"))
+        .transpose()?
+        .unwrap_or_default();
+    let misplaced = |field: &str, controller: &str| FieldError {
+        field: field.into(),
+        message: format!("{field} applies to the {controller} controller only"),
+    };
+    match controller {
+        DeploymentController::CodeDeploy => match body.ecs_deployment {
+            Some(_) => Err(misplaced("ecs_deployment", "ecs").into()),
+            None => Ok(None),
+        },
+        DeploymentController::Ecs => {
+            let codedeploy_fields = [
+                ("deployment_config", body.deployment_config.is_some()),
+                ("ready_wait_minutes", body.ready_wait_minutes.is_some()),
+                (
+                    "ready_action_on_timeout",
+                    body.ready_action_on_timeout.is_some(),
+                ),
+                (
+                    "termination_wait_minutes",
+                    body.termination_wait_minutes.is_some(),
+                ),
+                ("auto_rollback", body.auto_rollback.is_some()),
+                ("hooks", body.hooks.is_some()),
+            ];
+            if let Some((field, _)) = codedeploy_fields.iter().find(|(_, given)| *given) {
+                return Err(misplaced(field, "codedeploy").into());
+            }
+            let spec = body.ecs_deployment.clone().unwrap_or_default();
+            Ok(Some(EcsDeploymentSettings::parse(&spec, "ecs_deployment")?))
+        }
+    }
 }
 
 /// An environment as the API shows it, with its release policy.
@@ -107,6 +151,8 @@ pub fn environment_json(row: EnvironmentRow, policy: PolicyView) -> Environment 
             health_check_path: Some(row.health_check_path),
             desired_count: Some(row.desired_count),
         },
+        controller: row.deployment_controller.to_string(),
+        ecs_deployment: row.ecs_deployment.map(|spec| spec.0),
         deployment_group: DeploymentGroup {
             deployment_config: row.deployment_config,
             ready_action_on_timeout: row.ready_action.as_aws().to_owned(),
@@ -146,7 +192,7 @@ pub fn environment_json(row: EnvironmentRow, policy: PolicyView) -> Environment 
         (status = 403, description = "Needs the admin role", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
+        (status = 422, description = "A field is invalid, or belongs to the other controller or strategy (the error names it)", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,

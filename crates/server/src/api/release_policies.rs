@@ -11,11 +11,13 @@ use switchyard_api::environments::Environment;
 use switchyard_api::release_policies::{
     ApprovalPolicyBody, ChangeEnvironment, Notification, Source,
 };
+use switchyard_core::app::environments::EnvironmentChange;
 use switchyard_core::app::release_policies::PolicyChange;
 use switchyard_domain::ForField;
 use switchyard_domain::pipeline::{
     ApprovalPolicy, NotificationTarget, SourceSettings, WebhookSecret,
 };
+use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
 
 /// Parses the policy fields of a request body into a change.
 pub fn parse_change(
@@ -65,7 +67,8 @@ pub fn parse_change(
     })
 }
 
-/// Change an environment's release policy (admin).
+/// Change an environment's release policy, controller or ECS deployment
+/// settings (admin); all of the change or none of it.
 #[utoipa::path(patch, path = "/api/environments/{name}", tag = "environments",
     params(("name" = String, Path, description = "Environment name")),
     request_body = ChangeEnvironment,
@@ -73,7 +76,8 @@ pub fn parse_change(
         (status = 200, body = Environment),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, description = "The controller cannot change now", body = ErrorBody),
+        (status = 422, description = "A field is invalid, or belongs to the other controller or strategy (the error names it)", body = ErrorBody),
     ))]
 pub async fn change(
     State(state): State<AppState>,
@@ -87,10 +91,20 @@ pub async fn change(
         body.approval_policy.as_ref(),
         body.notifications.as_deref(),
     )?;
-    let policy = state
-        .app
-        .change_release_policy(&actor, &name, &change)
-        .await?;
+    let change = EnvironmentChange {
+        policy: change,
+        controller: body
+            .controller
+            .as_deref()
+            .map(|c| DeploymentController::parse(c).for_field("controller"))
+            .transpose()?,
+        ecs_deployment: body
+            .ecs_deployment
+            .as_ref()
+            .map(|spec| EcsDeploymentSettings::parse(spec, "ecs_deployment"))
+            .transpose()?,
+    };
+    let policy = state.app.change_environment(&actor, &name, &change).await?;
     let env = state.app.environment(&actor, &name).await?;
     Ok(Json(environment_json(env, policy)))
 }

@@ -13,6 +13,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use switchyard_core::store::environments::EnvironmentRow;
 use switchyard_core::store::{self, PageRequest};
 
 pub struct DeploymentItem {
@@ -32,8 +33,8 @@ pub struct DeploymentItem {
 struct EnvironmentPage {
     chrome: Chrome,
     env: EnvCard,
-    config: String,
-    waits: String,
+    /// (term, description) pairs of the settings card.
+    settings: Vec<(&'static str, String)>,
     deployments: Vec<DeploymentItem>,
     releases_href: String,
     runs: Vec<RunItem>,
@@ -92,7 +93,46 @@ pub async fn page(
             took: duration(d.completed_at.unwrap_or(now) - d.created_at),
         })
         .collect();
-    let env = &summary.environment;
+    let settings = settings_facts(&summary.environment)
+        .map_err(|e| PageError::from(e).within(chrome.clone()))?;
+    Ok(html(
+        StatusCode::OK,
+        &EnvironmentPage {
+            chrome,
+            env: card(&summary, now),
+            settings,
+            deployments,
+            releases_href: format!("/environments/{name}/releases"),
+            runs: runs.items.iter().map(|r| run_item(r, now)).collect(),
+            has_pipeline: summary.environment.pipeline.is_some(),
+            logs,
+            logs_href: format!("/environments/{name}/logs"),
+            full_lines: PAGE_TAIL.lines(),
+        },
+    ))
+}
+
+/// How the environment deploys: the controller and its settings.
+fn settings_facts(
+    env: &EnvironmentRow,
+) -> Result<Vec<(&'static str, String)>, switchyard_core::app::Error> {
+    if let Some(ecs) = env.ecs_settings()? {
+        let gates = if ecs.gates.is_empty() {
+            "none".to_owned()
+        } else {
+            ecs.gates
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        return Ok(vec![
+            ("Controller", "ECS".to_owned()),
+            ("Strategy", ecs.strategy.to_string()),
+            ("Bake time", format!("{} min", ecs.bake_time_minutes)),
+            ("Gates", gates),
+        ]);
+    }
     let waits = format!(
         "{}termination wait {} min{}",
         env.ready_wait_minutes
@@ -109,20 +149,9 @@ pub async fn page(
         .deployment_config
         .trim_start_matches(switchyard_domain::deployment_config::PREDEFINED_PREFIX)
         .to_owned();
-    Ok(html(
-        StatusCode::OK,
-        &EnvironmentPage {
-            chrome,
-            env: card(&summary, now),
-            config,
-            waits,
-            deployments,
-            releases_href: format!("/environments/{name}/releases"),
-            runs: runs.items.iter().map(|r| run_item(r, now)).collect(),
-            has_pipeline: env.pipeline.is_some(),
-            logs,
-            logs_href: format!("/environments/{name}/logs"),
-            full_lines: PAGE_TAIL.lines(),
-        },
-    ))
+    Ok(vec![
+        ("Controller", "CodeDeploy".to_owned()),
+        ("Deployment config", config),
+        ("Waits", waits),
+    ])
 }
