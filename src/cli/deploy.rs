@@ -59,7 +59,11 @@ pub async fn deploy(client: &ApiClient, out: Output, args: DeployArgs<'_>) -> Re
     if out == Output::Table {
         eprintln!(
             "deployment {id} ({}) of {} {} to {} with {}",
-            started.codedeploy_id.as_deref().unwrap_or("-"),
+            started
+                .service_deployment_arn
+                .as_deref()
+                .or(started.codedeploy_id.as_deref())
+                .unwrap_or("-"),
             started.release.version,
             args.image,
             args.environment,
@@ -138,7 +142,10 @@ pub fn progress_line(d: &Deployment) -> String {
         "-".repeat(10 - filled),
         weight,
         d.current_lifecycle_event.as_deref().unwrap_or("-"),
-        d.status
+        match &d.ecs_status {
+            Some(ecs) => format!("{} ({ecs})", d.status),
+            None => d.status.clone(),
+        }
     )
 }
 
@@ -269,8 +276,9 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "id": 1, "environment": "demo",
             "release": {"id": 1, "version": "v1", "image": "static:/srv/v1", "commit": null},
-            "codedeploy_id": null, "deployment_config": "CodeDeployDefault.ECSAllAtOnce",
-            "status": status, "rolled_back": false,
+            "controller": "codedeploy", "codedeploy_id": null, "service_deployment_arn": null,
+            "deployment_config": "CodeDeployDefault.ECSAllAtOnce",
+            "status": status, "ecs_status": null, "rolled_back": false, "hooks": [],
             "current_lifecycle_event": lifecycle_event, "lifecycle_events": [],
             "task_sets": {"blue": null, "green": null}, "green_weight": green_weight,
             "traffic_samples": [], "planned_schedule": [], "error": null,

@@ -96,7 +96,7 @@ impl Env {
 
     /// Loads the production URL with `connections` keep-alive connections
     /// for `duration` in the background.
-    fn load(
+    pub(crate) fn load(
         &self,
         duration: Duration,
         connections: usize,

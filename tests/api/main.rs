@@ -18,6 +18,7 @@ mod events;
 mod helpers;
 mod keep_alive;
 mod logs;
+mod native_deployments;
 mod notifications;
 mod openapi;
 mod ops;

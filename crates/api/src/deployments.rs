@@ -63,6 +63,20 @@ pub struct LifecycleEvent {
     pub ended_at: Option<String>,
 }
 
+/// A lifecycle hook's execution, as ECS reports it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LifecycleHook {
+    pub hook_id: String,
+    /// AWS_LAMBDA or PAUSE.
+    pub target_type: String,
+    /// AWAITING_ACTION, IN_PROGRESS, SUCCEEDED, FAILED or TIMED_OUT.
+    pub status: String,
+    /// When a PAUSE hook's timeout fires.
+    pub expires_at: Option<String>,
+    /// ROLLBACK or CONTINUE: what ECS does then.
+    pub timeout_action: Option<String>,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TaskSet {
     pub id: String,
@@ -86,14 +100,30 @@ pub struct Deployment {
     pub id: i64,
     pub environment: String,
     pub release: ReleaseRef,
+    /// `codedeploy` or `ecs`: which controller shifts the traffic.
+    pub controller: String,
     pub codedeploy_id: Option<String>,
+    /// The service deployment's ARN, with the `ecs` controller.
+    pub service_deployment_arn: Option<String>,
+    /// The CodeDeploy config, or the ECS strategy, the deployment runs with.
     pub deployment_config: String,
-    /// CodeDeploy's status: Created, Queued, InProgress, Ready, Baking, Succeeded, Failed, Stopped.
+    /// The status both controllers share: Created, Queued, InProgress,
+    /// Ready (held by a ready wait or a PAUSE hook), Baking, Succeeded,
+    /// Failed, Stopped.
     pub status: String,
+    /// ECS's own status (PENDING, IN_PROGRESS, ROLLBACK_SUCCESSFUL, ...),
+    /// with the `ecs` controller.
+    pub ecs_status: Option<String>,
     /// Whether production traffic went back to the original task set.
     pub rolled_back: bool,
+    /// The lifecycle event, or with the `ecs` controller the stage, it is at.
     pub current_lifecycle_event: Option<String>,
+    /// CodeDeploy's lifecycle events, or the stages ECS went through.
     pub lifecycle_events: Vec<LifecycleEvent>,
+    /// ECS's lifecycle hooks as they ran (a PAUSE hook waiting among them).
+    pub hooks: Vec<LifecycleHook>,
+    /// Task sets, or with the `ecs` controller service revisions (green is
+    /// the target, blue the source).
     pub task_sets: TaskSets,
     /// Production traffic on the replacement, percent.
     pub green_weight: f64,

@@ -1,29 +1,77 @@
-//! Deployments: starting one (release recorded, revision registered,
-//! CodeDeploy deployment created), acting on it, and recording what the
-//! tracker observes, change by change, in the audit trail.
+//! Deployments: starting one (release recorded, revision registered, then
+//! a CodeDeploy deployment created or, with ECS's own controller, the
+//! service updated), acting on it, and recording what the tracker
+//! observes, change by change, in the audit trail: one history whatever
+//! the controller.
 
 use super::environments::find_environment;
 use super::tracking::Tracked;
 use super::{Actor, App, Error, Result, detail};
 use crate::cloud::Cloud;
-use crate::cloud::deployments::{self as cloud_deployments, CloudError, Observation, Target};
+use crate::cloud::deployments::{
+    self as cloud_deployments, CloudError, Observation, ServiceTarget, Target,
+};
+use crate::cloud::service_deployments::{self as native, NativeObservation};
 use crate::store::{
-    self, deployments::DeploymentRow, environments::EnvironmentRow, events::NewEvent,
+    self,
+    deployments::{DeploymentRow, StartedAs},
+    environments::EnvironmentRow,
+    events::NewEvent,
 };
 use serde_json::json;
 use switchyard_domain::deployment::{DeploymentState, DeploymentStatus, LifecycleEventStatus};
 use switchyard_domain::deployment_config::DeploymentConfig;
 use switchyard_domain::environment::Platform;
 use switchyard_domain::release::{ImageRef, NewRelease};
+use switchyard_domain::service_deployment::progress::HookState;
+use switchyard_domain::service_deployment::{
+    DeploymentController, EcsDeploymentSettings, Strategy, TimeoutAction,
+};
 use switchyard_domain::user::Role;
+use switchyard_domain::{FieldError, service_deployment::progress::ServiceDeploymentStatus};
 
 /// What to deploy.
 #[derive(Debug, Clone)]
 pub struct StartDeployment {
     pub release: NewRelease,
-    /// Overrides the deployment group's config (a predefined one, full name).
+    /// Overrides the deployment group's config (a predefined one, full
+    /// name); CodeDeploy environments only.
     pub config: Option<String>,
+    /// Overrides the environment's settings; ECS-controller environments only.
+    pub ecs: Option<EcsDeploymentSettings>,
     pub idempotency_key: Option<String>,
+}
+
+/// A deployment the cloud took.
+struct Started {
+    id: StartedId,
+    task_definition: String,
+    /// The CodeDeploy config, or the ECS strategy, it runs with.
+    config: String,
+}
+
+enum StartedId {
+    CodeDeploy(String),
+    Ecs(String),
+}
+
+impl Started {
+    fn as_row(&self) -> StartedAs<'_> {
+        match &self.id {
+            StartedId::CodeDeploy(id) => StartedAs::CodeDeploy { deployment_id: id },
+            StartedId::Ecs(arn) => StartedAs::Ecs {
+                service_deployment_arn: arn,
+            },
+        }
+    }
+
+    /// The audit trail's name and value for the cloud's id.
+    fn id_detail(&self) -> (&'static str, &str) {
+        match &self.id {
+            StartedId::CodeDeploy(id) => ("codedeploy_id", id),
+            StartedId::Ecs(arn) => ("service_deployment_arn", arn),
+        }
+    }
 }
 
 /// A change the tracker recorded: the event's id, for SSE subscribers.
@@ -43,32 +91,48 @@ impl From<CloudError> for Error {
             Some(
                 "DeploymentIsNotInReadyStateException"
                 | "DeploymentAlreadyCompletedException"
-                | "InvalidDeploymentWaitTypeException",
+                | "InvalidDeploymentWaitTypeException"
+                // ECS: a service deployment that has ended, or a hook no longer waiting.
+                | "ConflictException"
+                | "ServiceDeploymentNotFoundException",
             ) => Error::Conflict(e.message),
             _ => Error::Upstream(e.message),
         }
     }
 }
 
-/// The stack resources a deployment needs, or why the environment cannot
-/// take one yet.
-pub(crate) fn target_of(env: &EnvironmentRow) -> Result<Target<'_>> {
-    env.require_codedeploy("deploying")?;
+/// The service an environment deploys, or why it cannot take a deployment yet.
+pub(crate) fn service_target_of(env: &EnvironmentRow) -> Result<ServiceTarget<'_>> {
     let missing = || {
         Error::Conflict(format!(
             "environment {} has no provisioned stack; POST /api/environments/{}/stack first",
             env.name, env.name
         ))
     };
-    Ok(Target {
+    Ok(ServiceTarget {
         // Provisioning names the family after the environment.
         task_definition_family: &env.name,
         container_name: &env.container_name,
         container_port: env.container_port,
-        application: env.codedeploy_application.as_deref().ok_or_else(missing)?,
-        deployment_group: env.deployment_group.as_deref().ok_or_else(missing)?,
         cluster: env.cluster.as_deref().ok_or_else(missing)?,
         service: env.service.as_deref().ok_or_else(missing)?,
+    })
+}
+
+/// The stack resources a CodeDeploy deployment needs.
+pub(crate) fn target_of(env: &EnvironmentRow) -> Result<Target<'_>> {
+    env.require_codedeploy("deploying through CodeDeploy")?;
+    let service = service_target_of(env)?;
+    let missing = || {
+        Error::Conflict(format!(
+            "environment {} has no CodeDeploy deployment group; POST /api/environments/{}/stack first",
+            env.name, env.name
+        ))
+    };
+    Ok(Target {
+        service,
+        application: env.codedeploy_application.as_deref().ok_or_else(missing)?,
+        deployment_group: env.deployment_group.as_deref().ok_or_else(missing)?,
         hooks: hooks_of(env),
     })
 }
@@ -86,6 +150,99 @@ fn hooks_of(env: &EnvironmentRow) -> Vec<(String, String)> {
             .position(|e| e == event)
     });
     hooks
+}
+
+/// How a deployment will run, checked before the cloud is asked anything.
+enum Plan<'a> {
+    CodeDeploy { target: Target<'a>, config: String },
+    Ecs { settings: EcsDeploymentSettings },
+}
+
+impl<'a> Plan<'a> {
+    /// The environment's controller with its settings, or the request's
+    /// overrides where they fit that controller.
+    fn of(env: &'a EnvironmentRow, request: &StartDeployment) -> Result<Plan<'a>> {
+        let misfit = |field: &str, message: String| {
+            Err(Error::Invalid(FieldError {
+                field: field.into(),
+                message,
+            }))
+        };
+        match env.deployment_controller {
+            DeploymentController::CodeDeploy => {
+                if request.ecs.is_some() {
+                    return misfit(
+                        "strategy",
+                        format!(
+                            "environment {} deploys through CodeDeploy; give a deployment_config instead",
+                            env.name
+                        ),
+                    );
+                }
+                Ok(Plan::CodeDeploy {
+                    target: target_of(env)?,
+                    config: request
+                        .config
+                        .clone()
+                        .unwrap_or_else(|| env.deployment_config.clone()),
+                })
+            }
+            DeploymentController::Ecs => {
+                if request.config.is_some() {
+                    return misfit(
+                        "deployment_config",
+                        format!(
+                            "environment {} deploys through ECS's own controller, which has no \
+                             CodeDeploy configs; its strategy is the environment's ecs_deployment",
+                            env.name
+                        ),
+                    );
+                }
+                let settings = match &request.ecs {
+                    Some(settings) => settings.clone(),
+                    None => env.ecs_settings()?.unwrap_or_default(),
+                };
+                Ok(Plan::Ecs { settings })
+            }
+        }
+    }
+
+    /// Hands the registered revision to the controller.
+    async fn start(
+        self,
+        cloud: &Cloud,
+        service: &ServiceTarget<'_>,
+        task_definition: String,
+        description: &str,
+    ) -> Result<Started> {
+        match self {
+            Plan::CodeDeploy { target, config } => {
+                let appspec = cloud_deployments::appspec(&task_definition, &target);
+                let id = cloud_deployments::create(cloud, &target, &appspec, &config, description)
+                    .await?;
+                Ok(Started {
+                    id: StartedId::CodeDeploy(id),
+                    task_definition,
+                    config,
+                })
+            }
+            Plan::Ecs { settings } => {
+                let arn = native::update_service(
+                    cloud,
+                    service.cluster,
+                    service.service,
+                    &task_definition,
+                    native::deployment_configuration(&settings),
+                )
+                .await?;
+                Ok(Started {
+                    id: StartedId::Ecs(arn),
+                    task_definition,
+                    config: settings.strategy.to_string(),
+                })
+            }
+        }
+    }
 }
 
 impl App {
@@ -121,7 +278,8 @@ impl App {
                 return Ok((first, false));
             }
         }
-        let target = target_of(&env)?;
+        let target = service_target_of(&env)?;
+        let plan = Plan::of(&env, request)?;
         // Container images go to the local cloud as they are: it runs them on
         // its engine, or fails the deployment saying no engine answered.
         if let (true, ImageRef::StaticSite(dir)) =
@@ -149,21 +307,18 @@ impl App {
                 )));
             }
         }
-        let config = request
-            .config
-            .clone()
-            .unwrap_or_else(|| env.deployment_config.clone());
 
-        // The cloud first: nothing is recorded unless CodeDeploy took the deployment.
+        // The cloud first: nothing is recorded unless it took the deployment.
         let cloud = self.cloud_for(&env).await?;
         let task_definition = cloud_deployments::register_revision(&cloud, &target, &image).await?;
-        let appspec = cloud_deployments::appspec(&task_definition, &target);
         let description = format!(
             "{} {} by {}",
             environment, request.release.version, actor.name
         );
-        let codedeploy_id =
-            cloud_deployments::create(&cloud, &target, &appspec, &config, &description).await?;
+        let started = plan
+            .start(&cloud, &target, task_definition, &description)
+            .await?;
+        let (id_name, cloud_id) = started.id_detail();
 
         let now = store::now_millis();
         let mut tx = self.store.begin().await?;
@@ -193,9 +348,9 @@ impl App {
             &store::deployments::NewDeploymentRow {
                 environment_id: env.id,
                 release_id,
-                codedeploy_id: &codedeploy_id,
-                deployment_config: &config,
-                task_definition_arn: &task_definition,
+                started: started.as_row(),
+                deployment_config: &started.config,
+                task_definition_arn: &started.task_definition,
                 idempotency_key: request.idempotency_key.as_deref(),
                 created_by: &actor.name,
                 now,
@@ -209,7 +364,7 @@ impl App {
                 deployment_id: Some(id),
                 actor: &actor.name,
                 kind: "deployment.started",
-                detail: detail(json!({"codedeploy_id": codedeploy_id, "version": request.release.version.as_str(), "image": image, "deployment_config": config, "task_definition": task_definition})),
+                detail: detail(json!({id_name: cloud_id, "version": request.release.version.as_str(), "image": image, "deployment_config": started.config, "task_definition": started.task_definition})),
                 created_at: now,
             },
         )
@@ -253,7 +408,9 @@ impl App {
         Ok(store::deployments::traffic_samples(self.store.reader(), id).await?)
     }
 
-    /// Reroutes traffic now (`ready`) or ends the termination wait (`termination`).
+    /// Reroutes traffic now (`ready`) or ends the termination wait
+    /// (`termination`); with ECS's controller, `ready` releases the PAUSE
+    /// hook holding the deployment.
     pub async fn continue_deployment(
         &self,
         actor: &Actor,
@@ -276,36 +433,65 @@ impl App {
             }
         }
         let cloud = self.cloud_for(&env).await?;
-        let wait = if ready {
-            aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait
-        } else {
-            aws_sdk_codedeploy::types::DeploymentWaitType::TerminationWait
-        };
-        cloud_deployments::continue_deployment(
-            &cloud,
-            d.codedeploy_id.as_deref().unwrap_or_default(),
-            wait,
-        )
-        .await?;
-        let kind = if ready {
-            "deployment.rerouted"
-        } else {
-            "deployment.original_terminated"
+        let kind = match (&d.service_deployment_arn, ready) {
+            (Some(arn), true) => {
+                let hook = awaiting_hook(&d)?;
+                native::continue_hook(&cloud, arn, &hook.hook_id, TimeoutAction::Continue).await?;
+                "deployment.continued"
+            }
+            (Some(_), false) => {
+                return Err(Error::Conflict(format!(
+                    "deployment {id} runs on ECS's own controller, which has no call to end its \
+                     bake time early; it ends by itself"
+                )));
+            }
+            (None, _) => {
+                let wait = if ready {
+                    aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait
+                } else {
+                    aws_sdk_codedeploy::types::DeploymentWaitType::TerminationWait
+                };
+                cloud_deployments::continue_deployment(
+                    &cloud,
+                    d.codedeploy_id.as_deref().unwrap_or_default(),
+                    wait,
+                )
+                .await?;
+                if ready {
+                    "deployment.rerouted"
+                } else {
+                    "deployment.original_terminated"
+                }
+            }
         };
         self.record_action(actor, &d, kind).await?;
         self.deployment(actor, id).await
     }
 
     /// Stops a deployment in flight and returns all traffic to the original.
+    /// A service deployment held by a PAUSE hook is continued with ROLLBACK,
+    /// any other stopped with ROLLBACK: ECS takes only the first while a
+    /// hook waits.
     pub async fn roll_back_deployment(&self, actor: &Actor, id: i64) -> Result<DeploymentRow> {
         actor.require(Role::Deployer, "rolling back deployments")?;
         let (d, env) = self.active_deployment(id).await?;
         let cloud = self.cloud_for(&env).await?;
-        cloud_deployments::stop_with_rollback(
-            &cloud,
-            d.codedeploy_id.as_deref().unwrap_or_default(),
-        )
-        .await?;
+        match &d.service_deployment_arn {
+            Some(arn) => match d.hooks.iter().find(|h| h.is_awaiting()) {
+                Some(hook) => {
+                    native::continue_hook(&cloud, arn, &hook.hook_id, TimeoutAction::Rollback)
+                        .await?
+                }
+                None => native::stop_with_rollback(&cloud, arn).await?,
+            },
+            None => {
+                cloud_deployments::stop_with_rollback(
+                    &cloud,
+                    d.codedeploy_id.as_deref().unwrap_or_default(),
+                )
+                .await?
+            }
+        }
         self.record_action(actor, &d, "deployment.rollback_requested")
             .await?;
         self.deployment(actor, id).await
@@ -348,14 +534,29 @@ impl App {
                 .map_err(|e| anyhow::anyhow!(e))?,
             message: Default::default(),
         };
-        let config = config.unwrap_or_else(|| DeploymentConfig::predefined()[0].name().to_owned());
+        // Going back is urgent: all at once, without gates to wait at.
+        let (config, ecs) = match env.deployment_controller {
+            DeploymentController::CodeDeploy => (
+                Some(config.unwrap_or_else(|| DeploymentConfig::predefined()[0].name().to_owned())),
+                None,
+            ),
+            DeploymentController::Ecs => (
+                config,
+                Some(EcsDeploymentSettings {
+                    strategy: Strategy::BlueGreen,
+                    bake_time_minutes: 0,
+                    gates: Vec::new(),
+                }),
+            ),
+        };
         let (row, _) = self
             .start_deployment(
                 actor,
                 environment,
                 &StartDeployment {
                     release,
-                    config: Some(config),
+                    config,
+                    ecs,
                     idempotency_key: None,
                 },
             )
@@ -390,7 +591,10 @@ impl App {
                 deployment_id: Some(d.id),
                 actor: &actor.name,
                 kind,
-                detail: detail(json!({"codedeploy_id": d.codedeploy_id})),
+                detail: detail(match &d.service_deployment_arn {
+                    Some(arn) => json!({"service_deployment_arn": arn}),
+                    None => json!({"codedeploy_id": d.codedeploy_id}),
+                }),
                 created_at: store::now_millis(),
             },
         )
@@ -403,9 +607,40 @@ impl App {
         Ok(())
     }
 
-    /// Stores what the cloud reports now, appending one event per change.
+    /// Stores what CodeDeploy reports now, appending one event per change.
     /// Returns whether the deployment has finished.
     pub async fn record_observation(&self, d: &DeploymentRow, seen: &Observation) -> Result<bool> {
+        self.record(d, seen, None).await
+    }
+
+    /// Stores what ECS reports of a service deployment now: its stages
+    /// become lifecycle rows dated by ECS's `updatedAt`, its hooks and its
+    /// own status are kept beside the shared ones.
+    pub async fn record_native_observation(
+        &self,
+        d: &DeploymentRow,
+        seen: &NativeObservation,
+    ) -> Result<bool> {
+        let at = seen
+            .observation
+            .changed_at
+            .unwrap_or_else(store::now_millis);
+        let mut observation = seen.observation.clone();
+        observation.lifecycle = seen.progress.advance_stages(&d.lifecycle, at);
+        self.record(
+            d,
+            &observation,
+            Some((seen.progress.status, &seen.progress.hooks)),
+        )
+        .await
+    }
+
+    async fn record(
+        &self,
+        d: &DeploymentRow,
+        seen: &Observation,
+        native: Option<(ServiceDeploymentStatus, &[HookState])>,
+    ) -> Result<bool> {
         let before = DeploymentState {
             status: d.status,
             rolled_back: d.rolled_back,
@@ -422,11 +657,21 @@ impl App {
             && d.lifecycle.0 == seen.lifecycle
             && d.task_sets.0 == seen.task_sets
             && d.green_weight == seen.green_weight
-            && d.error_code.as_deref() == seen.error.as_ref().map(|e| e.0.as_str());
+            && d.error_code.as_deref() == seen.error.as_ref().map(|e| e.0.as_str())
+            && native
+                .is_none_or(|(status, hooks)| d.cloud_status == Some(status) && d.hooks.0 == hooks);
         if unchanged {
             return Ok(seen.status.is_terminal());
         }
-        let now = store::now_millis();
+        let observed_at = store::now_millis();
+        // When the cloud dates the change, its date (never a future one).
+        let now = seen
+            .changed_at
+            .map_or(observed_at, |at| at.min(observed_at));
+        let actor = match native {
+            Some(_) => "ecs",
+            None => "codedeploy",
+        };
         let missed = if d.green_weight != seen.green_weight {
             self.missed_traffic_steps(d, seen, now).await?
         } else {
@@ -467,15 +712,23 @@ impl App {
         if d.green_weight != seen.green_weight && !weight_dated {
             events.push(("deployment.traffic", json!({"green_weight": seen.green_weight, "blue_weight": 100.0 - seen.green_weight}), now));
         }
-        if before != after {
-            events.push(("deployment.status", json!({"from": d.status.as_str(), "to": seen.status.as_str(), "rolled_back": seen.rolled_back, "error": seen.error.as_ref().map(|(c, m)| json!({"code": c, "message": m}))}), now));
+        for hook in native.map_or(&[][..], |(_, hooks)| hooks) {
+            if !d.hooks.iter().any(|was| was == hook) {
+                events.push(("deployment.hook", json!(hook), now));
+            }
+        }
+        if before != after || native.is_some_and(|(status, _)| d.cloud_status != Some(status)) {
+            events.push(("deployment.status", json!({"from": d.status.as_str(), "to": seen.status.as_str(), "rolled_back": seen.rolled_back, "ecs_status": native.map(|(status, _)| status), "error": seen.error.as_ref().map(|(c, m)| json!({"code": c, "message": m}))}), now));
         }
         let mut tx = self.store.begin().await?;
         let mut decided_approval = None;
         if before.status != after.status {
-            decided_approval = self
-                .approvals_on_status_change(&mut tx, d, before.status, seen, now)
-                .await?;
+            // ECS's PAUSE hooks become approvals in their own step.
+            if native.is_none() {
+                decided_approval = self
+                    .approvals_on_status_change(&mut tx, d, before.status, seen, now)
+                    .await?;
+            }
             if let Some((kind, summary)) = outcome_notification(d, seen) {
                 self.notify(
                     &mut tx,
@@ -504,7 +757,8 @@ impl App {
                     .status
                     .is_terminal()
                     .then(|| seen.completed_at.unwrap_or(now)),
-                now,
+                native,
+                now: observed_at,
             },
         )
         .await?;
@@ -522,7 +776,7 @@ impl App {
                     &NewEvent {
                         environment_id: Some(d.environment_id),
                         deployment_id: Some(d.id),
-                        actor: "codedeploy",
+                        actor,
                         kind,
                         detail: detail(detail_value),
                         created_at,
@@ -710,14 +964,18 @@ impl App {
 /// The notification a deployment's end deserves, if it ended.
 fn outcome_notification(d: &DeploymentRow, seen: &Observation) -> Option<(&'static str, String)> {
     let what = format!("{} {}", d.environment, d.version);
+    let (new, old) = match d.controller() {
+        DeploymentController::CodeDeploy => ("replacement task set", "original task set"),
+        DeploymentController::Ecs => ("new service revision", "previous service revision"),
+    };
     match seen.status {
         DeploymentStatus::Succeeded => Some((
             "deployment.succeeded",
-            format!("{what} is live: production traffic is on the replacement task set"),
+            format!("{what} is live: production traffic is on the {new}"),
         )),
         DeploymentStatus::Failed | DeploymentStatus::Stopped if seen.rolled_back => Some((
             "deployment.rolled_back",
-            format!("{what} was rolled back: production traffic is on the original task set"),
+            format!("{what} was rolled back: production traffic is on the {old}"),
         )),
         DeploymentStatus::Failed | DeploymentStatus::Stopped => Some((
             "deployment.failed",
@@ -736,4 +994,17 @@ fn outcome_notification(d: &DeploymentRow, seen: &Observation) -> Option<(&'stat
         )),
         _ => None,
     }
+}
+
+/// The PAUSE hook holding a service deployment, as last observed.
+fn awaiting_hook(d: &DeploymentRow) -> Result<&HookState> {
+    d.hooks.iter().find(|h| h.is_awaiting()).ok_or_else(|| {
+        Error::Conflict(format!(
+            "deployment {} is not held by a lifecycle hook (ECS reports it {}); it continues \
+             by itself",
+            d.id,
+            d.cloud_status
+                .map_or("not yet observed", ServiceDeploymentStatus::as_str)
+        ))
+    })
 }

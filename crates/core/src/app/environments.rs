@@ -32,17 +32,15 @@ impl EnvironmentRow {
         }
     }
 
-    /// Stacks, deployments and pipelines reach ECS's own controller in the
-    /// coming steps of its issue; until then an `ecs` environment holds its
-    /// settings and says plainly what it cannot do yet.
+    /// Refuses what only a CodeDeploy environment can do (the AWS stack's
+    /// Terraform, a CodeDeploy deployment group), saying why.
     pub(crate) fn require_codedeploy(&self, action: &str) -> Result<()> {
         match self.deployment_controller {
             DeploymentController::CodeDeploy => Ok(()),
             // A conflict with what the environment is, not a server fault.
             DeploymentController::Ecs => Err(Error::Conflict(format!(
-                "{action} is not supported yet for environment {}, whose controller is ecs: \
-                 this version keeps an ecs environment's settings but still deploys through \
-                 CodeDeploy only",
+                "{action} needs the codedeploy controller; environment {} deploys through \
+                 ECS's own controller",
                 self.name
             ))),
         }

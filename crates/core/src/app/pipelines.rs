@@ -569,7 +569,9 @@ impl App {
             &store::deployments::NewDeploymentRow {
                 environment_id: run.environment_id,
                 release_id: release.id,
-                codedeploy_id,
+                started: store::deployments::StartedAs::CodeDeploy {
+                    deployment_id: codedeploy_id,
+                },
                 deployment_config: &revision.config,
                 task_definition_arn: &revision.task_definition,
                 idempotency_key: None,

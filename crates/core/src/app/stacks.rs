@@ -163,7 +163,9 @@ impl App {
         actor.require(Role::Admin, "planning stacks")?;
         let settings = self.cloud_settings()?.clone();
         let env = find_environment(self.store.reader(), environment).await?;
-        env.require_codedeploy("planning a stack")?;
+        env.require_codedeploy(
+            "planning an AWS stack (infra/ makes CodeDeploy stacks only, so far)",
+        )?;
         // A conflict with what the environment is, not a server fault.
         if env.platform != Platform::Aws {
             return Err(Error::Conflict(format!(
@@ -201,8 +203,10 @@ impl App {
         let operation_id = format!("op-{}", switchyard_domain::ids::random_hex(16));
         let mut tx = self.store.begin().await?;
         let env = find_environment(&mut *tx, environment).await?;
-        if operation == Operation::Provision {
-            env.require_codedeploy("provisioning a stack")?;
+        if operation == Operation::Provision && env.platform == Platform::Aws {
+            env.require_codedeploy(
+                "provisioning an AWS stack (infra/ makes CodeDeploy stacks only, so far)",
+            )?;
         }
         // Terraform runs hold the stack's lock from here to their end, so a
         // plan cannot run beside them (nor two servers on one data dir).

@@ -2,7 +2,7 @@
 //! log per task and hands its tail over; on AWS the tasks log to CloudWatch
 //! Logs, which switchyard does not read, and the answer says where to look.
 
-use super::deployments::target_of;
+use super::deployments::service_target_of;
 use super::environments::find_environment;
 use super::{Actor, App, Error, Result};
 use crate::cloud::deployments::{CloudError, TaskSetState};
@@ -48,7 +48,7 @@ impl App {
         if env.platform != Platform::Local {
             return Err(Error::Conflict(self.cloudwatch_pointer(&env).await?));
         }
-        let target = target_of(&env)?;
+        let target = service_target_of(&env)?;
         let cloud = self.cloud_for(&env).await?;
         let mut found = tasks::service_tasks(&cloud, target.cluster, target.service)
             .await

@@ -42,16 +42,24 @@ where
     }
 }
 
-/// Where a deployment goes: the stack's resources.
-#[derive(Debug, Clone)]
-pub struct Target<'a> {
+/// The ECS service an environment deploys, whichever controller shifts
+/// its traffic.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceTarget<'a> {
     pub task_definition_family: &'a str,
     pub container_name: &'a str,
     pub container_port: i64,
-    pub application: &'a str,
-    pub deployment_group: &'a str,
     pub cluster: &'a str,
     pub service: &'a str,
+}
+
+/// Where a CodeDeploy deployment goes: the service, its CodeDeploy
+/// application and deployment group.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub service: ServiceTarget<'a>,
+    pub application: &'a str,
+    pub deployment_group: &'a str,
     /// (lifecycle event, function) for the AppSpec's Hooks.
     pub hooks: Vec<(String, String)>,
 }
@@ -60,7 +68,7 @@ pub struct Target<'a> {
 /// with the container's image replaced.
 pub async fn register_revision(
     cloud: &Cloud,
-    target: &Target<'_>,
+    target: &ServiceTarget<'_>,
     image: &str,
 ) -> Result<String, CloudError> {
     let current = cloud
@@ -113,7 +121,7 @@ pub async fn register_revision(
 pub fn appspec(task_definition_arn: &str, target: &Target<'_>) -> String {
     let mut spec = format!(
         "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{task_definition_arn}\"\n        LoadBalancerInfo:\n          ContainerName: \"{}\"\n          ContainerPort: {}\n",
-        target.container_name, target.container_port
+        target.service.container_name, target.service.container_port
     );
     if !target.hooks.is_empty() {
         spec.push_str("Hooks:\n");
@@ -196,6 +204,9 @@ pub struct Observation {
     pub task_sets: Vec<TaskSetState>,
     pub green_weight: f64,
     pub completed_at: Option<i64>,
+    /// When the cloud says the state began, where it says so (ECS's
+    /// `updatedAt`): what dates the samples and events of a change.
+    pub changed_at: Option<i64>,
 }
 
 fn millis(t: Option<&aws_sdk_codedeploy::primitives::DateTime>) -> Option<i64> {
@@ -243,11 +254,12 @@ pub async fn observe(
         task_sets: Vec::new(),
         green_weight: 0.0,
         completed_at: millis(info.complete_time()),
+        changed_at: None,
     };
     if matches!(status, DeploymentStatus::Created | DeploymentStatus::Queued) {
         return Ok(observation);
     }
-    let target_id = format!("{}:{}", target.cluster, target.service);
+    let target_id = format!("{}:{}", target.service.cluster, target.service.service);
     let targets = cloud
         .codedeploy
         .batch_get_deployment_targets()

@@ -1,11 +1,13 @@
-//! The only code that talks to AWS: the ECS and CodeDeploy clients, built
-//! from aws-config. Real AWS and the local cloud take the same path; only
-//! the endpoint and credentials differ.
+//! The only code that talks to AWS: the ECS, CodeDeploy and CodePipeline
+//! clients, built from aws-config (CodeDeploy deployments in `deployments`,
+//! ECS-native ones in `service_deployments`). Real AWS and the local cloud
+//! take the same path; only the endpoint and credentials differ.
 
 pub mod check;
 pub mod deployments;
 pub mod local_ecr;
 pub mod pipelines;
+pub mod service_deployments;
 pub mod tasks;
 
 use aws_config::{BehaviorVersion, Region};

@@ -1,6 +1,8 @@
 //! Local stacks: a load balancer with production and test listeners and
-//! blue/green target groups, an ECS cluster and CODE_DEPLOY service, a
-//! CodeDeploy application and deployment group, all in the local cloud.
+//! blue/green target groups, an ECS cluster and a service for the
+//! environment's controller (CODE_DEPLOY with a CodeDeploy application and
+//! deployment group, or ECS with the alternate target group and the
+//! listener rules it rewrites), all in the local cloud.
 //! Each step finds what an earlier, interrupted run made and reuses it, so a
 //! retry converges.
 
@@ -14,6 +16,7 @@ use aws_sdk_ecs::types as ecs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use switchyard_domain::pipeline::SourceSettings;
+use switchyard_domain::service_deployment::DeploymentController;
 
 /// The local cloud checks no IAM; the declaration still names a role, as AWS requires.
 const LOCAL_PIPELINE_ROLE: &str = "arn:aws:iam::000000000000:role/switchyard-local-pipeline";
@@ -25,6 +28,11 @@ const LOCAL_TASK_MEMORY: &str = "512";
 /// The local cloud checks no IAM; task definitions still name their roles.
 const LOCAL_TASK_ROLE: &str = "arn:aws:iam::000000000000:role/switchyard-local-task";
 
+/// The local cloud checks no IAM; ECS's load balancer settings still name
+/// the infrastructure role that may rewrite the listener rules.
+const LOCAL_ECS_INFRASTRUCTURE_ROLE: &str =
+    "arn:aws:iam::000000000000:role/switchyard-local-ecs-infrastructure";
+
 /// How long a new service may take until its tasks answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -35,11 +43,21 @@ pub struct LocalCloudTarget<'a> {
 }
 
 pub fn names(env: &EnvironmentRow) -> StackOutputs {
+    // ECS's own controller needs no CodeDeploy resources.
+    let codedeploy = env.deployment_controller == DeploymentController::CodeDeploy;
     StackOutputs {
         cluster: resource_name(&env.name, "", 255),
         service: env.name.clone(),
-        codedeploy_application: env.name.clone(),
-        deployment_group: format!("{}-dg", env.name),
+        codedeploy_application: if codedeploy {
+            env.name.clone()
+        } else {
+            String::new()
+        },
+        deployment_group: if codedeploy {
+            format!("{}-dg", env.name)
+        } else {
+            String::new()
+        },
         target_groups: vec![
             resource_name(&env.name, "blue", 32),
             resource_name(&env.name, "green", 32),
@@ -79,6 +97,14 @@ pub async fn provision(
     source: Option<&SourceSettings>,
     log: &mut impl Log,
 ) -> anyhow::Result<StackOutputs> {
+    if source.is_some() && env.deployment_controller == DeploymentController::Ecs {
+        bail!(
+            "environment {} has a git source, and its pipeline's Deploy action is CodeDeploy's \
+             so far; an environment on ECS's own controller deploys from the API, the CLI and \
+             the dashboard",
+            env.name
+        );
+    }
     let mut out = names(env);
     let lb_name = resource_name(&env.name, "", 32);
 
@@ -137,11 +163,6 @@ pub async fn provision(
         .and_then(|td| td.task_definition_arn)
         .context("RegisterTaskDefinition answered no ARN")?;
 
-    let blue_arn = lb
-        .target_groups
-        .first()
-        .map(|tg| tg.arn.clone())
-        .context("the load balancer has no target groups")?;
     let active = service(target, &out)
         .await?
         .is_some_and(|s| s.status() == Some("ACTIVE"));
@@ -150,42 +171,23 @@ pub async fn provision(
             .await;
     } else {
         log.line(format!(
-            "ECS service {} with the CODE_DEPLOY controller, {} tasks",
-            out.service, env.desired_count
+            "ECS service {} with the {} controller, {} tasks",
+            out.service,
+            env.deployment_controller.ecs_type(),
+            env.desired_count
         ))
         .await;
-        target
-            .cloud
-            .ecs
-            .create_service()
-            .cluster(&out.cluster)
-            .service_name(&out.service)
-            .task_definition(&task_definition)
-            .desired_count(env.desired_count as i32)
-            .launch_type(ecs::LaunchType::Fargate)
-            .deployment_controller(
-                ecs::DeploymentController::builder()
-                    .r#type(ecs::DeploymentControllerType::CodeDeploy)
-                    .build()?,
-            )
-            .load_balancers(
-                ecs::LoadBalancer::builder()
-                    .target_group_arn(&blue_arn)
-                    .container_name(&env.container_name)
-                    .container_port(env.container_port as i32)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| anyhow!(describe(&e)))?;
+        create_service(target, env, &out, &lb, &task_definition).await?;
     }
 
-    log.line(format!(
-        "CodeDeploy application {} and deployment group {}",
-        out.codedeploy_application, out.deployment_group
-    ))
-    .await;
-    codedeploy(target.cloud, env, &out).await?;
+    if env.deployment_controller == DeploymentController::CodeDeploy {
+        log.line(format!(
+            "CodeDeploy application {} and deployment group {}",
+            out.codedeploy_application, out.deployment_group
+        ))
+        .await;
+        codedeploy(target.cloud, env, &out).await?;
+    }
 
     let repository = repository_name(env);
     log.line(format!("ECR repository {repository}")).await;
@@ -240,6 +242,61 @@ pub async fn provision(
     Ok(out)
 }
 
+/// The service, on the first target group; with ECS's own controller also
+/// the second as its alternate, and the listener rules ECS rewrites.
+async fn create_service(
+    target: &LocalCloudTarget<'_>,
+    env: &EnvironmentRow,
+    out: &StackOutputs,
+    lb: &LocalLoadBalancer,
+    task_definition: &str,
+) -> anyhow::Result<()> {
+    let [blue, green] = &lb.target_groups[..] else {
+        bail!("the load balancer has not the two target groups blue/green needs");
+    };
+    let mut load_balancer = ecs::LoadBalancer::builder()
+        .target_group_arn(&blue.arn)
+        .container_name(&env.container_name)
+        .container_port(env.container_port as i32);
+    let mut service = target
+        .cloud
+        .ecs
+        .create_service()
+        .cluster(&out.cluster)
+        .service_name(&out.service)
+        .task_definition(task_definition)
+        .desired_count(env.desired_count as i32)
+        .launch_type(ecs::LaunchType::Fargate);
+    let controller = match env.ecs_settings()? {
+        None => ecs::DeploymentControllerType::CodeDeploy,
+        Some(settings) => {
+            load_balancer = load_balancer.advanced_configuration(
+                ecs::AdvancedConfiguration::builder()
+                    .alternate_target_group_arn(&green.arn)
+                    .production_listener_rule(&lb.production_listener_rule_arn)
+                    .test_listener_rule(&lb.test_listener_rule_arn)
+                    .role_arn(LOCAL_ECS_INFRASTRUCTURE_ROLE)
+                    .build(),
+            );
+            service = service.deployment_configuration(
+                crate::cloud::service_deployments::deployment_configuration(&settings),
+            );
+            ecs::DeploymentControllerType::Ecs
+        }
+    };
+    service
+        .deployment_controller(
+            ecs::DeploymentController::builder()
+                .r#type(controller)
+                .build()?,
+        )
+        .load_balancers(load_balancer.build())
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))?;
+    Ok(())
+}
+
 /// What the local cloud's `/_localcloud/load-balancers` answers, as far as a
 /// stack needs it (the local cloud has no ELB API; this is its own).
 #[derive(Debug, serde::Deserialize)]
@@ -248,6 +305,9 @@ struct LocalLoadBalancer {
     test_url: String,
     production_listener_arn: String,
     test_listener_arn: String,
+    /// The listeners' default rules, which ECS's own controller rewrites.
+    production_listener_rule_arn: String,
+    test_listener_rule_arn: String,
     target_groups: Vec<LocalTargetGroup>,
 }
 
@@ -544,29 +604,31 @@ pub async fn destroy(
         Err(e) if e.code.as_deref() == Some("PipelineNotFoundException") => {}
         Err(e) => bail!("cannot delete the pipeline: {e}"),
     }
-    log.line(format!(
-        "CodeDeploy deployment group {} and application {}",
-        out.deployment_group, out.codedeploy_application
-    ))
-    .await;
-    let _ = target
-        .cloud
-        .codedeploy
-        .delete_deployment_group()
-        .application_name(&out.codedeploy_application)
-        .deployment_group_name(&out.deployment_group)
-        .send()
+    if env.deployment_controller == DeploymentController::CodeDeploy {
+        log.line(format!(
+            "CodeDeploy deployment group {} and application {}",
+            out.deployment_group, out.codedeploy_application
+        ))
         .await;
-    gone_is_fine(
-        target
+        let _ = target
             .cloud
             .codedeploy
-            .delete_application()
+            .delete_deployment_group()
             .application_name(&out.codedeploy_application)
+            .deployment_group_name(&out.deployment_group)
             .send()
-            .await,
-        &["ApplicationDoesNotExistException"],
-    )?;
+            .await;
+        gone_is_fine(
+            target
+                .cloud
+                .codedeploy
+                .delete_application()
+                .application_name(&out.codedeploy_application)
+                .send()
+                .await,
+            &["ApplicationDoesNotExistException"],
+        )?;
+    }
     log.line(format!(
         "ECS service {} and cluster {}",
         out.service, out.cluster

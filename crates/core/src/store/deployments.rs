@@ -3,6 +3,8 @@
 use sqlx::SqliteExecutor;
 use sqlx::types::Json;
 use switchyard_domain::deployment::{DeploymentStatus, LifecycleEventState, TaskSetState};
+use switchyard_domain::service_deployment::DeploymentController;
+use switchyard_domain::service_deployment::progress::{HookState, ServiceDeploymentStatus};
 
 const ACTIVE: &str = "('Created', 'Queued', 'InProgress', 'Ready', 'Baking')";
 
@@ -68,12 +70,27 @@ pub struct DeploymentRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub completed_at: Option<i64>,
+    /// Set when ECS's own controller runs the deployment.
+    pub service_deployment_arn: Option<String>,
+    /// ECS's status word, beside the shared `status`.
+    pub cloud_status: Option<ServiceDeploymentStatus>,
+    pub hooks: Json<Vec<HookState>>,
+}
+
+impl DeploymentRow {
+    pub fn controller(&self) -> DeploymentController {
+        if self.service_deployment_arn.is_some() {
+            DeploymentController::Ecs
+        } else {
+            DeploymentController::CodeDeploy
+        }
+    }
 }
 
 const SELECT: &str = "SELECT d.id, d.environment_id, e.name AS environment, d.release_id, r.version, r.image, r.git_commit,
         d.codedeploy_id, d.deployment_config, d.status, d.rolled_back, d.task_definition_arn, d.lifecycle,
         d.task_sets, d.green_weight, d.error_code, d.error_message, d.created_by, d.created_at, d.updated_at,
-        d.completed_at
+        d.completed_at, d.service_deployment_arn, d.cloud_status, d.hooks
     FROM deployments d JOIN environments e ON e.id = d.environment_id JOIN releases r ON r.id = d.release_id";
 
 pub async fn find(
@@ -138,7 +155,8 @@ pub async fn succeeded(
 pub struct NewDeploymentRow<'a> {
     pub environment_id: i64,
     pub release_id: i64,
-    pub codedeploy_id: &'a str,
+    /// The controller's id of the deployment.
+    pub started: StartedAs<'a>,
     pub deployment_config: &'a str,
     pub task_definition_arn: &'a str,
     pub idempotency_key: Option<&'a str>,
@@ -146,18 +164,33 @@ pub struct NewDeploymentRow<'a> {
     pub now: i64,
 }
 
+/// How the cloud knows a deployment.
+#[derive(Debug, Clone, Copy)]
+pub enum StartedAs<'a> {
+    CodeDeploy { deployment_id: &'a str },
+    Ecs { service_deployment_arn: &'a str },
+}
+
 pub async fn insert(
     db: impl SqliteExecutor<'_>,
     row: &NewDeploymentRow<'_>,
 ) -> Result<i64, sqlx::Error> {
+    let (codedeploy_id, service_deployment_arn) = match row.started {
+        StartedAs::CodeDeploy { deployment_id } => (Some(deployment_id), None),
+        StartedAs::Ecs {
+            service_deployment_arn,
+        } => (None, Some(service_deployment_arn)),
+    };
     sqlx::query_scalar(
-        "INSERT INTO deployments (environment_id, release_id, codedeploy_id, deployment_config, status,
-             task_definition_arn, idempotency_key, created_by, created_at, updated_at)
-         VALUES (?, ?, ?, ?, 'Created', ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO deployments (environment_id, release_id, codedeploy_id, service_deployment_arn,
+             deployment_config, status, task_definition_arn, idempotency_key, created_by, created_at,
+             updated_at)
+         VALUES (?, ?, ?, ?, ?, 'Created', ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(row.environment_id)
     .bind(row.release_id)
-    .bind(row.codedeploy_id)
+    .bind(codedeploy_id)
+    .bind(service_deployment_arn)
     .bind(row.deployment_config)
     .bind(row.task_definition_arn)
     .bind(row.idempotency_key)
@@ -178,6 +211,8 @@ pub struct Observed<'a> {
     pub error_code: Option<&'a str>,
     pub error_message: Option<&'a str>,
     pub completed_at: Option<i64>,
+    /// ECS's status and hooks, for a deployment of its own controller.
+    pub native: Option<(ServiceDeploymentStatus, &'a [HookState])>,
     pub now: i64,
 }
 
@@ -188,7 +223,8 @@ pub async fn update_observed(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE deployments SET status = ?, rolled_back = ?, lifecycle = ?, task_sets = ?, green_weight = ?,
-             error_code = ?, error_message = ?, completed_at = ?, updated_at = ?
+             error_code = ?, error_message = ?, completed_at = ?, updated_at = ?,
+             cloud_status = COALESCE(?, cloud_status), hooks = COALESCE(?, hooks)
          WHERE id = ?",
     )
     .bind(o.status)
@@ -200,6 +236,8 @@ pub async fn update_observed(
     .bind(o.error_message)
     .bind(o.completed_at)
     .bind(o.now)
+    .bind(o.native.map(|(status, _)| status))
+    .bind(o.native.map(|(_, hooks)| Json(hooks)))
     .bind(id)
     .execute(db)
     .await

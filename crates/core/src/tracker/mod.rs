@@ -8,6 +8,7 @@
 use crate::app::App;
 use crate::app::tracking::Tracked;
 use crate::cloud::deployments as cloud_deployments;
+use crate::cloud::service_deployments as cloud_service_deployments;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -227,27 +228,37 @@ impl Tracker {
             .cloud_for(&env)
             .await
             .map_err(|e| err(e.to_string()))?;
-        // The same resources a deployment was started against; without them
-        // (the stack was destroyed) there is nothing left to observe.
-        let target = match crate::app::deployments::target_of(&env) {
-            Ok(target) => target,
-            Err(e) => {
-                tracing::warn!(deployment = id, error = %e, "cannot observe the deployment any more");
-                return Ok((true, platform));
+        let finished = match &d.service_deployment_arn {
+            Some(arn) => {
+                let seen = cloud_service_deployments::describe(&cloud, &[arn.as_str()])
+                    .await
+                    .map_err(|e| err(e.message))?;
+                let seen = seen
+                    .first()
+                    .ok_or_else(|| err(format!("ECS reports no service deployment {arn}")))?;
+                self.app.record_native_observation(&d, seen).await
             }
-        };
-        let seen = cloud_deployments::observe(
-            &cloud,
-            d.codedeploy_id.as_deref().unwrap_or_default(),
-            &target,
-        )
-        .await
-        .map_err(|e| err(e.message))?;
-        let finished = self
-            .app
-            .record_observation(&d, &seen)
-            .await
-            .map_err(|e| err(e.to_string()))?;
+            None => {
+                // The same resources a deployment was started against; without
+                // them (the stack was destroyed) there is nothing left to observe.
+                let target = match crate::app::deployments::target_of(&env) {
+                    Ok(target) => target,
+                    Err(e) => {
+                        tracing::warn!(deployment = id, error = %e, "cannot observe the deployment any more");
+                        return Ok((true, platform));
+                    }
+                };
+                let seen = cloud_deployments::observe(
+                    &cloud,
+                    d.codedeploy_id.as_deref().unwrap_or_default(),
+                    &target,
+                )
+                .await
+                .map_err(|e| err(e.message))?;
+                self.app.record_observation(&d, &seen).await
+            }
+        }
+        .map_err(|e| err(e.to_string()))?;
         Ok((finished, platform))
     }
 }

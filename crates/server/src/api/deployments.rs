@@ -11,8 +11,8 @@ use axum::response::sse::{Event as SseEvent, Sse};
 use std::convert::Infallible;
 use switchyard_api::deployments::{
     ContinueBody, Deployment, DeploymentError, DeploymentList, EnvironmentRollbackBody,
-    LifecycleEvent, ReleaseRef, ScheduleStep, StartDeploymentBody, TaskSet, TaskSets,
-    TrafficSample, Wait,
+    LifecycleEvent, LifecycleHook, ReleaseRef, ScheduleStep, StartDeploymentBody, TaskSet,
+    TaskSets, TrafficSample, Wait,
 };
 use switchyard_core::app::deployments::StartDeployment;
 use switchyard_core::store::deployments::DeploymentRow;
@@ -65,6 +65,7 @@ fn deployment_json(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
                 .collect()
         })
         .unwrap_or_default();
+    let controller = d.controller();
     Deployment {
         id: d.id,
         environment: d.environment,
@@ -74,9 +75,12 @@ fn deployment_json(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
             image: d.image,
             commit: d.git_commit,
         },
+        controller: controller.to_string(),
         codedeploy_id: d.codedeploy_id,
+        service_deployment_arn: d.service_deployment_arn,
         deployment_config: d.deployment_config,
         status: d.status.to_string(),
+        ecs_status: d.cloud_status.map(|s| s.to_string()),
         rolled_back: d.rolled_back,
         current_lifecycle_event: current,
         lifecycle_events: lifecycle
@@ -86,6 +90,17 @@ fn deployment_json(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
                 status: e.status.to_string(),
                 started_at: e.started_at.map(timestamp),
                 ended_at: e.ended_at.map(timestamp),
+            })
+            .collect(),
+        hooks: d
+            .hooks
+            .iter()
+            .map(|h| LifecycleHook {
+                hook_id: h.hook_id.clone(),
+                target_type: h.target_type.to_string(),
+                status: h.status.to_string(),
+                expires_at: h.expires_at.map(timestamp),
+                timeout_action: h.timeout_action.map(|a| a.to_string()),
             })
             .collect(),
         task_sets: TaskSets {
@@ -167,6 +182,7 @@ pub async fn start(
             &actor.name,
         )?,
         config: parse_config(body.deployment_config.as_deref())?,
+        ecs: None,
         idempotency_key,
     };
     let (row, created) = state.app.start_deployment(&actor, &name, &request).await?;

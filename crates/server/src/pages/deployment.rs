@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use switchyard_core::app::views::{AllowedActions, DeploymentView};
 use switchyard_core::store;
 use switchyard_domain::deployment::{DeploymentStatus, LifecycleEventStatus};
+use switchyard_domain::service_deployment::DeploymentController;
 
 /// A CSS class for a CodeDeploy status.
 pub fn status_class(status: DeploymentStatus, rolled_back: bool) -> &'static str {
@@ -51,7 +52,7 @@ pub struct TaskSetView {
     /// "Blue" or "Green", as CodeDeploy labels them.
     pub label: &'static str,
     pub class: &'static str,
-    /// "original" or "replacement".
+    /// "original" or "replacement"; "source" or "target" revision with ECS.
     pub role: &'static str,
     pub id: String,
     pub status: String,
@@ -81,6 +82,13 @@ pub struct DeploymentModel {
     pub config: String,
     pub status: String,
     pub status_class: &'static str,
+    /// ECS's own status word, with its controller.
+    pub ecs_status: Option<String>,
+    /// "Task sets" and "Lifecycle", or "Service revisions" and "Stages".
+    pub sets_title: &'static str,
+    pub timeline_title: &'static str,
+    /// The PAUSE hook holding the deployment: until when, and then what.
+    pub pause: Option<String>,
     pub running: bool,
     pub current_event: Option<String>,
     pub created_by: String,
@@ -154,30 +162,33 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
             }),
         })
         .collect();
-    let task_sets = [
-        ("Blue", "blue", "original"),
-        ("Green", "green", "replacement"),
-    ]
-    .into_iter()
-    .filter_map(|(label, class, role)| {
-        view.task_set(label).map(|t| TaskSetView {
-            label,
-            class,
-            role,
-            id: t.id.rsplit('/').next().unwrap_or(&t.id).to_owned(),
-            status: t.status.clone(),
-            desired: t.desired,
-            running: t.running,
-            pending: t.pending,
-            weight: percent(t.traffic_weight),
-            target_group: t
-                .target_group
-                .as_deref()
-                .map(|tg| tg.rsplit(['/', ':']).nth(1).unwrap_or(tg).to_owned())
-                .unwrap_or_default(),
+    let ecs = d.controller() == DeploymentController::Ecs;
+    let (original, replacement) = if ecs {
+        ("source", "target")
+    } else {
+        ("original", "replacement")
+    };
+    let task_sets = [("Blue", "blue", original), ("Green", "green", replacement)]
+        .into_iter()
+        .filter_map(|(label, class, role)| {
+            view.task_set(label).map(|t| TaskSetView {
+                label,
+                class,
+                role,
+                id: t.id.rsplit('/').next().unwrap_or(&t.id).to_owned(),
+                status: t.status.clone(),
+                desired: t.desired,
+                running: t.running,
+                pending: t.pending,
+                weight: percent(t.traffic_weight),
+                target_group: t
+                    .target_group
+                    .as_deref()
+                    .map(|tg| tg.rsplit(['/', ':']).nth(1).unwrap_or(tg).to_owned())
+                    .unwrap_or_default(),
+            })
         })
-    })
-    .collect();
+        .collect();
     // While the team's approval is pending, rerouting is the approvers'
     // call (the server refuses it by hand): the approval panel stands in.
     let awaiting_approval = view
@@ -190,17 +201,29 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
         {
             actions.push(ActionView {
                 path: "reroute",
-                label: "Reroute traffic",
-                question: format!(
-                    "Move production traffic to the replacement (green) task set of {} now, \
-                     instead of waiting out the ready wait?",
-                    d.version
-                ),
-                confirm: "Yes, reroute traffic",
+                label: if ecs { "Continue" } else { "Reroute traffic" },
+                question: if ecs {
+                    format!(
+                        "Release the PAUSE hook holding {} and let ECS go on with the deployment?",
+                        d.version
+                    )
+                } else {
+                    format!(
+                        "Move production traffic to the replacement (green) task set of {} now, \
+                         instead of waiting out the ready wait?",
+                        d.version
+                    )
+                },
+                confirm: if ecs {
+                    "Yes, continue"
+                } else {
+                    "Yes, reroute traffic"
+                },
                 danger: false,
             });
         }
-        if allowed.continue_deployment && d.status == DeploymentStatus::Baking {
+        // ECS has no call that ends its bake time early.
+        if allowed.continue_deployment && d.status == DeploymentStatus::Baking && !ecs {
             actions.push(ActionView {
                 path: "terminate-original",
                 label: "Terminate original now",
@@ -216,8 +239,9 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
                 path: "rollback",
                 label: "Stop and roll back",
                 question: format!(
-                    "Stop deployment {} and return all production traffic to the original (blue) task set?",
-                    d.id
+                    "Stop deployment {} and return all production traffic to the {original} (blue) {}?",
+                    d.id,
+                    if ecs { "revision" } else { "task set" }
                 ),
                 confirm: "Yes, stop and roll back",
                 danger: true,
@@ -240,6 +264,23 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
             .to_owned(),
         status: status_text(d.status, d.rolled_back),
         status_class: status_class(d.status, d.rolled_back),
+        ecs_status: d.cloud_status.map(|s| s.to_string()),
+        sets_title: if ecs {
+            "Service revisions"
+        } else {
+            "Task sets"
+        },
+        timeline_title: if ecs { "Stages" } else { "Lifecycle" },
+        pause: d.hooks.iter().find(|h| h.is_awaiting()).map(|h| {
+            let until = h.expires_at.map_or_else(String::new, |at| {
+                let when = When::at(at, now);
+                format!(" until {} ({})", when.absolute, when.relative)
+            });
+            let then = h
+                .timeout_action
+                .map_or_else(String::new, |a| format!(", then {a}"));
+            format!("Held by a PAUSE hook{until}{then}")
+        }),
         running: !view.finished,
         current_event,
         created_by: d.created_by.clone(),

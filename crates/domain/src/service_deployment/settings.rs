@@ -1,8 +1,8 @@
-//! How an environment deploys when ECS itself is the deployment controller
-//! (`deploymentController.type = ECS`): the strategy, the bake time and the
-//! gates, PAUSE hooks that switchyard holds until the team approves.
-//! switchyard owns these settings and sends them with every UpdateService,
-//! so the limits and defaults here are the ECS API model's.
+//! The settings an environment deploys with when ECS itself is the
+//! deployment controller (`deploymentController.type = ECS`): the strategy,
+//! the bake time and the gates, PAUSE hooks that switchyard holds until the
+//! team approves. switchyard owns these settings and sends them with every
+//! UpdateService, so the limits and defaults here are the ECS API model's.
 
 use crate::{FieldError, ForField, Invalid};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,268 @@
+//! Deployments of an environment whose controller is ECS's own, end to end
+//! on the embedded local cloud: provisioned with the ECS controller,
+//! deployed by UpdateService, held by the environment's PAUSE gate,
+//! continued, stopped and rolled back from the API, with production loaded
+//! all along.
+
+use crate::dashboard::Session;
+use crate::deployments::{Env, provision};
+use crate::helpers::TestServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// A server at time scale 60 with a provisioned local environment on ECS's
+/// controller: LINEAR 25 % a minute, a minute's bake, a gate before the
+/// production shift.
+async fn native_env() -> Env {
+    let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
+    let created = s
+        .post(
+            "/api/environments",
+            &s.admin_token,
+            json!({
+                "name": "native",
+                "platform": "local",
+                "container": {"desired_count": 2},
+                "controller": "ecs",
+                "ecs_deployment": {
+                    "strategy": "LINEAR",
+                    "linear": {"step_percent": 25, "step_bake_minutes": 1},
+                    "bake_time_minutes": 1,
+                    "gates": [{"timeout_minutes": 600}]
+                }
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let stack = provision(&s, "native").await;
+    for v in ["v1", "v2", "v3"] {
+        s.write_site(v);
+    }
+    Env {
+        prod_url: stack["outputs"]["prod_url"].as_str().unwrap().to_owned(),
+        s,
+    }
+}
+
+impl Env {
+    async fn act(&self, id: i64, action: &str, body: Value) -> Value {
+        let answer = self
+            .s
+            .post(
+                &format!("/api/deployments/{id}/{action}"),
+                &self.s.admin_token,
+                body,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{action}: {:?}", answer.body);
+        answer.body
+    }
+
+    /// Starts `version` and waits until the gate holds it.
+    async fn deploy_to_gate(&self, version: &str) -> i64 {
+        let started = self.deploy("native", version, None).await;
+        assert_eq!(started.status, StatusCode::CREATED, "{:?}", started.body);
+        assert_eq!(started.body["controller"], "ecs");
+        assert!(
+            started.body["service_deployment_arn"]
+                .as_str()
+                .is_some_and(|arn| arn.contains(":service-deployment/")),
+            "{:?}",
+            started.body
+        );
+        assert_eq!(started.body["deployment_config"], "LINEAR: 25% every 1 min");
+        let id = started.body["id"].as_i64().unwrap();
+        let held = self.wait(id, &["Ready"]).await;
+        assert_eq!(held["ecs_status"], "IN_PROGRESS", "{held}");
+        let hook = &held["hooks"][0];
+        assert_eq!(hook["target_type"], "PAUSE", "{held}");
+        assert_eq!(hook["status"], "AWAITING_ACTION", "{held}");
+        assert_eq!(hook["timeout_action"], "ROLLBACK", "{held}");
+        assert!(hook["expires_at"].is_string(), "{held}");
+        assert_eq!(held["green_weight"], 0.0, "the gate holds production");
+        id
+    }
+
+    /// Polls until `ready` says the deployment is there (bounded).
+    async fn until(&self, id: i64, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let d = self
+                .s
+                .get(&format!("/api/deployments/{id}"), &self.s.admin_token)
+                .await
+                .body;
+            if ready(&d) {
+                return d;
+            }
+            assert!(Instant::now() < deadline, "not {what}: {d}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn weights(d: &Value) -> Vec<f64> {
+    d["traffic_samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["green_weight"].as_f64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_ecs_environment_deploys_linearly_past_its_gate_and_rolls_back_with_zero_failed_requests()
+ {
+    let e = native_env().await;
+
+    // CodeDeploy's configs are not ECS's: refused, and nothing starts.
+    let refused = e
+        .deploy("native", "v1", Some("CodeDeployDefault.ECSAllAtOnce"))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.field(), "deployment_config");
+    let listed =
+        e.s.get("/api/environments/native/deployments", &e.s.admin_token)
+            .await;
+    assert_eq!(listed.body["deployments"], json!([]), "nothing was started");
+
+    // The first release waits at the gate like any other, then goes live.
+    let first = e.deploy_to_gate("v1").await;
+    let continued = e.act(first, "continue", json!({"wait": "ready"})).await;
+    assert_eq!(continued["id"], first);
+    let v1 = e.wait(first, &["Succeeded"]).await;
+    assert_eq!(v1["ecs_status"], "SUCCESSFUL");
+    assert_eq!(v1["green_weight"], 100.0);
+    assert!(e.serving().await.contains("v1"));
+
+    // v2 shifts in 25 % steps while production is loaded.
+    let load = e.load(Duration::from_secs(12), 4);
+    let second = e.deploy_to_gate("v2").await;
+    let terminate =
+        e.s.post(
+            &format!("/api/deployments/{second}/continue"),
+            &e.s.admin_token,
+            json!({"wait": "termination"}),
+        )
+        .await;
+    assert_eq!(
+        terminate.status,
+        StatusCode::CONFLICT,
+        "{:?}",
+        terminate.body
+    );
+    e.act(second, "continue", json!({"wait": "ready"})).await;
+    let done = e.wait(second, &["Succeeded"]).await;
+    let result = load.await.unwrap();
+    assert_eq!(result.errors, 0, "failed requests during the shift");
+    assert!(result.ok > 50, "{result:?}");
+    assert!(e.serving().await.contains("v2"));
+    let seen = weights(&done);
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    for step in [25.0, 50.0, 75.0, 100.0] {
+        assert!(seen.contains(&step), "the {step} % step: {seen:?}");
+    }
+    // The stages ECS went through are the deployment's lifecycle rows.
+    let stages: Vec<&str> = done["lifecycle_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["status"], "Succeeded", "{s}");
+            s["name"].as_str().unwrap()
+        })
+        .collect();
+    for stage in [
+        "SCALE_UP",
+        "TEST_TRAFFIC_SHIFT",
+        "PRODUCTION_TRAFFIC_SHIFT",
+        "BAKE_TIME",
+    ] {
+        assert!(stages.contains(&stage), "{stage} in {stages:?}");
+    }
+    assert_eq!(done["hooks"][0]["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["task_sets"]["green"]["traffic_weight"], 100.0);
+
+    // The page shows the stages, the revisions and what the gate waits for;
+    // rolled back from it, ECS is told to continue with ROLLBACK.
+    let third = e.deploy_to_gate("v3").await;
+    let session = Session::sign_in(&e.s, &e.s.admin_token).await;
+    let (status, page) = session.page(&e.s, &format!("/deployments/{third}")).await;
+    assert_eq!(status, StatusCode::OK);
+    for text in [
+        "Stages",
+        "Service revisions",
+        "PRODUCTION_TRAFFIC_SHIFT",
+        "Held by a PAUSE hook until",
+        "then ROLLBACK",
+        ">Continue<",
+        "IN_PROGRESS",
+    ] {
+        assert!(page.contains(text), "{text:?} on the page:\n{page}");
+    }
+    assert!(!page.contains("Terminate original"), "{page}");
+    let rolled = session
+        .post(&e.s, &format!("/deployments/{third}/rollback"))
+        .form(&[("csrf", session.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rolled.status(), StatusCode::SEE_OTHER);
+    let rejected = e.wait(third, &["Stopped", "Failed"]).await;
+    assert_eq!(rejected["status"], "Stopped", "{rejected}");
+    assert_eq!(rejected["rolled_back"], true);
+    assert_eq!(rejected["ecs_status"], "ROLLBACK_SUCCESSFUL");
+    assert!(e.serving().await.contains("v2"));
+
+    // Stopped mid-shift: all traffic returns to v2, no request fails.
+    let load = e.load(Duration::from_secs(8), 4);
+    let again = e.deploy_to_gate("v3").await;
+    e.act(again, "continue", json!({"wait": "ready"})).await;
+    e.until(again, "part-way shifted", |d| {
+        d["green_weight"]
+            .as_f64()
+            .is_some_and(|w| w > 0.0 && w < 100.0)
+    })
+    .await;
+    e.act(again, "rollback", json!({})).await;
+    let stopped = e.wait(again, &["Stopped", "Failed"]).await;
+    assert_eq!(stopped["rolled_back"], true, "{stopped}");
+    assert!(e.serving().await.contains("v2"));
+    let result = load.await.unwrap();
+    assert_eq!(result.errors, 0, "failed requests around the stop");
+
+    // The environment's rollback goes back to v1 at once, without the gate.
+    let back =
+        e.s.post(
+            "/api/environments/native/rollback",
+            &e.s.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::CREATED, "{:?}", back.body);
+    assert_eq!(back.body["release"]["version"], "v1");
+    assert_eq!(back.body["deployment_config"], "BLUE_GREEN: all at once");
+    let id = back.body["id"].as_i64().unwrap();
+    e.wait(id, &["Succeeded"]).await;
+    assert!(e.serving().await.contains("v1"));
+
+    // The audit trail tells it as ECS reported it.
+    let kinds = e.s.event_kinds("native").await;
+    for kind in [
+        "deployment.started",
+        "deployment.hook",
+        "deployment.continued",
+        "deployment.rollback_requested",
+        "deployment.lifecycle",
+        "deployment.traffic",
+        "deployment.status",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+}
