@@ -224,10 +224,10 @@ async fn wait_ready(
                 "the server stopped at start; see the log above"
             )));
         }
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return Ok(());
-            }
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
         }
         if Instant::now() > deadline {
             return Err(CliError::Unreachable(format!(

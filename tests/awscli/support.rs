@@ -227,15 +227,14 @@ impl LocalCloud {
     pub async fn wait_serving(&self, url: &str, colour: &str) {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = self.http.get(url).send().await {
-                if r.status().is_success()
-                    && r.text()
-                        .await
-                        .unwrap_or_default()
-                        .contains(&format!("<h1>{colour}</h1>"))
-                {
-                    return;
-                }
+            if let Ok(r) = self.http.get(url).send().await
+                && r.status().is_success()
+                && r.text()
+                    .await
+                    .unwrap_or_default()
+                    .contains(&format!("<h1>{colour}</h1>"))
+            {
+                return;
             }
             assert!(
                 std::time::Instant::now() < deadline,

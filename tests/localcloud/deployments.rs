@@ -374,10 +374,10 @@ async fn hooks_report_through_the_api_and_ready_waits_for_continue() {
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let execution = loop {
-        if let Ok(text) = std::fs::read_to_string(&handoff) {
-            if !text.trim().is_empty() {
-                break text.trim().to_owned();
-            }
+        if let Ok(text) = std::fs::read_to_string(&handoff)
+            && !text.trim().is_empty()
+        {
+            break text.trim().to_owned();
         }
         assert!(Instant::now() < deadline, "the hook never ran");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -458,15 +458,14 @@ impl Stack {
     pub async fn wait_until_serving(&self, cloud: &Cloud, colour: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = cloud.http.get(&self.production_url).send().await {
-                if r.status().is_success()
-                    && r.text()
-                        .await
-                        .unwrap_or_default()
-                        .contains(&format!("<h1>{colour}</h1>"))
-                {
-                    return;
-                }
+            if let Ok(r) = cloud.http.get(&self.production_url).send().await
+                && r.status().is_success()
+                && r.text()
+                    .await
+                    .unwrap_or_default()
+                    .contains(&format!("<h1>{colour}</h1>"))
+            {
+                return;
             }
             assert!(
                 Instant::now() < deadline,

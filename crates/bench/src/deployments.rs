@@ -249,12 +249,12 @@ async fn follow(api: &Api, id: i64) -> anyhow::Result<Vec<(f64, i64)>> {
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
-            if block.lines().any(|l| l == "event: deployment.traffic") {
-                if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
-                    let event: Value = serde_json::from_str(data)?;
-                    if let Some(weight) = event["detail"]["green_weight"].as_f64() {
-                        arrivals.push((weight, at));
-                    }
+            if block.lines().any(|l| l == "event: deployment.traffic")
+                && let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: "))
+            {
+                let event: Value = serde_json::from_str(data)?;
+                if let Some(weight) = event["detail"]["green_weight"].as_f64() {
+                    arrivals.push((weight, at));
                 }
             }
         }

@@ -129,10 +129,10 @@ impl HttpBody for Returned {
 
 impl Drop for Returned {
     fn drop(&mut self) {
-        if let (Some(body), Some(on_drop)) = (self.body.take(), self.on_drop.take()) {
-            if !body.is_end_stream() {
-                let _ = on_drop.send(body);
-            }
+        if let (Some(body), Some(on_drop)) = (self.body.take(), self.on_drop.take())
+            && !body.is_end_stream()
+        {
+            let _ = on_drop.send(body);
         }
     }
 }

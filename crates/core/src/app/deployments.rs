@@ -268,15 +268,14 @@ impl App {
     ) -> Result<(DeploymentRow, bool)> {
         actor.require(Role::Deployer, "starting deployments")?;
         let env = find_environment(self.store.reader(), environment).await?;
-        if let Some(key) = &request.idempotency_key {
-            if let Some(first) =
+        if let Some(key) = &request.idempotency_key
+            && let Some(first) =
                 store::deployments::find_by_idempotency_key(self.store.reader(), env.id, key)
                     .await?
-            {
-                // A retry: followed already, unless the server restarted.
-                self.track(Tracked::Deployment(first.id));
-                return Ok((first, false));
-            }
+        {
+            // A retry: followed already, unless the server restarted.
+            self.track(Tracked::Deployment(first.id));
+            return Ok((first, false));
         }
         let target = service_target_of(&env)?;
         let plan = Plan::of(&env, request)?;
@@ -299,13 +298,13 @@ impl App {
             request.release.version.as_str(),
         )
         .await?;
-        if let Some(release) = &existing {
-            if release.image != image {
-                return Err(Error::Conflict(format!(
-                    "release {} of {environment} is image {}; give the new image a new version",
-                    release.version, release.image
-                )));
-            }
+        if let Some(release) = &existing
+            && release.image != image
+        {
+            return Err(Error::Conflict(format!(
+                "release {} of {environment} is image {}; give the new image a new version",
+                release.version, release.image
+            )));
         }
 
         // The cloud first: nothing is recorded unless it took the deployment.
@@ -794,10 +793,10 @@ impl App {
                 event_id,
             });
         }
-        if let Some(approval_id) = decided_approval {
-            if let Err(e) = self.apply_approval(approval_id).await {
-                tracing::warn!(approval = approval_id, error = %e, "the cloud did not take the decision yet; will retry");
-            }
+        if let Some(approval_id) = decided_approval
+            && let Err(e) = self.apply_approval(approval_id).await
+        {
+            tracing::warn!(approval = approval_id, error = %e, "the cloud did not take the decision yet; will retry");
         }
         Ok(seen.status.is_terminal())
     }
@@ -916,10 +915,11 @@ impl App {
                 now,
             )
             .await?;
-        } else if before == DeploymentStatus::Ready {
-            if let Some(approval) = store::approvals::for_deployment(&mut *tx, d.id).await? {
-                if store::approvals::decide(&mut *tx, approval.id, "closed", now).await? {
-                    store::events::append(
+        } else if before == DeploymentStatus::Ready
+            && let Some(approval) = store::approvals::for_deployment(&mut *tx, d.id).await?
+            && store::approvals::decide(&mut *tx, approval.id, "closed", now).await?
+        {
+            store::events::append(
                         &mut *tx,
                         &NewEvent {
                             environment_id: Some(d.environment_id),
@@ -931,8 +931,6 @@ impl App {
                         },
                     )
                     .await?;
-                }
-            }
         }
         Ok(None)
     }

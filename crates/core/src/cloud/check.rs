@@ -384,13 +384,13 @@ async fn check_pipeline(cloud: &Cloud, name: &str, named: &Named<'_>) -> Result<
             .filter_map(|a| a.configuration().and_then(|c| c.get(key)).cloned())
             .collect()
     };
-    if let Some(group) = named.deployment_group {
-        if !targets("DeploymentGroupName").iter().any(|g| g == group) {
-            return Err(format!(
-                "the pipeline deploys to deployment group {}, not the environment's {group}",
-                targets("DeploymentGroupName").join(", ")
-            ));
-        }
+    if let Some(group) = named.deployment_group
+        && !targets("DeploymentGroupName").iter().any(|g| g == group)
+    {
+        return Err(format!(
+            "the pipeline deploys to deployment group {}, not the environment's {group}",
+            targets("DeploymentGroupName").join(", ")
+        ));
     }
     let stages: Vec<&str> = pipeline.stages().iter().map(|s| s.name()).collect();
     Ok(format!(

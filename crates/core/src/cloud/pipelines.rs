@@ -222,23 +222,23 @@ pub async fn observe(
                 None => ActionStatus::NotStarted,
             };
             let category = type_id.map_or("", |t| t.category().as_str()).to_owned();
-            if let Some(token) = latest.and_then(|l| l.token()) {
-                if status == ActionStatus::InProgress {
-                    pending_approvals.push(PendingApproval {
-                        stage: stage_name.to_owned(),
-                        action: action_name.to_owned(),
-                        token: token.to_owned(),
-                    });
-                }
+            if let Some(token) = latest.and_then(|l| l.token())
+                && status == ActionStatus::InProgress
+            {
+                pending_approvals.push(PendingApproval {
+                    stage: stage_name.to_owned(),
+                    action: action_name.to_owned(),
+                    token: token.to_owned(),
+                });
             }
             let external_id = result
                 .and_then(|r| r.external_execution_id())
                 .or_else(|| latest.and_then(|l| l.external_execution_id()))
                 .map(str::to_owned);
-            if category == "Deploy" {
-                if let Some(id) = &external_id {
-                    deployment_id = Some(id.clone());
-                }
+            if category == "Deploy"
+                && let Some(id) = &external_id
+            {
+                deployment_id = Some(id.clone());
             }
             actions.push(ActionState {
                 name: action_name.to_owned(),

@@ -528,13 +528,13 @@ async fn wait_serving(
                 last_reason = Some(reason);
             }
         }
-        if let Some(reason) = last_reason.as_ref().filter(|_| running == 0) {
-            if stopped.len() >= STOPS_BEFORE_GIVING_UP {
-                bail!(
-                    "the service's tasks keep stopping ({} so far, none running): {reason}",
-                    stopped.len()
-                );
-            }
+        if let Some(reason) = last_reason.as_ref().filter(|_| running == 0)
+            && stopped.len() >= STOPS_BEFORE_GIVING_UP
+        {
+            bail!(
+                "the service's tasks keep stopping ({} so far, none running): {reason}",
+                stopped.len()
+            );
         }
         if started.elapsed() > READY_TIMEOUT {
             bail!(

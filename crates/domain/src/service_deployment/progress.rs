@@ -142,7 +142,11 @@ impl NativeProgress {
     /// own, and the end of the deployment closes the last. Main stages a
     /// poll did not see (they passed between two polls) get rows without
     /// times: they ran, but nobody saw when.
-    pub fn advance_stages(&self, rows: &[LifecycleEventState], at: i64) -> Vec<LifecycleEventState> {
+    pub fn advance_stages(
+        &self,
+        rows: &[LifecycleEventState],
+        at: i64,
+    ) -> Vec<LifecycleEventState> {
         let mut rows = rows.to_vec();
         let close = |rows: &mut Vec<LifecycleEventState>, status| {
             if let Some(open) = rows

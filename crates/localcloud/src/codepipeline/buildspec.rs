@@ -242,12 +242,12 @@ fn artifact_spec(
         .get("base-directory")
         .and_then(scalar)
         .filter(|b| !b.is_empty());
-    if let Some(base) = &base_directory {
-        if !stays_inside(base) {
-            return Err(format!(
-                "{what}.base-directory {base:?} must be a relative path inside the source"
-            ));
-        }
+    if let Some(base) = &base_directory
+        && !stays_inside(base)
+    {
+        return Err(format!(
+            "{what}.base-directory {base:?} must be a relative path inside the source"
+        ));
     }
     Ok(ArtifactSpec {
         files,

@@ -580,12 +580,12 @@ fn check_configuration(
                 parse_environment_variables(raw)
                     .map_err(|why| action_error(format!("Action {name}: {why}")))?;
             }
-            if let Some(primary) = configuration.get("PrimarySource") {
-                if !inputs.contains(primary) {
-                    return Err(action_error(format!(
-                        "Action {name}: PrimarySource {primary} is not one of its input artifacts"
-                    )));
-                }
+            if let Some(primary) = configuration.get("PrimarySource")
+                && !inputs.contains(primary)
+            {
+                return Err(action_error(format!(
+                    "Action {name}: PrimarySource {primary} is not one of its input artifacts"
+                )));
             }
         }
         "CodeDeployToECS" => {
@@ -619,12 +619,12 @@ fn check_configuration(
             }
         }
         "CodeCommit" | "CodeStarSourceConnection" => {
-            if let Some(format) = configuration.get("OutputArtifactFormat") {
-                if !matches!(format.as_str(), "CODE_ZIP" | "CODEBUILD_CLONE_REF") {
-                    return Err(action_error(format!(
-                        "Action {name}: OutputArtifactFormat must be CODE_ZIP or CODEBUILD_CLONE_REF"
-                    )));
-                }
+            if let Some(format) = configuration.get("OutputArtifactFormat")
+                && !matches!(format.as_str(), "CODE_ZIP" | "CODEBUILD_CLONE_REF")
+            {
+                return Err(action_error(format!(
+                    "Action {name}: OutputArtifactFormat must be CODE_ZIP or CODEBUILD_CLONE_REF"
+                )));
             }
         }
         _ => {}

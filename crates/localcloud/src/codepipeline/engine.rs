@@ -153,15 +153,15 @@ async fn drive(cloud: Arc<LocalCloud>, id: String) {
             let mut state = cloud.lock();
             let mut tick = Tick::default();
             advance(&cloud, &mut state, &id, now_millis(), &mut tick);
-            if tick.finished {
-                if let Some(e) = state.pipeline_executions.get_mut(&id) {
-                    e.driven = false;
-                }
+            if tick.finished
+                && let Some(e) = state.pipeline_executions.get_mut(&id)
+            {
+                e.driven = false;
             }
-            if tick.changed {
-                if let Err(e) = cloud.file.save(&state) {
-                    tracing::error!(error = %e, "cannot save the local cloud's state");
-                }
+            if tick.changed
+                && let Err(e) = cloud.file.save(&state)
+            {
+                tracing::error!(error = %e, "cannot save the local cloud's state");
             }
             (tick.finished, tick.launch)
         };

@@ -94,10 +94,10 @@ async fn fetch(
             job.branch
         )));
     }
-    if let Some(commit) = &job.commit {
-        if !(4..=64).contains(&commit.len()) || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(ActionFailure::new(format!("{commit:?} is not a commit id")));
-        }
+    if let Some(commit) = &job.commit
+        && (!(4..=64).contains(&commit.len()) || !commit.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return Err(ActionFailure::new(format!("{commit:?} is not a commit id")));
     }
     if let Some(parent) = job.dir.parent() {
         std::fs::create_dir_all(parent)

@@ -469,10 +469,10 @@ impl Runtime {
         }
         // Task sets still draining when the shutdown came stop in the
         // background, which ends with this process: remove their containers.
-        if let Some(engine) = self.runner.engine() {
-            if let Err(error) = engine.remove_own_containers().await {
-                tracing::warn!(error, "cannot remove the task containers left draining");
-            }
+        if let Some(engine) = self.runner.engine()
+            && let Err(error) = engine.remove_own_containers().await
+        {
+            tracing::warn!(error, "cannot remove the task containers left draining");
         }
     }
 }

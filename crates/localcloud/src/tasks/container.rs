@@ -578,13 +578,12 @@ async fn watch_health(
                 .and_then(|actor| actor.attributes)
                 .and_then(|attributes| attributes.get(LABEL_CONTAINER).cloned())
                 .and_then(|name| checked.get(&name).copied());
-            if let (Some("unhealthy"), Some(container)) = (status, container) {
-                if events
+            if let (Some("unhealthy"), Some(container)) = (status, container)
+                && events
                     .send(ContainerEvent::Unhealthy { container })
                     .is_err()
-                {
-                    return;
-                }
+            {
+                return;
             }
         }
         tokio::time::sleep(EVENTS_RETRY).await;

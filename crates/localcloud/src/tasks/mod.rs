@@ -292,10 +292,10 @@ impl TaskSetRunner {
     pub async fn stop(mut self) {
         self.shared.state().shutting_down = true;
         self.shared.changed.notify_one();
-        if let Some(supervisor) = self.supervisor.take() {
-            if let Err(error) = supervisor.await {
-                tracing::error!(task_set = %self.shared.name, %error, "task set supervisor failed");
-            }
+        if let Some(supervisor) = self.supervisor.take()
+            && let Err(error) = supervisor.await
+        {
+            tracing::error!(task_set = %self.shared.name, %error, "task set supervisor failed");
         }
     }
 }
@@ -428,13 +428,13 @@ impl Shared {
                 task.request_stop(&reason);
             }
         } else if active < desired {
-            if let Some(at) = state.restart_not_before {
-                if at > Instant::now() {
-                    return Reconciled {
-                        restart_at: Some(at),
-                        finished: false,
-                    };
-                }
+            if let Some(at) = state.restart_not_before
+                && at > Instant::now()
+            {
+                return Reconciled {
+                    restart_at: Some(at),
+                    finished: false,
+                };
             }
             for _ in active..desired {
                 if !self.launch(&mut state, drivers) {

@@ -97,10 +97,10 @@ async fn names_a_file_inside(root: &Path, uri_path: &str) -> bool {
     if !real.starts_with(root) {
         return false;
     }
-    if real.is_dir() {
-        if let Ok(index) = tokio::fs::canonicalize(real.join("index.html")).await {
-            return index.starts_with(root);
-        }
+    if real.is_dir()
+        && let Ok(index) = tokio::fs::canonicalize(real.join("index.html")).await
+    {
+        return index.starts_with(root);
     }
     true
 }

@@ -93,10 +93,10 @@ pub fn check_variables(
                 "infra/ declares no variable {name:?} (see infra/README.md for the variables)"
             )));
         }
-        if stack_variables {
-            if let Some((_, instead)) = FROM_ENVIRONMENT.iter().find(|(v, _)| v == name) {
-                return Err(field(format!("{name} comes from {instead}; set it there")));
-            }
+        if stack_variables
+            && let Some((_, instead)) = FROM_ENVIRONMENT.iter().find(|(v, _)| v == name)
+        {
+            return Err(field(format!("{name} comes from {instead}; set it there")));
         }
     }
     Ok(())

@@ -262,12 +262,12 @@ impl DeploymentConfiguration {
             .early_success_criteria
             .as_ref()
             .and_then(|c| c.healthy_percent);
-        if let (Some(healthy), Some(minimum)) = (healthy, self.minimum_healthy_percent) {
-            if healthy < minimum {
-                return Err(invalid(format!(
-                    "deploymentConfiguration.earlySuccessCriteria.healthyPercent ({healthy}) must be at least deploymentConfiguration.minimumHealthyPercent ({minimum})."
-                )));
-            }
+        if let (Some(healthy), Some(minimum)) = (healthy, self.minimum_healthy_percent)
+            && healthy < minimum
+        {
+            return Err(invalid(format!(
+                "deploymentConfiguration.earlySuccessCriteria.healthyPercent ({healthy}) must be at least deploymentConfiguration.minimumHealthyPercent ({minimum})."
+            )));
         }
         Ok(())
     }
