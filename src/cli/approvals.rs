@@ -21,9 +21,18 @@ pub async fn list(client: &ApiClient, out: Output, state: Option<&str>) -> Resul
         .approvals
         .iter()
         .map(|a| {
-            let waiting = match (a.pipeline_run_id, a.deployment_id) {
-                (Some(run), _) => format!("pipeline run {run}"),
-                (_, Some(d)) => format!("deployment {d} (Ready)"),
+            let waiting = match (a.pipeline_run_id, a.deployment_id, &a.hook_id) {
+                (Some(run), ..) => format!("pipeline run {run}"),
+                (_, Some(d), Some(_)) => format!(
+                    "deployment {d} at {}",
+                    a.stage.as_deref().unwrap_or("a PAUSE gate")
+                ),
+                (_, Some(d), None) => format!("deployment {d} (Ready)"),
+                _ => "-".into(),
+            };
+            // A gate's timeout: what happens if nobody decides, and when.
+            let timeout = match (&a.expires_at, &a.timeout_action) {
+                (Some(at), Some(action)) if a.state == "pending" => format!("{action} at {at}"),
                 _ => "-".into(),
             };
             let votes: Vec<String> = a
@@ -43,6 +52,7 @@ pub async fn list(client: &ApiClient, out: Output, state: Option<&str>) -> Resul
                 } else {
                     votes.join(" ")
                 },
+                timeout,
             ]
         })
         .collect();
@@ -56,7 +66,8 @@ pub async fn list(client: &ApiClient, out: Output, state: Option<&str>) -> Resul
                 "WAITING",
                 "AUTHOR",
                 "NEEDS",
-                "VOTES"
+                "VOTES",
+                "ON TIMEOUT"
             ],
             &rows
         )

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// The approval opened for a deployment, once it is pending.
-async fn pending_approval(s: &TestServer, deployment_id: i64) -> Value {
+pub(crate) async fn pending_approval(s: &TestServer, deployment_id: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let list = s.get("/api/approvals?state=pending", &s.admin_token).await;
@@ -29,7 +29,7 @@ async fn pending_approval(s: &TestServer, deployment_id: i64) -> Value {
     }
 }
 
-async fn vote(
+pub(crate) async fn vote(
     s: &TestServer,
     token: &str,
     id: i64,
@@ -44,7 +44,7 @@ async fn vote(
     .await
 }
 
-async fn start_as(e: &Env, token: &str, env: &str, version: &str) -> i64 {
+pub(crate) async fn start_as(e: &Env, token: &str, env: &str, version: &str) -> i64 {
     let started =
         e.s.post(
             &format!("/api/environments/{env}/deployments"),

@@ -4,6 +4,7 @@
 //! continued, stopped and rolled back from the API, with production loaded
 //! all along.
 
+use crate::approvals::{pending_approval, vote};
 use crate::dashboard::Session;
 use crate::deployments::{Env, provision};
 use crate::helpers::TestServer;
@@ -11,29 +12,32 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
+/// ECS settings: LINEAR 25 % a minute, a minute's bake, a gate before the
+/// production shift that times out after `gate_minutes` with ROLLBACK.
+fn linear_with_gate(gate_minutes: u32) -> Value {
+    json!({
+        "strategy": "LINEAR",
+        "linear": {"step_percent": 25, "step_bake_minutes": 1},
+        "bake_time_minutes": 1,
+        "gates": [{"timeout_minutes": gate_minutes}]
+    })
+}
+
 /// A server at time scale 60 with a provisioned local environment on ECS's
-/// controller: LINEAR 25 % a minute, a minute's bake, a gate before the
-/// production shift.
-async fn native_env() -> Env {
+/// controller, deploying `linear_with_gate(600)`; `extra` adds to its body.
+async fn native_env(extra: Value) -> Env {
     let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
-    let created = s
-        .post(
-            "/api/environments",
-            &s.admin_token,
-            json!({
-                "name": "native",
-                "platform": "local",
-                "container": {"desired_count": 2},
-                "controller": "ecs",
-                "ecs_deployment": {
-                    "strategy": "LINEAR",
-                    "linear": {"step_percent": 25, "step_bake_minutes": 1},
-                    "bake_time_minutes": 1,
-                    "gates": [{"timeout_minutes": 600}]
-                }
-            }),
-        )
-        .await;
+    let mut body = json!({
+        "name": "native",
+        "platform": "local",
+        "container": {"desired_count": 2},
+        "controller": "ecs",
+        "ecs_deployment": linear_with_gate(600),
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let created = s.post("/api/environments", &s.admin_token, body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     let stack = provision(&s, "native").await;
     for v in ["v1", "v2", "v3"] {
@@ -61,7 +65,18 @@ impl Env {
 
     /// Starts `version` and waits until the gate holds it.
     async fn deploy_to_gate(&self, version: &str) -> i64 {
-        let started = self.deploy("native", version, None).await;
+        self.deploy_to_gate_as(&self.s.admin_token, version).await
+    }
+
+    async fn deploy_to_gate_as(&self, token: &str, version: &str) -> i64 {
+        let started = self
+            .s
+            .post(
+                "/api/environments/native/deployments",
+                token,
+                json!({"image": self.image(version), "version": version}),
+            )
+            .await;
         assert_eq!(started.status, StatusCode::CREATED, "{:?}", started.body);
         assert_eq!(started.body["controller"], "ecs");
         assert!(
@@ -114,7 +129,7 @@ fn weights(d: &Value) -> Vec<f64> {
 #[tokio::test]
 async fn an_ecs_environment_deploys_linearly_past_its_gate_and_rolls_back_with_zero_failed_requests()
  {
-    let e = native_env().await;
+    let e = native_env(json!({})).await;
 
     // CodeDeploy's configs are not ECS's: refused, and nothing starts.
     let refused = e
@@ -265,4 +280,132 @@ async fn an_ecs_environment_deploys_linearly_past_its_gate_and_rolls_back_with_z
     ] {
         assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
     }
+}
+
+#[tokio::test]
+async fn a_pause_gate_waits_for_two_of_three_approvers_and_a_rejection_or_its_timeout_rolls_back() {
+    let e = native_env(json!({"approval_policy": {"required": 2}})).await;
+    let s = &e.s;
+    let ann = s.user("ann", "approver").await;
+    let bob = s.user("bob", "approver").await;
+    let cy = s.user("cy", "approver").await;
+
+    // ann's release waits at the gate for two approvers other than ann.
+    let first = e.deploy_to_gate_as(&ann, "v1").await;
+    let approval = pending_approval(s, first).await;
+    let approval_id = approval["id"].as_i64().unwrap();
+    let held = e.wait(first, &["Ready"]).await;
+    assert_eq!(
+        approval["hook_id"], held["hooks"][0]["hook_id"],
+        "{approval}"
+    );
+    assert_eq!(approval["timeout_action"], "ROLLBACK", "{approval}");
+    assert_eq!(approval["expires_at"], held["hooks"][0]["expires_at"]);
+    assert_eq!(
+        (approval["author"].as_str(), approval["required"].as_i64()),
+        (Some("ann"), Some(2))
+    );
+    let own = vote(s, &ann, approval_id, "approve", "mine").await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN, "{:?}", own.body);
+    let around = s
+        .post(
+            &format!("/api/deployments/{first}/continue"),
+            &s.admin_token,
+            json!({"wait": "ready"}),
+        )
+        .await;
+    assert_eq!(around.status, StatusCode::CONFLICT, "{:?}", around.body);
+    let one = vote(s, &bob, approval_id, "approve", "checked the test URL").await;
+    assert_eq!(
+        (one.body["state"].as_str(), one.body["remaining"].as_i64()),
+        (Some("pending"), Some(1))
+    );
+    assert_eq!(
+        e.wait(first, &["Ready"]).await["green_weight"],
+        0.0,
+        "one vote moves nothing"
+    );
+
+    // The deciding vote continues the gate; production shifts with no failure.
+    let load = e.load(Duration::from_secs(8), 4);
+    let two = vote(s, &cy, approval_id, "approve", "").await;
+    assert_eq!(two.body["state"], "approved", "{:?}", two.body);
+    let done = e.wait(first, &["Succeeded"]).await;
+    assert_eq!(done["hooks"][0]["status"], "SUCCEEDED");
+    let result = load.await.unwrap();
+    assert_eq!(result.errors, 0, "failed requests during the shift");
+    assert!(e.serving().await.contains("v1"));
+    let decided = s
+        .get(&format!("/api/approvals/{approval_id}"), &s.admin_token)
+        .await
+        .body;
+    assert!(decided["applied_at"].is_string(), "{decided}");
+
+    // A rejection continues the gate with ROLLBACK.
+    let second = e.deploy_to_gate_as(&ann, "v2").await;
+    let approval_id = pending_approval(s, second).await["id"].as_i64().unwrap();
+    let no = vote(s, &bob, approval_id, "reject", "the test URL answers 500").await;
+    assert_eq!(no.body["state"], "rejected", "{:?}", no.body);
+    let rejected = e.wait(second, &["Stopped", "Failed"]).await;
+    assert_eq!(
+        (
+            rejected["status"].as_str(),
+            rejected["rolled_back"].as_bool()
+        ),
+        (Some("Stopped"), Some(true)),
+        "{rejected}"
+    );
+    assert!(e.serving().await.contains("v1"));
+
+    // Nobody decides: the gate times out after a (scaled) minute and ECS
+    // rolls back; the approval closes, saying so.
+    let changed = s
+        .request(
+            reqwest::Method::PATCH,
+            "/api/environments/native",
+            Some(&s.admin_token),
+            Some(json!({"ecs_deployment": linear_with_gate(1)})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    let third = e.deploy_to_gate_as(&ann, "v3").await;
+    let approval_id = pending_approval(s, third).await["id"].as_i64().unwrap();
+    let timed_out = e.wait(third, &["Stopped", "Failed"]).await;
+    assert_eq!(
+        (
+            timed_out["status"].as_str(),
+            timed_out["rolled_back"].as_bool()
+        ),
+        (Some("Failed"), Some(true)),
+        "{timed_out}"
+    );
+    assert_eq!(timed_out["hooks"][0]["status"], "TIMED_OUT", "{timed_out}");
+    assert!(e.serving().await.contains("v1"));
+    let closed = s
+        .get(&format!("/api/approvals/{approval_id}"), &s.admin_token)
+        .await
+        .body;
+    assert_eq!(closed["state"], "closed", "{closed}");
+    let trail = s
+        .get("/api/environments/native/events?limit=200", &s.admin_token)
+        .await
+        .body;
+    let reason = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ev| ev["kind"] == "approval.closed" && ev["detail"]["approval_id"] == approval_id)
+        .map(|ev| ev["detail"]["reason"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no approval.closed for {approval_id}: {trail}"));
+    assert!(
+        reason.contains("timed out") && reason.contains("ROLLBACK"),
+        "{reason}"
+    );
+    let late = vote(s, &bob, approval_id, "approve", "").await;
+    assert_eq!(
+        late.status,
+        StatusCode::CONFLICT,
+        "a closed gate takes no votes: {:?}",
+        late.body
+    );
 }

@@ -21,10 +21,17 @@ pub struct Approval {
     pub state: String,
     /// The pipeline run waiting at a manual approval action, if that is what waits.
     pub pipeline_run_id: Option<i64>,
+    /// The pipeline stage, or the deployment stage a PAUSE gate holds.
     pub stage: Option<String>,
     pub action: Option<String>,
-    /// The deployment held in Ready, if that is what waits.
+    /// The deployment held in Ready or at a PAUSE gate, if that is what waits.
     pub deployment_id: Option<i64>,
+    /// The PAUSE hook a gate's approval answers (ECS's controller).
+    pub hook_id: Option<String>,
+    /// When the gate's hook times out if nobody decides.
+    pub expires_at: Option<String>,
+    /// What ECS does then: ROLLBACK or CONTINUE.
+    pub timeout_action: Option<String>,
     /// Whose release it is (the pusher, or who started it).
     pub author: String,
     pub required: i64,

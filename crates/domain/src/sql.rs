@@ -5,8 +5,8 @@
 use crate::deployment::DeploymentStatus;
 use crate::environment::{Platform, ReadyAction};
 use crate::pipeline::RunStatus;
-use crate::service_deployment::DeploymentController;
 use crate::service_deployment::progress::ServiceDeploymentStatus;
+use crate::service_deployment::{DeploymentController, TimeoutAction};
 use crate::user::Role;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -51,3 +51,4 @@ text_column!(RunStatus, as_str);
 text_column!(Role, as_str);
 text_column!(DeploymentController, as_str);
 text_column!(ServiceDeploymentStatus, as_str);
+text_column!(TimeoutAction, as_str);

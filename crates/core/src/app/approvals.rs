@@ -5,6 +5,7 @@
 use super::{Actor, App, Error, Result, detail};
 use crate::cloud::deployments as cloud_deployments;
 use crate::cloud::pipelines::{self as cloud_pipelines, PendingApproval};
+use crate::cloud::service_deployments as cloud_service_deployments;
 use crate::store::{
     self,
     approvals::{ApprovalRow, NewApproval, VoteRow},
@@ -15,6 +16,8 @@ use crate::store::{
 };
 use serde_json::json;
 use switchyard_domain::pipeline::{ApprovalPolicy, Decision, Tally, VoteRefused};
+use switchyard_domain::service_deployment::TimeoutAction;
+use switchyard_domain::service_deployment::progress::HookState;
 use switchyard_domain::user::Role;
 
 /// An approval with its votes.
@@ -114,6 +117,36 @@ pub(crate) async fn open_for_deployment(
     )
     .await?;
     decide_by_policy(tx, opened, d.environment_id, policy, now).await
+}
+
+/// Opens the approval of the PAUSE gate `hook` holds a deployment at (ECS's
+/// controller): the hook id is its token, its timeout shown to approvers.
+/// `None` if it was open already.
+pub(crate) async fn open_for_gate(
+    tx: &mut sqlx::SqliteConnection,
+    d: &DeploymentRow,
+    hook: &HookState,
+    stage: Option<&str>,
+    policy: &ReleasePolicyRow,
+    now: i64,
+) -> Result<Option<i64>> {
+    Ok(store::approvals::open(
+        &mut *tx,
+        &NewApproval {
+            environment_id: d.environment_id,
+            deployment_id: Some(d.id),
+            stage_name: stage,
+            token: Some(&hook.hook_id),
+            author: &d.created_by,
+            required: policy.approvals_required,
+            allow_self_approval: policy.allow_self_approval,
+            expires_at: hook.expires_at,
+            timeout_action: hook.timeout_action,
+            now,
+            ..Default::default()
+        },
+    )
+    .await?)
 }
 
 async fn decide_by_policy(
@@ -375,16 +408,29 @@ impl App {
                     .ok_or_else(|| {
                         Error::NotFound(format!("the deployment of approval {id} is gone"))
                     })?;
-            let codedeploy_id = d.codedeploy_id.as_deref().unwrap_or_default();
-            if approved {
-                cloud_deployments::continue_deployment(
-                    &cloud,
-                    codedeploy_id,
-                    aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait,
-                )
-                .await
-            } else {
-                cloud_deployments::stop_with_rollback(&cloud, codedeploy_id).await
+            match (&d.service_deployment_arn, a.hook_id()) {
+                // A PAUSE gate: the deciding vote continues, a rejection rolls back.
+                (Some(arn), Some(hook_id)) => {
+                    let action = if approved {
+                        TimeoutAction::Continue
+                    } else {
+                        TimeoutAction::Rollback
+                    };
+                    cloud_service_deployments::continue_hook(&cloud, arn, hook_id, action).await
+                }
+                _ => {
+                    let codedeploy_id = d.codedeploy_id.as_deref().unwrap_or_default();
+                    if approved {
+                        cloud_deployments::continue_deployment(
+                            &cloud,
+                            codedeploy_id,
+                            aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait,
+                        )
+                        .await
+                    } else {
+                        cloud_deployments::stop_with_rollback(&cloud, codedeploy_id).await
+                    }
+                }
             }
         };
         let now = store::now_millis();
@@ -400,6 +446,11 @@ impl App {
                             | "InvalidApprovalTokenException"
                             | "DeploymentAlreadyCompletedException"
                             | "DeploymentIsNotInReadyStateException"
+                            // ECS: the hook no longer waits (it timed out, or
+                            // the deployment was stopped), or the deployment ended.
+                            | "InvalidParameterException"
+                            | "ServiceDeploymentNotFoundException"
+                            | "ConflictException"
                     )
                 ) =>
             {

@@ -23,7 +23,7 @@ use switchyard_domain::deployment::{DeploymentState, DeploymentStatus, Lifecycle
 use switchyard_domain::deployment_config::DeploymentConfig;
 use switchyard_domain::environment::Platform;
 use switchyard_domain::release::{ImageRef, NewRelease};
-use switchyard_domain::service_deployment::progress::HookState;
+use switchyard_domain::service_deployment::progress::{HookState, HookStatus, HookTargetType};
 use switchyard_domain::service_deployment::{
     DeploymentController, EcsDeploymentSettings, Strategy, TimeoutAction,
 };
@@ -721,8 +721,17 @@ impl App {
         }
         let mut tx = self.store.begin().await?;
         let mut decided_approval = None;
+        if let Some((status, hooks)) = native {
+            let stage = seen
+                .lifecycle
+                .iter()
+                .rev()
+                .find(|s| s.status == LifecycleEventStatus::InProgress)
+                .map(|s| s.name.as_str());
+            self.approvals_on_gates(&mut tx, d, status, hooks, stage, now)
+                .await?;
+        }
         if before.status != after.status {
-            // ECS's PAUSE hooks become approvals in their own step.
             if native.is_none() {
                 decided_approval = self
                     .approvals_on_status_change(&mut tx, d, before.status, seen, now)
@@ -935,6 +944,127 @@ impl App {
         Ok(None)
     }
 
+    /// A PAUSE gate that starts waiting, in an environment whose policy asks
+    /// for approvers, opens its approval (without approvers a person
+    /// continues it by hand). A pending approval whose gate stopped waiting
+    /// without the team (its timeout, a rollback) or whose deployment ended
+    /// is closed, saying why.
+    async fn approvals_on_gates(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        d: &DeploymentRow,
+        status: ServiceDeploymentStatus,
+        hooks: &[HookState],
+        stage: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let newly_waiting = hooks.iter().filter(|h| {
+            h.is_awaiting()
+                && h.target_type == HookTargetType::Pause
+                && !d
+                    .hooks
+                    .iter()
+                    .any(|w| w.hook_id == h.hook_id && w.is_awaiting())
+        });
+        for hook in newly_waiting {
+            let policy = store::release_policies::find(&mut *tx, d.environment_id).await?;
+            if policy.approvals_required == 0 {
+                continue;
+            }
+            let Some(approval_id) =
+                super::approvals::open_for_gate(tx, d, hook, stage, &policy, now).await?
+            else {
+                continue;
+            };
+            self.gate_opened(
+                tx,
+                d,
+                hook,
+                stage,
+                approval_id,
+                policy.approvals_required,
+                now,
+            )
+            .await?;
+        }
+        for approval in store::approvals::pending_for_deployment(&mut *tx, d.id).await? {
+            let Some(hook_id) = approval.hook_id() else {
+                continue;
+            };
+            let hook = hooks.iter().find(|h| h.hook_id == hook_id);
+            let Some(reason) = gate_closed_reason(status, hook) else {
+                continue;
+            };
+            if store::approvals::decide(&mut *tx, approval.id, "closed", now).await? {
+                store::events::append(
+                    &mut *tx,
+                    &NewEvent {
+                        environment_id: Some(d.environment_id),
+                        deployment_id: Some(d.id),
+                        actor: "ecs",
+                        kind: "approval.closed",
+                        detail: detail(json!({"approval_id": approval.id, "hook_id": hook_id, "reason": reason})),
+                        created_at: now,
+                    },
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records and announces a gate's new approval.
+    #[allow(clippy::too_many_arguments)]
+    async fn gate_opened(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        d: &DeploymentRow,
+        hook: &HookState,
+        stage: Option<&str>,
+        approval_id: i64,
+        required: i64,
+        now: i64,
+    ) -> Result<()> {
+        store::events::append(
+            &mut *tx,
+            &NewEvent {
+                environment_id: Some(d.environment_id),
+                deployment_id: Some(d.id),
+                actor: "switchyard",
+                kind: "approval.requested",
+                detail: detail(json!({
+                    "approval_id": approval_id, "required": required, "hook_id": hook.hook_id,
+                    "stage": stage, "expires_at": hook.expires_at,
+                    "timeout_action": hook.timeout_action,
+                })),
+                created_at: now,
+            },
+        )
+        .await?;
+        let timeout = match (hook.expires_at, hook.timeout_action) {
+            (Some(at), Some(action)) => format!(
+                "; unless decided by {}, ECS takes {action}",
+                switchyard_domain::time::rfc3339_millis(at)
+            ),
+            _ => String::new(),
+        };
+        self.notify(
+            tx,
+            d.environment_id,
+            "approval.requested",
+            &format!(
+                "{} {} is paused at {} and needs {required} approval(s) to go on{timeout}",
+                d.environment,
+                d.version,
+                stage.unwrap_or("a lifecycle hook"),
+            ),
+            &format!("/approvals/{approval_id}"),
+            json!({"approval_id": approval_id, "deployment_id": d.id}),
+            now,
+        )
+        .await
+    }
+
     pub fn subscribe_deployment_changes(
         &self,
     ) -> tokio::sync::broadcast::Receiver<DeploymentChanged> {
@@ -1005,4 +1135,30 @@ fn awaiting_hook(d: &DeploymentRow) -> Result<&HookState> {
                 .map_or("not yet observed", ServiceDeploymentStatus::as_str)
         ))
     })
+}
+
+/// Why a gate's pending approval ends without the team's decision, if it does.
+fn gate_closed_reason(status: ServiceDeploymentStatus, hook: Option<&HookState>) -> Option<String> {
+    use ServiceDeploymentStatus as S;
+    let rolling_back = matches!(
+        status,
+        S::RollbackRequested | S::RollbackInProgress | S::RollbackSuccessful | S::RollbackFailed
+    );
+    match hook.map(|h| (h.status, h.timeout_action)) {
+        Some((HookStatus::TimedOut, action)) => Some(format!(
+            "the gate timed out before the team decided; ECS took {}",
+            action.map_or("its timeout action", TimeoutAction::as_str)
+        )),
+        Some((HookStatus::Failed, _)) => Some("the hook failed".into()),
+        _ if rolling_back => Some(format!(
+            "the deployment is rolling back or rolled back ({status})"
+        )),
+        Some((HookStatus::AwaitingAction | HookStatus::InProgress, _)) if !status.is_terminal() => {
+            None
+        }
+        Some((HookStatus::Succeeded, _)) => {
+            Some("the gate was continued outside the team's vote".into())
+        }
+        _ => Some(format!("the deployment ended ({status})")),
+    }
 }

@@ -1,6 +1,7 @@
 //! Release approvals and their votes. Votes are never changed.
 
 use sqlx::{FromRow, SqliteExecutor};
+use switchyard_domain::service_deployment::TimeoutAction;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ApprovalRow {
@@ -20,11 +21,22 @@ pub struct ApprovalRow {
     pub decided_at: Option<i64>,
     pub applied_at: Option<i64>,
     pub apply_error: Option<String>,
+    /// A PAUSE gate's timeout (epoch ms), and what ECS does then.
+    pub expires_at: Option<i64>,
+    pub timeout_action: Option<TimeoutAction>,
+}
+
+impl ApprovalRow {
+    /// The PAUSE hook this approval answers, for a gate of ECS's controller.
+    pub fn hook_id(&self) -> Option<&str> {
+        self.deployment_id.and(self.token.as_deref())
+    }
 }
 
 const SELECT: &str = "SELECT a.id, a.environment_id, e.name AS environment, a.pipeline_run_id, \
      a.deployment_id, a.stage_name, a.action_name, a.token, a.author, a.required, \
-     a.allow_self_approval, a.state, a.created_at, a.decided_at, a.applied_at, a.apply_error \
+     a.allow_self_approval, a.state, a.created_at, a.decided_at, a.applied_at, a.apply_error, \
+     a.expires_at, a.timeout_action \
      FROM approvals a JOIN environments e ON e.id = a.environment_id";
 
 #[derive(Debug, Clone, FromRow)]
@@ -47,6 +59,8 @@ pub struct NewApproval<'a> {
     pub author: &'a str,
     pub required: i64,
     pub allow_self_approval: bool,
+    pub expires_at: Option<i64>,
+    pub timeout_action: Option<TimeoutAction>,
     pub now: i64,
 }
 
@@ -57,8 +71,9 @@ pub async fn open(
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO approvals (environment_id, pipeline_run_id, deployment_id, stage_name, \
-             action_name, token, author, required, allow_self_approval, state, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING RETURNING id",
+             action_name, token, author, required, allow_self_approval, state, created_at, \
+             expires_at, timeout_action) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(a.environment_id)
     .bind(a.pipeline_run_id)
@@ -70,6 +85,8 @@ pub async fn open(
     .bind(a.required)
     .bind(a.allow_self_approval)
     .bind(a.now)
+    .bind(a.expires_at)
+    .bind(a.timeout_action)
     .fetch_optional(db)
     .await
 }
@@ -115,10 +132,26 @@ pub async fn for_deployment(
     db: impl SqliteExecutor<'_>,
     deployment_id: i64,
 ) -> Result<Option<ApprovalRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE a.deployment_id = ?"))
-        .bind(deployment_id)
-        .fetch_optional(db)
-        .await
+    // The latest: a deployment of ECS's controller may pass several gates.
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE a.deployment_id = ? ORDER BY a.id DESC LIMIT 1"
+    ))
+    .bind(deployment_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A deployment's pending approvals (a gate's, or the ready wait's).
+pub async fn pending_for_deployment(
+    db: impl SqliteExecutor<'_>,
+    deployment_id: i64,
+) -> Result<Vec<ApprovalRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE a.deployment_id = ? AND a.state = 'pending' ORDER BY a.id"
+    ))
+    .bind(deployment_id)
+    .fetch_all(db)
+    .await
 }
 
 /// Decided approvals the cloud has not taken yet (to retry).

@@ -15,6 +15,7 @@ use switchyard_domain::pipeline::Decision;
 pub fn approval_json(view: ApprovalView) -> Approval {
     let remaining = view.remaining();
     let a = view.approval;
+    let hook_id = a.hook_id().map(str::to_owned);
     Approval {
         id: a.id,
         environment: a.environment,
@@ -23,6 +24,9 @@ pub fn approval_json(view: ApprovalView) -> Approval {
         stage: a.stage_name,
         action: a.action_name,
         deployment_id: a.deployment_id,
+        hook_id,
+        expires_at: a.expires_at.map(timestamp),
+        timeout_action: a.timeout_action.map(|t| t.to_string()),
         author: a.author,
         required: a.required,
         allow_self_approval: a.allow_self_approval,

@@ -60,6 +60,14 @@ pub struct ApprovalPanel {
     pub reason: Option<String>,
     /// What became of the decision in the cloud.
     pub outcome: Option<String>,
+    /// A PAUSE gate's stage, its timeout and what ECS does then.
+    pub gate: Option<GateView>,
+}
+
+pub struct GateView {
+    pub stage: String,
+    pub expires: Option<When>,
+    pub timeout_action: String,
 }
 
 /// A CSS class for an approval's state.
@@ -85,7 +93,10 @@ pub fn panel(standing: &ApprovalStanding, csrf: &str, back: &str, now: i64) -> A
     };
     let outcome = match (a.state.as_str(), a.applied_at, &a.apply_error) {
         ("pending", ..) => None,
-        ("closed", ..) => Some("Closed without a decision: the run or deployment moved on.".into()),
+        ("closed", ..) => Some(
+            "Closed without a decision: the run or deployment moved on (the audit trail says why)."
+                .into(),
+        ),
         (_, Some(_), None) => Some("The decision was handed to the cloud.".into()),
         (_, Some(_), Some(note)) => Some(format!("The cloud had moved on: {note}")),
         (_, None, Some(error)) => Some(format!(
@@ -120,6 +131,16 @@ pub fn panel(standing: &ApprovalStanding, csrf: &str, back: &str, now: i64) -> A
             })
             .collect(),
         needed: u32::from(standing.remaining),
+        gate: a.hook_id().map(|_| GateView {
+            stage: a
+                .stage_name
+                .clone()
+                .unwrap_or_else(|| "a lifecycle hook".into()),
+            expires: a.expires_at.map(|at| When::at(at, now)),
+            timeout_action: a
+                .timeout_action
+                .map_or_else(|| "its timeout action".into(), |t| t.to_string()),
+        }),
         may_still_vote: standing.may_still_vote.clone(),
         can_vote: standing.viewer == VoteRight::May,
         reason,
@@ -154,7 +175,10 @@ fn entry(item: &InboxItem, csrf: &str, now: i64) -> ApprovalPanel {
         (None, Some(d)) => (
             format!("Deployment #{} · {}", d.id, d.version),
             format!("/deployments/{}", d.id),
-            format!("{}, held before production traffic moves", d.status),
+            match a.hook_id() {
+                Some(_) => format!("{}, held by a PAUSE gate", d.status),
+                None => format!("{}, held before production traffic moves", d.status),
+            },
         ),
         (None, None) => (
             format!("Approval #{}", a.id),
@@ -308,6 +332,7 @@ mod tests {
             can_vote,
             reason,
             outcome: None,
+            gate: None,
         }
     }
 
