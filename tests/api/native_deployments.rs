@@ -202,6 +202,16 @@ async fn an_ecs_environment_deploys_linearly_past_its_gate_and_rolls_back_with_z
         assert!(stages.contains(&stage), "{stage} in {stages:?}");
     }
     assert_eq!(done["hooks"][0]["status"], "SUCCEEDED", "{done}");
+    // The plan is the strategy's, in schedule time.
+    assert_eq!(
+        done["planned_schedule"],
+        json!([
+            {"offset_seconds": 0, "green_weight": 25.0},
+            {"offset_seconds": 60, "green_weight": 50.0},
+            {"offset_seconds": 120, "green_weight": 75.0},
+            {"offset_seconds": 180, "green_weight": 100.0},
+        ])
+    );
     assert_eq!(done["task_sets"]["green"]["traffic_weight"], 100.0);
 
     // The page shows the stages, the revisions and what the gate waits for;
@@ -218,6 +228,8 @@ async fn an_ecs_environment_deploys_linearly_past_its_gate_and_rolls_back_with_z
         "then ROLLBACK",
         ">Continue<",
         "IN_PROGRESS",
+        "class=\"planned\"",
+        "Plan: LINEAR: 25% every 1 min",
     ] {
         assert!(page.contains(text), "{text:?} on the page:\n{page}");
     }

@@ -45,7 +45,8 @@ pub struct TrafficSample {
 pub struct ScheduleStep {
     /// Seconds after production traffic starts moving.
     pub offset_seconds: u64,
-    pub green_weight: u8,
+    /// Percent; ECS's linear and canary steps come in tenths.
+    pub green_weight: f64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -25,7 +25,7 @@ use switchyard_domain::environment::Platform;
 use switchyard_domain::release::{ImageRef, NewRelease};
 use switchyard_domain::service_deployment::progress::{HookState, HookStatus, HookTargetType};
 use switchyard_domain::service_deployment::{
-    DeploymentController, EcsDeploymentSettings, Strategy, TimeoutAction,
+    DeploymentController, EcsDeploymentSettings, EcsDeploymentSpec, Strategy, TimeoutAction,
 };
 use switchyard_domain::user::Role;
 use switchyard_domain::{FieldError, service_deployment::progress::ServiceDeploymentStatus};
@@ -52,15 +52,16 @@ struct Started {
 
 enum StartedId {
     CodeDeploy(String),
-    Ecs(String),
+    Ecs(String, EcsDeploymentSpec),
 }
 
 impl Started {
     fn as_row(&self) -> StartedAs<'_> {
         match &self.id {
             StartedId::CodeDeploy(id) => StartedAs::CodeDeploy { deployment_id: id },
-            StartedId::Ecs(arn) => StartedAs::Ecs {
+            StartedId::Ecs(arn, settings) => StartedAs::Ecs {
                 service_deployment_arn: arn,
+                settings,
             },
         }
     }
@@ -69,7 +70,7 @@ impl Started {
     fn id_detail(&self) -> (&'static str, &str) {
         match &self.id {
             StartedId::CodeDeploy(id) => ("codedeploy_id", id),
-            StartedId::Ecs(arn) => ("service_deployment_arn", arn),
+            StartedId::Ecs(arn, _) => ("service_deployment_arn", arn),
         }
     }
 }
@@ -236,7 +237,7 @@ impl<'a> Plan<'a> {
                 )
                 .await?;
                 Ok(Started {
-                    id: StartedId::Ecs(arn),
+                    id: StartedId::Ecs(arn, settings.spec()),
                     task_definition,
                     config: settings.strategy.to_string(),
                 })
@@ -833,10 +834,10 @@ impl App {
         let schedule = config.schedule();
         let env = find_environment(self.store.reader(), &d.environment).await?;
         let ratio = if env.platform == Platform::Local {
-            let steps: Vec<(i64, u8)> = schedule
+            let steps: Vec<(i64, f64)> = schedule
                 .steps()
                 .iter()
-                .map(|s| (s.offset.as_millis() as i64, s.green_weight))
+                .map(|s| (s.offset.as_millis() as i64, f64::from(s.green_weight)))
                 .collect();
             self.local_clock_ratio(d.id, &steps).await?
         } else {

@@ -3,8 +3,8 @@
 use sqlx::SqliteExecutor;
 use sqlx::types::Json;
 use switchyard_domain::deployment::{DeploymentStatus, LifecycleEventState, TaskSetState};
-use switchyard_domain::service_deployment::DeploymentController;
 use switchyard_domain::service_deployment::progress::{HookState, ServiceDeploymentStatus};
+use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSpec};
 
 const ACTIVE: &str = "('Created', 'Queued', 'InProgress', 'Ready', 'Baking')";
 
@@ -75,6 +75,8 @@ pub struct DeploymentRow {
     /// ECS's status word, beside the shared `status`.
     pub cloud_status: Option<ServiceDeploymentStatus>,
     pub hooks: Json<Vec<HookState>>,
+    /// The ECS settings it was started with.
+    pub ecs_deployment: Option<Json<EcsDeploymentSpec>>,
 }
 
 impl DeploymentRow {
@@ -90,7 +92,7 @@ impl DeploymentRow {
 const SELECT: &str = "SELECT d.id, d.environment_id, e.name AS environment, d.release_id, r.version, r.image, r.git_commit,
         d.codedeploy_id, d.deployment_config, d.status, d.rolled_back, d.task_definition_arn, d.lifecycle,
         d.task_sets, d.green_weight, d.error_code, d.error_message, d.created_by, d.created_at, d.updated_at,
-        d.completed_at, d.service_deployment_arn, d.cloud_status, d.hooks
+        d.completed_at, d.service_deployment_arn, d.cloud_status, d.hooks, d.ecs_deployment
     FROM deployments d JOIN environments e ON e.id = d.environment_id JOIN releases r ON r.id = d.release_id";
 
 pub async fn find(
@@ -167,30 +169,37 @@ pub struct NewDeploymentRow<'a> {
 /// How the cloud knows a deployment.
 #[derive(Debug, Clone, Copy)]
 pub enum StartedAs<'a> {
-    CodeDeploy { deployment_id: &'a str },
-    Ecs { service_deployment_arn: &'a str },
+    CodeDeploy {
+        deployment_id: &'a str,
+    },
+    Ecs {
+        service_deployment_arn: &'a str,
+        settings: &'a EcsDeploymentSpec,
+    },
 }
 
 pub async fn insert(
     db: impl SqliteExecutor<'_>,
     row: &NewDeploymentRow<'_>,
 ) -> Result<i64, sqlx::Error> {
-    let (codedeploy_id, service_deployment_arn) = match row.started {
-        StartedAs::CodeDeploy { deployment_id } => (Some(deployment_id), None),
+    let (codedeploy_id, service_deployment_arn, settings) = match row.started {
+        StartedAs::CodeDeploy { deployment_id } => (Some(deployment_id), None, None),
         StartedAs::Ecs {
             service_deployment_arn,
-        } => (None, Some(service_deployment_arn)),
+            settings,
+        } => (None, Some(service_deployment_arn), Some(Json(settings))),
     };
     sqlx::query_scalar(
         "INSERT INTO deployments (environment_id, release_id, codedeploy_id, service_deployment_arn,
-             deployment_config, status, task_definition_arn, idempotency_key, created_by, created_at,
-             updated_at)
-         VALUES (?, ?, ?, ?, ?, 'Created', ?, ?, ?, ?, ?) RETURNING id",
+             ecs_deployment, deployment_config, status, task_definition_arn, idempotency_key,
+             created_by, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'Created', ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(row.environment_id)
     .bind(row.release_id)
     .bind(codedeploy_id)
     .bind(service_deployment_arn)
+    .bind(settings)
     .bind(row.deployment_config)
     .bind(row.task_definition_arn)
     .bind(row.idempotency_key)

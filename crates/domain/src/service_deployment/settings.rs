@@ -142,6 +142,40 @@ impl Strategy {
     }
 }
 
+impl Strategy {
+    /// The production weights the new revision is planned to get, each at
+    /// its offset after the production shift starts: the plan the
+    /// dashboard draws against what ECS reports. Percents count in tenths,
+    /// the model's granularity, so 33.3 % steps add up without drift.
+    pub fn planned_shift(self) -> Vec<(std::time::Duration, f64)> {
+        let minutes = |m: u32| std::time::Duration::from_secs(u64::from(m) * 60);
+        let percent = |tenths: u16| f64::from(tenths) / 10.0;
+        match self {
+            Strategy::BlueGreen => vec![(std::time::Duration::ZERO, 100.0)],
+            Strategy::Linear {
+                step,
+                step_bake_minutes,
+            } => {
+                let count = 1000_u16.div_ceil(step.tenths.max(1));
+                (0..count)
+                    .map(|k| {
+                        let weight = ((k + 1) * step.tenths).min(1000);
+                        (minutes(step_bake_minutes) * u32::from(k), percent(weight))
+                    })
+                    .collect()
+            }
+            Strategy::Canary {
+                percent: canary,
+                bake_minutes,
+            } if canary.tenths < 1000 => vec![
+                (std::time::Duration::ZERO, canary.as_f64()),
+                (minutes(bake_minutes), 100.0),
+            ],
+            Strategy::Canary { .. } => vec![(std::time::Duration::ZERO, 100.0)],
+        }
+    }
+}
+
 /// `LINEAR: 25% every 1 min`, as the dashboard and the CLI show it.
 impl std::fmt::Display for Strategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -653,6 +687,40 @@ mod tests {
             settings
                 .gate_at(PausableStage::PreProductionTrafficShift)
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn the_planned_shift_follows_the_strategy() {
+        use serde_json::json;
+        let plan = |strategy: serde_json::Value| {
+            parse(strategy)
+                .unwrap()
+                .strategy
+                .planned_shift()
+                .into_iter()
+                .map(|(at, w)| (at.as_secs() / 60, w))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(plan(json!({})), [(0, 100.0)]);
+        assert_eq!(
+            plan(
+                json!({"strategy": "LINEAR", "linear": {"step_percent": 25, "step_bake_minutes": 2}})
+            ),
+            [(0, 25.0), (2, 50.0), (4, 75.0), (6, 100.0)]
+        );
+        let thirds = plan(json!({"strategy": "LINEAR", "linear": {"step_percent": 33.3}}));
+        assert_eq!(
+            thirds.iter().map(|s| s.1).collect::<Vec<_>>(),
+            [33.3, 66.6, 99.9, 100.0]
+        );
+        assert_eq!(
+            plan(json!({"strategy": "CANARY", "canary": {"percent": 5, "bake_minutes": 10}})),
+            [(0, 5.0), (10, 100.0)]
+        );
+        assert_eq!(
+            plan(json!({"strategy": "CANARY", "canary": {"percent": 100}})),
+            [(0, 100.0)]
         );
     }
 

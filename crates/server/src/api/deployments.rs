@@ -15,6 +15,7 @@ use switchyard_api::deployments::{
     TaskSets, TrafficSample, Wait,
 };
 use switchyard_core::app::deployments::StartDeployment;
+use switchyard_core::app::views::planned_steps;
 use switchyard_core::store::deployments::DeploymentRow;
 use switchyard_domain::deployment_config::DeploymentConfig;
 
@@ -53,14 +54,13 @@ fn deployment_json(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
                 target_group: t.target_group.clone(),
             })
     };
-    let planned_schedule = DeploymentConfig::find_predefined(&d.deployment_config)
-        .map(|c| {
-            c.schedule()
-                .steps()
-                .iter()
-                .map(|s| ScheduleStep {
-                    offset_seconds: s.offset.as_secs(),
-                    green_weight: s.green_weight,
+    let planned_schedule = planned_steps(&d)
+        .map(|(steps, _)| {
+            steps
+                .into_iter()
+                .map(|(offset, weight)| ScheduleStep {
+                    offset_seconds: (offset / 1000) as u64,
+                    green_weight: weight,
                 })
                 .collect()
         })

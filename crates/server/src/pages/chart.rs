@@ -125,7 +125,7 @@ pub fn build(input: &ChartInput<'_>) -> Chart {
         let mut path = StepPath::start(LEFT, y(0.0));
         for (offset, weight) in &p.steps {
             path.h(scale.x(p.starts_at + offset));
-            path.v(y(f64::from(*weight)));
+            path.v(y(*weight));
         }
         path.h(RIGHT);
         path.d
@@ -265,7 +265,7 @@ mod tests {
         let planned = PlannedShift {
             starts_at: 10_000,
             projected: false,
-            steps: vec![(0, 50), (10_000, 100)],
+            steps: vec![(0, 50.0), (10_000, 100.0)],
             clock_ratio: 1.0,
         };
         let samples = [(0, 0.0), (10_000, 50.0), (20_000, 100.0)];

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use switchyard_domain::deployment_config::DeploymentConfig;
 use switchyard_domain::environment::Platform;
+use switchyard_domain::service_deployment::EcsDeploymentSettings;
 use switchyard_domain::user::Role;
 
 /// The planned production traffic shift of a deployment.
@@ -20,10 +21,36 @@ pub struct PlannedShift {
     /// Whether `starts_at` is a projection (AllowTraffic has not begun).
     pub projected: bool,
     /// (ms after `starts_at` on the wall clock, green weight).
-    pub steps: Vec<(i64, u8)>,
+    pub steps: Vec<(i64, f64)>,
     /// Wall-clock time per unit of schedule time: 1 on AWS; a local cloud
     /// run with `--time-scale 60` shows 1/60.
     pub clock_ratio: f64,
+}
+
+/// A deployment's plan in schedule time: the steps of its production
+/// shift, (ms after the shift starts, green weight), and the lifecycle row
+/// whose start is the shift's (CodeDeploy's AllowTraffic, ECS's
+/// PRODUCTION_TRAFFIC_SHIFT stage). Custom CodeDeploy configs live in the
+/// cloud only: no plan.
+pub fn planned_steps(d: &DeploymentRow) -> Option<(Vec<(i64, f64)>, &'static str)> {
+    if let Some(spec) = &d.ecs_deployment {
+        let settings = EcsDeploymentSettings::parse(&spec.0, "ecs_deployment").ok()?;
+        let steps = settings
+            .strategy
+            .planned_shift()
+            .into_iter()
+            .map(|(offset, weight)| (offset.as_millis() as i64, weight))
+            .collect();
+        return Some((steps, "PRODUCTION_TRAFFIC_SHIFT"));
+    }
+    let config = DeploymentConfig::find_predefined(&d.deployment_config)?;
+    let steps = config
+        .schedule()
+        .steps()
+        .iter()
+        .map(|s| (s.offset.as_millis() as i64, f64::from(s.green_weight)))
+        .collect();
+    Some((steps, "AllowTraffic"))
 }
 
 impl PlannedShift {
@@ -101,7 +128,7 @@ fn remembered_local_ratio() -> Option<f64> {
 /// How fast schedule time passed on the wall clock, from when the first
 /// two steps' weights were first observed (`reached`). Ratios near 1 are
 /// polling jitter, not scaling.
-pub fn measured_clock_ratio(steps: &[(i64, u8)], reached: [Option<i64>; 2]) -> Option<f64> {
+pub fn measured_clock_ratio(steps: &[(i64, f64)], reached: [Option<i64>; 2]) -> Option<f64> {
     let [(first_offset, _), (second_offset, _), ..] = steps else {
         return None;
     };
@@ -133,7 +160,7 @@ impl App {
     pub(in crate::app) async fn local_clock_ratio(
         &self,
         deployment_id: i64,
-        steps: &[(i64, u8)],
+        steps: &[(i64, f64)],
     ) -> Result<f64> {
         if let Some(scale) = self.local_time_scale() {
             return Ok(1.0 / scale);
@@ -141,8 +168,7 @@ impl App {
         let mut reached = [None, None];
         for (slot, (_, weight)) in reached.iter_mut().zip(steps) {
             *slot =
-                store::views::first_reached(self.store.reader(), deployment_id, f64::from(*weight))
-                    .await?;
+                store::views::first_reached(self.store.reader(), deployment_id, *weight).await?;
         }
         Ok(match measured_clock_ratio(steps, reached) {
             Some(ratio) => {
@@ -172,17 +198,11 @@ impl App {
             .is_some_and(|c| c.platform == Platform::Local);
         let now = store::now_millis();
         let mut planned = None;
-        if let Some(config) = DeploymentConfig::find_predefined(&row.deployment_config) {
-            let steps: Vec<(i64, u8)> = config
-                .schedule()
-                .steps()
-                .iter()
-                .map(|s| (s.offset.as_millis() as i64, s.green_weight))
-                .collect();
+        if let Some((steps, shift_starts)) = planned_steps(&row) {
             let started = row
                 .lifecycle
                 .iter()
-                .find(|e| e.name == "AllowTraffic")
+                .find(|e| e.name == shift_starts)
                 .and_then(|e| e.started_at);
             let start = match started {
                 Some(at) => Some((at, false)),

@@ -12,7 +12,9 @@ mod overview;
 mod run;
 
 pub use cache::ViewCache;
-pub use deployment::{ChartWindow, DeploymentView, PlannedShift, measured_clock_ratio};
+pub use deployment::{
+    ChartWindow, DeploymentView, PlannedShift, measured_clock_ratio, planned_steps,
+};
 pub use dora::Dora;
 pub use history::ReleaseHistory;
 pub use inbox::{ApprovalStanding, Inbox, InboxItem, VoteRight};

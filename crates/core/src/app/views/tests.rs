@@ -8,7 +8,7 @@ use switchyard_domain::user::Role;
 
 #[test]
 fn clock_ratio_from_the_first_two_steps() {
-    let steps = [(0, 10), (60_000, 20), (120_000, 30)];
+    let steps = [(0, 10.0), (60_000, 20.0), (120_000, 30.0)];
     // One schedule minute passed in one second: time scale 60.
     let ratio = measured_clock_ratio(&steps, [Some(5_000), Some(6_000)]).unwrap();
     assert!((ratio - 1.0 / 60.0).abs() < 1e-9, "{ratio}");
@@ -19,7 +19,10 @@ fn clock_ratio_from_the_first_two_steps() {
     );
     // Not enough observed, or a one-step schedule.
     assert_eq!(measured_clock_ratio(&steps, [Some(5_000), None]), None);
-    assert_eq!(measured_clock_ratio(&[(0, 100)], [Some(1), Some(2)]), None);
+    assert_eq!(
+        measured_clock_ratio(&[(0, 100.0)], [Some(1), Some(2)]),
+        None
+    );
 }
 
 #[test]
