@@ -421,3 +421,145 @@ async fn a_pause_gate_waits_for_two_of_three_approvers_and_a_rejection_or_its_ti
         late.body
     );
 }
+
+#[tokio::test]
+async fn a_killed_control_plane_loses_no_step_of_a_service_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    // The local cloud runs on its own, so killing the control plane leaves it be.
+    let (mut cloud, cloud_url) =
+        crate::helpers::standalone_local_cloud(&dir.path().join("cloud"), "60").await;
+    let data = dir.path().join("server");
+    let s = TestServer::start(&data, &["--localcloud-url", &cloud_url]).await;
+    let created = s
+        .post(
+            "/api/environments",
+            &s.admin_token,
+            json!({"name": "native", "platform": "local", "controller": "ecs",
+                   "ecs_deployment": {"strategy": "LINEAR", "linear": {"step_percent": 10, "step_bake_minutes": 1},
+                                      "bake_time_minutes": 0, "gates": []}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let prod_url = provision(&s, "native").await["outputs"]["prod_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let e = Env { s, prod_url };
+    let deploy = |version: &'static str| {
+        let e = &e;
+        async move {
+            let image = e.s.write_site(version);
+            let started =
+                e.s.post(
+                    "/api/environments/native/deployments",
+                    &e.s.admin_token,
+                    json!({"image": image, "version": version}),
+                )
+                .await;
+            assert_eq!(started.status, StatusCode::CREATED, "{:?}", started.body);
+            started.body["id"].as_i64().unwrap()
+        }
+    };
+    let first = deploy("v1").await;
+    e.wait(first, &["Succeeded"]).await;
+    let id = deploy("v2").await;
+    let at_kill = e
+        .until(id, "20 % shifted", |d| {
+            d["green_weight"].as_f64().unwrap_or(0.0) >= 20.0
+        })
+        .await["green_weight"]
+        .as_f64()
+        .unwrap();
+
+    // kill -9 mid-shift; production keeps answering and the shift completes.
+    let Env { s, prod_url } = e;
+    let mut server = s;
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = http.get(&prod_url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        if response.text().await.unwrap().contains("v2") {
+            let mut all_v2 = true;
+            for _ in 0..20 {
+                let response = http.get(&prod_url).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                all_v2 &= response.text().await.unwrap().contains("v2");
+            }
+            if all_v2 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shift never finished in the cloud"
+        );
+    }
+    drop(server);
+
+    // The restarted tracker records the steps it missed, each at the time
+    // the plan puts it: a second (a minute at time scale 60) apart.
+    let restarted = TestServer::start(&data, &["--localcloud-url", &cloud_url]).await;
+    let e = Env {
+        s: restarted,
+        prod_url,
+    };
+    let d = e.wait(id, &["Succeeded"]).await;
+    let millis = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let samples: Vec<(i64, f64)> = d["traffic_samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (millis(&s["at"]), s["green_weight"].as_f64().unwrap()))
+        .collect();
+    assert!(
+        samples.windows(2).all(|w| w[0].1 <= w[1].1),
+        "weights only grow: {samples:?}"
+    );
+    let first_step = samples
+        .iter()
+        .find(|(_, w)| *w == 10.0)
+        .expect("the 10 % step")
+        .0;
+    for step in 1..=10 {
+        let weight = f64::from(step * 10);
+        let (at, _) = samples
+            .iter()
+            .find(|(_, w)| *w == weight)
+            .unwrap_or_else(|| panic!("no sample at {weight} %: {samples:?}"));
+        if weight > at_kill {
+            let due = first_step + i64::from(step - 1) * 1000;
+            assert!(
+                (at - due).abs() <= 250,
+                "the {weight} % step is dated {at}, due {due}: {samples:?}"
+            );
+        }
+    }
+    let trail =
+        e.s.get(
+            "/api/environments/native/events?limit=200",
+            &e.s.admin_token,
+        )
+        .await
+        .body;
+    let mut shifts: Vec<f64> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|ev| ev["deployment_id"] == id && ev["kind"] == "deployment.traffic")
+        .map(|ev| ev["detail"]["green_weight"].as_f64().unwrap())
+        .collect();
+    shifts.reverse();
+    assert_eq!(
+        shifts,
+        (1..=10).map(|i| f64::from(i * 10)).collect::<Vec<_>>(),
+        "the audit trail has every step, none twice"
+    );
+    cloud.start_kill().unwrap();
+}

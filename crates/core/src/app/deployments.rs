@@ -672,24 +672,31 @@ impl App {
             Some(_) => "ecs",
             None => "codedeploy",
         };
-        let missed = if d.green_weight != seen.green_weight {
-            self.missed_traffic_steps(d, seen, now).await?
-        } else {
-            Vec::new()
+        let (missed, dated_by): (Vec<(i64, f64)>, &str) = match native {
+            _ if d.green_weight == seen.green_weight => (Vec::new(), ""),
+            Some(_) => (
+                self.missed_native_steps(d, seen).await?,
+                "the first step seen and the strategy",
+            ),
+            None => (
+                self.missed_traffic_steps(d, seen, now)
+                    .await?
+                    .into_iter()
+                    .map(|(at, w)| (at, f64::from(w)))
+                    .collect(),
+                "AllowTraffic start and deployment config",
+            ),
         };
         // The current weight is dated by its step when the schedule shows it.
-        let weight_dated = missed
-            .last()
-            .is_some_and(|(_, w)| f64::from(*w) == seen.green_weight);
+        let weight_dated = missed.last().is_some_and(|(_, w)| *w == seen.green_weight);
         // (kind, detail, when): steps missed come first, at their own times.
         let mut events: Vec<(&str, serde_json::Value, i64)> = missed
             .iter()
-            .map(|(at, w)| {
-                let w = f64::from(*w);
+            .map(|&(at, w)| {
                 (
                     "deployment.traffic",
-                    json!({"green_weight": w, "blue_weight": 100.0 - w, "observed_at": now, "dated_by": "AllowTraffic start and deployment config"}),
-                    *at,
+                    json!({"green_weight": w, "blue_weight": 100.0 - w, "observed_at": observed_at, "dated_by": dated_by}),
+                    at,
                 )
             })
             .collect();
@@ -771,8 +778,8 @@ impl App {
             },
         )
         .await?;
-        for (at, weight) in &missed {
-            store::deployments::add_traffic_sample(&mut *tx, d.id, *at, f64::from(*weight)).await?;
+        for &(at, weight) in &missed {
+            store::deployments::add_traffic_sample(&mut *tx, d.id, at, weight).await?;
         }
         if (d.green_weight != seen.green_weight && !weight_dated) || d.lifecycle.is_empty() {
             store::deployments::add_traffic_sample(&mut *tx, d.id, now, seen.green_weight).await?;
@@ -809,6 +816,50 @@ impl App {
             tracing::warn!(approval = approval_id, error = %e, "the cloud did not take the decision yet; will retry");
         }
         Ok(seen.status.is_terminal())
+    }
+
+    /// The planned steps of a service deployment that ECS passed between two
+    /// polls (the control plane was down, or polls are sparser than steps),
+    /// up to the weight seen now: ECS reports no step times, so each is
+    /// dated by the plan from when the first step was seen, or else back
+    /// from `updatedAt` while ECS is still shifting. (when, green weight),
+    /// oldest first; none when going back (a rollback).
+    async fn missed_native_steps(
+        &self,
+        d: &DeploymentRow,
+        seen: &Observation,
+    ) -> Result<Vec<(i64, f64)>> {
+        let Some((steps, _)) = super::views::planned_steps(d) else {
+            return Ok(Vec::new());
+        };
+        let Some(current) = steps.iter().position(|(_, w)| *w == seen.green_weight) else {
+            return Ok(Vec::new());
+        };
+        if seen.green_weight < d.green_weight {
+            return Ok(Vec::new());
+        }
+        let env = find_environment(self.store.reader(), &d.environment).await?;
+        let ratio = if env.platform == Platform::Local {
+            self.local_clock_ratio(d.id, &steps).await?
+        } else {
+            1.0
+        };
+        let scaled = |offset: i64| (offset as f64 * ratio) as i64;
+        let first_seen = store::views::first_reached(self.store.reader(), d.id, steps[0].1).await?;
+        let shifting = seen
+            .lifecycle
+            .last()
+            .is_some_and(|r| r.name == "PRODUCTION_TRAFFIC_SHIFT" && r.ended_at.is_none());
+        let shift_started = match (first_seen, seen.changed_at) {
+            (Some(at), _) => at - scaled(steps[0].0),
+            (None, Some(changed)) if shifting => changed - scaled(steps[current].0),
+            _ => return Ok(Vec::new()),
+        };
+        Ok(steps[..=current]
+            .iter()
+            .filter(|(_, w)| *w > d.green_weight)
+            .map(|&(offset, w)| (shift_started + scaled(offset), w))
+            .collect())
     }
 
     /// The steps of the deployment's traffic schedule that happened since

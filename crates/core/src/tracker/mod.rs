@@ -1,9 +1,11 @@
-//! The level-triggered reconciler: one poller per unfinished deployment or
-//! pipeline run (never one per viewer) asks the cloud what is true now and
-//! hands it to the application, which stores and announces only what
-//! changed. After a restart every unfinished one is picked up again and
-//! caught up. Team decisions the cloud has not taken yet are handed over
-//! again until it does.
+//! The level-triggered reconciler: one poller per unfinished CodeDeploy
+//! deployment or pipeline run, and one for all service deployments of
+//! ECS's own controller, which DescribeServiceDeployments answers 20 at a
+//! time (never one per viewer), asks the cloud what is true now and hands
+//! it to the application, which stores and announces only what changed.
+//! After a restart every unfinished one is picked up again and caught up.
+//! Team decisions the cloud has not taken yet are handed over again until
+//! it does.
 
 use crate::app::App;
 use crate::app::tracking::Tracked;
@@ -18,6 +20,15 @@ pub struct Tracker {
     app: Arc<App>,
     polling: Mutex<HashSet<i64>>,
     polling_runs: Mutex<HashSet<i64>>,
+    native: Mutex<NativeDeployments>,
+}
+
+/// The service deployments the one native poller follows.
+#[derive(Default)]
+struct NativeDeployments {
+    ids: HashSet<i64>,
+    /// Whether the poller runs; it stops when it has nothing to follow.
+    polling: bool,
 }
 
 /// How often decided approvals the cloud refused are handed over again.
@@ -44,6 +55,7 @@ impl Tracker {
             app,
             polling: Mutex::default(),
             polling_runs: Mutex::default(),
+            native: Mutex::default(),
         });
         match requests {
             Some(mut requests) => {
@@ -192,7 +204,7 @@ impl Tracker {
         });
     }
 
-    async fn poll(&self, id: i64) {
+    async fn poll(self: &Arc<Self>, id: i64) {
         let mut failures = 0u32;
         loop {
             match self.poll_once(id).await {
@@ -210,8 +222,9 @@ impl Tracker {
         }
     }
 
-    /// One observation: whether the deployment has finished.
-    async fn poll_once(&self, id: i64) -> Result<(bool, Platform), (String, Platform)> {
+    /// One observation: whether the deployment has finished (or, for one of
+    /// ECS's controller, that the native poller has taken it over).
+    async fn poll_once(self: &Arc<Self>, id: i64) -> Result<(bool, Platform), (String, Platform)> {
         let fail = |e: String| (e, Platform::Local);
         let d = crate::store::deployments::find(self.app.store().reader(), id)
             .await
@@ -222,43 +235,182 @@ impl Tracker {
             Err(_) => return Ok((true, Platform::Local)),
         };
         let platform = env.platform;
+        if d.service_deployment_arn.is_some() {
+            self.follow_native(id);
+            return Ok((true, platform));
+        }
         let err = |e: String| (e, platform);
         let cloud = self
             .app
             .cloud_for(&env)
             .await
             .map_err(|e| err(e.to_string()))?;
-        let finished = match &d.service_deployment_arn {
-            Some(arn) => {
-                let seen = cloud_service_deployments::describe(&cloud, &[arn.as_str()])
-                    .await
-                    .map_err(|e| err(e.message))?;
-                let seen = seen
-                    .first()
-                    .ok_or_else(|| err(format!("ECS reports no service deployment {arn}")))?;
-                self.app.record_native_observation(&d, seen).await
+        // The same resources a deployment was started against; without
+        // them (the stack was destroyed) there is nothing left to observe.
+        let target = match crate::app::deployments::target_of(&env) {
+            Ok(target) => target,
+            Err(e) => {
+                tracing::warn!(deployment = id, error = %e, "cannot observe the deployment any more");
+                return Ok((true, platform));
             }
-            None => {
-                // The same resources a deployment was started against; without
-                // them (the stack was destroyed) there is nothing left to observe.
-                let target = match crate::app::deployments::target_of(&env) {
-                    Ok(target) => target,
-                    Err(e) => {
-                        tracing::warn!(deployment = id, error = %e, "cannot observe the deployment any more");
-                        return Ok((true, platform));
-                    }
-                };
-                let seen = cloud_deployments::observe(
-                    &cloud,
-                    d.codedeploy_id.as_deref().unwrap_or_default(),
-                    &target,
-                )
-                .await
-                .map_err(|e| err(e.message))?;
-                self.app.record_observation(&d, &seen).await
-            }
-        }
-        .map_err(|e| err(e.to_string()))?;
+        };
+        let seen = cloud_deployments::observe(
+            &cloud,
+            d.codedeploy_id.as_deref().unwrap_or_default(),
+            &target,
+        )
+        .await
+        .map_err(|e| err(e.message))?;
+        let finished = self
+            .app
+            .record_observation(&d, &seen)
+            .await
+            .map_err(|e| err(e.to_string()))?;
         Ok((finished, platform))
     }
+
+    /// Hands a service deployment to the native poller, starting it if
+    /// it is not running.
+    fn follow_native(self: &Arc<Self>, id: i64) {
+        let mut native = self.native.lock().unwrap_or_else(|p| p.into_inner());
+        native.ids.insert(id);
+        if native.polling {
+            return;
+        }
+        native.polling = true;
+        let tracker = self.clone();
+        tokio::spawn(async move { tracker.poll_native().await });
+    }
+
+    /// Rounds of DescribeServiceDeployments over every followed service
+    /// deployment, until none is left; slower after failures (throttling).
+    async fn poll_native(self: Arc<Self>) {
+        let mut failures = 0u32;
+        loop {
+            let ids: Vec<i64> = {
+                let mut native = self.native.lock().unwrap_or_else(|p| p.into_inner());
+                if native.ids.is_empty() {
+                    native.polling = false;
+                    return;
+                }
+                native.ids.iter().copied().collect()
+            };
+            let (platform, failed) = self.native_round(&ids).await;
+            failures = if failed {
+                failures.saturating_add(1)
+            } else {
+                0
+            };
+            tokio::time::sleep(interval(platform, failures)).await;
+        }
+    }
+
+    /// One round: the deployments grouped by the cloud that answers for
+    /// them, each group described in batches of 20, every observation
+    /// recorded. Returns the slowest platform polled and whether a call failed.
+    async fn native_round(&self, ids: &[i64]) -> (Platform, bool) {
+        let (groups, ended) = self.native_groups(ids).await;
+        self.stop_following(&ended);
+        let mut platform = Platform::Local;
+        let mut failed = false;
+        for (env, rows) in groups.into_values() {
+            if env.platform != Platform::Local {
+                platform = env.platform;
+            }
+            match self.observe_native_group(&env, &rows).await {
+                Ok(finished) => self.stop_following(&finished),
+                Err(e) => {
+                    failed = true;
+                    tracing::warn!(environment = %env.name, error = %e, "cannot observe service deployments; retrying");
+                }
+            }
+        }
+        (platform, failed)
+    }
+
+    /// The followed deployments by cloud (platform, region, profile), and
+    /// those with nothing left to observe.
+    async fn native_groups(&self, ids: &[i64]) -> (NativeGroups, Vec<i64>) {
+        let mut groups = NativeGroups::new();
+        let mut ended = Vec::new();
+        for &id in ids {
+            let row = crate::store::deployments::find(self.app.store().reader(), id).await;
+            let Ok(Some(d)) = row else {
+                ended.push(id);
+                continue;
+            };
+            let Ok(env) = self.app.environment_named(&d.environment).await else {
+                ended.push(id);
+                continue;
+            };
+            if d.status.is_terminal() || d.service_deployment_arn.is_none() {
+                ended.push(id);
+                continue;
+            }
+            let key = (
+                env.platform,
+                env.region.clone().unwrap_or_default(),
+                env.aws_profile.clone().unwrap_or_default(),
+            );
+            groups
+                .entry(key)
+                .or_insert_with(|| (env, Vec::new()))
+                .1
+                .push(d);
+        }
+        (groups, ended)
+    }
+
+    /// Describes one cloud's service deployments and records what changed;
+    /// the ids that finished.
+    async fn observe_native_group(
+        &self,
+        env: &crate::store::environments::EnvironmentRow,
+        rows: &[crate::store::deployments::DeploymentRow],
+    ) -> Result<Vec<i64>, String> {
+        let cloud = self.app.cloud_for(env).await.map_err(|e| e.to_string())?;
+        let arns: Vec<&str> = rows
+            .iter()
+            .filter_map(|d| d.service_deployment_arn.as_deref())
+            .collect();
+        let seen = cloud_service_deployments::describe(&cloud, &arns)
+            .await
+            .map_err(|e| e.message)?;
+        let mut finished = Vec::new();
+        for observation in &seen {
+            let Some(d) = rows
+                .iter()
+                .find(|d| d.service_deployment_arn.as_deref() == Some(observation.arn.as_str()))
+            else {
+                continue;
+            };
+            match self.app.record_native_observation(d, observation).await {
+                Ok(true) => finished.push(d.id),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(deployment = d.id, error = %e, "cannot record the service deployment; retrying")
+                }
+            }
+        }
+        Ok(finished)
+    }
+
+    fn stop_following(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut native = self.native.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            native.ids.remove(id);
+        }
+    }
 }
+
+/// Deployments to describe, by the cloud that answers for them.
+type NativeGroups = std::collections::HashMap<
+    (Platform, String, String),
+    (
+        crate::store::environments::EnvironmentRow,
+        Vec<crate::store::deployments::DeploymentRow>,
+    ),
+>;
