@@ -2,6 +2,9 @@
 //! its local cloud, creates and provisions an environment, deploys the blue
 //! sample page, then the green one with ECSLinear10PercentEvery1Minutes,
 //! printing the split it observes on the production URL, and keeps serving.
+//! With `--controller ecs` the environment deploys through ECS's own
+//! controller instead (LINEAR 10 % a minute), each release held at a pause
+//! gate until a second user, which the demo makes, approves it.
 //! With a container engine the releases are images of the sample app built
 //! and pushed to the environment's local ECR; without one (or `--static`),
 //! the sample pages as static sites.
@@ -13,12 +16,68 @@ use localcloud::tasks::{ContainerEngine, TaskRunner};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchyard_api::approvals::{ApprovalList, DecisionBody};
 use switchyard_api::deployments::{Deployment, StartDeploymentBody};
 use switchyard_api::environments::{Container, CreateEnvironment, Environment};
+use switchyard_api::release_policies::ApprovalPolicyBody;
 use switchyard_api::stacks::{Operation, Stack, StackRequest};
+use switchyard_api::users::{CreateUser, CreatedUser};
+use switchyard_domain::service_deployment::{
+    DeploymentController, EcsDeploymentSpec, GateSpec, LinearSpec,
+};
 use switchyard_server::serve::{self, CloudOptions, ServeOptions};
 
-const ENVIRONMENT: &str = "demo";
+/// The demo's environment for each controller (a service is made for one
+/// controller, so each has its own).
+fn environment_name(controller: DeploymentController) -> &'static str {
+    match controller {
+        DeploymentController::CodeDeploy => "demo",
+        DeploymentController::Ecs => "demo-ecs",
+    }
+}
+
+/// The demo's environment: two tasks; with ECS's controller, LINEAR 10 %
+/// a minute behind a gate one approver must open.
+fn new_environment(controller: DeploymentController) -> CreateEnvironment {
+    let container = Some(Container {
+        desired_count: Some(2),
+        ..Container::default()
+    });
+    match controller {
+        DeploymentController::CodeDeploy => CreateEnvironment {
+            name: environment_name(controller).into(),
+            platform: "local".into(),
+            termination_wait_minutes: Some(1),
+            container,
+            ..CreateEnvironment::default()
+        },
+        DeploymentController::Ecs => CreateEnvironment {
+            name: environment_name(controller).into(),
+            platform: "local".into(),
+            container,
+            controller: Some("ecs".into()),
+            ecs_deployment: Some(EcsDeploymentSpec {
+                strategy: Some("LINEAR".into()),
+                linear: Some(LinearSpec {
+                    step_percent: Some(10.0),
+                    step_bake_minutes: Some(1),
+                }),
+                bake_time_minutes: Some(1),
+                gates: Some(vec![GateSpec {
+                    stage: Some("PRE_PRODUCTION_TRAFFIC_SHIFT".into()),
+                    timeout_minutes: Some(60),
+                    timeout_action: Some("ROLLBACK".into()),
+                }]),
+                ..EcsDeploymentSpec::default()
+            }),
+            approval_policy: Some(ApprovalPolicyBody {
+                required: 1,
+                allow_self_approval: false,
+            }),
+            ..CreateEnvironment::default()
+        },
+    }
+}
 
 /// What the demo deploys.
 enum Releases {
@@ -65,7 +124,12 @@ async fn choose_releases(cloud: &CloudOptions, force_static: bool) -> (Releases,
     }
 }
 
-pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliError> {
+pub async fn run(
+    options: ServeOptions,
+    force_static: bool,
+    controller: DeploymentController,
+) -> Result<(), CliError> {
+    let environment = environment_name(controller);
     let data_dir = options.data_dir.clone();
     let listen = options.listen;
     let cloud = options.cloud.clone();
@@ -83,21 +147,16 @@ pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliErr
         })?
         .trim()
         .to_owned();
-    let api = Api {
+    let mut api = Api {
         client: super::client::ApiClient::with_token(&base, token)?,
+        environment,
+        approver: None,
     };
 
-    step(&format!("environment {ENVIRONMENT}"));
-    let new = CreateEnvironment {
-        name: ENVIRONMENT.into(),
-        platform: "local".into(),
-        termination_wait_minutes: Some(1),
-        container: Some(Container {
-            desired_count: Some(2),
-            ..Container::default()
-        }),
-        ..CreateEnvironment::default()
-    };
+    step(&format!(
+        "environment {environment} ({controller} controller)"
+    ));
+    let new = new_environment(controller);
     let created = api
         .client
         .post::<Environment>("/api/environments", &new)
@@ -107,7 +166,10 @@ pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliErr
         Err(CliError::Api { status: 409, .. }) => println!("  exists; reusing it"),
         Err(e) => return Err(e),
     }
-    let stack_path = format!("/api/environments/{ENVIRONMENT}/stack");
+    if controller == DeploymentController::Ecs {
+        api.approver = Some(api.second_user(&base).await?);
+    }
+    let stack_path = format!("/api/environments/{environment}/stack");
     let stack = api.client.get::<Stack>(&stack_path).await;
     if !matches!(&stack, Ok(s) if s.status == "ready") {
         step("provisioning its stack in the local cloud");
@@ -134,7 +196,7 @@ pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliErr
     }
     let env: Environment = api
         .client
-        .get(&format!("/api/environments/{ENVIRONMENT}"))
+        .get(&format!("/api/environments/{environment}"))
         .await?;
     let prod_url = env.prod_url.unwrap_or_default();
     println!(
@@ -162,7 +224,7 @@ pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliErr
                 .filter(|uri| !uri.is_empty())
                 .ok_or_else(|| {
                     CliError::Deployment(format!(
-                        "the stack of {ENVIRONMENT} has no ECR repository (outputs.repository_uri); \
+                        "the stack of {environment} has no ECR repository (outputs.repository_uri); \
                          provision it again, or run `switchyard demo --static`"
                     ))
                 })?
@@ -182,18 +244,26 @@ pub async fn run(options: ServeOptions, force_static: bool) -> Result<(), CliErr
             (images.pop().unwrap_or_default(), green)
         }
     };
-    step("deploying blue (CodeDeployDefault.ECSAllAtOnce)");
-    let blue = api
-        .deploy(&blue_version, &blue_image, "CodeDeployDefault.ECSAllAtOnce")
-        .await?;
-    api.wait(blue, &http, &prod_url, false).await?;
-    step("deploying green (CodeDeployDefault.ECSLinear10PercentEvery1Minutes)");
-    let green = api
-        .deploy(
-            &green_version,
-            &green_image,
-            "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+    let (blue_config, green_config) = match controller {
+        DeploymentController::CodeDeploy => (
+            Some("CodeDeployDefault.ECSAllAtOnce"),
+            Some("CodeDeployDefault.ECSLinear10PercentEvery1Minutes"),
+        ),
+        // The environment's strategy: LINEAR, behind its gate.
+        DeploymentController::Ecs => (None, None),
+    };
+    let plan = |config: Option<&str>| {
+        config.map_or_else(
+            || "LINEAR 10% every minute, paused until approved".to_owned(),
+            str::to_owned,
         )
+    };
+    step(&format!("deploying blue ({})", plan(blue_config)));
+    let blue = api.deploy(&blue_version, &blue_image, blue_config).await?;
+    api.wait(blue, &http, &prod_url, false).await?;
+    step(&format!("deploying green ({})", plan(green_config)));
+    let green = api
+        .deploy(&green_version, &green_image, green_config)
         .await?;
     api.wait(green, &http, &prod_url, true).await?;
 
@@ -252,26 +322,92 @@ fn write_sites(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
 
 struct Api {
     client: super::client::ApiClient,
+    environment: &'static str,
+    /// The second user who approves releases held at a gate.
+    approver: Option<(String, super::client::ApiClient)>,
 }
 
 impl Api {
-    async fn deploy(&self, version: &str, image: &str, config: &str) -> Result<i64, CliError> {
+    /// A new approver (tokens are shown once, so each run makes its own).
+    async fn second_user(
+        &self,
+        base: &str,
+    ) -> Result<(String, super::client::ApiClient), CliError> {
+        let name = format!("approver-{}", chrono::Utc::now().format("%H%M%S"));
+        let created: CreatedUser = self
+            .client
+            .post(
+                "/api/users",
+                &CreateUser {
+                    name: name.clone(),
+                    role: "approver".into(),
+                },
+            )
+            .await?;
+        println!("  second user {name} (approver) will approve the releases");
+        Ok((
+            name,
+            super::client::ApiClient::with_token(base, created.token)?,
+        ))
+    }
+
+    async fn deploy(
+        &self,
+        version: &str,
+        image: &str,
+        config: Option<&str>,
+    ) -> Result<i64, CliError> {
         let body = StartDeploymentBody {
             image: image.to_owned(),
             version: version.to_owned(),
             commit: None,
             author: None,
             message: None,
-            deployment_config: Some(config.to_owned()),
+            deployment_config: config.map(str::to_owned),
         };
         let d: Deployment = self
             .client
             .post(
-                &format!("/api/environments/{ENVIRONMENT}/deployments"),
+                &format!("/api/environments/{}/deployments", self.environment),
                 &body,
             )
             .await?;
         Ok(d.id)
+    }
+
+    /// Approves, as the second user, the pending approval a held
+    /// deployment waits for; whether there was one.
+    async fn approve(&self, id: i64) -> Result<bool, CliError> {
+        let Some((name, approver)) = &self.approver else {
+            return Ok(false);
+        };
+        let pending: ApprovalList = approver.get("/api/approvals?votable=true").await?;
+        let Some(approval) = pending
+            .approvals
+            .iter()
+            .find(|a| a.deployment_id == Some(id))
+        else {
+            return Ok(false);
+        };
+        println!(
+            "  paused at {}; {name} approves (ECS would take {} at {} otherwise)",
+            approval.stage.as_deref().unwrap_or("a gate"),
+            approval
+                .timeout_action
+                .as_deref()
+                .unwrap_or("its timeout action"),
+            approval.expires_at.as_deref().unwrap_or("its timeout"),
+        );
+        let _: switchyard_api::approvals::Approval = approver
+            .post(
+                &format!("/api/approvals/{}/decisions", approval.id),
+                &DecisionBody {
+                    decision: "approve".into(),
+                    comment: Some("the demo's second user approves".into()),
+                },
+            )
+            .await?;
+        Ok(true)
     }
 
     /// Follows a deployment; with `sample`, prints the planned green weight
@@ -288,7 +424,14 @@ impl Api {
         loop {
             let d: Deployment = self.client.get(&format!("/api/deployments/{id}")).await?;
             let mut line = super::deploy::progress_line(&d);
-            if sample && d.current_lifecycle_event.as_deref() == Some("AllowTraffic") {
+            let shifting = matches!(
+                d.current_lifecycle_event.as_deref(),
+                Some("AllowTraffic" | "PRODUCTION_TRAFFIC_SHIFT")
+            );
+            if d.status == "Ready" {
+                self.approve(id).await?;
+            }
+            if sample && shifting && d.green_weight > 0.0 {
                 let (mut green, mut total) = (0, 0);
                 for _ in 0..40 {
                     if let Ok(r) = http.get(prod_url).send().await {

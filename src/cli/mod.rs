@@ -24,6 +24,7 @@ use switchyard_api::deployments::Wait;
 use switchyard_api::environments::{CreateEnvironment, Environment, EnvironmentList, Resources};
 use switchyard_api::releases::ReleasePage;
 use switchyard_api::users::UserList;
+use switchyard_domain::service_deployment::DeploymentController;
 use switchyard_domain::user::{Role, UserName};
 use switchyard_runtime::telemetry::{self, LogFormat};
 use switchyard_server::HttpConfig;
@@ -332,6 +333,14 @@ struct DemoArgs {
     /// answers (by default the demo builds and runs the sample app's image).
     #[arg(long = "static")]
     static_sites: bool,
+    /// codedeploy (the default) or ecs: deploy through ECS's own controller,
+    /// LINEAR behind a pause gate that a second user approves.
+    #[arg(long, default_value = "codedeploy", value_parser = parse_controller)]
+    controller: DeploymentController,
+}
+
+fn parse_controller(value: &str) -> Result<DeploymentController, String> {
+    DeploymentController::parse(value).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -470,13 +479,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(DemoArgs {
             serve: mut args,
             static_sites,
+            controller,
         }) => {
             telemetry::init(args.log_format);
             // The demo is meant to be watched: a minute of a deployment config passes in a second.
             if args.time_scale.is_none() && args.localcloud_url.is_none() {
                 args.time_scale = Some(60.0);
             }
-            demo::run(serve_options(args), static_sites).await
+            demo::run(serve_options(args), static_sites, controller).await
         }
         Command::User(command) => user(command, cli.client.output).await,
         Command::Env(command) => env(command, &cli.client).await,

@@ -183,3 +183,39 @@ async fn without_an_engine_or_with_static_the_demo_deploys_static_sites() {
     );
     stop(demo).await;
 }
+
+#[tokio::test]
+async fn with_the_ecs_controller_the_demo_approves_its_gate_as_a_second_user() {
+    let docker_host = support::docker_host();
+    let (demo, lines, _dir) = run_demo(&[
+        "--docker-host",
+        &docker_host,
+        "--static",
+        "--controller",
+        "ecs",
+    ])
+    .await;
+    let text = lines.join("\n");
+    assert!(
+        text.contains("==> environment demo-ecs (ecs controller)"),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.contains("paused at PRE_PRODUCTION_TRAFFIC_SHIFT; approver-")
+                && l.contains("approves")
+        ),
+        "the second user approves the gate:\n{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("PRODUCTION_TRAFFIC_SHIFT")
+            && l.contains("observed on production")),
+        "planned and observed weights during the shift:\n{text}"
+    );
+    assert!(
+        page(after(&lines, "production URL "))
+            .await
+            .contains("<h1>green</h1>")
+    );
+    stop(demo).await;
+}

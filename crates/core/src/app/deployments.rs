@@ -730,12 +730,24 @@ impl App {
         let mut tx = self.store.begin().await?;
         let mut decided_approval = None;
         if let Some((status, hooks)) = native {
-            let stage = seen
+            let reported = seen
                 .lifecycle
                 .iter()
                 .rev()
                 .find(|s| s.status == LifecycleEventStatus::InProgress)
                 .map(|s| s.name.as_str());
+            // Named as the environment's gate where it is one.
+            let settings = d
+                .ecs_deployment
+                .as_ref()
+                .and_then(|spec| EcsDeploymentSettings::parse(&spec.0, "ecs_deployment").ok());
+            let stage = match (reported, &settings) {
+                (Some(reported), Some(settings)) => settings
+                    .gate_holding(reported, seen.green_weight)
+                    .map(|g| g.stage.as_str())
+                    .or(Some(reported)),
+                (reported, _) => reported,
+            };
             self.approvals_on_gates(&mut tx, d, status, hooks, stage, now)
                 .await?;
         }

@@ -482,6 +482,21 @@ impl EcsDeploymentSettings {
         }
     }
 
+    /// The gate a PAUSE hook holds a deployment at, from the stage ECS
+    /// reports: its model has no PRE_PRODUCTION_TRAFFIC_SHIFT stage, so a
+    /// hold there reads as the production shift at weight 0.
+    pub fn gate_holding(&self, reported_stage: &str, production_weight: f64) -> Option<&PauseGate> {
+        if reported_stage == "PRODUCTION_TRAFFIC_SHIFT"
+            && production_weight == 0.0
+            && let Some(gate) = self.gate_at(PausableStage::PreProductionTrafficShift)
+        {
+            return Some(gate);
+        }
+        PausableStage::parse(reported_stage)
+            .ok()
+            .and_then(|stage| self.gate_at(stage))
+    }
+
     /// The gate at `stage`, if the environment holds deployments there.
     pub fn gate_at(&self, stage: PausableStage) -> Option<&PauseGate> {
         self.gates.iter().find(|g| g.stage == stage)
@@ -688,6 +703,26 @@ mod tests {
                 .gate_at(PausableStage::PreProductionTrafficShift)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_hold_reported_as_the_production_shift_at_0_is_the_pre_production_gate() {
+        let settings = parse(serde_json::json!({
+            "gates": [{"stage": "POST_SCALE_UP"}, {"stage": "PRE_PRODUCTION_TRAFFIC_SHIFT"}]
+        }))
+        .unwrap();
+        let stage = |reported: &str, weight: f64| {
+            settings
+                .gate_holding(reported, weight)
+                .map(|g| g.stage.as_str())
+        };
+        assert_eq!(
+            stage("PRODUCTION_TRAFFIC_SHIFT", 0.0),
+            Some("PRE_PRODUCTION_TRAFFIC_SHIFT")
+        );
+        assert_eq!(stage("POST_SCALE_UP", 0.0), Some("POST_SCALE_UP"));
+        assert_eq!(stage("PRODUCTION_TRAFFIC_SHIFT", 10.0), None);
+        assert_eq!(stage("POST_TEST_TRAFFIC_SHIFT", 0.0), None);
     }
 
     #[test]
