@@ -68,7 +68,7 @@ mod tests {
             r#""task_sets":{"blue":{"id":"ts-1","status":"PRIMARY","desired":2,"pending":0,"#,
             r#""running":2,"traffic_weight":100.0,"target_group":null},"green":null},"#,
             r#""green_weight":0.0,"traffic_samples":[{"at":"2025-11-27T08:00:00.123Z","#,
-            r#""green_weight":10.5}],"planned_schedule":[{"offset_seconds":60,"green_weight":10}],"#,
+            r#""green_weight":10.5}],"planned_schedule":[{"offset_seconds":60,"green_weight":12.5}],"#,
             r#""error":{"code":"HEALTH","message":"unhealthy"},"created_by":"admin","#,
             r#""created_at":"2025-11-27T08:00:00.123Z","updated_at":"2025-11-27T08:00:00.123Z","#,
             r#""completed_at":null}"#,
