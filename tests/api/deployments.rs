@@ -30,6 +30,32 @@ pub(crate) async fn provision(s: &TestServer, name: &str) -> Value {
     }
 }
 
+/// Waits (30 s at most) until 20 answers in a row of `url` contain `marker`,
+/// asserting every answer is a 200: the shift finished in the cloud.
+pub(crate) async fn until_only_served(url: &str, marker: &str) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = http.get(url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        if response.text().await.unwrap().contains(marker) {
+            let mut all = true;
+            for _ in 0..20 {
+                let response = http.get(url).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                all &= response.text().await.unwrap().contains(marker);
+            }
+            if all {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shift never finished in the cloud"
+        );
+    }
+}
+
 pub(crate) struct Env {
     pub(crate) s: TestServer,
     pub(crate) prod_url: String,
@@ -842,27 +868,7 @@ async fn a_killed_control_plane_catches_up_after_restart_while_traffic_keeps_flo
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
     // Production keeps answering while the control plane is down, and the shift completes.
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let response = http.get(&prod_url).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        if response.text().await.unwrap().contains("v2") {
-            let mut all_v2 = true;
-            for _ in 0..20 {
-                let response = http.get(&prod_url).send().await.unwrap();
-                assert_eq!(response.status(), StatusCode::OK);
-                all_v2 &= response.text().await.unwrap().contains("v2");
-            }
-            if all_v2 {
-                break;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the shift never finished in the cloud"
-        );
-    }
+    until_only_served(&prod_url, "v2").await;
     drop(server);
     let restarted = TestServer::start(&data, &["--localcloud-url", &cloud_url]).await;
     let deadline = Instant::now() + Duration::from_secs(20);

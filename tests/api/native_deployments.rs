@@ -6,7 +6,7 @@
 
 use crate::approvals::{pending_approval, vote};
 use crate::dashboard::Session;
-use crate::deployments::{Env, provision};
+use crate::deployments::{Env, provision, until_only_served};
 use crate::helpers::TestServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -476,27 +476,7 @@ async fn a_killed_control_plane_loses_no_step_of_a_service_deployment() {
     let mut server = s;
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let response = http.get(&prod_url).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        if response.text().await.unwrap().contains("v2") {
-            let mut all_v2 = true;
-            for _ in 0..20 {
-                let response = http.get(&prod_url).send().await.unwrap();
-                assert_eq!(response.status(), StatusCode::OK);
-                all_v2 &= response.text().await.unwrap().contains("v2");
-            }
-            if all_v2 {
-                break;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the shift never finished in the cloud"
-        );
-    }
+    until_only_served(&prod_url, "v2").await;
     drop(server);
 
     // The restarted tracker records the steps it missed, each at the time

@@ -737,11 +737,7 @@ impl App {
                 .find(|s| s.status == LifecycleEventStatus::InProgress)
                 .map(|s| s.name.as_str());
             // Named as the environment's gate where it is one.
-            let settings = d
-                .ecs_deployment
-                .as_ref()
-                .and_then(|spec| EcsDeploymentSettings::parse(&spec.0, "ecs_deployment").ok());
-            let stage = match (reported, &settings) {
+            let stage = match (reported, &d.ecs_settings()) {
                 (Some(reported), Some(settings)) => settings
                     .gate_holding(reported, seen.green_weight)
                     .map(|g| g.stage.as_str())

@@ -4,7 +4,9 @@ use sqlx::SqliteExecutor;
 use sqlx::types::Json;
 use switchyard_domain::deployment::{DeploymentStatus, LifecycleEventState, TaskSetState};
 use switchyard_domain::service_deployment::progress::{HookState, ServiceDeploymentStatus};
-use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSpec};
+use switchyard_domain::service_deployment::{
+    DeploymentController, EcsDeploymentSettings, EcsDeploymentSpec,
+};
 
 const ACTIVE: &str = "('Created', 'Queued', 'InProgress', 'Ready', 'Baking')";
 
@@ -80,6 +82,12 @@ pub struct DeploymentRow {
 }
 
 impl DeploymentRow {
+    /// The ECS settings it was started with, parsed (ECS's controller only).
+    pub fn ecs_settings(&self) -> Option<EcsDeploymentSettings> {
+        let spec = self.ecs_deployment.as_ref()?;
+        EcsDeploymentSettings::parse(&spec.0, "ecs_deployment").ok()
+    }
+
     pub fn controller(&self) -> DeploymentController {
         if self.service_deployment_arn.is_some() {
             DeploymentController::Ecs

@@ -333,13 +333,11 @@ impl Tracker {
     async fn native_groups(&self, ids: &[i64]) -> (NativeGroups, Vec<i64>) {
         let mut groups = NativeGroups::new();
         let mut ended = Vec::new();
+        // Deployments of one environment share its row: read it once a round.
+        let mut environments = std::collections::HashMap::new();
         for &id in ids {
             let row = crate::store::deployments::find(self.app.store().reader(), id).await;
             let Ok(Some(d)) = row else {
-                ended.push(id);
-                continue;
-            };
-            let Ok(env) = self.app.environment_named(&d.environment).await else {
                 ended.push(id);
                 continue;
             };
@@ -347,6 +345,14 @@ impl Tracker {
                 ended.push(id);
                 continue;
             }
+            if !environments.contains_key(&d.environment) {
+                let env = self.app.environment_named(&d.environment).await.ok();
+                environments.insert(d.environment.clone(), env);
+            }
+            let Some(Some(env)) = environments.get(&d.environment) else {
+                ended.push(id);
+                continue;
+            };
             let key = (
                 env.platform,
                 env.region.clone().unwrap_or_default(),
@@ -354,7 +360,7 @@ impl Tracker {
             );
             groups
                 .entry(key)
-                .or_insert_with(|| (env, Vec::new()))
+                .or_insert_with(|| (env.clone(), Vec::new()))
                 .1
                 .push(d);
         }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use switchyard_domain::deployment_config::DeploymentConfig;
 use switchyard_domain::environment::Platform;
-use switchyard_domain::service_deployment::EcsDeploymentSettings;
 use switchyard_domain::user::Role;
 
 /// The planned production traffic shift of a deployment.
@@ -33,8 +32,8 @@ pub struct PlannedShift {
 /// PRODUCTION_TRAFFIC_SHIFT stage). Custom CodeDeploy configs live in the
 /// cloud only: no plan.
 pub fn planned_steps(d: &DeploymentRow) -> Option<(Vec<(i64, f64)>, &'static str)> {
-    if let Some(spec) = &d.ecs_deployment {
-        let settings = EcsDeploymentSettings::parse(&spec.0, "ecs_deployment").ok()?;
+    if d.ecs_deployment.is_some() {
+        let settings = d.ecs_settings()?;
         let steps = settings
             .strategy
             .planned_shift()
