@@ -80,6 +80,14 @@ const ACTION_TYPES: &[ActionType] = &[
         inputs: (1, 3),
         outputs: (0, 0),
     },
+    ActionType {
+        category: "Deploy",
+        provider: "ECS",
+        required: &["ClusterName", "ServiceName"],
+        optional: &["FileName", "DeploymentTimeout"],
+        inputs: (1, 1),
+        outputs: (0, 0),
+    },
 ];
 
 /// A checked declaration.
@@ -445,7 +453,7 @@ fn parse_action(value: &Value, stage: &str) -> Result<(PipelineAction, Value), A
             action_error(format!(
                 "ActionType (Category: '{category}', Provider: '{provider}', Owner: '{owner}', Version: '{version}') \
                  in action '{name}' is not available in the local cloud; it runs Source CodeCommit and \
-                 CodeStarSourceConnection, Build CodeBuild, Approval Manual and Deploy CodeDeployToECS (owner AWS, version 1)"
+                 CodeStarSourceConnection, Build CodeBuild, Approval Manual and Deploy CodeDeployToECS and ECS (owner AWS, version 1)"
             ))
         })?;
 
@@ -616,6 +624,16 @@ fn check_configuration(
                         "Action configuration for action '{name}': {key} {artifact} is not one of its input artifacts"
                     )));
                 }
+            }
+        }
+        "ECS" => {
+            if let Some(minutes) = configuration.get("DeploymentTimeout")
+                && !minutes.parse::<u32>().is_ok_and(|m| (1..=60).contains(&m))
+            {
+                return Err(action_error(format!(
+                    "Action configuration for action '{name}': DeploymentTimeout must be a whole \
+                     number of minutes from 1 to 60 (got {minutes:?})"
+                )));
             }
         }
         "CodeCommit" | "CodeStarSourceConnection" => {
@@ -928,6 +946,51 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    /// The Deploy stage with the ECS action instead of CodeDeployToECS.
+    fn with_ecs_deploy(configuration: Value) -> Value {
+        let mut p = pipeline();
+        p["stages"][2]["actions"][0]["actionTypeId"]["provider"] = json!("ECS");
+        p["stages"][2]["actions"][0]["configuration"] = configuration;
+        p
+    }
+
+    #[test]
+    fn the_ecs_deploy_action_parses_and_checks_its_timeout() {
+        let d = parse_value(&with_ecs_deploy(json!({
+            "ClusterName": "shop", "ServiceName": "shop", "FileName": "images.json",
+            "DeploymentTimeout": "15",
+        })))
+        .unwrap();
+        assert_eq!(d.stages[2].actions[0].provider, "ECS");
+        for (configuration, needle) in [
+            (json!({"ClusterName": "shop"}), "'ServiceName'"),
+            (
+                json!({"ClusterName": "c", "ServiceName": "s", "DeploymentTimeout": "61"}),
+                "1 to 60",
+            ),
+            (
+                json!({"ClusterName": "c", "ServiceName": "s", "DeploymentTimeout": "soon"}),
+                "1 to 60",
+            ),
+            (
+                json!({"ClusterName": "c", "ServiceName": "s", "AppSpecTemplateArtifact": "x"}),
+                "unknown configuration",
+            ),
+        ] {
+            let err = parse_value(&with_ecs_deploy(configuration)).unwrap_err();
+            assert_eq!(err.code, "InvalidActionDeclarationException");
+            assert!(
+                err.message.contains(needle),
+                "{needle:?} not in {}",
+                err.message
+            );
+        }
+        let mut two_inputs = with_ecs_deploy(json!({"ClusterName": "c", "ServiceName": "s"}));
+        two_inputs["stages"][2]["actions"][0]["inputArtifacts"] =
+            json!([{"name": "BuildArtifact"}, {"name": "SourceArtifact"}]);
+        assert!(parse_value(&two_inputs).is_err());
     }
 
     #[test]

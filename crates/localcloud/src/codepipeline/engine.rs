@@ -173,7 +173,8 @@ async fn drive(cloud: Arc<LocalCloud>, id: String) {
                         super::source::run(cloud, launch).await
                     }
                     "CodeBuild" => super::build::run(cloud, launch).await,
-                    "CodeDeployToECS" => super::deploy::run(cloud, launch).await,
+                    "CodeDeployToECS" => super::deploy_codedeploy::run(cloud, launch).await,
+                    "ECS" => super::deploy_ecs::run(cloud, launch).await,
                     other => report(
                         &cloud,
                         &launch,

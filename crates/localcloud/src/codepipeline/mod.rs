@@ -1,12 +1,13 @@
 //! CodePipeline, `X-Amz-Target: CodePipeline_20150709.<Op>`: pipelines of
-//! Source, Build, Manual approval and CodeDeployToECS actions that really
-//! run on this machine.
+//! Source, Build, Manual approval and Deploy actions (CodeDeployToECS and
+//! ECS) that really run on this machine.
 //!
 //! - `ops`: the operations; `declaration`: CreatePipeline's checks;
 //! - `engine`: drives each execution stage by stage from its stored state
 //!   (one driver per execution, level-triggered like the deployment engine);
-//! - `source`, `build`, `deploy`: the work of each action type, run as tasks
-//!   that report back through the state; a manual approval is only state.
+//! - `source`, `build`, `deploy_codedeploy`, `deploy_ecs`: the work of each
+//!   action type, run as tasks that report back through the state; a manual
+//!   approval is only state.
 //!
 //! Local conventions (where AWS would use a service the local cloud lacks):
 //! - Source: `RepositoryName` (CodeCommit) or `FullRepositoryId`
@@ -30,7 +31,8 @@
 mod build;
 mod buildspec;
 mod declaration;
-mod deploy;
+mod deploy_codedeploy;
+mod deploy_ecs;
 mod engine;
 mod ops;
 mod process;

@@ -1,4 +1,4 @@
-//! CodeDeployToECS actions: the task definition template with its image
+//! CodeDeployToECS actions (blue/green through CodeDeploy): the task definition template with its image
 //! placeholders filled from imageDetail.json, registered in the local ECS;
 //! the AppSpec template pointed at it; a CodeDeploy deployment created in
 //! the local cloud and followed to its end. Both through the local ECS and
@@ -22,7 +22,7 @@ const POLL: Duration = Duration::from_millis(200);
 /// CodePipeline gives up on a CodeDeployToECS action after five days (cloud time).
 const ACTION_TIMEOUT_MINUTES: f64 = 5.0 * 24.0 * 60.0;
 /// What RegisterTaskDefinition returns but does not take.
-const READ_ONLY_FIELDS: [&str; 8] = [
+pub(super) const READ_ONLY_FIELDS: [&str; 8] = [
     "taskDefinitionArn",
     "revision",
     "status",
@@ -232,6 +232,12 @@ fn image_uri(dir: &Path, artifact: &str) -> Result<String, String> {
         .as_str()
         .filter(|u| !u.is_empty())
         .ok_or_else(|| format!("imageDetail.json of the artifact {artifact} has no ImageURI"))?;
+    resolve_image(uri, dir, artifact)
+}
+
+/// An image as a build artifact names it: a relative `static:<dir>` is that
+/// directory of the artifact (`dir`); anything else is taken as it is.
+pub(super) fn resolve_image(uri: &str, dir: &Path, artifact: &str) -> Result<String, String> {
     let Some(site) = uri.strip_prefix("static:") else {
         return Ok(uri.to_owned());
     };
