@@ -1,5 +1,6 @@
 # One switchyard stack on AWS: an app behind a load balancer on ECS Fargate,
-# deployed blue/green by CodeDeploy through CodePipeline.
+# deployed blue/green through CodePipeline by CodeDeploy or by ECS's own
+# controller (`deployment_controller`).
 
 provider "aws" {
   region = var.region
@@ -61,6 +62,10 @@ locals {
   pipeline_name                    = "${var.name}-pipeline"
   codecommit_repository_name       = var.source_repository != "" && var.source_provider == "CodeCommit" ? var.source_repository : var.name
   artifact_bucket_name             = "${var.name}-artifacts-${data.aws_caller_identity.current.account_id}"
+
+  # ECS's own controller needs no CodeDeploy resources.
+  ecs_controller = var.deployment_controller == "ECS"
+  codedeploy     = var.enable_codedeploy && !local.ecs_controller
 }
 
 module "networking" {
@@ -82,7 +87,8 @@ module "security" {
   ecr_repository_name              = local.ecr_repository_name
   log_group_name                   = local.log_group_name
   task_role_policy_json            = var.task_role_policy_json
-  create_codedeploy_role           = var.enable_codedeploy
+  create_codedeploy_role           = local.codedeploy
+  create_ecs_infrastructure_role   = local.ecs_controller
   create_pipeline_roles            = var.enable_pipeline
   create_source_events_role        = var.enable_pipeline && var.start_pipeline_on_push && var.source_provider == "CodeCommit"
   artifact_bucket_name             = local.artifact_bucket_name
@@ -90,6 +96,10 @@ module "security" {
   codedeploy_application_name      = local.codedeploy_application_name
   codedeploy_deployment_group_name = local.codedeploy_deployment_group_name
   pipeline_name                    = local.pipeline_name
+  deployment_controller            = var.deployment_controller
+  cluster_name                     = local.cluster_name
+  service_name                     = local.service_name
+  task_family                      = local.task_family
   codecommit_repository_name       = var.source_provider == "CodeCommit" ? local.codecommit_repository_name : null
   codestar_connection_arn          = module.pipeline.codestar_connection_arn
 }
@@ -112,6 +122,7 @@ module "app_infra" {
   tasks_security_group_id           = module.networking.tasks_security_group_id
   cluster_arn                       = module.ecs.cluster_arn
   service_name                      = local.service_name
+  deployment_controller             = var.deployment_controller
   task_family                       = local.task_family
   task_execution_role_arn           = module.security.task_execution_role_arn
   task_role_arn                     = module.security.task_role_arn
@@ -138,9 +149,10 @@ module "app_infra" {
 module "pipeline" {
   source = "./modules/pipeline"
 
-  name              = var.name
-  enable_codedeploy = var.enable_codedeploy
-  enable_pipeline   = var.enable_pipeline
+  name                  = var.name
+  deployment_controller = var.deployment_controller
+  enable_codedeploy     = local.codedeploy
+  enable_pipeline       = var.enable_pipeline
 
   source_provider            = var.source_provider
   source_repository          = var.source_repository

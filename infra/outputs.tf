@@ -1,4 +1,4 @@
-# What switchyard reads after an apply (see src/provision/terraform.rs);
+# What switchyard reads after an apply (see crates/core/src/provision/terraform/plan.rs);
 # names are null for the parts a variable turned off.
 
 output "cluster_name" {
@@ -53,6 +53,27 @@ output "target_group_names" {
 output "target_group_arns" {
   description = "Blue, then green."
   value       = module.app_infra.target_group_arns
+}
+
+# ECS's own controller: the service's load balancer advancedConfiguration,
+# which switchyard sends with UpdateService (provider 5.x cannot set it).
+# Empty strings under CODE_DEPLOY.
+
+output "prod_listener_rule_arn" {
+  value = module.app_infra.prod_listener_rule_arn
+}
+
+output "test_listener_rule_arn" {
+  value = module.app_infra.test_listener_rule_arn
+}
+
+output "alternate_target_group_arn" {
+  value = module.app_infra.alternate_target_group_arn
+}
+
+output "ecs_infrastructure_role_arn" {
+  description = "The role ECS shifts traffic on the listener rules with."
+  value       = local.ecs_controller ? module.security.ecs_infrastructure_role_arn : ""
 }
 
 output "alb_dns_name" {

@@ -199,10 +199,23 @@ variable "deletion_protection" {
   default     = false
 }
 
+# --- deployment controller -------------------------------------------------
+
+variable "deployment_controller" {
+  description = "Who deploys the service: CODE_DEPLOY (a CodeDeploy blue/green deployment group) or ECS (ECS's own blue/green, linear and canary deployments, whose settings switchyard applies with UpdateService). Changing it replaces the service."
+  type        = string
+  default     = "CODE_DEPLOY"
+
+  validation {
+    condition     = contains(["CODE_DEPLOY", "ECS"], var.deployment_controller)
+    error_message = "deployment_controller must be CODE_DEPLOY or ECS."
+  }
+}
+
 # --- CodeDeploy ------------------------------------------------------------
 
 variable "enable_codedeploy" {
-  description = "The CodeDeploy application and blue/green deployment group (and its role). switchyard needs them on AWS; off only where the API cannot delete them (moto 5.2.5, see README)."
+  description = "The CodeDeploy application and blue/green deployment group (and its role), with the CODE_DEPLOY controller. switchyard needs them on AWS; off only where the API cannot delete them (moto 5.2.5, see README)."
   type        = bool
   default     = true
 }

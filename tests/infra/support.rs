@@ -175,6 +175,48 @@ print(json.dumps({k: v for k, v in left.items() if v}))
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
+    /// What moto holds of the wiring ECS's own controller needs, asked
+    /// through boto3: the service's controller and load balancers, each
+    /// listener's rules by port, the infrastructure role's trust and
+    /// policies, and the CodePipeline role's policy.
+    pub async fn ecs_controller_wiring(&self, name: &str) -> Value {
+        let script = r#"
+import json, sys, boto3
+endpoint, name = sys.argv[1], sys.argv[2]
+c = lambda service: boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+service = c("ecs").describe_services(cluster=name, services=[name])["services"][0]
+elb = c("elbv2")
+lb = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]["LoadBalancerArn"]
+rules = {
+    str(listener["Port"]): elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+    for listener in elb.describe_listeners(LoadBalancerArn=lb)["Listeners"]
+}
+iam = c("iam")
+infrastructure = name + "-ecs-infrastructure"
+print(json.dumps({
+    "deployment_controller": service["deploymentController"]["type"],
+    "load_balancers": service["loadBalancers"],
+    "rules": rules,
+    "target_groups": {t["TargetGroupName"]: t["TargetGroupArn"] for t in elb.describe_target_groups()["TargetGroups"]},
+    "infrastructure_trust": iam.get_role(RoleName=infrastructure)["Role"]["AssumeRolePolicyDocument"],
+    "infrastructure_policies": [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=infrastructure)["AttachedPolicies"]],
+    "codepipeline_policy": iam.get_role_policy(RoleName=name + "-codepipeline", PolicyName="run-stages")["PolicyDocument"],
+}, default=str))
+"#;
+        let output = Command::new(venv().join("bin").join("python"))
+            .args(["-c", script, &self.endpoint, name])
+            .envs(MOTO_CREDENTIALS.iter().copied())
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "reading the ECS controller's wiring failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
     /// How many of a kind of resource moto holds for the stack (to prove
     /// `leftovers` sees them while they exist).
     pub async fn count(&self, name: &str) -> usize {

@@ -1,12 +1,14 @@
 # What the app runs on: the load balancer with a production and a test
-# listener, the blue and green target groups CodeDeploy shifts traffic
-# between, the image repository, logs, the task definition and the ECS
-# service under the CODE_DEPLOY controller, and the alarms that roll a
-# deployment back.
+# listener, the blue and green target groups the deployment controller
+# shifts traffic between (CodeDeploy on the listeners; ECS on a rule of
+# each listener), the image repository, logs, the task definition, the ECS
+# service, and the alarms that roll a deployment back.
 
 data "aws_region" "current" {}
 
 locals {
+  ecs_controller = var.deployment_controller == "ECS"
+
   target_groups = {
     blue  = "${var.name}-blue"
     green = "${var.name}-green"
@@ -111,6 +113,53 @@ resource "aws_lb_listener" "test" {
   }
 }
 
+# ECS's own controller shifts traffic by rewriting the weighted forward of
+# one rule per listener (advancedConfiguration names them); these catch
+# every request and start on blue, as the listeners' default actions do.
+resource "aws_lb_listener_rule" "prod" {
+  count = local.ecs_controller ? 1 : 0
+
+  listener_arn = aws_lb_listener.prod.arn
+  priority     = 1
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.app["blue"].arn
+  }
+
+  condition {
+    path_pattern {
+      values = ["/*"]
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [action]
+  }
+}
+
+resource "aws_lb_listener_rule" "test" {
+  count = local.ecs_controller ? 1 : 0
+
+  listener_arn = aws_lb_listener.test.arn
+  priority     = 1
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.app["blue"].arn
+  }
+
+  condition {
+    path_pattern {
+      values = ["/*"]
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [action]
+  }
+}
+
 resource "aws_ecs_task_definition" "app" {
   family                   = var.task_family
   requires_compatibilities = ["FARGATE"]
@@ -142,8 +191,12 @@ resource "aws_ecs_task_definition" "app" {
   }])
 }
 
-# CodeDeploy owns the service's task definition and load balancer wiring
-# after the first deployment; Terraform made them and leaves them alone.
+# The deployment controller owns the service's task definition and load
+# balancer wiring after the first deployment; Terraform made them and
+# leaves them alone. Under ECS, switchyard also owns the deployment
+# configuration (strategy, bake time, hooks: provider 5.x cannot express
+# them), and the provider would send one without them on any change to the
+# deployment attributes it knows, so it ignores those too.
 resource "aws_ecs_service" "app" {
   name                              = var.service_name
   cluster                           = var.cluster_arn
@@ -155,7 +208,7 @@ resource "aws_ecs_service" "app" {
   propagate_tags                    = "SERVICE"
 
   deployment_controller {
-    type = "CODE_DEPLOY"
+    type = var.deployment_controller
   }
 
   network_configuration {
@@ -171,11 +224,18 @@ resource "aws_ecs_service" "app" {
   }
 
   lifecycle {
-    ignore_changes = [task_definition, load_balancer]
+    ignore_changes = [
+      task_definition,
+      load_balancer,
+      deployment_maximum_percent,
+      deployment_minimum_healthy_percent,
+      deployment_circuit_breaker,
+      alarms,
+    ]
   }
 
   # A target group takes a service only once a listener forwards to it.
-  depends_on = [aws_lb_listener.prod, aws_lb_listener.test]
+  depends_on = [aws_lb_listener.prod, aws_lb_listener.test, aws_lb_listener_rule.prod, aws_lb_listener_rule.test]
 }
 
 resource "aws_cloudwatch_metric_alarm" "target_5xx" {

@@ -55,3 +55,19 @@ output "alarm_names" {
     [for alarm in aws_cloudwatch_metric_alarm.unhealthy_hosts : alarm.alarm_name],
   )
 }
+
+# What ECS's own controller needs for the service's advancedConfiguration
+# (switchyard sends it with UpdateService); empty under CODE_DEPLOY.
+
+output "prod_listener_rule_arn" {
+  value = local.ecs_controller ? aws_lb_listener_rule.prod[0].arn : ""
+}
+
+output "test_listener_rule_arn" {
+  value = local.ecs_controller ? aws_lb_listener_rule.test[0].arn : ""
+}
+
+output "alternate_target_group_arn" {
+  description = "Green: the target group a new revision starts on."
+  value       = local.ecs_controller ? aws_lb_target_group.app["green"].arn : ""
+}

@@ -33,6 +33,11 @@ variable "service_name" {
   type = string
 }
 
+variable "deployment_controller" {
+  description = "CODE_DEPLOY or ECS: ECS adds the listener rules its deployments shift traffic on."
+  type        = string
+}
+
 variable "task_family" {
   type = string
 }

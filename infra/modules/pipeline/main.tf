@@ -1,13 +1,16 @@
 # Delivery of one stack: where the source comes from, the build that makes
 # the image and the deployment artifacts, the CodeDeploy blue/green
-# deployment group that shifts traffic, and the pipeline tying them together
-# (Source, Build, an optional Approval, Deploy).
+# deployment group that shifts traffic (CODE_DEPLOY controller), and the
+# pipeline tying them together (Source, Build, an optional Approval, Deploy:
+# CodeDeployToECS, or ECS for ECS's own controller).
 
 locals {
   codecommit  = var.enable_pipeline && var.source_provider == "CodeCommit"
   connection  = var.enable_pipeline && var.source_provider != "CodeCommit"
   approve     = var.enable_pipeline && var.enable_approval_stage
   push_events = local.codecommit && var.start_pipeline_on_push
+
+  ecs_controller = var.deployment_controller == "ECS"
 }
 
 # --- source ----------------------------------------------------------------
@@ -137,7 +140,7 @@ resource "aws_codebuild_project" "app" {
   count = var.enable_pipeline ? 1 : 0
 
   name          = var.codebuild_project_name
-  description   = "Builds ${var.name}'s image, pushes it to ECR and writes taskdef.json and appspec.yaml"
+  description   = local.ecs_controller ? "Builds ${var.name}'s image, pushes it to ECR and writes imagedefinitions.json" : "Builds ${var.name}'s image, pushes it to ECR and writes taskdef.json and appspec.yaml"
   service_role  = var.codebuild_role_arn
   build_timeout = 30
 
@@ -316,6 +319,9 @@ resource "aws_codepipeline" "app" {
     }
   }
 
+  # The ECS action registers a revision of the service's task definition
+  # with the image imagedefinitions.json names ([{"name", "imageUri"}]) and
+  # updates the service, which then deploys with the strategy switchyard set.
   stage {
     name = "Deploy"
 
@@ -323,10 +329,14 @@ resource "aws_codepipeline" "app" {
       name            = "Deploy"
       category        = "Deploy"
       owner           = "AWS"
-      provider        = "CodeDeployToECS"
+      provider        = local.ecs_controller ? "ECS" : "CodeDeployToECS"
       version         = "1"
       input_artifacts = ["BuildArtifact"]
-      configuration = {
+      configuration = local.ecs_controller ? {
+        ClusterName = var.cluster_name
+        ServiceName = var.service_name
+        FileName    = "imagedefinitions.json"
+        } : {
         ApplicationName                = var.codedeploy_application_name
         DeploymentGroupName            = var.codedeploy_deployment_group_name
         TaskDefinitionTemplateArtifact = "BuildArtifact"
@@ -341,7 +351,7 @@ resource "aws_codepipeline" "app" {
 
   lifecycle {
     precondition {
-      condition     = var.enable_codedeploy
+      condition     = local.ecs_controller || var.enable_codedeploy
       error_message = "The pipeline's Deploy stage needs the CodeDeploy deployment group: enable_pipeline needs enable_codedeploy."
     }
   }

@@ -4,8 +4,13 @@ variable "name" {
 }
 
 variable "enable_codedeploy" {
-  description = "The CodeDeploy application and blue/green deployment group."
+  description = "The CodeDeploy application and blue/green deployment group (false under ECS)."
   type        = bool
+}
+
+variable "deployment_controller" {
+  description = "CODE_DEPLOY (the CodeDeployToECS action) or ECS (the ECS action)."
+  type        = string
 }
 
 variable "enable_pipeline" {
@@ -70,7 +75,7 @@ variable "codebuild_role_arn" {
 }
 
 variable "build_environment" {
-  description = "Variables the buildspec reads to render taskdef.json and appspec.yaml."
+  description = "Variables the buildspec reads to render taskdef.json and appspec.yaml (or imagedefinitions.json)."
   type        = map(string)
 }
 

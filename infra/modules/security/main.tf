@@ -22,11 +22,15 @@ locals {
   codedeploy_group_arn = "arn:${format(local.arn, "codedeploy")}:deploymentgroup:${var.codedeploy_application_name}/${var.codedeploy_deployment_group_name}"
   codedeploy_configs   = "arn:${format(local.arn, "codedeploy")}:deploymentconfig:*"
   pipeline_arn         = "arn:${format(local.arn, "codepipeline")}:${var.pipeline_name}"
+  ecs_service_arn      = "arn:${format(local.arn, "ecs")}:service/${var.cluster_name}/${var.service_name}"
+  task_definitions_arn = "arn:${format(local.arn, "ecs")}:task-definition/${var.task_family}:*"
+
+  ecs_controller = var.deployment_controller == "ECS"
 }
 
 # Trust policies: each role may be assumed by its one service only.
 data "aws_iam_policy_document" "trust" {
-  for_each = toset(["ecs-tasks", "codebuild", "codedeploy", "codepipeline", "events"])
+  for_each = toset(["ecs-tasks", "ecs", "codebuild", "codedeploy", "codepipeline", "events"])
 
   statement {
     actions = ["sts:AssumeRole"]
@@ -102,6 +106,23 @@ resource "aws_iam_role_policy_attachment" "codedeploy" {
 
   role       = aws_iam_role.codedeploy[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/AWSCodeDeployRoleForECS"
+}
+
+# --- ECS infrastructure (ECS's own controller) ------------------------------
+
+resource "aws_iam_role" "ecs_infrastructure" {
+  count = var.create_ecs_infrastructure_role ? 1 : 0
+
+  name               = "${var.name}-ecs-infrastructure"
+  description        = "ECS shifts ${var.name}'s traffic between target groups on the listener rules"
+  assume_role_policy = data.aws_iam_policy_document.trust["ecs"].json
+}
+
+resource "aws_iam_role_policy_attachment" "ecs_infrastructure" {
+  count = var.create_ecs_infrastructure_role ? 1 : 0
+
+  role       = aws_iam_role.ecs_infrastructure[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
 }
 
 # --- CodeBuild -------------------------------------------------------------
@@ -209,17 +230,46 @@ data "aws_iam_policy_document" "codepipeline" {
     actions   = ["codebuild:BatchGetBuilds", "codebuild:StartBuild"]
     resources = [local.codebuild_arn]
   }
-  statement {
-    sid = "Deploy"
-    actions = [
-      "codedeploy:CreateDeployment",
-      "codedeploy:GetApplication",
-      "codedeploy:GetApplicationRevision",
-      "codedeploy:GetDeployment",
-      "codedeploy:GetDeploymentConfig",
-      "codedeploy:RegisterApplicationRevision",
-    ]
-    resources = [local.codedeploy_app_arn, local.codedeploy_group_arn, local.codedeploy_configs]
+  dynamic "statement" {
+    for_each = local.ecs_controller ? [] : ["CodeDeployToECS"]
+    content {
+      sid = "Deploy"
+      actions = [
+        "codedeploy:CreateDeployment",
+        "codedeploy:GetApplication",
+        "codedeploy:GetApplicationRevision",
+        "codedeploy:GetDeployment",
+        "codedeploy:GetDeploymentConfig",
+        "codedeploy:RegisterApplicationRevision",
+      ]
+      resources = [local.codedeploy_app_arn, local.codedeploy_group_arn, local.codedeploy_configs]
+    }
+  }
+
+  # The ECS deploy action registers a revision of the service's task
+  # definition with the new image and updates the service to it.
+  dynamic "statement" {
+    for_each = local.ecs_controller ? ["ECS"] : []
+    content {
+      sid       = "DeployService"
+      actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
+      resources = [local.ecs_service_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.ecs_controller ? ["ECS"] : []
+    content {
+      # Registering a tagged task definition needs TagResource too.
+      sid       = "TagTaskDefinitions"
+      actions   = ["ecs:TagResource"]
+      resources = [local.task_definitions_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "ecs:CreateAction"
+        values   = ["RegisterTaskDefinition"]
+      }
+    }
   }
   statement {
     # RegisterTaskDefinition and DescribeTaskDefinition take no resource ARN.

@@ -16,6 +16,11 @@ output "codedeploy_role_arn" {
   depends_on = [aws_iam_role_policy_attachment.codedeploy]
 }
 
+output "ecs_infrastructure_role_arn" {
+  value      = one(aws_iam_role.ecs_infrastructure[*].arn)
+  depends_on = [aws_iam_role_policy_attachment.ecs_infrastructure]
+}
+
 output "codebuild_role_arn" {
   value      = one(aws_iam_role.codebuild[*].arn)
   depends_on = [aws_iam_role_policy.codebuild]

@@ -24,6 +24,11 @@ variable "create_codedeploy_role" {
   type        = bool
 }
 
+variable "create_ecs_infrastructure_role" {
+  description = "The role ECS's own controller shifts traffic on the load balancer with."
+  type        = bool
+}
+
 variable "create_pipeline_roles" {
   description = "The CodeBuild and CodePipeline roles (with the pipeline)."
   type        = bool
@@ -51,6 +56,26 @@ variable "codedeploy_application_name" {
 
 variable "codedeploy_deployment_group_name" {
   description = "The CodeDeploy deployment group."
+  type        = string
+}
+
+variable "deployment_controller" {
+  description = "CODE_DEPLOY or ECS: what the pipeline's Deploy action may call."
+  type        = string
+}
+
+variable "cluster_name" {
+  description = "The ECS cluster of the service."
+  type        = string
+}
+
+variable "service_name" {
+  description = "The ECS service the pipeline deploys (ECS controller)."
+  type        = string
+}
+
+variable "task_family" {
+  description = "The task definition family the pipeline registers revisions of."
   type        = string
 }
 

@@ -300,6 +300,14 @@ pub struct StackOutputs {
     pub repository_uri: String,
     /// The CodePipeline, when the environment follows a source.
     pub pipeline: String,
+    /// An AWS stack under ECS's own controller: the listener rules ECS
+    /// shifts traffic on, the target group a new revision starts on, and the
+    /// role ECS does it with (the service's `advancedConfiguration`). Empty
+    /// otherwise; local stacks wire their service when they make it.
+    pub prod_listener_rule_arn: String,
+    pub test_listener_rule_arn: String,
+    pub alternate_target_group_arn: String,
+    pub ecs_infrastructure_role_arn: String,
 }
 
 #[cfg(test)]

@@ -289,6 +289,10 @@ pub(super) fn map_outputs(all: &Map<String, Value>) -> Provisioned {
         task_definition_family: text("task_definition_family"),
         repository_uri: text("ecr_repository_url"),
         pipeline: text("pipeline_name"),
+        prod_listener_rule_arn: text("prod_listener_rule_arn"),
+        test_listener_rule_arn: text("test_listener_rule_arn"),
+        alternate_target_group_arn: text("alternate_target_group_arn"),
+        ecs_infrastructure_role_arn: text("ecs_infrastructure_role_arn"),
     };
     let terraform_outputs = all
         .iter()

@@ -1,6 +1,13 @@
 use super::*;
+use crate::cloud::service_deployments::{TrafficRouting, routed_load_balancers};
+use crate::provision::StackOutputs;
+use crate::store::environments::EnvironmentRow;
+use aws_sdk_ecs::types as ecs;
 use serde_json::{Value, json};
+use sqlx::types::Json;
 use std::path::Path;
+use switchyard_domain::environment::{Platform, ReadyAction};
+use switchyard_domain::service_deployment::DeploymentController;
 
 #[test]
 fn the_built_in_module_is_all_of_infra() {
@@ -200,6 +207,132 @@ fn outputs_fill_the_references() {
     assert_eq!(p.outputs.pipeline, "");
     assert_eq!(p.terraform_outputs["secret"], "(sensitive)");
     assert_eq!(p.terraform_outputs["prod_url"], "http://x");
+}
+
+fn aws_environment(controller: DeploymentController) -> EnvironmentRow {
+    EnvironmentRow {
+        id: 1,
+        name: "shop".into(),
+        platform: Platform::Aws,
+        region: Some("eu-west-1".into()),
+        cluster: None,
+        service: None,
+        codedeploy_application: None,
+        deployment_group: None,
+        pipeline: None,
+        prod_listener_arn: None,
+        test_listener_arn: None,
+        created_by: "admin".into(),
+        created_at: 0,
+        container_name: "web".into(),
+        container_port: 80,
+        health_check_path: "/".into(),
+        desired_count: 2,
+        deployment_config: "CodeDeployDefault.ECSAllAtOnce".into(),
+        ready_wait_minutes: None,
+        ready_action: ReadyAction::Continue,
+        termination_wait_minutes: 5,
+        auto_rollback: true,
+        prod_url: None,
+        test_url: None,
+        hooks: Json(Default::default()),
+        aws_profile: None,
+        deployment_controller: controller,
+        ecs_deployment: None,
+    }
+}
+
+#[test]
+fn the_deployment_controller_comes_from_the_environment() {
+    for (controller, variable) in [
+        (DeploymentController::CodeDeploy, "CODE_DEPLOY"),
+        (DeploymentController::Ecs, "ECS"),
+    ] {
+        let vars = environment_variables(&aws_environment(controller), None);
+        assert_eq!(vars["deployment_controller"], variable);
+    }
+    let e = check_variables(
+        json!({"deployment_controller": "ECS"}).as_object().unwrap(),
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "variables.deployment_controller");
+    assert!(e.message.contains("the environment's controller"), "{e:?}");
+}
+
+#[test]
+fn ecs_outputs_give_the_services_traffic_routing() {
+    let ecs = json!({
+        "cluster_name": {"sensitive": false, "value": "shop"},
+        "prod_listener_rule_arn": {"sensitive": false, "value": "arn:rule/prod"},
+        "test_listener_rule_arn": {"sensitive": false, "value": "arn:rule/test"},
+        "alternate_target_group_arn": {"sensitive": false, "value": "arn:tg/green"},
+        "ecs_infrastructure_role_arn": {"sensitive": false, "value": "arn:role/infra"},
+    });
+    let outputs = map_outputs(ecs.as_object().unwrap()).outputs;
+    assert_eq!(outputs.prod_listener_rule_arn, "arn:rule/prod");
+    assert_eq!(outputs.test_listener_rule_arn, "arn:rule/test");
+    assert_eq!(outputs.alternate_target_group_arn, "arn:tg/green");
+    assert_eq!(outputs.ecs_infrastructure_role_arn, "arn:role/infra");
+    let routing = TrafficRouting::from_outputs(&outputs).unwrap();
+    assert_eq!(
+        routing,
+        TrafficRouting {
+            alternate_target_group_arn: "arn:tg/green".into(),
+            production_listener_rule: "arn:rule/prod".into(),
+            test_listener_rule: "arn:rule/test".into(),
+            role_arn: "arn:role/infra".into(),
+        }
+    );
+
+    // Stored before these outputs existed, or a CODE_DEPLOY stack: no routing.
+    let stored: StackOutputs = serde_json::from_value(json!({"cluster": "shop"})).unwrap();
+    assert_eq!(stored.prod_listener_rule_arn, "");
+    assert_eq!(TrafficRouting::from_outputs(&stored), None);
+    let code_deploy = json!({
+        "prod_listener_rule_arn": {"sensitive": false, "value": ""},
+        "test_listener_rule_arn": {"sensitive": false, "value": ""},
+        "alternate_target_group_arn": {"sensitive": false, "value": ""},
+        "ecs_infrastructure_role_arn": {"sensitive": false, "value": ""},
+    });
+    let outputs = map_outputs(code_deploy.as_object().unwrap()).outputs;
+    assert_eq!(TrafficRouting::from_outputs(&outputs), None);
+}
+
+#[test]
+fn a_service_is_routed_once() {
+    let routing = TrafficRouting {
+        alternate_target_group_arn: "arn:tg/green".into(),
+        production_listener_rule: "arn:rule/prod".into(),
+        test_listener_rule: "arn:rule/test".into(),
+        role_arn: "arn:role/infra".into(),
+    };
+    let made_by_terraform = ecs::LoadBalancer::builder()
+        .target_group_arn("arn:tg/blue")
+        .container_name("web")
+        .container_port(80)
+        .build();
+    let routed = routed_load_balancers(std::slice::from_ref(&made_by_terraform), &routing)
+        .expect("an unrouted service gets its routing");
+    let [lb] = &routed[..] else {
+        panic!("{routed:?}")
+    };
+    assert_eq!(
+        (
+            lb.target_group_arn(),
+            lb.container_name(),
+            lb.container_port()
+        ),
+        (Some("arn:tg/blue"), Some("web"), Some(80))
+    );
+    let advanced = lb.advanced_configuration().unwrap();
+    assert_eq!(advanced.alternate_target_group_arn(), Some("arn:tg/green"));
+    assert_eq!(advanced.production_listener_rule(), Some("arn:rule/prod"));
+    assert_eq!(advanced.test_listener_rule(), Some("arn:rule/test"));
+    assert_eq!(advanced.role_arn(), Some("arn:role/infra"));
+    // Routed already (ECS may have swapped the target groups since): left alone.
+    assert_eq!(routed_load_balancers(&routed, &routing), None);
+    assert_eq!(routed_load_balancers(&[], &routing), None);
 }
 
 #[test]

@@ -73,6 +73,7 @@ pub const FROM_ENVIRONMENT: &[(&str, &str)] = &[
         "the environment's termination_wait_minutes",
     ),
     ("auto_rollback", "the environment's auto_rollback"),
+    ("deployment_controller", "the environment's controller"),
     ("aws_endpoint_url", "the server's --aws-endpoint-url"),
 ];
 
@@ -161,6 +162,10 @@ pub fn environment_variables(env: &EnvironmentRow, endpoint: Option<&str>) -> Ma
         json!(env.termination_wait_minutes),
     );
     vars.insert("auto_rollback".into(), json!(env.auto_rollback));
+    vars.insert(
+        "deployment_controller".into(),
+        json!(env.deployment_controller.ecs_type()),
+    );
     if let Some(endpoint) = endpoint {
         vars.insert("aws_endpoint_url".into(), json!(endpoint));
     }
