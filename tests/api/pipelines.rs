@@ -368,3 +368,135 @@ async fn a_run_started_by_hand_fails_its_build_is_retried_and_stopped() {
         ]
     );
 }
+
+/// The deployment a finished run started, once it has ended too.
+async fn finished_deployment(s: &TestServer, run: &Value) -> Value {
+    let id = run["deployment_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("the run led to no deployment: {run}"));
+    until("the deployment to finish", async || {
+        let d = s
+            .get(&format!("/api/deployments/{id}"), &s.admin_token)
+            .await
+            .body;
+        matches!(
+            d["status"].as_str(),
+            Some("Succeeded" | "Failed" | "Stopped")
+        )
+        .then_some(d)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_git_push_reaches_production_through_the_ecs_action_and_the_environments_gate() {
+    let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
+    let repo = Repo::new(&s.url("/hooks/github"), "carol");
+    let created = s
+        .post(
+            "/api/environments",
+            &s.admin_token,
+            json!({"name": "shop", "platform": "local", "controller": "ecs",
+                   "container": {"desired_count": 2},
+                   "source": {"repo": repo.bare.to_str().unwrap(), "branch": "main"},
+                   "webhook_secret": SECRET, "approval_policy": {"required": 1}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let stack = provision(&s, "shop").await;
+    assert_eq!(stack["outputs"]["pipeline"], "shop", "{stack}");
+    let prod = stack["outputs"]["prod_url"].as_str().unwrap().to_owned();
+    let alice = s.user("alice", "approver").await;
+
+    // Settings changed after provisioning are the ones the pipeline's
+    // rollout runs with: switchyard applies them to the service.
+    let changed = s
+        .request(
+            reqwest::Method::PATCH,
+            "/api/environments/shop",
+            Some(&s.admin_token),
+            Some(json!({"ecs_deployment": {
+                "strategy": "LINEAR",
+                "linear": {"step_percent": 50, "step_bake_minutes": 1},
+                "bake_time_minutes": 1,
+                "gates": [{"timeout_minutes": 600}],
+            }})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+
+    let (commit, printed) = repo.push_page("<h1>green</h1>\n", "Turn the shop green");
+    assert!(
+        printed.contains("switchyard: 202"),
+        "the hook said: {printed}"
+    );
+    let run_id = run_of(&s, &commit).await["id"].as_i64().unwrap();
+    let release = pending_approval(&s, run_id).await;
+    let vote = |id: i64| {
+        let token = alice.clone();
+        let s = &s;
+        async move {
+            s.post(
+                &format!("/api/approvals/{id}/decisions"),
+                &token,
+                json!({"decision": "approve"}),
+            )
+            .await
+        }
+    };
+    let voted = vote(release["id"].as_i64().unwrap()).await;
+    assert_eq!(voted.status, StatusCode::OK, "{:?}", voted.body);
+
+    // The ECS action started a service deployment; its gate is an approval
+    // of its own, and production waits for it.
+    let deployment_id = until("the run's deployment", async || {
+        let run = s
+            .get(&format!("/api/pipeline-runs/{run_id}"), &s.admin_token)
+            .await
+            .body;
+        run["deployment_id"].as_i64()
+    })
+    .await;
+    let gate = crate::approvals::pending_approval(&s, deployment_id).await;
+    assert!(gate["hook_id"].is_string(), "{gate}");
+    let held = s
+        .get(&format!("/api/deployments/{deployment_id}"), &s.admin_token)
+        .await
+        .body;
+    assert_eq!(held["controller"], "ecs", "{held}");
+    assert_eq!(
+        held["deployment_config"], "LINEAR: 50% every 1 min",
+        "{held}"
+    );
+    assert_eq!(held["release"]["commit"], commit.as_str(), "{held}");
+    assert!(!page(&s, &prod).await.contains("green"));
+    let voted = vote(gate["id"].as_i64().unwrap()).await;
+    assert_eq!(voted.status, StatusCode::OK, "{:?}", voted.body);
+
+    let done = finished_run(&s, run_id).await;
+    assert_eq!(done["status"], "Succeeded", "{done}");
+    let deploy_action = &done["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["name"] == "Deploy")
+        .unwrap()["actions"][0];
+    assert_eq!(deploy_action["provider"], "ECS", "{done}");
+    let deployment = finished_deployment(&s, &done).await;
+    assert_eq!(deployment["status"], "Succeeded", "{deployment}");
+    assert_eq!(
+        deployment["service_deployment_arn"],
+        held["service_deployment_arn"]
+    );
+    let steps: Vec<f64> = deployment["traffic_samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["green_weight"].as_f64().unwrap())
+        .collect();
+    assert!(
+        steps.contains(&50.0) && steps.last() == Some(&100.0),
+        "the shift went by the environment's LINEAR 50 %: {steps:?}"
+    );
+    assert!(page(&s, &prod).await.contains("green"));
+}

@@ -21,7 +21,7 @@ use crate::store::{
 use serde_json::json;
 use switchyard_domain::deployment::{DeploymentState, DeploymentStatus, LifecycleEventStatus};
 use switchyard_domain::deployment_config::DeploymentConfig;
-use switchyard_domain::environment::Platform;
+use switchyard_domain::environment::{Platform, StackOutputs};
 use switchyard_domain::release::{ImageRef, NewRelease};
 use switchyard_domain::service_deployment::progress::{HookState, HookStatus, HookTargetType};
 use switchyard_domain::service_deployment::{
@@ -43,20 +43,20 @@ pub struct StartDeployment {
 }
 
 /// A deployment the cloud took.
-struct Started {
-    id: StartedId,
-    task_definition: String,
+pub(super) struct Started {
+    pub(super) id: StartedId,
+    pub(super) task_definition: String,
     /// The CodeDeploy config, or the ECS strategy, it runs with.
-    config: String,
+    pub(super) config: String,
 }
 
-enum StartedId {
+pub(super) enum StartedId {
     CodeDeploy(String),
     Ecs(String, EcsDeploymentSpec),
 }
 
 impl Started {
-    fn as_row(&self) -> StartedAs<'_> {
+    pub(super) fn as_row(&self) -> StartedAs<'_> {
         match &self.id {
             StartedId::CodeDeploy(id) => StartedAs::CodeDeploy { deployment_id: id },
             StartedId::Ecs(arn, settings) => StartedAs::Ecs {
@@ -67,7 +67,7 @@ impl Started {
     }
 
     /// The audit trail's name and value for the cloud's id.
-    fn id_detail(&self) -> (&'static str, &str) {
+    pub(super) fn id_detail(&self) -> (&'static str, &str) {
         match &self.id {
             StartedId::CodeDeploy(id) => ("codedeploy_id", id),
             StartedId::Ecs(arn, _) => ("service_deployment_arn", arn),
@@ -215,6 +215,7 @@ impl<'a> Plan<'a> {
         service: &ServiceTarget<'_>,
         task_definition: String,
         description: &str,
+        routing: Option<&native::TrafficRouting>,
     ) -> Result<Started> {
         match self {
             Plan::CodeDeploy { target, config } => {
@@ -234,6 +235,7 @@ impl<'a> Plan<'a> {
                     service.service,
                     &task_definition,
                     native::deployment_configuration(&settings),
+                    routing,
                 )
                 .await?;
                 Ok(Started {
@@ -247,6 +249,24 @@ impl<'a> Plan<'a> {
 }
 
 impl App {
+    /// Where ECS's own controller shifts the traffic of an environment's
+    /// stack, when the stack's outputs say (AWS stacks under ECS).
+    pub(super) async fn traffic_routing(
+        &self,
+        env: &EnvironmentRow,
+    ) -> Result<Option<native::TrafficRouting>> {
+        if env.deployment_controller != DeploymentController::Ecs {
+            return Ok(None);
+        }
+        let stack = store::stacks::find(self.store.reader(), env.id).await?;
+        let outputs = stack.and_then(|stack| {
+            serde_json::from_value::<StackOutputs>(serde_json::Value::Object(stack.outputs.0)).ok()
+        });
+        Ok(outputs
+            .as_ref()
+            .and_then(native::TrafficRouting::from_outputs))
+    }
+
     pub(crate) async fn cloud_for(&self, env: &EnvironmentRow) -> Result<Cloud> {
         match env.platform.as_str() {
             "local" => {
@@ -315,8 +335,15 @@ impl App {
             "{} {} by {}",
             environment, request.release.version, actor.name
         );
+        let routing = self.traffic_routing(&env).await?;
         let started = plan
-            .start(&cloud, &target, task_definition, &description)
+            .start(
+                &cloud,
+                &target,
+                task_definition,
+                &description,
+                routing.as_ref(),
+            )
             .await?;
         let (id_name, cloud_id) = started.id_detail();
 

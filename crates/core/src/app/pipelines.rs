@@ -2,10 +2,12 @@
 //! retrying, and recording what the tracker observes, stage by stage, with
 //! the approvals it opens and the deployment it leads to.
 
+use super::deployments::{Started, StartedId};
 use super::environments::find_environment;
 use super::tracking::Tracked;
 use super::{Actor, App, Error, Result, detail};
-use crate::cloud::pipelines::{self as cloud_pipelines, RunObservation};
+use crate::cloud::pipelines::{self as cloud_pipelines, PipelineDeployment, RunObservation};
+use crate::cloud::service_deployments as native;
 use crate::store::{
     self, Page, PageRequest, environments::EnvironmentRow, events::NewEvent,
     pipeline_runs::PipelineRunRow,
@@ -86,6 +88,19 @@ impl App {
     pub(crate) async fn start_run(&self, env: &EnvironmentRow, t: &RunTrigger<'_>) -> Result<i64> {
         let pipeline = pipeline_of(env)?;
         let cloud = self.cloud_for(env).await?;
+        // The ECS action rolls out with the service's configuration: make it
+        // the environment's, which switchyard owns.
+        if let Some(settings) = env.ecs_settings()? {
+            let service = super::deployments::service_target_of(env)?;
+            native::configure_service(
+                &cloud,
+                service.cluster,
+                service.service,
+                native::deployment_configuration(&settings),
+                self.traffic_routing(env).await?.as_ref(),
+            )
+            .await?;
+        }
         let token = switchyard_domain::ids::random_hex(32);
         let execution_id = cloud_pipelines::start(&cloud, pipeline, t.commit, &token).await?;
         let now = store::now_millis();
@@ -320,10 +335,8 @@ impl App {
             ..Default::default()
         };
         // The deployment is read from the cloud before the transaction.
-        let adopt = match (&seen.deployment_id, run.deployment_id) {
-            (Some(codedeploy_id), None) => {
-                Some(self.pipeline_deployment(run, codedeploy_id).await?)
-            }
+        let adopt = match (&seen.deployment, run.deployment_id) {
+            (Some(deployment), None) => Some(self.pipeline_deployment(run, deployment).await?),
             _ => None,
         };
         let open_tokens: Vec<&str> = seen
@@ -511,17 +524,42 @@ impl App {
         Ok(progress)
     }
 
+    /// The deployment a run's Deploy action started, as the cloud took it,
+    /// and the image it rolls out.
     async fn pipeline_deployment(
         &self,
         run: &PipelineRunRow,
-        codedeploy_id: &str,
-    ) -> Result<(String, cloud_pipelines::DeploymentRevision)> {
+        deployment: &PipelineDeployment,
+    ) -> Result<(Started, String)> {
         let (_, env) = self.run_with_environment(run.id).await?;
         let cloud = self.cloud_for(&env).await?;
-        let revision =
-            cloud_pipelines::deployment_revision(&cloud, codedeploy_id, &env.container_name)
+        let started = match deployment {
+            PipelineDeployment::CodeDeploy(id) => {
+                let revision =
+                    cloud_pipelines::deployment_revision(&cloud, id, &env.container_name).await?;
+                return Ok((
+                    Started {
+                        id: StartedId::CodeDeploy(id.clone()),
+                        task_definition: revision.task_definition,
+                        config: revision.config,
+                    },
+                    revision.image,
+                ));
+            }
+            PipelineDeployment::Ecs(arn) => {
+                // The settings start_run applied to the service before the run.
+                let settings = env.ecs_settings()?.unwrap_or_default();
+                Started {
+                    id: StartedId::Ecs(arn.clone(), settings.spec()),
+                    task_definition: native::target_task_definition(&cloud, arn).await?,
+                    config: settings.strategy.to_string(),
+                }
+            }
+        };
+        let image =
+            cloud_pipelines::container_image(&cloud, &started.task_definition, &env.container_name)
                 .await?;
-        Ok((codedeploy_id.to_owned(), revision))
+        Ok((started, image))
     }
 
     /// Records the release and the deployment a run's Deploy action started,
@@ -531,12 +569,19 @@ impl App {
         tx: &mut sqlx::SqliteConnection,
         run: &PipelineRunRow,
         seen: &RunObservation,
-        (codedeploy_id, revision): &(String, cloud_pipelines::DeploymentRevision),
+        (started, image): &(Started, String),
         now: i64,
     ) -> Result<i64> {
-        if let Some(existing) =
-            store::deployments::find_by_codedeploy_id(&mut *tx, codedeploy_id).await?
-        {
+        let (id_name, cloud_id) = started.id_detail();
+        let existing = match &started.id {
+            StartedId::CodeDeploy(id) => {
+                store::deployments::find_by_codedeploy_id(&mut *tx, id).await?
+            }
+            StartedId::Ecs(arn, _) => {
+                store::deployments::find_by_service_deployment_arn(&mut *tx, arn).await?
+            }
+        };
+        if let Some(existing) = existing {
             return Ok(existing);
         }
         let commit = seen.commit.as_deref().or(run.commit_sha.as_deref());
@@ -554,7 +599,7 @@ impl App {
             &store::releases::NewReleaseRow {
                 environment_id: run.environment_id,
                 version: &version,
-                image: &revision.image,
+                image,
                 git_commit: commit.filter(|c| GitCommit::parse(c).is_ok()),
                 author: &run.author,
                 message: &message,
@@ -569,11 +614,9 @@ impl App {
             &store::deployments::NewDeploymentRow {
                 environment_id: run.environment_id,
                 release_id: release.id,
-                started: store::deployments::StartedAs::CodeDeploy {
-                    deployment_id: codedeploy_id,
-                },
-                deployment_config: &revision.config,
-                task_definition_arn: &revision.task_definition,
+                started: started.as_row(),
+                deployment_config: &started.config,
+                task_definition_arn: &started.task_definition,
                 idempotency_key: None,
                 created_by: &run.author,
                 now,
@@ -587,7 +630,11 @@ impl App {
                 deployment_id: Some(id),
                 actor: "codepipeline",
                 kind: "deployment.started",
-                detail: detail(json!({"codedeploy_id": codedeploy_id, "version": version, "image": revision.image, "deployment_config": revision.config, "task_definition": revision.task_definition, "pipeline_run_id": run.id})),
+                detail: detail(json!({
+                    id_name: cloud_id, "version": version, "image": image,
+                    "deployment_config": started.config,
+                    "task_definition": started.task_definition, "pipeline_run_id": run.id,
+                })),
                 created_at: now,
             },
         )

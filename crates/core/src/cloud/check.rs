@@ -355,6 +355,15 @@ fn judge_listener(
     }
 }
 
+/// The Deploy action providers a switchyard pipeline may roll out with.
+const DEPLOY_PROVIDERS: [&str; 2] = ["CodeDeployToECS", "ECS"];
+
+fn is_ecs_action(action: &aws_sdk_codepipeline::types::ActionDeclaration) -> bool {
+    action
+        .action_type_id()
+        .is_some_and(|t| t.provider() == "ECS")
+}
+
 async fn check_pipeline(cloud: &Cloud, name: &str, named: &Named<'_>) -> Result<String, String> {
     let answer = cloud
         .codepipeline
@@ -372,11 +381,13 @@ async fn check_pipeline(cloud: &Cloud, name: &str, named: &Named<'_>) -> Result<
         .flat_map(|s| s.actions())
         .filter(|a| {
             a.action_type_id()
-                .is_some_and(|t| t.provider() == "CodeDeployToECS")
+                .is_some_and(|t| DEPLOY_PROVIDERS.contains(&t.provider()))
         })
         .collect();
     if deploys.is_empty() {
-        return Err("the pipeline has no CodeDeployToECS action to deploy with".into());
+        return Err(
+            "the pipeline has no Deploy action (CodeDeployToECS or ECS) to deploy with".into(),
+        );
     }
     let targets = |key: &str| -> Vec<String> {
         deploys
@@ -392,9 +403,23 @@ async fn check_pipeline(cloud: &Cloud, name: &str, named: &Named<'_>) -> Result<
             targets("DeploymentGroupName").join(", ")
         ));
     }
+    if let Some(service) = named.service
+        && deploys.iter().any(|a| is_ecs_action(a))
+        && !targets("ServiceName").iter().any(|s| s == service)
+    {
+        return Err(format!(
+            "the pipeline deploys to service {}, not the environment's {service}",
+            targets("ServiceName").join(", ")
+        ));
+    }
     let stages: Vec<&str> = pipeline.stages().iter().map(|s| s.name()).collect();
+    let providers: Vec<&str> = deploys
+        .iter()
+        .filter_map(|a| a.action_type_id().map(|t| t.provider()))
+        .collect();
     Ok(format!(
-        "pipeline with stages {} deploying through CodeDeployToECS",
-        stages.join(", ")
+        "pipeline with stages {} deploying through {}",
+        stages.join(", "),
+        providers.join(" and ")
     ))
 }

@@ -95,8 +95,17 @@ pub struct RunObservation {
     pub commit_message: Option<String>,
     pub stages: Vec<StageState>,
     pub pending_approvals: Vec<PendingApproval>,
-    /// The CodeDeploy deployment the Deploy action created.
-    pub deployment_id: Option<String>,
+    /// The deployment the Deploy action started.
+    pub deployment: Option<PipelineDeployment>,
+}
+
+/// The deployment a run's Deploy action started, by its controller's id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PipelineDeployment {
+    /// A CodeDeployToECS action's CodeDeploy deployment id.
+    CodeDeploy(String),
+    /// An ECS action's service deployment ARN.
+    Ecs(String),
 }
 
 impl RunObservation {
@@ -194,7 +203,7 @@ pub async fn observe(
         .map_err(cloud_error)?;
     let mut stages = Vec::new();
     let mut pending_approvals = Vec::new();
-    let mut deployment_id = None;
+    let mut deployment = None;
     for stage in state.stage_states() {
         let stage_name = stage.stage_name().unwrap_or_default();
         let ours = stage
@@ -238,7 +247,10 @@ pub async fn observe(
             if category == "Deploy"
                 && let Some(id) = &external_id
             {
-                deployment_id = Some(id.clone());
+                deployment = Some(match type_id.map(|t| t.provider()) {
+                    Some("ECS") => PipelineDeployment::Ecs(id.clone()),
+                    _ => PipelineDeployment::CodeDeploy(id.clone()),
+                });
             }
             actions.push(ActionState {
                 name: action_name.to_owned(),
@@ -296,7 +308,7 @@ pub async fn observe(
             .map(str::to_owned),
         stages,
         pending_approvals,
-        deployment_id,
+        deployment,
     })
 }
 
@@ -428,23 +440,7 @@ pub async fn deployment_revision(
             message: "the deployment's AppSpec names no TaskDefinition".into(),
         })?
         .to_owned();
-    let definition = cloud
-        .ecs
-        .describe_task_definition()
-        .task_definition(&task_definition)
-        .send()
-        .await
-        .map_err(cloud_error)?
-        .task_definition
-        .ok_or_else(|| missing("DescribeTaskDefinition"))?;
-    let containers = definition.container_definitions();
-    let image = containers
-        .iter()
-        .find(|c| c.name() == Some(container_name))
-        .or(containers.first())
-        .and_then(|c| c.image())
-        .unwrap_or_default()
-        .to_owned();
+    let image = container_image(cloud, &task_definition, container_name).await?;
     Ok(DeploymentRevision {
         task_definition,
         image,
@@ -455,6 +451,79 @@ pub async fn deployment_revision(
     })
 }
 
+/// How a pipeline's Deploy stage rolls the build out.
+#[derive(Debug, Clone)]
+pub enum DeployAction<'a> {
+    /// CodeDeployToECS: a CodeDeploy blue/green deployment of the build's
+    /// taskdef.json, appspec.yaml and imageDetail.json.
+    CodeDeploy {
+        application: &'a str,
+        deployment_group: &'a str,
+    },
+    /// ECS: the service's task definition with the images of the build's
+    /// imagedefinitions.json, rolled out by the service's own controller.
+    Ecs { cluster: &'a str, service: &'a str },
+}
+
+impl DeployAction<'_> {
+    /// The action's provider, as CodePipeline names it.
+    pub fn provider(&self) -> &'static str {
+        match self {
+            DeployAction::CodeDeploy { .. } => "CodeDeployToECS",
+            DeployAction::Ecs { .. } => "ECS",
+        }
+    }
+
+    fn configuration(&self) -> Vec<(&str, &str)> {
+        match self {
+            DeployAction::CodeDeploy {
+                application,
+                deployment_group,
+            } => vec![
+                ("ApplicationName", application),
+                ("DeploymentGroupName", deployment_group),
+                ("TaskDefinitionTemplateArtifact", "BuildArtifact"),
+                ("TaskDefinitionTemplatePath", "taskdef.json"),
+                ("AppSpecTemplateArtifact", "BuildArtifact"),
+                ("AppSpecTemplatePath", "appspec.yaml"),
+                ("Image1ArtifactName", "BuildArtifact"),
+                ("Image1ContainerName", "IMAGE1_NAME"),
+            ],
+            DeployAction::Ecs { cluster, service } => vec![
+                ("ClusterName", cluster),
+                ("ServiceName", service),
+                ("FileName", "imagedefinitions.json"),
+            ],
+        }
+    }
+}
+
+/// The image of the task definition's container `container_name` (of its
+/// first container if none has that name).
+pub async fn container_image(
+    cloud: &Cloud,
+    task_definition: &str,
+    container_name: &str,
+) -> Result<String, CloudError> {
+    let definition = cloud
+        .ecs
+        .describe_task_definition()
+        .task_definition(task_definition)
+        .send()
+        .await
+        .map_err(cloud_error)?
+        .task_definition
+        .ok_or_else(|| missing("DescribeTaskDefinition"))?;
+    let containers = definition.container_definitions();
+    Ok(containers
+        .iter()
+        .find(|c| c.name() == Some(container_name))
+        .or(containers.first())
+        .and_then(|c| c.image())
+        .unwrap_or_default()
+        .to_owned())
+}
+
 /// What a local environment's pipeline is made of.
 #[derive(Debug, Clone)]
 pub struct PipelineDeclaration<'a> {
@@ -462,8 +531,7 @@ pub struct PipelineDeclaration<'a> {
     pub repo: &'a str,
     pub branch: &'a str,
     pub build_project: &'a str,
-    pub application: &'a str,
-    pub deployment_group: &'a str,
+    pub deploy: DeployAction<'a>,
     pub role_arn: &'a str,
     pub artifact_bucket: &'a str,
     /// Plain-text environment variables of the build (the stack's container
@@ -586,17 +654,8 @@ pub async fn declare(cloud: &Cloud, d: &PipelineDeclaration<'_>) -> Result<(), C
             action(
                 "Deploy",
                 cp::ActionCategory::Deploy,
-                "CodeDeployToECS",
-                &[
-                    ("ApplicationName", d.application),
-                    ("DeploymentGroupName", d.deployment_group),
-                    ("TaskDefinitionTemplateArtifact", "BuildArtifact"),
-                    ("TaskDefinitionTemplatePath", "taskdef.json"),
-                    ("AppSpecTemplateArtifact", "BuildArtifact"),
-                    ("AppSpecTemplatePath", "appspec.yaml"),
-                    ("Image1ArtifactName", "BuildArtifact"),
-                    ("Image1ContainerName", "IMAGE1_NAME"),
-                ],
+                d.deploy.provider(),
+                &d.deploy.configuration(),
                 &["BuildArtifact"],
                 &[],
             )?,

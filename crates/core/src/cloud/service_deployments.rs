@@ -6,6 +6,7 @@ use super::Cloud;
 use super::deployments::{CloudError, Observation, cloud_error};
 use aws_sdk_ecs::types as ecs;
 use switchyard_domain::deployment::TaskSetState;
+use switchyard_domain::environment::StackOutputs;
 use switchyard_domain::service_deployment::progress::{
     HookState, HookStatus, HookTargetType, NativeProgress, ServiceDeploymentStatus,
 };
@@ -65,25 +66,111 @@ fn pause_hook(gate: &PauseGate) -> ecs::DeploymentLifecycleHook {
         .build()
 }
 
+/// Where ECS's own controller shifts an AWS stack's traffic: the service's
+/// `loadBalancers[].advancedConfiguration`. Terraform's provider cannot set
+/// it, so the stack outputs it and the first deployment sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficRouting {
+    pub alternate_target_group_arn: String,
+    pub production_listener_rule: String,
+    pub test_listener_rule: String,
+    pub role_arn: String,
+}
+
+impl TrafficRouting {
+    /// None unless the stack made all four (an AWS stack under ECS's
+    /// controller; local stacks wire their service when they make it).
+    pub fn from_outputs(outputs: &StackOutputs) -> Option<TrafficRouting> {
+        let routing = TrafficRouting {
+            alternate_target_group_arn: outputs.alternate_target_group_arn.clone(),
+            production_listener_rule: outputs.prod_listener_rule_arn.clone(),
+            test_listener_rule: outputs.test_listener_rule_arn.clone(),
+            role_arn: outputs.ecs_infrastructure_role_arn.clone(),
+        };
+        let complete = [
+            &routing.alternate_target_group_arn,
+            &routing.production_listener_rule,
+            &routing.test_listener_rule,
+            &routing.role_arn,
+        ]
+        .iter()
+        .all(|value| !value.is_empty());
+        complete.then_some(routing)
+    }
+}
+
+/// The service's load balancers with `routing` added, or None when there is
+/// nothing to send: none to route, or routed already. ECS swaps the target
+/// groups' roles at every deployment, so sending the stack's first pairing
+/// again could undo that.
+pub fn routed_load_balancers(
+    current: &[ecs::LoadBalancer],
+    routing: &TrafficRouting,
+) -> Option<Vec<ecs::LoadBalancer>> {
+    if current.is_empty() || current.iter().any(|lb| lb.advanced_configuration.is_some()) {
+        return None;
+    }
+    let advanced = ecs::AdvancedConfiguration::builder()
+        .alternate_target_group_arn(&routing.alternate_target_group_arn)
+        .production_listener_rule(&routing.production_listener_rule)
+        .test_listener_rule(&routing.test_listener_rule)
+        .role_arn(&routing.role_arn)
+        .build();
+    let routed = current
+        .iter()
+        .map(|lb| {
+            ecs::LoadBalancer::builder()
+                .set_target_group_arn(lb.target_group_arn.clone())
+                .set_load_balancer_name(lb.load_balancer_name.clone())
+                .set_container_name(lb.container_name.clone())
+                .set_container_port(lb.container_port)
+                .advanced_configuration(advanced.clone())
+                .build()
+        })
+        .collect();
+    Some(routed)
+}
+
+async fn load_balancers_of(
+    cloud: &Cloud,
+    cluster: &str,
+    service: &str,
+) -> Result<Vec<ecs::LoadBalancer>, CloudError> {
+    let described = cloud
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(cloud_error)?;
+    Ok(described
+        .services()
+        .first()
+        .map(|s| s.load_balancers().to_vec())
+        .unwrap_or_default())
+}
+
 /// Rolls `task_definition` out to the service with `config`; the ARN of
-/// the service deployment ECS started for it.
+/// the service deployment ECS started for it. With `routing` (an AWS
+/// stack), a service not yet routed gets its load balancers routed too.
 pub async fn update_service(
     cloud: &Cloud,
     cluster: &str,
     service: &str,
     task_definition: &str,
     config: ecs::DeploymentConfiguration,
+    routing: Option<&TrafficRouting>,
 ) -> Result<String, CloudError> {
-    let updated = cloud
-        .ecs
-        .update_service()
-        .cluster(cluster)
-        .service(service)
-        .task_definition(task_definition)
-        .deployment_configuration(config)
-        .send()
-        .await
-        .map_err(cloud_error)?;
+    let updated = send_update(
+        cloud,
+        cluster,
+        service,
+        Some(task_definition),
+        config,
+        routing,
+    )
+    .await?;
     updated
         .service
         .and_then(|s| s.current_service_deployment)
@@ -94,6 +181,48 @@ pub async fn update_service(
                  is its deployment controller ECS?"
             ),
         })
+}
+
+/// Sets the service's deployment configuration (and, with `routing`, its
+/// load balancers' routing) without rolling anything out, so that a rollout
+/// started elsewhere (a pipeline's ECS action) runs with the environment's
+/// settings.
+pub async fn configure_service(
+    cloud: &Cloud,
+    cluster: &str,
+    service: &str,
+    config: ecs::DeploymentConfiguration,
+    routing: Option<&TrafficRouting>,
+) -> Result<(), CloudError> {
+    send_update(cloud, cluster, service, None, config, routing).await?;
+    Ok(())
+}
+
+async fn send_update(
+    cloud: &Cloud,
+    cluster: &str,
+    service: &str,
+    task_definition: Option<&str>,
+    config: ecs::DeploymentConfiguration,
+    routing: Option<&TrafficRouting>,
+) -> Result<aws_sdk_ecs::operation::update_service::UpdateServiceOutput, CloudError> {
+    let load_balancers = match routing {
+        Some(routing) => {
+            routed_load_balancers(&load_balancers_of(cloud, cluster, service).await?, routing)
+        }
+        None => None,
+    };
+    cloud
+        .ecs
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .set_task_definition(task_definition.map(str::to_owned))
+        .deployment_configuration(config)
+        .set_load_balancers(load_balancers)
+        .send()
+        .await
+        .map_err(cloud_error)
 }
 
 /// Releases the hook `hook_id` holds with CONTINUE, or rolls back.
@@ -235,4 +364,39 @@ fn hook_state(h: &ecs::DeploymentLifecycleHookDetail) -> Result<HookState, Cloud
             .map(|a| TimeoutAction::parse(a.as_str()))
             .transpose()?,
     })
+}
+
+/// The task definition a service deployment rolls out.
+pub async fn target_task_definition(cloud: &Cloud, arn: &str) -> Result<String, CloudError> {
+    let missing = |what: &str| CloudError {
+        code: None,
+        message: format!("{what} answered nothing for the service deployment {arn}"),
+    };
+    let deployment = cloud
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .map_err(cloud_error)?;
+    let revision = deployment
+        .service_deployments()
+        .first()
+        .and_then(|d| d.target_service_revision())
+        .and_then(|r| r.arn())
+        .ok_or_else(|| missing("DescribeServiceDeployments"))?
+        .to_owned();
+    let revisions = cloud
+        .ecs
+        .describe_service_revisions()
+        .service_revision_arns(&revision)
+        .send()
+        .await
+        .map_err(cloud_error)?;
+    revisions
+        .service_revisions()
+        .first()
+        .and_then(|r| r.task_definition())
+        .map(str::to_owned)
+        .ok_or_else(|| missing("DescribeServiceRevisions"))
 }

@@ -7,7 +7,7 @@
 //! retry converges.
 
 use super::{Log, StackOutputs, resource_name};
-use crate::cloud::pipelines::{self as cloud_pipelines, PipelineDeclaration};
+use crate::cloud::pipelines::{self as cloud_pipelines, DeployAction, PipelineDeclaration};
 use crate::cloud::{Cloud, describe, local_ecr};
 use crate::store::environments::EnvironmentRow;
 use anyhow::{Context, anyhow, bail};
@@ -97,14 +97,6 @@ pub async fn provision(
     source: Option<&SourceSettings>,
     log: &mut impl Log,
 ) -> anyhow::Result<StackOutputs> {
-    if source.is_some() && env.deployment_controller == DeploymentController::Ecs {
-        bail!(
-            "environment {} has a git source, and its pipeline's Deploy action is CodeDeploy's \
-             so far; an environment on ECS's own controller deploys from the API, the CLI and \
-             the dashboard",
-            env.name
-        );
-    }
     let mut out = names(env);
     let lb_name = resource_name(&env.name, "", 32);
 
@@ -207,8 +199,7 @@ pub async fn provision(
                 repo: &source.repo,
                 branch: &source.branch,
                 build_project: &env.name,
-                application: &out.codedeploy_application,
-                deployment_group: &out.deployment_group,
+                deploy: deploy_action(env, &out),
                 role_arn: LOCAL_PIPELINE_ROLE,
                 artifact_bucket: "switchyard-local-artifacts",
                 build_variables: vec![
@@ -240,6 +231,20 @@ pub async fn provision(
     ))
     .await;
     Ok(out)
+}
+
+/// The pipeline's Deploy action for the environment's controller.
+fn deploy_action<'a>(env: &EnvironmentRow, out: &'a StackOutputs) -> DeployAction<'a> {
+    match env.deployment_controller {
+        DeploymentController::CodeDeploy => DeployAction::CodeDeploy {
+            application: &out.codedeploy_application,
+            deployment_group: &out.deployment_group,
+        },
+        DeploymentController::Ecs => DeployAction::Ecs {
+            cluster: &out.cluster,
+            service: &out.service,
+        },
+    }
 }
 
 /// The service, on the first target group; with ECS's own controller also

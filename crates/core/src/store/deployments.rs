@@ -124,6 +124,17 @@ pub async fn find_by_codedeploy_id(
         .await
 }
 
+/// The deployment recorded for an ECS service deployment ARN, if any.
+pub async fn find_by_service_deployment_arn(
+    db: impl SqliteExecutor<'_>,
+    arn: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM deployments WHERE service_deployment_arn = ?")
+        .bind(arn)
+        .fetch_optional(db)
+        .await
+}
+
 pub async fn find_by_idempotency_key(
     db: impl SqliteExecutor<'_>,
     environment_id: i64,
