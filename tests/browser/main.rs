@@ -304,3 +304,81 @@ async fn viewers_see_no_actions_and_forged_posts_are_refused() {
     );
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_canary_on_ecs_own_controller_is_stopped_from_the_dashboard() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    // 20 % on green, then a 10-hour canary bake (10 minutes at time scale
+    // 60): time enough to stop it from the page.
+    let stack = Stack::new(
+        "canary",
+        json!({"controller": "ecs", "termination_wait_minutes": null, "ecs_deployment": {
+            "strategy": "CANARY", "canary": {"percent": 20, "bake_minutes": 600},
+            "bake_time_minutes": 1,
+        }}),
+    )
+    .await;
+    let started = stack
+        .s
+        .post(
+            "/api/environments/canary/deployments",
+            &stack.s.admin_token,
+            json!({"image": format!("static:{}", stack.s.sites_dir().join("v2").display()),
+                   "version": "v2"}),
+        )
+        .await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    let id = started.body["id"].as_i64().unwrap();
+    stack
+        .wait(id, "20 % on green", |d| d["green_weight"] == 20.0)
+        .await;
+
+    let b = Browser::start().await;
+    b.sign_in(&stack.s, &stack.s.admin_token).await;
+    b.client
+        .goto(&stack.s.url(&format!("/deployments/{id}")))
+        .await
+        .unwrap();
+    b.wait_for_text(GREEN_WEIGHT, "20 %").await;
+    b.wait_for_text("main", "CANARY").await;
+    b.screenshots("deployment-canary").await;
+    b.open_confirmation("details.confirm.danger summary").await;
+    b.wait_for_text(
+        "#confirm-dialog .dialog-body p",
+        "return all production traffic",
+    )
+    .await;
+    b.click("#confirm-dialog .dialog-body button[type=submit]")
+        .await;
+    let stopped = stack
+        .wait(id, "stopped and rolled back", |d| {
+            matches!(d["status"].as_str(), Some("Stopped" | "Failed")) && d["rolled_back"] == true
+        })
+        .await;
+    assert_eq!(stopped["ecs_status"], "ROLLBACK_SUCCESSFUL", "{stopped}");
+    assert_eq!(stopped["green_weight"], 0.0, "{stopped}");
+    b.wait_until(
+        "the page to show the rollback",
+        "var s = document.getElementById('deployment-status');
+         return !!s && s.dataset.status.includes('rolled back')",
+    )
+    .await;
+    b.screenshots("deployment-canary-stopped").await;
+    let events = stack
+        .s
+        .get(
+            "/api/environments/canary/events?limit=50",
+            &stack.s.admin_token,
+        )
+        .await
+        .body;
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "deployment.rollback_requested" && e["actor"] == "admin"),
+        "the audit trail names who stopped it: {events}"
+    );
+    b.close().await;
+}

@@ -78,12 +78,16 @@ impl Stack {
         .await
     }
 
-    /// The environment `name` (with the fields of `extra`) on a running server.
+    /// The environment `name` (with the fields of `extra`; a null one
+    /// removes the default) on a running server.
     pub async fn on(s: TestServer, name: &str, extra: Value) -> Stack {
         let mut body = json!({"name": name, "platform": "local", "termination_wait_minutes": 1,
                               "container": {"desired_count": 1}});
         for (k, v) in extra.as_object().unwrap() {
-            body[k] = v.clone();
+            match v {
+                Value::Null => body.as_object_mut().unwrap().remove(k),
+                v => body.as_object_mut().unwrap().insert(k.clone(), v.clone()),
+            };
         }
         let created = s.post("/api/environments", &s.admin_token, body).await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
