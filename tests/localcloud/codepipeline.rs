@@ -1,6 +1,7 @@
 //! CodePipeline in the local cloud, driven with aws-sdk-codepipeline: real
 //! git repositories, real builds on the host, manual approvals and
-//! CodeDeploy blue/green deployments behind the stack's load balancer.
+//! CodeDeploy blue/green deployments behind the stack's load balancer; the
+//! ECS Deploy action's refusals (its rollouts are in tests/api/pipelines.rs).
 
 use crate::git_repo::Repo;
 use crate::helpers::{Cloud, Stack, StackOptions};
@@ -1743,4 +1744,115 @@ async fn pipelines_survive_a_restart() {
         1,
         "the Deploy action followed its deployment across the restart"
     );
+}
+
+fn ecs_deploy(cluster: &str, service: &str, extra: &[(&str, &str)]) -> ActionDeclaration {
+    let mut configuration = vec![("ClusterName", cluster), ("ServiceName", service)];
+    configuration.extend_from_slice(extra);
+    action(
+        "Deploy",
+        ActionCategory::Deploy,
+        "ECS",
+        &configuration,
+        &["BuildArtifact"],
+        &[],
+    )
+}
+
+/// The Deploy action's error message, once the execution has failed.
+async fn failed_deploy(cp: &cp::Client, name: &str) -> String {
+    let id = start(cp, name).await;
+    let e = wait_finished(cp, name, &id, Duration::from_secs(120)).await;
+    assert_eq!(e.status().unwrap().as_str(), "Failed", "{e:?}");
+    let deploy = action_executions(cp, name, &id)
+        .await
+        .into_iter()
+        .find(|a| a.action_name() == Some("Deploy"))
+        .expect("the Deploy action ran");
+    deploy
+        .output()
+        .and_then(|o| o.execution_result())
+        .and_then(|r| r.error_details())
+        .and_then(|d| d.message())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_ecs_deploy_action_fails_saying_why_and_leaves_the_service_as_it_was() {
+    let cloud = Cloud::start().await;
+    let cp = client(&cloud.endpoint);
+    let stack = Stack::create(
+        &cloud,
+        "refuse",
+        StackOptions {
+            desired: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (repo, _) = Repo::sample_app(cloud.dir.path(), "refuse");
+    let cases = [
+        // The stack's service is CodeDeploy's: ECS refuses the rollout.
+        (
+            "to-codedeploy",
+            ecs_deploy("refuse", "web", &[]),
+            "CODE_DEPLOY deployment controller",
+        ),
+        (
+            "to-nothing",
+            ecs_deploy("refuse", "nope", &[]),
+            "does not exist",
+        ),
+        (
+            "wrong-file",
+            ecs_deploy("refuse", "web", &[("FileName", "images.json")]),
+            "cannot read images.json",
+        ),
+    ];
+    for (name, deploy, _) in &cases {
+        create(
+            &cp,
+            pipeline(
+                name,
+                vec![
+                    ("Source", vec![source(&repo)]),
+                    ("Build", vec![build(&format!("{name}-build"), &[])]),
+                    ("Deploy", vec![deploy.clone()]),
+                ],
+            ),
+        )
+        .await;
+    }
+    let before = cloud
+        .ecs
+        .describe_services()
+        .cluster("refuse")
+        .services("web")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .task_definition()
+        .map(str::to_owned);
+    for (name, _, needle) in &cases {
+        let message = failed_deploy(&cp, name).await;
+        assert!(
+            message.contains(needle),
+            "{name}: {needle:?} not in {message:?}"
+        );
+    }
+    let after = cloud
+        .ecs
+        .describe_services()
+        .cluster("refuse")
+        .services("web")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .task_definition()
+        .map(str::to_owned);
+    assert_eq!(before, after, "a failed action changed the service");
+    stack.wait_until_serving(&cloud, "blue").await;
 }
