@@ -296,3 +296,182 @@ async fn ecs_errors_are_typed() {
         .unwrap();
     let _ = stack;
 }
+
+/// Waits until the service deployment has ended; its status.
+async fn service_deployment_end(cloud: &Cloud, arn: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let described = cloud
+            .ecs
+            .describe_service_deployments()
+            .service_deployment_arns(arn)
+            .send()
+            .await
+            .unwrap();
+        let status = described.service_deployments()[0]
+            .status()
+            .unwrap()
+            .as_str()
+            .to_owned();
+        if !matches!(
+            status.as_str(),
+            "PENDING"
+                | "IN_PROGRESS"
+                | "ROLLBACK_REQUESTED"
+                | "ROLLBACK_IN_PROGRESS"
+                | "STOP_REQUESTED"
+        ) {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{arn} still {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_codedeploy_service_moves_to_ecs_own_controller_without_a_failed_request() {
+    use ecs::types::{
+        AdvancedConfiguration, DeploymentConfiguration, DeploymentController,
+        DeploymentControllerType, DeploymentStrategy, LoadBalancer,
+    };
+    let cloud = Cloud::start().await;
+    let stack = Stack::create(&cloud, "move", StackOptions::default()).await;
+    // After a CodeDeploy deployment production is on the second target group.
+    let id = stack.deploy_green(&cloud, None, &[]).await;
+    crate::helpers::wait_finished(&cloud, &id, std::time::Duration::from_secs(40)).await;
+    stack.wait_until_serving(&cloud, "green").await;
+    let (status, lb) = cloud
+        .internal(
+            reqwest::Method::GET,
+            "/_localcloud/load-balancers/move",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{lb}");
+    let target_group = |i: usize| lb["target_groups"][i]["arn"].as_str().unwrap().to_owned();
+    let routed = |serving: String, alternate: String| {
+        LoadBalancer::builder()
+            .target_group_arn(serving)
+            .container_name("web")
+            .container_port(80)
+            .advanced_configuration(
+                AdvancedConfiguration::builder()
+                    .alternate_target_group_arn(alternate)
+                    .production_listener_rule(lb["production_listener_rule_arn"].as_str().unwrap())
+                    .test_listener_rule(lb["test_listener_rule_arn"].as_str().unwrap())
+                    .role_arn("arn:aws:iam::000000000000:role/ecs-infrastructure")
+                    .build(),
+            )
+            .build()
+    };
+    let move_to_ecs = |serving: String, alternate: String| {
+        cloud
+            .ecs
+            .update_service()
+            .cluster("move")
+            .service("web")
+            .deployment_controller(
+                DeploymentController::builder()
+                    .r#type(DeploymentControllerType::Ecs)
+                    .build()
+                    .unwrap(),
+            )
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::BlueGreen)
+                    .bake_time_in_minutes(0)
+                    .build(),
+            )
+            .load_balancers(routed(serving, alternate))
+    };
+
+    // Onto the target group that does not serve: refused, nothing changed.
+    let wrong = move_to_ecs(target_group(0), target_group(1))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(wrong.into_service_error()),
+        "InvalidParameterException"
+    );
+    let green_td = register(&cloud, "move", &stack.green_site).await;
+    let together = move_to_ecs(target_group(1), target_group(0))
+        .task_definition(&green_td)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(together.into_service_error()),
+        "InvalidParameterException"
+    );
+
+    let production = crate::sampler::Sampler::start(&stack.production_url);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let moved = move_to_ecs(target_group(1), target_group(0))
+        .send()
+        .await
+        .unwrap();
+    let service = moved.service().unwrap();
+    assert_eq!(
+        service.deployment_controller().unwrap().r#type(),
+        &DeploymentControllerType::Ecs
+    );
+    assert!(
+        service.current_service_deployment().is_some(),
+        "{service:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // The first native deployment puts the blue site back, all at once.
+    let blue_td = register(&cloud, "move", &stack.blue_site).await;
+    let deployed = cloud
+        .ecs
+        .update_service()
+        .cluster("move")
+        .service("web")
+        .task_definition(&blue_td)
+        .send()
+        .await
+        .unwrap();
+    let arn = deployed
+        .service()
+        .unwrap()
+        .current_service_deployment()
+        .unwrap()
+        .to_owned();
+    assert_eq!(service_deployment_end(&cloud, &arn).await, "SUCCESSFUL");
+    stack.wait_until_serving(&cloud, "blue").await;
+    let samples = production.stop().await;
+    let failed: Vec<_> = samples
+        .0
+        .iter()
+        .filter(|s| !matches!(s.outcome, switchyard_loadgen::sampler::Outcome::Served(_)))
+        .collect();
+    assert!(
+        failed.is_empty() && samples.0.len() > 20,
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        samples.0.len(),
+        failed
+            .iter()
+            .take(3)
+            .map(|s| &s.outcome)
+            .collect::<Vec<_>>()
+    );
+    // Back to CodeDeploy is refused: the local cloud moves services one way.
+    let back = cloud
+        .ecs
+        .update_service()
+        .cluster("move")
+        .service("web")
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::CodeDeploy)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(back.into_service_error()), "InvalidParameterException");
+}

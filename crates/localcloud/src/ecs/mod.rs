@@ -726,7 +726,7 @@ fn update_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
         ));
     }
     let update = ServiceUpdate::parse(s, &svc, input)?;
-    let blue_green = svc.deployment_controller == DeploymentControllerType::Ecs
+    let blue_green = update.controller == DeploymentControllerType::Ecs
         && native::ops::is_blue_green(&update.configuration);
     if let Some(active) =
         native::ops::active_deployment(s, &svc).filter(|_| blue_green && update.asks_rollout)
@@ -744,6 +744,10 @@ fn update_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
     service.desired_count = update.desired_count;
     service.deployment_configuration = update.configuration;
     service.load_balancers = update.load_balancers;
+    if update.controller != svc.deployment_controller {
+        take_over_from_codedeploy(s, &key, now);
+    }
+    let service = s.services.get_mut(&key).expect("found above");
     match update.rollout {
         Some(td) if blue_green => {
             native::ops::start_deployment(s, &key, &td, now)?;
@@ -759,8 +763,79 @@ fn update_service(s: &mut CloudState, input: &Input) -> Result<String, AwsError>
     Ok(key)
 }
 
+/// ECS's own controller takes over a CodeDeploy service: its one task set
+/// keeps running and serving where it is (the request's load balancer names
+/// that target group), and becomes the service's first revision.
+fn take_over_from_codedeploy(s: &mut CloudState, key: &str, now: i64) {
+    let service = s.services.get_mut(key).expect("checked by the caller");
+    service.deployment_controller = DeploymentControllerType::Ecs;
+    let load_balancer = service.load_balancers.first().cloned();
+    if let Some(primary) = service.task_sets.first_mut() {
+        if let Some(lb) = load_balancer {
+            primary.load_balancer = lb;
+        }
+        primary.external_id = None;
+        primary.started_by = None;
+        primary.updated_at = now;
+    }
+    let task_definition = service.task_definition.clone();
+    native::ops::record_finished_deployment(s, key, &task_definition, now);
+}
+
+/// Whether the service may move from its controller to `wanted`: the local
+/// cloud moves CodeDeploy services to ECS's controller (AWS's migration
+/// path), between deployments only, onto the target group that serves now.
+fn check_controller_change(
+    svc: &Service,
+    wanted: DeploymentControllerType,
+    load_balancers: &[ServiceLoadBalancer],
+) -> Result<(), AwsError> {
+    if wanted == svc.deployment_controller {
+        return Ok(());
+    }
+    if (svc.deployment_controller, wanted)
+        != (
+            DeploymentControllerType::CodeDeploy,
+            DeploymentControllerType::Ecs,
+        )
+    {
+        return Err(AwsError::new(
+            INVALID,
+            format!(
+                "The local cloud changes a service's deployment controller only from CODE_DEPLOY to ECS, \
+                 not from {} to {}.",
+                svc.deployment_controller, wanted
+            ),
+        ));
+    }
+    let [only] = &svc.task_sets[..] else {
+        return Err(AwsError::new(
+            INVALID,
+            format!(
+                "The service {} has {} task sets: a CodeDeploy deployment is in progress. \
+                 Wait for it to finish or stop it before changing the deployment controller.",
+                svc.name,
+                svc.task_sets.len()
+            ),
+        ));
+    };
+    let serving = &only.load_balancer.target_group_arn;
+    if load_balancers.first().map(|lb| &lb.target_group_arn) != Some(serving) {
+        return Err(AwsError::new(
+            INVALID,
+            format!(
+                "loadBalancers[0].targetGroupArn must be {serving}, the target group the service's \
+                 tasks serve from; the other one is the alternateTargetGroupArn."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What an UpdateService asks for, checked whole before anything changes.
 struct ServiceUpdate {
+    /// The deployment controller after the update.
+    controller: DeploymentControllerType,
     desired_count: i64,
     configuration: native::config::DeploymentConfiguration,
     load_balancers: Vec<ServiceLoadBalancer>,
@@ -774,8 +849,18 @@ struct ServiceUpdate {
 
 impl ServiceUpdate {
     fn parse(s: &CloudState, svc: &Service, input: &Input) -> Result<ServiceUpdate, AwsError> {
-        let controller = svc.deployment_controller;
+        let controller = match input.nested("deploymentController")? {
+            Some(dc) => native::config::DeploymentController::parse(&dc)?.controller_type,
+            None => svc.deployment_controller,
+        };
+        // A controller change rolls nothing out in the same call.
         let new_td = match input.opt_str("taskDefinition")? {
+            Some(_) if controller != svc.deployment_controller => {
+                return Err(AwsError::new(
+                    INVALID,
+                    "Change the deployment controller and the task definition in separate UpdateService calls.",
+                ));
+            }
             Some(_) if controller == DeploymentControllerType::CodeDeploy => {
                 return Err(AwsError::new(
                     INVALID,
@@ -797,6 +882,7 @@ impl ServiceUpdate {
         };
         let load_balancers =
             parse_load_balancers(s, input)?.unwrap_or_else(|| svc.load_balancers.clone());
+        check_controller_change(svc, controller, &load_balancers)?;
         native::ops::check_load_balancers(&configuration, &load_balancers)?;
         let force = input.opt_bool("forceNewDeployment")?.unwrap_or(false);
         let asks_rollout = new_td.is_some() || force;
@@ -804,6 +890,7 @@ impl ServiceUpdate {
             .filter(|td| *td != svc.task_definition || force)
             .or_else(|| force.then(|| svc.task_definition.clone()));
         Ok(ServiceUpdate {
+            controller,
             desired_count,
             configuration,
             load_balancers,
