@@ -1,12 +1,13 @@
 //! The release policy of an environment from the command line: the flags
-//! `env create` and `env update` share, and `env update` itself.
+//! `env create` and `env update` share, `env update` itself, and `env
+//! migrate`.
 
 use super::client::{ApiClient, CliError, segment};
 use super::output::Output;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use switchyard_api::environments::{
-    CanarySpec, EcsDeploymentSpec, Environment, GateSpec, LinearSpec,
+    CanarySpec, EcsDeploymentSpec, Environment, GateSpec, LinearSpec, MigrateEnvironment,
 };
 use switchyard_api::release_policies::{ApprovalPolicyBody, ChangeEnvironment, Source};
 
@@ -70,6 +71,30 @@ pub(super) struct DeploymentArgs {
     /// codedeploy (the default) or ecs: which controller shifts traffic.
     #[arg(long)]
     controller: Option<String>,
+    #[command(flatten)]
+    ecs: EcsArgs,
+}
+
+impl DeploymentArgs {
+    pub(super) fn controller(&self) -> Option<String> {
+        self.controller.clone()
+    }
+
+    pub(super) fn sets_ecs_deployment(&self) -> bool {
+        self.ecs.sets_ecs_deployment()
+    }
+
+    pub(super) fn ecs_deployment(
+        &self,
+        spec: EcsDeploymentSpec,
+    ) -> Result<EcsDeploymentSpec, CliError> {
+        self.ecs.ecs_deployment(spec)
+    }
+}
+
+/// How ECS's own controller shifts an environment's traffic.
+#[derive(Debug, Args)]
+pub(super) struct EcsArgs {
     /// ECS controller: BLUE_GREEN, LINEAR or CANARY.
     #[arg(long)]
     strategy: Option<String>,
@@ -98,11 +123,7 @@ pub(super) struct DeploymentArgs {
     no_gates: bool,
 }
 
-impl DeploymentArgs {
-    pub(super) fn controller(&self) -> Option<String> {
-        self.controller.clone()
-    }
-
+impl EcsArgs {
     /// Whether any of the ECS controller's settings is given.
     pub(super) fn sets_ecs_deployment(&self) -> bool {
         self.strategy.is_some()
@@ -193,6 +214,36 @@ fn read_secret(path: &Path) -> Result<String, CliError> {
         ))
     })?;
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+#[derive(Debug, Args)]
+pub(super) struct MigrateEnvArgs {
+    name: String,
+    /// The controller to move to: ecs.
+    #[arg(long)]
+    to: String,
+    #[command(flatten)]
+    ecs: EcsArgs,
+}
+
+/// `switchyard env migrate NAME --to ecs ...`: moves a local environment to
+/// ECS's own controller with the settings given (ECS's defaults otherwise).
+pub(super) async fn migrate(
+    client: &ApiClient,
+    out: Output,
+    args: &MigrateEnvArgs,
+) -> Result<(), CliError> {
+    let body = MigrateEnvironment {
+        to: args.to.clone(),
+        ecs_deployment: args
+            .ecs
+            .sets_ecs_deployment()
+            .then(|| args.ecs.ecs_deployment(EcsDeploymentSpec::default()))
+            .transpose()?,
+    };
+    let path = format!("/api/environments/{}/migrate", segment(&args.name));
+    let moved: Environment = client.post(&path, &body).await?;
+    out.print_environment(&moved)
 }
 
 #[derive(Debug, Args)]

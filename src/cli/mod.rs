@@ -445,6 +445,9 @@ enum EnvCommand {
     Show { name: String },
     /// Delete an environment (its history is kept).
     Delete { name: String },
+    /// Move a local environment from CodeDeploy to ECS's own controller,
+    /// between deployments and without replacing its tasks.
+    Migrate(Box<env::MigrateEnvArgs>),
 }
 
 pub fn main() -> ExitCode {
@@ -787,6 +790,7 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
             out.print_environment(&created)
         }
         EnvCommand::Update(args) => env::update(&client, out, &args).await,
+        EnvCommand::Migrate(args) => env::migrate(&client, out, &args).await,
         EnvCommand::List => {
             let list: EnvironmentList = client.get("/api/environments").await?;
             out.print_environments(&list)

@@ -543,3 +543,114 @@ async fn a_killed_control_plane_loses_no_step_of_a_service_deployment() {
     );
     cloud.start_kill().unwrap();
 }
+
+#[tokio::test]
+async fn a_codedeploy_environment_moves_to_ecs_own_controller_with_zero_failed_requests() {
+    let e = Env::new("moving", json!({})).await;
+    let first = e.deploy("moving", "v1", None).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    let v1 = first.body["id"].as_i64().unwrap();
+    e.wait(v1, &["Succeeded"]).await;
+    assert!(e.serving().await.contains("v1"));
+    let migrate = |body: Value| {
+        e.s.post("/api/environments/moving/migrate", &e.s.admin_token, body)
+    };
+
+    // What cannot move is refused, and changes nothing.
+    let back = migrate(json!({"to": "codedeploy"})).await;
+    assert_eq!(
+        back.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        back.body
+    );
+    assert_eq!(back.field(), "to");
+    let bad = migrate(json!({"to": "ecs", "ecs_deployment": {"strategy": "LINEAR",
+        "linear": {"step_percent": 1}}}))
+    .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        bad.body
+    );
+    assert_eq!(bad.field(), "ecs_deployment.linear.step_percent");
+    let busy = e.deploy("moving", "v2", None).await;
+    let busy_id = busy.body["id"].as_i64().unwrap();
+    let refused = migrate(json!({"to": "ecs"})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    e.wait(busy_id, &["Succeeded"]).await;
+    let deployer = e.s.user("dee", "deployer").await;
+    let forbidden =
+        e.s.post(
+            "/api/environments/moving/migrate",
+            &deployer,
+            json!({"to": "ecs"}),
+        )
+        .await;
+    assert_eq!(
+        forbidden.status,
+        StatusCode::FORBIDDEN,
+        "{:?}",
+        forbidden.body
+    );
+
+    // The move itself, from the CLI, with production loaded.
+    let load = e.load(Duration::from_secs(6), 4);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let moved = crate::cli::cli(
+        &e.s,
+        Some(&e.s.admin_token),
+        &[
+            "env",
+            "migrate",
+            "moving",
+            "--to",
+            "ecs",
+            "--strategy",
+            "LINEAR",
+            "--step-percent",
+            "50",
+            "--step-bake-minutes",
+            "1",
+            "--bake-minutes",
+            "1",
+            "--no-gates",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(moved.code, Some(0), "{}{}", moved.stdout, moved.stderr);
+    let env: Value = serde_json::from_str(&moved.stdout).unwrap();
+    assert_eq!(env["controller"], "ecs", "{env}");
+    assert_eq!(env["ecs_deployment"]["strategy"], "LINEAR", "{env}");
+    assert!(env["resources"]["deployment_group"].is_null(), "{env}");
+    let result = load.await.unwrap();
+    assert_eq!(
+        result.errors, 0,
+        "failed requests during the move: {result:?}"
+    );
+    assert!(result.ok > 50, "{result:?}");
+    assert!(
+        e.serving().await.contains("v2"),
+        "the move kept the release"
+    );
+
+    // The next release goes through ECS's controller, by the new settings.
+    let third = e.deploy("moving", "v3", None).await;
+    assert_eq!(third.status, StatusCode::CREATED, "{:?}", third.body);
+    assert_eq!(third.body["controller"], "ecs");
+    let done = e
+        .wait(third.body["id"].as_i64().unwrap(), &["Succeeded"])
+        .await;
+    assert!(weights(&done).contains(&50.0), "{done}");
+    until_only_served(&e.prod_url, "v3").await;
+    let again = migrate(json!({"to": "ecs"})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.body);
+    let kinds = e.s.event_kinds("moving").await;
+    assert!(
+        kinds.iter().any(|k| k == "environment.migrated"),
+        "{kinds:?}"
+    );
+}

@@ -26,7 +26,7 @@ use tokio::process::Command;
 /// An environment's settings have rules across fields that the document
 /// states in words, not in its schema: `ecs_deployment` belongs to the ecs
 /// controller, the CodeDeploy waits and hooks to the codedeploy one, and
-/// `linear` / `canary` to their strategy. So creating or changing an
+/// `linear` / `canary` to their strategy. So creating, changing or moving an
 /// environment may refuse a schema-valid body with its documented 422,
 /// which names the field.
 ///
@@ -44,7 +44,7 @@ include-name-regex = '^POST /api/environments/\{name\}/(releases|deployments)$'
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "502"]
 
 [[operations]]
-include-name-regex = '^(POST /api/environments|PATCH /api/environments/\{name\})$'
+include-name-regex = '^(POST /api/environments|PATCH /api/environments/\{name\}|POST /api/environments/\{name\}/migrate)$'
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "502"]
 
 [[operations]]

@@ -164,3 +164,17 @@ pub struct DeploymentGroup {
 pub struct EnvironmentList {
     pub environments: Vec<Environment>,
 }
+
+/// The body of `POST /api/environments/{name}/migrate`: the controller to
+/// move to (`ecs`, from `codedeploy`) and its settings.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateEnvironment {
+    /// The controller after the move: `ecs`.
+    #[schema(value_type = crate::schema::MigrationTarget)]
+    pub to: String,
+    /// The ECS controller's strategy, bake time and gates (ECS's defaults
+    /// where absent).
+    #[serde(default)]
+    pub ecs_deployment: Option<EcsDeploymentSpec>,
+}

@@ -47,6 +47,8 @@ schema_only! {
     PlatformName => one_of(["local", "aws"]);
     /// Which controller shifts an environment's traffic.
     ControllerName => one_of(DeploymentController::ALL.map(DeploymentController::as_str));
+    /// The controller an environment can move to (from codedeploy).
+    MigrationTarget => one_of([DeploymentController::Ecs.as_str()]);
     /// A predefined ECS deployment config.
     DeploymentConfigName => one_of(DeploymentConfig::predefined().map(|c| c.name().to_owned()));
     /// What CodeDeploy does when the ready wait runs out.

@@ -210,7 +210,8 @@ async fn write_deployment_settings(
             return Err(Error::Conflict(format!(
                 "environment {} deploys service {service} through {}; a service is created for \
                  one controller, so the controller can change only before the stack is \
-                 provisioned (destroy the stack first, or create another environment)",
+                 provisioned (destroy the stack first, or create another environment); a \
+                 local one moves from codedeploy to ecs with `switchyard env migrate`",
                 env.name, env.deployment_controller
             )));
         }

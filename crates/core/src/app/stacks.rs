@@ -35,13 +35,13 @@ pub struct StackView {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Operation {
+pub(super) enum Operation {
     Provision,
     Destroy,
 }
 
 impl Operation {
-    fn running_status(self) -> &'static str {
+    pub(super) fn running_status(self) -> &'static str {
         match self {
             Operation::Provision => "provisioning",
             Operation::Destroy => "destroying",
@@ -50,17 +50,17 @@ impl Operation {
 }
 
 /// What a finished provisioning made.
-struct Made {
-    outputs: StackOutputs,
+pub(super) struct Made {
+    pub(super) outputs: StackOutputs,
     /// Every Terraform output, for AWS stacks.
-    terraform: Option<Variables>,
+    pub(super) terraform: Option<Variables>,
 }
 
 /// Appends log lines to the stack row as they happen, so a reader sees the
 /// operation progress. Lines that arrive together are written together.
-struct StackLog {
-    app: Arc<App>,
-    environment_id: i64,
+pub(super) struct StackLog {
+    pub(super) app: Arc<App>,
+    pub(super) environment_id: i64,
 }
 
 impl StackLog {
@@ -362,7 +362,7 @@ impl App {
         }
     }
 
-    async fn finish_stack_operation(
+    pub(super) async fn finish_stack_operation(
         &self,
         env: &EnvironmentRow,
         operation: Operation,

@@ -16,7 +16,7 @@ use aws_sdk_ecs::types as ecs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use switchyard_domain::pipeline::SourceSettings;
-use switchyard_domain::service_deployment::DeploymentController;
+use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
 
 /// The local cloud checks no IAM; the declaration still names a role, as AWS requires.
 const LOCAL_PIPELINE_ROLE: &str = "arn:aws:iam::000000000000:role/switchyard-local-pipeline";
@@ -187,39 +187,7 @@ pub async fn provision(
 
     if let Some(source) = source {
         out.pipeline = env.name.clone();
-        log.line(format!(
-            "CodePipeline {}: Source ({} {}), Build, Approval, Deploy",
-            out.pipeline, source.repo, source.branch
-        ))
-        .await;
-        cloud_pipelines::declare(
-            target.cloud,
-            &PipelineDeclaration {
-                name: &out.pipeline,
-                repo: &source.repo,
-                branch: &source.branch,
-                build_project: &env.name,
-                deploy: deploy_action(env, &out),
-                role_arn: LOCAL_PIPELINE_ROLE,
-                artifact_bucket: "switchyard-local-artifacts",
-                build_variables: vec![
-                    ("CONTAINER_NAME", env.container_name.clone()),
-                    ("CONTAINER_PORT", env.container_port.to_string()),
-                    ("TASK_FAMILY", out.task_definition_family.clone()),
-                    ("HEALTH_CHECK_PATH", env.health_check_path.clone()),
-                    // What infra/modules/pipeline gives the CodeBuild project on
-                    // AWS, so the sample's buildspec.yml runs unchanged.
-                    ("REPOSITORY_URI", out.repository_uri.clone()),
-                    ("TASK_CPU", LOCAL_TASK_CPU.to_owned()),
-                    ("TASK_MEMORY", LOCAL_TASK_MEMORY.to_owned()),
-                    ("TASK_EXECUTION_ROLE_ARN", LOCAL_TASK_ROLE.to_owned()),
-                    ("TASK_ROLE_ARN", LOCAL_TASK_ROLE.to_owned()),
-                    ("LOG_GROUP", format!("/ecs/{}", env.name)),
-                ],
-            },
-        )
-        .await
-        .map_err(|e| anyhow!("cannot create the pipeline: {e}"))?;
+        declare_pipeline(target, env, &out, source, log).await?;
     }
 
     log.line("waiting for the service's tasks to answer on the production listener".into())
@@ -231,6 +199,51 @@ pub async fn provision(
     ))
     .await;
     Ok(out)
+}
+
+/// Creates or updates the environment's pipeline, its Deploy action for the
+/// environment's controller.
+pub(super) async fn declare_pipeline(
+    target: &LocalCloudTarget<'_>,
+    env: &EnvironmentRow,
+    out: &StackOutputs,
+    source: &SourceSettings,
+    log: &mut impl Log,
+) -> anyhow::Result<()> {
+    log.line(format!(
+        "CodePipeline {}: Source ({} {}), Build, Approval, Deploy",
+        out.pipeline, source.repo, source.branch
+    ))
+    .await;
+    cloud_pipelines::declare(
+        target.cloud,
+        &PipelineDeclaration {
+            name: &out.pipeline,
+            repo: &source.repo,
+            branch: &source.branch,
+            build_project: &env.name,
+            deploy: deploy_action(env, out),
+            role_arn: LOCAL_PIPELINE_ROLE,
+            artifact_bucket: "switchyard-local-artifacts",
+            build_variables: vec![
+                ("CONTAINER_NAME", env.container_name.clone()),
+                ("CONTAINER_PORT", env.container_port.to_string()),
+                ("TASK_FAMILY", out.task_definition_family.clone()),
+                ("HEALTH_CHECK_PATH", env.health_check_path.clone()),
+                // What infra/modules/pipeline gives the CodeBuild project on
+                // AWS, so the sample's buildspec.yml runs unchanged.
+                ("REPOSITORY_URI", out.repository_uri.clone()),
+                ("TASK_CPU", LOCAL_TASK_CPU.to_owned()),
+                ("TASK_MEMORY", LOCAL_TASK_MEMORY.to_owned()),
+                ("TASK_EXECUTION_ROLE_ARN", LOCAL_TASK_ROLE.to_owned()),
+                ("TASK_ROLE_ARN", LOCAL_TASK_ROLE.to_owned()),
+                ("LOG_GROUP", format!("/ecs/{}", env.name)),
+            ],
+        },
+    )
+    .await
+    .map_err(|e| anyhow!("cannot create the pipeline: {e}"))?;
+    Ok(())
 }
 
 /// The pipeline's Deploy action for the environment's controller.
@@ -259,10 +272,6 @@ async fn create_service(
     let [blue, green] = &lb.target_groups[..] else {
         bail!("the load balancer has not the two target groups blue/green needs");
     };
-    let mut load_balancer = ecs::LoadBalancer::builder()
-        .target_group_arn(&blue.arn)
-        .container_name(&env.container_name)
-        .container_port(env.container_port as i32);
     let mut service = target
         .cloud
         .ecs
@@ -272,21 +281,23 @@ async fn create_service(
         .task_definition(task_definition)
         .desired_count(env.desired_count as i32)
         .launch_type(ecs::LaunchType::Fargate);
-    let controller = match env.ecs_settings()? {
-        None => ecs::DeploymentControllerType::CodeDeploy,
+    let (controller, load_balancer) = match env.ecs_settings()? {
+        None => (
+            ecs::DeploymentControllerType::CodeDeploy,
+            ecs::LoadBalancer::builder()
+                .target_group_arn(&blue.arn)
+                .container_name(&env.container_name)
+                .container_port(env.container_port as i32)
+                .build(),
+        ),
         Some(settings) => {
-            load_balancer = load_balancer.advanced_configuration(
-                ecs::AdvancedConfiguration::builder()
-                    .alternate_target_group_arn(&green.arn)
-                    .production_listener_rule(&lb.production_listener_rule_arn)
-                    .test_listener_rule(&lb.test_listener_rule_arn)
-                    .role_arn(LOCAL_ECS_INFRASTRUCTURE_ROLE)
-                    .build(),
-            );
             service = service.deployment_configuration(
                 crate::cloud::service_deployments::deployment_configuration(&settings),
             );
-            ecs::DeploymentControllerType::Ecs
+            (
+                ecs::DeploymentControllerType::Ecs,
+                routed_load_balancer(env, lb, &blue.arn, &green.arn),
+            )
         }
     };
     service
@@ -295,11 +306,128 @@ async fn create_service(
                 .r#type(controller)
                 .build()?,
         )
-        .load_balancers(load_balancer.build())
+        .load_balancers(load_balancer)
         .send()
         .await
         .map_err(|e| anyhow!(describe(&e)))?;
     Ok(())
+}
+
+/// The service's load balancer on `serving`, with what ECS's own controller
+/// needs to shift traffic to `alternate` by the listeners' rules.
+fn routed_load_balancer(
+    env: &EnvironmentRow,
+    lb: &LocalLoadBalancer,
+    serving: &str,
+    alternate: &str,
+) -> ecs::LoadBalancer {
+    ecs::LoadBalancer::builder()
+        .target_group_arn(serving)
+        .container_name(&env.container_name)
+        .container_port(env.container_port as i32)
+        .advanced_configuration(
+            ecs::AdvancedConfiguration::builder()
+                .alternate_target_group_arn(alternate)
+                .production_listener_rule(&lb.production_listener_rule_arn)
+                .test_listener_rule(&lb.test_listener_rule_arn)
+                .role_arn(LOCAL_ECS_INFRASTRUCTURE_ROLE)
+                .build(),
+        )
+        .build()
+}
+
+/// Moves a CodeDeploy stack to ECS's own controller as AWS's migration guide
+/// does, without touching its tasks: UpdateService with the ECS controller,
+/// `settings` and the load balancer routed from the target group that serves
+/// now; then the CodeDeploy resources go and the pipeline (if any) deploys
+/// with the ECS action. `env` is the environment as it will be (controller
+/// ecs); the outputs of the stack after the move.
+pub async fn migrate_to_ecs(
+    target: &LocalCloudTarget<'_>,
+    env: &EnvironmentRow,
+    settings: &EcsDeploymentSettings,
+    source: Option<&SourceSettings>,
+    log: &mut impl Log,
+) -> anyhow::Result<StackOutputs> {
+    let mut out = names(env);
+    let lb_name = resource_name(&env.name, "", 32);
+    let lb = load_balancer(target, &lb_name, &out.target_groups, &env.health_check_path).await?;
+    let service = service(target, &out)
+        .await?
+        .with_context(|| format!("the ECS service {} does not exist", out.service))?;
+    let [task_set] = service.task_sets() else {
+        bail!(
+            "service {} has {} task sets: a CodeDeploy deployment is under way; let it end first",
+            out.service,
+            service.task_sets().len()
+        );
+    };
+    let serving = task_set
+        .load_balancers()
+        .first()
+        .and_then(|l| l.target_group_arn())
+        .context("the service's task set is on no target group")?;
+    let alternate = lb
+        .target_groups
+        .iter()
+        .map(|t| t.arn.as_str())
+        .find(|arn| *arn != serving)
+        .context("the load balancer has no second target group")?;
+    log.line(format!(
+        "ECS service {}: the ECS controller, {}; production stays on {serving}, {alternate} \
+         takes the next revision",
+        out.service, settings.strategy
+    ))
+    .await;
+    target
+        .cloud
+        .ecs
+        .update_service()
+        .cluster(&out.cluster)
+        .service(&out.service)
+        .deployment_controller(
+            ecs::DeploymentController::builder()
+                .r#type(ecs::DeploymentControllerType::Ecs)
+                .build()?,
+        )
+        .deployment_configuration(crate::cloud::service_deployments::deployment_configuration(
+            settings,
+        ))
+        .load_balancers(routed_load_balancer(env, &lb, serving, alternate))
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))?;
+    out.prod_url = lb.production_url;
+    out.test_url = lb.test_url;
+    out.prod_listener_arn = lb.production_listener_arn;
+    out.test_listener_arn = lb.test_listener_arn;
+    // ECS has the service now: what is left tidies up, and a failure there
+    // must not say the move failed. Provisioning again finishes it.
+    let tidy = async {
+        let codedeploy = names(&EnvironmentRow {
+            deployment_controller: DeploymentController::CodeDeploy,
+            ..env.clone()
+        });
+        delete_codedeploy(target, &codedeploy, log).await?;
+        out.repository_uri = ecr_repository(target, &repository_name(env)).await?;
+        if let Some(source) = source {
+            out.pipeline = env.name.clone();
+            declare_pipeline(target, env, &out, source, log).await?;
+        }
+        anyhow::Ok(())
+    };
+    if let Err(e) = tidy.await {
+        log.line(format!(
+            "warning: {e:#}; provision the stack again to finish the move"
+        ))
+        .await;
+    }
+    log.line(format!(
+        "ready: {} deploys through ECS's own controller",
+        out.service
+    ))
+    .await;
+    Ok(out)
 }
 
 /// What the local cloud's `/_localcloud/load-balancers` answers, as far as a
@@ -597,6 +725,38 @@ async fn stopped_tasks(
 }
 
 /// Removes what `provision` made, in reverse; what is already gone is fine.
+/// Deletes the CodeDeploy deployment group and application of a stack.
+pub(super) async fn delete_codedeploy(
+    target: &LocalCloudTarget<'_>,
+    out: &StackOutputs,
+    log: &mut impl Log,
+) -> anyhow::Result<()> {
+    log.line(format!(
+        "CodeDeploy deployment group {} and application {}",
+        out.deployment_group, out.codedeploy_application
+    ))
+    .await;
+    let _ = target
+        .cloud
+        .codedeploy
+        .delete_deployment_group()
+        .application_name(&out.codedeploy_application)
+        .deployment_group_name(&out.deployment_group)
+        .send()
+        .await;
+    gone_is_fine(
+        target
+            .cloud
+            .codedeploy
+            .delete_application()
+            .application_name(&out.codedeploy_application)
+            .send()
+            .await,
+        &["ApplicationDoesNotExistException"],
+    )?;
+    Ok(())
+}
+
 pub async fn destroy(
     target: &LocalCloudTarget<'_>,
     env: &EnvironmentRow,
@@ -610,29 +770,7 @@ pub async fn destroy(
         Err(e) => bail!("cannot delete the pipeline: {e}"),
     }
     if env.deployment_controller == DeploymentController::CodeDeploy {
-        log.line(format!(
-            "CodeDeploy deployment group {} and application {}",
-            out.deployment_group, out.codedeploy_application
-        ))
-        .await;
-        let _ = target
-            .cloud
-            .codedeploy
-            .delete_deployment_group()
-            .application_name(&out.codedeploy_application)
-            .deployment_group_name(&out.deployment_group)
-            .send()
-            .await;
-        gone_is_fine(
-            target
-                .cloud
-                .codedeploy
-                .delete_application()
-                .application_name(&out.codedeploy_application)
-                .send()
-                .await,
-            &["ApplicationDoesNotExistException"],
-        )?;
+        delete_codedeploy(target, &out, log).await?;
     }
     log.line(format!(
         "ECS service {} and cluster {}",

@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use switchyard_api::environments::{
-    Container, CreateEnvironment, DeploymentGroup, Environment, EnvironmentList, Resources,
+    Container, CreateEnvironment, DeploymentGroup, Environment, EnvironmentList,
+    MigrateEnvironment, Resources,
 };
 use switchyard_api::release_policies::{ApprovalPolicyBody, ShownNotification, Source};
 use switchyard_core::app::release_policies::{PolicyChange, PolicyView};
@@ -240,6 +241,43 @@ pub async fn show(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Environment>, Error> {
     let row = state.app.environment(&actor, &name).await?;
+    let policy = state.app.release_policy(&actor, &name).await?;
+    Ok(Json(environment_json(row, policy)))
+}
+
+/// Move the environment from CodeDeploy to ECS's own controller (admin), as
+/// AWS's migration guide does: between deployments, its tasks kept, so
+/// production does not notice. Local stacks only, so far.
+#[utoipa::path(post, path = "/api/environments/{name}/migrate", tag = "environments",
+    params(("name" = String, Path, description = "Environment name")),
+    request_body = MigrateEnvironment,
+    responses(
+        (status = 200, description = "Moved", body = Environment),
+        (status = 403, description = "Needs the admin role", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "On ECS's controller already, on AWS (its controller is the stack's Terraform variable), a deployment or pipeline run in progress, or the stack not ready", body = ErrorBody),
+        (status = 422, description = "A field is invalid, or belongs to another strategy (the error names it)", body = ErrorBody),
+        (status = 502, description = "The cloud refused; the environment stays on CodeDeploy", body = ErrorBody),
+    ))]
+pub async fn migrate(
+    State(state): State<AppState>,
+    Authorized(actor, _): Authorized<Admin>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<MigrateEnvironment>,
+) -> Result<Json<Environment>, Error> {
+    if DeploymentController::parse(&body.to).for_field("to")? != DeploymentController::Ecs {
+        return Err(FieldError {
+            field: "to".into(),
+            message: "environments move from codedeploy to ecs, not back".into(),
+        }
+        .into());
+    }
+    let settings = body
+        .ecs_deployment
+        .as_ref()
+        .map(|spec| EcsDeploymentSettings::parse(spec, "ecs_deployment"))
+        .transpose()?;
+    let row = state.app.migrate_to_ecs(&actor, &name, settings).await?;
     let policy = state.app.release_policy(&actor, &name).await?;
     Ok(Json(environment_json(row, policy)))
 }

@@ -67,6 +67,7 @@ impl Modify for BearerAuth {
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(environments::create, environments::list))
+        .routes(routes!(environments::migrate))
         .routes(routes!(
             environments::show,
             environments::delete,
