@@ -17,9 +17,19 @@ impl Api {
         let token_file = data_dir.join(switchyard_core::app::users::ADMIN_TOKEN_FILE);
         let token = std::fs::read_to_string(&token_file)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", token_file.display()))?;
-        let client = switchyard::cli::client::ApiClient::with_token(base, token.trim().to_owned())
+        Self::with_token(base, token.trim())
+    }
+
+    /// The server at `base` as the user whose token this is.
+    pub(crate) fn with_token(base: &str, token: &str) -> anyhow::Result<Api> {
+        let client = switchyard::cli::client::ApiClient::with_token(base, token.to_owned())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Api(client))
+    }
+
+    /// The client underneath, for what the JSON calls do not cover (SSE).
+    pub(crate) fn client(&self) -> &switchyard::cli::client::ApiClient {
+        &self.0
     }
 
     pub(crate) async fn get(&self, path: &str) -> anyhow::Result<Value> {

@@ -235,29 +235,56 @@ async fn wait_for(api: &Api, path: &str, status: &str) -> anyhow::Result<()> {
 /// Reads the deployment's SSE stream to its end: (green weight, arrival
 /// time in epoch ms) of each traffic event.
 async fn follow(api: &Api, id: i64) -> anyhow::Result<Vec<(f64, i64)>> {
-    let mut response = api
-        .http()
-        .get(format!("{}/api/deployments/{id}/events", api.base()))
-        .bearer_auth(api.token())
-        .header("accept", "text/event-stream")
-        .send()
-        .await?;
-    let mut buffer = String::new();
+    let mut events = TrafficEvents::subscribe(api, id).await?;
     let mut arrivals = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let at = now_ms();
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            if block.lines().any(|l| l == "event: deployment.traffic")
-                && let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: "))
-            {
-                let event: Value = serde_json::from_str(data)?;
-                if let Some(weight) = event["detail"]["green_weight"].as_f64() {
-                    arrivals.push((weight, at));
+    while let Some(weight) = events.next().await? {
+        arrivals.push((weight, now_ms()));
+    }
+    Ok(arrivals)
+}
+
+/// A deployment's SSE stream, read one traffic event at a time.
+pub(crate) struct TrafficEvents {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl TrafficEvents {
+    /// Subscribed once the server has answered with the stream's headers.
+    pub(crate) async fn subscribe(api: &Api, id: i64) -> anyhow::Result<TrafficEvents> {
+        let response = api
+            .http()
+            .get(format!("{}/api/deployments/{id}/events", api.base()))
+            .bearer_auth(api.token())
+            .header("accept", "text/event-stream")
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(TrafficEvents {
+            response,
+            buffer: String::new(),
+        })
+    }
+
+    /// The green weight of the next `deployment.traffic` event; None once
+    /// the stream ends.
+    pub(crate) async fn next(&mut self) -> anyhow::Result<Option<f64>> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if block.lines().any(|l| l == "event: deployment.traffic")
+                    && let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: "))
+                {
+                    let event: Value = serde_json::from_str(data)?;
+                    if let Some(weight) = event["detail"]["green_weight"].as_f64() {
+                        return Ok(Some(weight));
+                    }
                 }
+            }
+            match self.response.chunk().await? {
+                Some(chunk) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                None => return Ok(None),
             }
         }
     }
-    Ok(arrivals)
 }

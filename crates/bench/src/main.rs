@@ -7,6 +7,7 @@ mod api;
 mod containers;
 mod dashboard;
 mod deployments;
+mod gates;
 mod native;
 mod proxy;
 mod releases;
@@ -63,6 +64,11 @@ enum BenchCommand {
     /// measured the same way), and the cloud's CPU while 20 deployments
     /// wait in bake time (baseline: the same services at rest).
     Native(native::NativeBench),
+    /// The control plane driving ECS-native deployments: approval vote to
+    /// the first weight change on SSE through a PAUSE gate (baseline:
+    /// CodeDeploy held in Ready), and DescribeServiceDeployments calls per
+    /// poll round and CPU with 50 deployments held (baseline: at rest).
+    Gates(gates::GatesBench),
     /// The baseline server: a bare axum handler answering every GET with
     /// the bytes of a file (used by the benchmarks).
     #[command(hide = true)]
@@ -106,6 +112,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Containers(bench) => containers::run(bench).await,
         BenchCommand::Restart(bench) => restart::run(bench).await,
         BenchCommand::Native(bench) => native::run(bench).await,
+        BenchCommand::Gates(bench) => gates::run(bench).await,
         BenchCommand::ServeBytes { listen, file } => serve_bytes(listen, file).await,
         BenchCommand::Proxy(bench) => proxy::run(bench).await,
         BenchCommand::ServeProxy {

@@ -455,7 +455,7 @@ async fn wait_all_baking(cloud: &Cloud, arns: &[Value]) -> anyhow::Result<()> {
 }
 
 /// The process's CPU time over `seconds`, as a share of one core.
-async fn cpu_share(pid: u32, seconds: u64) -> anyhow::Result<f64> {
+pub(crate) async fn cpu_share(pid: u32, seconds: u64) -> anyhow::Result<f64> {
     let before = cpu_seconds(pid)?;
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     Ok((cpu_seconds(pid)? - before) / seconds as f64)
