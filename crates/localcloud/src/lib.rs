@@ -5,7 +5,8 @@
 //!
 //! - `wire`: the awsJson1_1 protocol; `ecs`, `codedeploy`, `codepipeline`
 //!   and `ecr`: the operations (`ecr` also serves the OCI registry under
-//!   `/v2/` that backs it);
+//!   `/v2/` that backs it); `cloudwatch`: alarms and metrics, over rpcv2Cbor
+//!   and awsJson1_0 as its clients send them;
 //! - `state`: what the cloud knows, persisted; `runtime`: the processes and
 //!   listeners realized from it; `engine`: drives each deployment through its
 //!   lifecycle from stored timestamps, so a restart resumes it;
@@ -14,6 +15,7 @@
 
 #[macro_use]
 mod aws_enum;
+mod cloudwatch;
 mod codedeploy;
 mod codepipeline;
 mod die_with_parent;
@@ -204,6 +206,7 @@ impl LocalCloud {
                     wire::MAX_REQUEST_BYTES,
                 )),
             )
+            .merge(cloudwatch::protocol::router())
             .merge(internal::router())
             .merge(ecr::registry::router())
             .with_state(cloud.clone())
@@ -316,6 +319,10 @@ async fn aws(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // awsJson1_0, with its own content type and error shape.
+    if let Ok((wire::CLOUDWATCH_PREFIX, operation)) = wire::target(&headers) {
+        return cloudwatch::protocol::json(&cloud, operation, body);
+    }
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {

@@ -12,6 +12,8 @@ pub const ECS_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 pub const CODEDEPLOY_PREFIX: &str = "CodeDeploy_20141006";
 pub const CODEPIPELINE_PREFIX: &str = "CodePipeline_20150709";
 pub const ECR_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
+/// CloudWatch speaks awsJson1_0 here, not 1.1: `cloudwatch::protocol` answers it.
+pub const CLOUDWATCH_PREFIX: &str = "GraniteServiceVersion20100801";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 /// An AWS error: its exception name and message.
