@@ -41,7 +41,7 @@ use rand::Rng;
 use state::{CloudState, StateFile};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 use wire::AwsError;
 
@@ -114,6 +114,7 @@ pub struct LocalCloudHandle {
     pub address: SocketAddr,
     server: tokio::task::JoinHandle<()>,
     native_deployments: tokio::task::JoinHandle<()>,
+    host_sampling: tokio::task::JoinHandle<()>,
 }
 
 impl LocalCloudHandle {
@@ -126,6 +127,7 @@ impl LocalCloudHandle {
     pub async fn shutdown(self) {
         self.server.abort();
         self.native_deployments.abort();
+        self.host_sampling.abort();
         self.cloud.runtime.stop_all().await;
     }
 }
@@ -151,13 +153,14 @@ impl LocalCloud {
             lease: tasks::lease::lock_path(&config.data_dir),
             orphan_grace: config.task_orphan_grace,
         };
+        let clock = Clock {
+            scale: config.time_scale,
+        };
         let cloud = Arc::new(LocalCloud {
             state: Mutex::new(CloudState::default()),
             file,
-            clock: Clock {
-                scale: config.time_scale,
-            },
-            runtime: runtime::Runtime::new(&config.data_dir, runner, host_life),
+            clock,
+            runtime: runtime::Runtime::new(&config.data_dir, runner, host_life, clock),
             registry,
             data_dir: config.data_dir.clone(),
             endpoint: OnceLock::new(),
@@ -199,6 +202,7 @@ impl LocalCloud {
         }
         codepipeline::resume(&cloud);
         let native_deployments = tokio::spawn(ecs::native::engine::run(cloud.clone()));
+        let host_sampling = tokio::spawn(sample_hosts(Arc::downgrade(&cloud)));
         let router = Router::new()
             .route(
                 "/",
@@ -224,6 +228,7 @@ impl LocalCloud {
             address,
             server,
             native_deployments,
+            host_sampling,
         })
     }
 
@@ -293,6 +298,23 @@ impl LocalCloud {
         *guard = draft;
         self.runtime.sync(&guard);
         Ok(result)
+    }
+}
+
+/// Samples the load balancers' host counts into their metrics a few times
+/// per period, while the local cloud lives.
+async fn sample_hosts(cloud: Weak<LocalCloud>) {
+    let Some(every) = cloud.upgrade().map(|c| c.runtime.host_sampling_interval()) else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(cloud) = cloud.upgrade() else {
+            return;
+        };
+        cloud.runtime.sample_hosts();
     }
 }
 

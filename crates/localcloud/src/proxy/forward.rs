@@ -1,9 +1,11 @@
 //! One request through a listener: pick a target group and a target,
 //! rewrite the headers, send it upstream (to a second target if the first
-//! cannot be reached) and stream the answer back.
+//! cannot be reached) and stream the answer back; count it in the group's
+//! metrics (or the listener's, when no group takes it).
 
+use super::metrics::{Outcome, SHARDS, TrafficMetrics};
 use super::upstream::{SendError, Upstreams};
-use super::{Forward, Shared};
+use super::{Forward, Shared, TargetGroup};
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -36,6 +38,8 @@ pub(super) struct ClientConnection {
     /// abandoned half-way takes its upstream connections with it, and the
     /// next one starts afresh.
     reused: Mutex<Option<Reused>>,
+    /// This connection's stripe of the metrics' counters.
+    shard: usize,
 }
 
 /// What a client connection's requests reuse rather than make anew.
@@ -53,12 +57,33 @@ struct Reused {
 
 impl ClientConnection {
     pub(super) fn new(shared: Arc<Shared>, client: SocketAddr) -> ClientConnection {
+        let shard = shared.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS;
         ClientConnection {
             shared,
             client_ip: HeaderValue::try_from(client.ip().to_string())
                 .expect("an IP address is a valid header value"),
             reused: Mutex::new(None),
+            shard,
         }
+    }
+
+    fn recording(&self) -> bool {
+        self.shared.recording.load(Ordering::Relaxed)
+    }
+
+    /// The listener's own answer, counted in `metrics`.
+    fn answer_alone(
+        &self,
+        metrics: &TrafficMetrics,
+        at: Instant,
+        status: StatusCode,
+        reason: &str,
+    ) -> Response<ProxyBody> {
+        if self.recording() {
+            let status = status.as_u16();
+            metrics.record(self.shard, at, Outcome::Listener { status });
+        }
+        local_answer(status, reason)
     }
 
     fn take_reused(&self, deadline: Instant) -> Reused {
@@ -97,14 +122,16 @@ pub(super) async fn handle(
     connection: Arc<ClientConnection>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    let shared = &connection.shared;
+    let started = Instant::now();
     if !request.uri().path().starts_with('/') {
-        return Ok(local_answer(
+        return Ok(connection.answer_alone(
+            &shared.unrouted,
+            started,
             StatusCode::BAD_REQUEST,
             "only origin-form request targets (/path) are proxied",
         ));
     }
-    let shared = &connection.shared;
-    let started = Instant::now();
     // One deadline for both attempts, so a retry never doubles the wait.
     let mut reused = connection.take_reused(started + shared.upstream_timeout());
     let Reused {
@@ -114,7 +141,9 @@ pub(super) async fn handle(
         ..
     } = &mut reused;
     let Some(group) = forward.next_group() else {
-        let answer = local_answer(
+        let answer = connection.answer_alone(
+            &shared.unrouted,
+            started,
             StatusCode::SERVICE_UNAVAILABLE,
             if forward.groups.is_empty() {
                 "this listener has no forward action yet"
@@ -128,7 +157,9 @@ pub(super) async fn handle(
     // If the target cannot be reached, the request goes to the next target
     // in turn; a group of one has nowhere else to go.
     let Some((target, fallback)) = group.next_target() else {
-        let answer = local_answer(
+        let answer = connection.answer_alone(
+            group.metrics(),
+            started,
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("target group {} has no healthy targets", group.name()),
         );
@@ -137,6 +168,9 @@ pub(super) async fn handle(
     };
 
     let request = upstream_request(request, &connection.client_ip, &shared.forwarded_port);
+    // The clock is read only when the answer will be counted.
+    let recording = connection.recording();
+    let sent = if recording { Instant::now() } else { started };
     let outcome = {
         // Pinned where it is: moving a future this size costs more than
         // most of what it does.
@@ -152,24 +186,22 @@ pub(super) async fn handle(
     };
     let answer = match outcome {
         Ok(response) => {
+            if recording {
+                // TargetResponseTime: from sending to the response headers.
+                let answered = Instant::now();
+                let outcome = Outcome::Target {
+                    status: response.status().as_u16(),
+                    response_time: answered.saturating_duration_since(sent),
+                };
+                group.metrics().record(connection.shard, answered, outcome);
+            }
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Either::Left(body))
         }
-        Err(Failure::Unreachable(upstream, e)) => {
-            tracing::debug!(%upstream, group = group.name(), error = %e, "bad gateway: unreachable");
-            local_answer(StatusCode::BAD_GATEWAY, "the target did not answer")
-        }
-        Err(Failure::Upstream(upstream, e)) => {
-            tracing::debug!(%upstream, group = group.name(), error = %e, "bad gateway");
-            local_answer(StatusCode::BAD_GATEWAY, "the target did not answer")
-        }
-        Err(Failure::TimedOut) => {
-            tracing::debug!(%target, group = group.name(), "gateway timeout");
-            local_answer(
-                StatusCode::GATEWAY_TIMEOUT,
-                "the target did not answer in time",
-            )
+        Err(failure) => {
+            let (status, reason) = failure.answer(group, target);
+            connection.answer_alone(group.metrics(), Instant::now(), status, reason)
         }
     };
     connection.put_back(reused);
@@ -182,6 +214,29 @@ enum Failure {
     /// Anything after connecting: the request may have been seen.
     Upstream(SocketAddr, hyper::Error),
     TimedOut,
+}
+
+impl Failure {
+    /// The listener's answer instead of the target's, and why (logged).
+    fn answer(self, group: &TargetGroup, target: SocketAddr) -> (StatusCode, &'static str) {
+        match self {
+            Failure::Unreachable(upstream, e) => {
+                tracing::debug!(%upstream, group = group.name(), error = %e, "bad gateway: unreachable");
+                (StatusCode::BAD_GATEWAY, "the target did not answer")
+            }
+            Failure::Upstream(upstream, e) => {
+                tracing::debug!(%upstream, group = group.name(), error = %e, "bad gateway");
+                (StatusCode::BAD_GATEWAY, "the target did not answer")
+            }
+            Failure::TimedOut => {
+                tracing::debug!(%target, group = group.name(), "gateway timeout");
+                (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the target did not answer in time",
+                )
+            }
+        }
+    }
 }
 
 /// Sends `request` to `target`, or to `fallback` if `target` cannot be

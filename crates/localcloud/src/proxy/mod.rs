@@ -11,8 +11,13 @@
 //! The per-request work is kept lean (the listener is benchmarked against
 //! nginx): each client connection keeps its own upstream connections and
 //! timers (upstream.rs, timer.rs) instead of going through shared pools.
+//!
+//! Each target group counts its requests, answers and response times per
+//! period of one cloud minute, as CloudWatch's AWS/ApplicationELB metrics
+//! (metrics.rs); a listener counts those it answered without a group.
 
 mod forward;
+mod metrics;
 mod swrr;
 #[cfg(test)]
 mod tests;
@@ -31,9 +36,14 @@ use std::time::Duration;
 use swrr::SmoothWeightedRoundRobin;
 use tokio::sync::watch;
 
+pub use metrics::{Distribution, Gauge, PeriodFigures, TrafficMetrics, WINDOW_PERIODS};
+
 /// How long a request may wait for its upstream's response headers before
 /// the listener answers 504 (an ALB's default idle timeout).
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The period metrics are kept in unless told otherwise: a real minute.
+const REAL_MINUTE: Duration = Duration::from_secs(60);
 
 /// A named set of healthy targets (task processes on loopback).
 #[derive(Debug)]
@@ -42,16 +52,30 @@ pub struct TargetGroup {
     arn: String,
     targets: RwLock<Vec<SocketAddr>>,
     next_target: AtomicUsize,
+    metrics: Arc<TrafficMetrics>,
 }
 
 impl TargetGroup {
+    /// A group whose metrics come in periods of one real minute.
     pub fn new(name: &str, arn: &str) -> Arc<TargetGroup> {
+        Self::with_period(name, arn, REAL_MINUTE)
+    }
+
+    /// A group whose metrics come in periods of `period` (the real length
+    /// of one cloud minute).
+    pub fn with_period(name: &str, arn: &str, period: Duration) -> Arc<TargetGroup> {
         Arc::new(TargetGroup {
             name: name.to_owned(),
             arn: arn.to_owned(),
             targets: RwLock::new(Vec::new()),
             next_target: AtomicUsize::new(0),
+            metrics: Arc::new(TrafficMetrics::new(period)),
         })
+    }
+
+    /// Its traffic, period by period.
+    pub fn metrics(&self) -> &Arc<TrafficMetrics> {
+        &self.metrics
     }
 
     /// Replaces the set of healthy targets (host:port of task processes on
@@ -127,6 +151,13 @@ struct Shared {
     /// The listener's port, as sent in `X-Forwarded-Port`.
     forwarded_port: HeaderValue,
     upstream_timeout_ms: AtomicU64,
+    /// Whether requests are counted in the metrics (they are unless the
+    /// benchmark measures the listener without).
+    recording: AtomicBool,
+    /// The requests answered without a target group.
+    unrouted: Arc<TrafficMetrics>,
+    /// Deals metrics shards to client connections in turn.
+    next_shard: AtomicUsize,
 }
 
 impl Shared {
@@ -163,6 +194,16 @@ impl Listener {
         addr: SocketAddr,
         forward: Vec<(Arc<TargetGroup>, u32)>,
     ) -> std::io::Result<Arc<Listener>> {
+        Self::bind_forwarding_with_period(addr, forward, REAL_MINUTE).await
+    }
+
+    /// `bind_forwarding`, with the listener's own metrics (see
+    /// [`Listener::unrouted_metrics`]) in periods of `metrics_period`.
+    pub async fn bind_forwarding_with_period(
+        addr: SocketAddr,
+        forward: Vec<(Arc<TargetGroup>, u32)>,
+        metrics_period: Duration,
+    ) -> std::io::Result<Arc<Listener>> {
         let tcp = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = tcp.local_addr()?;
         let shared = Arc::new(Shared {
@@ -170,6 +211,9 @@ impl Listener {
             forward_epoch: AtomicU64::new(0),
             forwarded_port: HeaderValue::from(local_addr.port()),
             upstream_timeout_ms: AtomicU64::new(DEFAULT_UPSTREAM_TIMEOUT.as_millis() as u64),
+            recording: AtomicBool::new(true),
+            unrouted: Arc::new(TrafficMetrics::new(metrics_period)),
+            next_shard: AtomicUsize::new(0),
         });
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(accept(tcp, shared.clone(), stopped));
@@ -212,6 +256,18 @@ impl Listener {
     pub fn set_upstream_timeout(&self, timeout: Duration) {
         let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         self.shared.upstream_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The requests this listener answered without any target group (no
+    /// forward yet, or every weight 0): they count for the load balancer
+    /// as a whole, not for a group.
+    pub fn unrouted_metrics(&self) -> &Arc<TrafficMetrics> {
+        &self.shared.unrouted
+    }
+
+    /// Whether requests are counted in the metrics (on by default).
+    pub fn set_recording(&self, on: bool) {
+        self.shared.recording.store(on, Ordering::Relaxed);
     }
 
     /// Stops accepting; in-flight requests finish, then their connections

@@ -564,3 +564,116 @@ async fn an_absolute_form_request_without_host_goes_upstream_in_origin_form_nami
         "{answer}"
     );
 }
+
+/// An upstream that answers every request with `status`.
+async fn status_upstream(status: StatusCode) -> SocketAddr {
+    serve(axum::Router::new().fallback(move || async move { (status, "answer") })).await
+}
+
+/// Every period's figures added up (a test may straddle a boundary).
+fn totals(metrics: &TrafficMetrics) -> PeriodFigures {
+    let mut total = PeriodFigures::default();
+    for period in metrics.periods(i64::MIN, i64::MAX) {
+        total.merge(&period);
+    }
+    total
+}
+
+#[tokio::test]
+async fn target_answers_are_counted_by_class_with_their_response_times() {
+    let ok = TargetGroup::new("ok", "arn:ok");
+    let failing = TargetGroup::new("failing", "arn:failing");
+    ok.set_targets(vec![status_upstream(StatusCode::OK).await]);
+    failing.set_targets(vec![
+        status_upstream(StatusCode::INTERNAL_SERVER_ERROR).await,
+    ]);
+    let listener =
+        Listener::bind_forwarding(loopback(), vec![(ok.clone(), 1), (failing.clone(), 1)])
+            .await
+            .unwrap();
+    let mut connection = Connection::open(listener.local_addr()).await;
+    let started = Instant::now();
+    for _ in 0..20 {
+        connection.get("/").await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let ok = totals(ok.metrics());
+    assert_eq!(
+        (ok.requests, ok.target_2xx, ok.target_5xx, ok.elb_5xx),
+        (10, 10, 0, 0)
+    );
+    let times = &ok.response_time;
+    assert_eq!(times.count, 10);
+    assert!(times.min > 0.0 && times.max < elapsed, "{times:?}");
+    let p50 = times.percentile(50.0).unwrap();
+    assert!(times.min <= p50 && p50 <= times.max, "{times:?}");
+    let failing = totals(failing.metrics());
+    assert_eq!(
+        (failing.requests, failing.target_5xx, failing.elb_5xx),
+        (10, 10, 0)
+    );
+    assert_eq!(failing.response_time.count, 10);
+    assert_eq!(
+        totals(listener.unrouted_metrics()),
+        PeriodFigures::default()
+    );
+}
+
+#[tokio::test]
+async fn the_listeners_own_answers_count_as_elb_errors() {
+    let listener = Listener::bind(loopback()).await.unwrap();
+    // No forward yet: the listener's, not a group's.
+    assert_eq!(
+        get_once(listener.local_addr()).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let unrouted = totals(listener.unrouted_metrics());
+    assert_eq!((unrouted.requests, unrouted.elb_5xx), (1, 1));
+
+    let empty = TargetGroup::new("empty", "arn:empty");
+    let refusing = TargetGroup::new("refusing", "arn:refusing");
+    refusing.set_targets(vec![refusing_address().await]);
+    listener.set_forward(vec![(empty.clone(), 1), (refusing.clone(), 1)]);
+    let mut connection = Connection::open(listener.local_addr()).await;
+    let mut answered = Vec::new();
+    for _ in 0..4 {
+        answered.push(connection.get("/").await.0);
+    }
+    answered.sort();
+    assert_eq!(
+        answered,
+        [
+            StatusCode::BAD_GATEWAY,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE
+        ]
+    );
+    for group in [&empty, &refusing] {
+        let figures = totals(group.metrics());
+        assert_eq!(
+            (
+                figures.requests,
+                figures.elb_5xx,
+                figures.response_time.count
+            ),
+            (2, 2, 0),
+            "{}",
+            group.name()
+        );
+    }
+    assert_eq!(totals(listener.unrouted_metrics()).requests, 1);
+}
+
+#[tokio::test]
+async fn nothing_is_counted_while_recording_is_off() {
+    let stack = Stack::new(1, 1).await;
+    stack.listener.set_recording(false);
+    count_green(stack.listener.local_addr(), 2, 10).await;
+    assert_eq!(totals(stack.blue.metrics()), PeriodFigures::default());
+    stack.listener.set_recording(true);
+    count_green(stack.listener.local_addr(), 2, 10).await;
+    assert_eq!(totals(stack.blue.metrics()).requests, 5);
+    assert_eq!(totals(stack.green.metrics()).target_2xx, 5);
+}

@@ -8,18 +8,24 @@
 //! listeners serve from their first connection with the stored weights and
 //! those tasks as targets, so a crash of the local cloud costs production
 //! only the moments no process listens.
+//!
+//! The listeners' traffic metrics come in periods of one cloud minute;
+//! `sample_hosts` adds the host counts to them (see `traffic`).
 
 mod journal;
+#[cfg(test)]
+mod tests;
 
+use super::Clock;
 use super::ecs::computed_desired_count;
-use super::proxy::{Listener, TargetGroup};
+use super::proxy::{Listener, TargetGroup, TrafficMetrics};
 use super::state::{
     CloudState, ListenerRecord, ServiceLoadBalancer, ServiceStatus, TargetGroupRecord,
     TaskDefinition,
 };
 use super::tasks::{
-    self, ContainerTaskSpec, HostTaskLife, Leftovers, RegistryCredential, TaskInfo, TaskProgram,
-    TaskRecord, TaskRunner, TaskSetRunner, TaskSetSpec,
+    self, ContainerTaskSpec, HostTaskLife, Leftovers, RegistryCredential, TaskHealth, TaskInfo,
+    TaskProgram, TaskRecord, TaskRunner, TaskSetRunner, TaskSetSpec,
 };
 use journal::Journal;
 use std::collections::{HashMap, HashSet};
@@ -32,6 +38,9 @@ use std::time::Duration;
 /// How long a removed task set keeps serving requests already sent to it.
 const DRAIN: Duration = Duration::from_secs(2);
 
+/// Host counts are sampled this many times per metrics period.
+const HOST_SAMPLES_PER_PERIOD: u32 = 4;
+
 /// Which of a load balancer's two listeners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerRole {
@@ -43,6 +52,24 @@ struct Balancer {
     production: Arc<Listener>,
     test: Arc<Listener>,
     groups: HashMap<String, Arc<TargetGroup>>,
+}
+
+/// A load balancer's traffic metrics: per target group, and its listeners'
+/// answers without a group (which count for the load balancer as a whole).
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "read by the local CloudWatch, issue 22's next step"
+    )
+)]
+pub(crate) struct BalancerTraffic {
+    /// Its name.
+    pub load_balancer: String,
+    /// By target group ARN.
+    pub target_groups: Vec<(String, Arc<TrafficMetrics>)>,
+    /// Its production and test listeners'.
+    pub unrouted: Vec<Arc<TrafficMetrics>>,
 }
 
 struct Runner {
@@ -72,6 +99,8 @@ pub struct Runtime {
     /// The local ECR, once the local cloud listens: tasks pull its images
     /// with its credential.
     registry: OnceLock<RegistryAccess>,
+    /// The real length of one cloud minute: the metrics' period.
+    metrics_period: Duration,
 }
 
 /// How tasks log in to the local ECR: its `host:port`, the prefix of its
@@ -82,7 +111,13 @@ pub struct RegistryAccess {
 }
 
 impl Runtime {
-    pub fn new(data_dir: &Path, runner: TaskRunner, host_life: HostTaskLife) -> Runtime {
+    pub fn new(
+        data_dir: &Path,
+        runner: TaskRunner,
+        host_life: HostTaskLife,
+        clock: Clock,
+    ) -> Runtime {
+        let minute_ms = clock.minutes_to_real_millis(1.0).max(1);
         Runtime {
             data_dir: data_dir.to_path_buf(),
             runner,
@@ -94,7 +129,17 @@ impl Runtime {
             runners: Mutex::default(),
             unrunnable: Mutex::default(),
             registry: OnceLock::new(),
+            metrics_period: Duration::from_millis(minute_ms.unsigned_abs()),
         }
+    }
+
+    /// How often `sample_hosts` should run: a few times per period.
+    pub fn host_sampling_interval(&self) -> Duration {
+        self.metrics_period / HOST_SAMPLES_PER_PERIOD
+    }
+
+    fn new_target_group(&self, record: &TargetGroupRecord) -> Arc<TargetGroup> {
+        TargetGroup::with_period(&record.name, &record.arn, self.metrics_period)
     }
 
     /// Tells the runtime where the local ECR is; set once, before tasks start.
@@ -127,7 +172,7 @@ impl Runtime {
     ) -> std::io::Result<(u16, u16)> {
         let groups = target_groups
             .iter()
-            .map(|tg| (tg.arn.clone(), TargetGroup::new(&tg.name, &tg.arn)))
+            .map(|tg| (tg.arn.clone(), self.new_target_group(tg)))
             .collect();
         let no_forward = ListenerRecord {
             arn: String::new(),
@@ -160,9 +205,15 @@ impl Runtime {
                 .filter_map(|(arn, w)| groups.get(arn).map(|tg| (tg.clone(), *w)))
                 .collect()
         };
-        let production =
-            Listener::bind_forwarding(listen(production_port), forward(production)).await?;
-        let test = match Listener::bind_forwarding(listen(test_port), forward(test)).await {
+        let bind = |port: u16, record: &ListenerRecord| {
+            Listener::bind_forwarding_with_period(
+                listen(port),
+                forward(record),
+                self.metrics_period,
+            )
+        };
+        let production = bind(production_port, production).await?;
+        let test = match bind(test_port, test).await {
             Ok(test) => test,
             Err(e) => {
                 production.shutdown();
@@ -221,7 +272,7 @@ impl Runtime {
                 .target_groups
                 .iter()
                 .map(|tg| {
-                    let group = TargetGroup::new(&tg.name, &tg.arn);
+                    let group = self.new_target_group(tg);
                     group.set_targets(healthy_targets(&tg.arn));
                     (tg.arn.clone(), group)
                 })
@@ -283,6 +334,72 @@ impl Runtime {
             b.production.shutdown();
             b.test.shutdown();
         }
+    }
+
+    /// Every load balancer's traffic metrics.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "read by the local CloudWatch, issue 22's next step"
+        )
+    )]
+    pub(crate) fn traffic(&self) -> Vec<BalancerTraffic> {
+        lock(&self.balancers)
+            .iter()
+            .map(|(name, b)| BalancerTraffic {
+                load_balancer: name.clone(),
+                target_groups: b
+                    .groups
+                    .iter()
+                    .map(|(arn, group)| (arn.clone(), group.metrics().clone()))
+                    .collect(),
+                unrouted: [&b.production, &b.test]
+                    .map(|listener| listener.unrouted_metrics().clone())
+                    .to_vec(),
+            })
+            .collect()
+    }
+
+    /// Adds a sample of each target group's host counts to its metrics:
+    /// healthy, its targets now; unhealthy, the tasks feeding it that have
+    /// failed their health checks and are not stopped yet.
+    pub fn sample_hosts(&self) {
+        // The groups first, then the runners: `sync` takes the runners'
+        // lock before the balancers'.
+        let groups: Vec<Arc<TargetGroup>> = lock(&self.balancers)
+            .values()
+            .flat_map(|b| b.groups.values().cloned())
+            .collect();
+        let unhealthy = self.unhealthy_tasks(&groups);
+        for (group, unhealthy) in groups.iter().zip(unhealthy) {
+            let healthy = u32::try_from(group.targets().len()).unwrap_or(u32::MAX);
+            group.metrics().record_hosts(healthy, unhealthy);
+        }
+    }
+
+    /// For each group, the failing tasks of the runners attached to it.
+    fn unhealthy_tasks(&self, groups: &[Arc<TargetGroup>]) -> Vec<u32> {
+        let runners = lock(&self.runners);
+        groups
+            .iter()
+            .map(|group| {
+                let failing = runners
+                    .values()
+                    .filter(|r| r.attached.load(Ordering::SeqCst))
+                    .filter(|r| {
+                        r.target_group
+                            .as_ref()
+                            .is_some_and(|tg| Arc::ptr_eq(tg, group))
+                    })
+                    .flat_map(|r| r.runner.tasks())
+                    .filter(|task| {
+                        task.last_status != "STOPPED" && task.health == TaskHealth::Unhealthy
+                    })
+                    .count();
+                u32::try_from(failing).unwrap_or(u32::MAX)
+            })
+            .collect()
     }
 
     fn target_group(&self, arn: &str) -> Option<Arc<TargetGroup>> {
