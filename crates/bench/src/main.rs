@@ -91,6 +91,9 @@ enum BenchCommand {
         /// Percent of requests for upstream B.
         #[arg(long)]
         weight_b: u32,
+        /// Records no traffic metrics: the baseline of their cost.
+        #[arg(long)]
+        no_metrics: bool,
     },
 }
 
@@ -120,7 +123,8 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
             upstream_a,
             upstream_b,
             weight_b,
-        } => proxy::serve(listen, upstream_a, upstream_b, weight_b).await,
+            no_metrics,
+        } => proxy::serve(listen, upstream_a, upstream_b, weight_b, !no_metrics).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `switchyard-bench proxy`: the local cloud's load balancer against nginx,
 //! both splitting 90/10 between the same two upstream processes, and both
-//! against an upstream hit directly.
+//! against an upstream hit directly; and our listener with its traffic
+//! metrics on against the same listener with them off.
 
 use super::ChildServer;
 use clap::Args;
@@ -20,8 +21,8 @@ pub struct ProxyBench {
     /// Seconds of load per measurement.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
-    /// Alternating rounds of direct, switchyard and nginx; the report takes
-    /// the median of each.
+    /// Alternating rounds of direct, switchyard without metrics, switchyard
+    /// and nginx; the report takes the median of each.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Requests, one after another, for the split check.
@@ -40,24 +41,41 @@ pub(super) const PROXY_WORKERS: usize = 2;
 const WEIGHT_B: u32 = 10;
 
 /// Our listener as a `bench serve-proxy` child, sending WEIGHT_B % of the
-/// requests to `b` and the rest to `a`.
+/// requests to `b` and the rest to `a`, recording metrics.
 pub(super) fn start_listener(a: SocketAddr, b: SocketAddr) -> anyhow::Result<ChildServer> {
-    let (a, b, weight_b) = (a.to_string(), b.to_string(), WEIGHT_B.to_string());
-    ChildServer::start_baseline(
-        &[
-            "serve-proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream-a",
-            &a,
-            "--upstream-b",
-            &b,
-            "--weight-b",
-            &weight_b,
-        ],
-        None,
-    )
+    start_listener_recording(a, b, true)
 }
+
+fn start_listener_recording(
+    a: SocketAddr,
+    b: SocketAddr,
+    metrics: bool,
+) -> anyhow::Result<ChildServer> {
+    let (a, b, weight_b) = (a.to_string(), b.to_string(), WEIGHT_B.to_string());
+    let mut args = vec![
+        "serve-proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream-a",
+        &a,
+        "--upstream-b",
+        &b,
+        "--weight-b",
+        &weight_b,
+    ];
+    if !metrics {
+        args.push("--no-metrics");
+    }
+    ChildServer::start_baseline(&args, None)
+}
+
+/// The contenders, in the order a round runs them (every other round runs
+/// the last three reversed): ours with metrics next to ours without and
+/// next to nginx.
+const DIRECT: usize = 0;
+const OURS_OFF: usize = 1;
+const OURS: usize = 2;
+const NGINX: usize = 3;
 
 /// `GET /` on `connections` keep-alive connections for `seconds`.
 pub(super) fn get_load(address: SocketAddr, connections: usize, seconds: u64) -> LoadSpec {
@@ -94,6 +112,8 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
 
     let mut ours = start_listener(blue_address, green_address)?;
     let ours_address = ours.address().await?;
+    let mut ours_off = start_listener_recording(blue_address, green_address, false)?;
+    let ours_off_address = ours_off.address().await?;
     let nginx = Nginx::start(
         &nginx_binary,
         &scratch.path().join("nginx"),
@@ -102,9 +122,9 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     .await?;
 
     let spec = |address, connections| get_load(address, connections, args.seconds);
-    let contenders = [blue_address, ours_address, nginx.address];
+    let contenders = [blue_address, ours_off_address, ours_address, nginx.address];
     // Every request each contender answered, for its CPU time per request.
-    let mut served = [0u64; 3];
+    let mut served = [0u64; 4];
     // Warm every one up (connections, upstream pools, allocators) first.
     for (address, served) in contenders.iter().zip(&mut served) {
         let warmup = switchyard_loadgen::run(&LoadSpec {
@@ -122,11 +142,12 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     // connection shows what a proxy itself adds to a request.
     let light = medians(contenders, args.rounds, &mut served, |a| spec(a, 1)).await?;
     let reweighed = reweighed_under_load(&mut ours, spec(ours_address, args.connections)).await?;
-    served[1] += reweighed.ok + reweighed.errors;
+    served[OURS] += reweighed.ok + reweighed.errors;
     let our_split = green_share(ours_address, args.split_requests).await?;
     let nginx_split = green_share(nginx.address, args.split_requests).await?;
-    served[1] += args.split_requests as u64;
-    served[2] += args.split_requests as u64;
+    served[OURS] += args.split_requests as u64;
+    served[NGINX] += args.split_requests as u64;
+    let counted = counted_requests(&mut ours).await?;
 
     // Req/s depend on whatever else the machine runs; CPU time per request
     // does much less. A stopped child's CPU time (its workers' included,
@@ -137,13 +158,17 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     let before = children_cpu_time();
     ours.stop().await?;
     let our_cpu = children_cpu_time() - before;
+    let before = children_cpu_time();
+    ours_off.stop().await?;
+    let our_off_cpu = children_cpu_time() - before;
     for upstream in upstreams {
         upstream.stop().await?;
     }
     let cpu_per_request = |cpu: Duration, requests: u64| cpu.as_secs_f64() * 1e6 / requests as f64;
-    let (our_cpu_us, nginx_cpu_us) = (
-        cpu_per_request(our_cpu, served[1]),
-        cpu_per_request(nginx_cpu, served[2]),
+    let (our_cpu_us, nginx_cpu_us, our_off_cpu_us) = (
+        cpu_per_request(our_cpu, served[OURS]),
+        cpu_per_request(nginx_cpu, served[NGINX]),
+        cpu_per_request(our_off_cpu, served[OURS_OFF]),
     );
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -157,6 +182,7 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
     );
     let names = [
         "upstream hit directly".to_owned(),
+        "switchyard listener, metrics off".to_owned(),
         "switchyard listener".to_owned(),
         nginx_version,
     ];
@@ -166,34 +192,43 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
         &saturated.results,
     );
     print_table("1 connection (light load)", &names, &light.results);
-    let each_round: Vec<String> = saturated
-        .round_ratios
-        .iter()
-        .map(|ratio| format!("{ratio:.2}"))
-        .collect();
     println!(
-        "ratio switchyard / nginx: {:.2} req/s at {} connections (goal >= 0.8; median of the \
+        "ratio switchyard / nginx: {:.2} req/s at {} connections (goal >= 0.8; from the \
          rounds' ratios {})",
-        saturated.ratio(),
+        saturated.ratio(OURS, NGINX),
         args.connections,
-        each_round.join(" ")
+        listed(&saturated.round_ratios(OURS, NGINX))
     );
     println!(
-        "CPU time per request: switchyard {our_cpu_us:.1} us, nginx {nginx_cpu_us:.1} us \
-         (nginx / switchyard {:.2})",
+        "ratio metrics on / off: {:.2} req/s at {} connections (goal >= 0.97; from the \
+         rounds' ratios {}); {:.2} at 1 connection ({})",
+        saturated.ratio(OURS, OURS_OFF),
+        args.connections,
+        listed(&saturated.round_ratios(OURS, OURS_OFF)),
+        light.ratio(OURS, OURS_OFF),
+        listed(&light.round_ratios(OURS, OURS_OFF))
+    );
+    println!(
+        "CPU time per request: switchyard {our_cpu_us:.1} us ({our_off_cpu_us:.1} us with metrics \
+         off), nginx {nginx_cpu_us:.1} us (nginx / switchyard {:.2})",
         nginx_cpu_us / our_cpu_us
     );
-    let added_p99 = |results: &[LoadResult; 3], i: usize| {
-        ms(results[i].latency(0.99)) - ms(results[0].latency(0.99))
+    println!(
+        "requests the listener's metrics counted: {counted}, the load generators sent {} \
+         (goal: equal but for requests cut off at the end of a run)",
+        served[OURS]
+    );
+    let added_p99 = |results: &[LoadResult; 4], i: usize| {
+        ms(results[i].latency(0.99)) - ms(results[DIRECT].latency(0.99))
     };
     println!(
         "p99 added over the direct hit: switchyard {:.3} ms at 1 connection (goal < 1 ms), \
          {:.3} ms at {}; nginx {:.3} ms and {:.3} ms",
-        added_p99(&light.results, 1),
-        added_p99(&saturated.results, 1),
+        added_p99(&light.results, OURS),
+        added_p99(&saturated.results, OURS),
         args.connections,
-        added_p99(&light.results, 2),
-        added_p99(&saturated.results, 2)
+        added_p99(&light.results, NGINX),
+        added_p99(&saturated.results, NGINX)
     );
     println!(
         "green share over {} requests in turn at {WEIGHT_B}%: switchyard {:.2}%, nginx {:.2}% \
@@ -216,6 +251,11 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
         "some requests failed, so the figures above are not comparable"
     );
     anyhow::ensure!(
+        counted.abs_diff(served[OURS]) as f64 <= served[OURS] as f64 * 0.01,
+        "the listener's metrics counted {counted} requests, far from the {} sent",
+        served[OURS]
+    );
+    anyhow::ensure!(
         (our_split * 100.0 - f64::from(WEIGHT_B)).abs() <= 1.0,
         "the switchyard listener's split is off by more than 1 point"
     );
@@ -223,54 +263,87 @@ pub async fn run(args: ProxyBench) -> anyhow::Result<()> {
 }
 
 /// The runs of one load level: each contender's run with the median
-/// throughput, and the ratio of ours to nginx in each round.
-pub(super) struct Medians {
-    pub(super) results: [LoadResult; 3],
-    /// Sorted. Each round's two runs follow each other, so they saw nearly
-    /// the same machine: the median of these pairs is steadier than the
-    /// ratio of two medians taken across rounds.
-    pub(super) round_ratios: Vec<f64>,
+/// throughput, and every round's throughputs.
+pub(super) struct Medians<const N: usize> {
+    pub(super) results: [LoadResult; N],
+    /// Req/s of each contender, round by round.
+    rounds: Vec<[f64; N]>,
 }
 
-impl Medians {
-    pub(super) fn ratio(&self) -> f64 {
-        self.round_ratios[self.round_ratios.len() / 2]
+impl<const N: usize> Medians<N> {
+    /// Contender `a`'s req/s over `b`'s. Runs that follow each other in a
+    /// round saw nearly the same machine, so each round's ratio is steadier
+    /// than the ratio of two medians taken across rounds; and as the second
+    /// of a pair was seen to come out up to 10 % slower at one connection,
+    /// each round's ratio is taken with the next one's (which runs the pair
+    /// the other way round) as their geometric mean, and the median of
+    /// those is the figure.
+    pub(super) fn ratio(&self, a: usize, b: usize) -> f64 {
+        let ratios = self.round_ratios(a, b);
+        let mut paired: Vec<f64> = ratios.windows(2).map(|w| (w[0] * w[1]).sqrt()).collect();
+        if paired.is_empty() {
+            paired = ratios;
+        }
+        paired.sort_by(f64::total_cmp);
+        paired.get(paired.len() / 2).copied().unwrap_or(0.0)
+    }
+
+    /// Each round's ratio of `a`'s req/s over `b`'s, in round order.
+    pub(super) fn round_ratios(&self, a: usize, b: usize) -> Vec<f64> {
+        self.rounds.iter().map(|rps| rps[a] / rps[b]).collect()
     }
 }
 
 /// Runs `spec` against each contender in turn, `rounds` times.
-pub(super) async fn medians(
-    contenders: [SocketAddr; 3],
+pub(super) async fn medians<const N: usize>(
+    contenders: [SocketAddr; N],
     rounds: usize,
-    served: &mut [u64; 3],
+    served: &mut [u64; N],
     spec: impl Fn(SocketAddr) -> LoadSpec,
-) -> anyhow::Result<Medians> {
-    let mut results: [Vec<LoadResult>; 3] = Default::default();
-    let mut round_ratios = Vec::new();
-    for _ in 0..rounds.max(1) {
-        for ((address, runs), served) in contenders.iter().zip(&mut results).zip(served.iter_mut())
-        {
-            let result = switchyard_loadgen::run(&spec(*address)).await?;
-            *served += result.ok + result.errors;
-            runs.push(result);
+) -> anyhow::Result<Medians<N>> {
+    let mut results: [Vec<LoadResult>; N] = std::array::from_fn(|_| Vec::new());
+    let mut each_round = Vec::new();
+    for round in 0..rounds.max(1) {
+        let mut rps = [0.0; N];
+        for i in round_order::<N>(round) {
+            let result = switchyard_loadgen::run(&spec(contenders[i])).await?;
+            served[i] += result.ok + result.errors;
+            rps[i] = result.requests_per_second();
+            results[i].push(result);
         }
-        let [_, ours, nginx] = &results;
-        round_ratios.push(
-            ours.last().map_or(0.0, LoadResult::requests_per_second)
-                / nginx.last().map_or(1.0, LoadResult::requests_per_second),
-        );
+        each_round.push(rps);
     }
-    round_ratios.sort_by(f64::total_cmp);
     Ok(Medians {
         results: results.map(|mut runs| {
             runs.sort_by(|a, b| a.requests_per_second().total_cmp(&b.requests_per_second()));
             runs.swap_remove(runs.len() / 2)
         }),
-        round_ratios,
+        rounds: each_round,
     })
 }
 
-pub(super) fn print_table(title: &str, names: &[String; 3], results: &[LoadResult; 3]) {
+/// The contenders in the order a round runs them: the first always first,
+/// the others reversed every other round, so that neighbours stay back to
+/// back and running first or second favours neither of a pair.
+fn round_order<const N: usize>(round: usize) -> Vec<usize> {
+    if round.is_multiple_of(2) {
+        (0..N).collect()
+    } else {
+        (0..N.min(1)).chain((1..N).rev()).collect()
+    }
+}
+
+/// Ratios as "0.98 1.01 ...".
+fn listed(ratios: &[f64]) -> String {
+    let each: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.2}")).collect();
+    each.join(" ")
+}
+
+pub(super) fn print_table<const N: usize>(
+    title: &str,
+    names: &[String; N],
+    results: &[LoadResult; N],
+) {
     println!(
         "{:<34} {:>10} {:>9} {:>9} {:>7}",
         title, "req/s", "p50 ms", "p99 ms", "errors"
@@ -299,6 +372,7 @@ pub async fn serve(
     upstream_a: SocketAddr,
     upstream_b: SocketAddr,
     weight_b: u32,
+    metrics: bool,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         weight_b <= 100,
@@ -312,7 +386,8 @@ pub async fn serve(
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|runtime| {
-                runtime.block_on(serve_listener(listen, upstream_a, upstream_b, weight_b))
+                let serving = serve_listener(listen, (upstream_a, upstream_b), weight_b, metrics);
+                runtime.block_on(serving)
             });
         let _ = done.send(outcome);
     });
@@ -321,14 +396,15 @@ pub async fn serve(
 
 async fn serve_listener(
     listen: SocketAddr,
-    upstream_a: SocketAddr,
-    upstream_b: SocketAddr,
+    (upstream_a, upstream_b): (SocketAddr, SocketAddr),
     weight_b: u32,
+    metrics: bool,
 ) -> anyhow::Result<()> {
     let shutdown = switchyard_runtime::shutdown_signal()?;
     let listener = Listener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    listener.set_recording(metrics);
     let a = TargetGroup::new("a", "arn:aws:elasticloadbalancing:local:targetgroup/a");
     let b = TargetGroup::new("b", "arn:aws:elasticloadbalancing:local:targetgroup/b");
     a.set_targets(vec![upstream_a]);
@@ -339,17 +415,30 @@ async fn serve_listener(
     weigh(weight_b);
     println!("proxy listening on http://{}", listener.local_addr());
     // Commands on stdin, a line each: `weight-b <percent>` changes the
-    // weights (answered with the same line once they apply).
+    // weights (answered with the same line once they apply); `requests`
+    // answers `requests <n>`, the requests the metrics counted.
     let commands = async {
         use tokio::io::AsyncBufReadExt;
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         while let Some(line) = lines.next_line().await? {
-            match line.trim().strip_prefix("weight-b ").map(str::parse::<u32>) {
+            let line = line.trim();
+            if line == "requests" {
+                let requests: u64 = [&a, &b]
+                    .iter()
+                    .flat_map(|group| group.metrics().periods(i64::MIN, i64::MAX))
+                    .map(|period| period.requests)
+                    .sum();
+                println!("requests {requests}");
+                continue;
+            }
+            match line.strip_prefix("weight-b ").map(str::parse::<u32>) {
                 Some(Ok(weight_b)) if weight_b <= 100 => {
                     weigh(weight_b);
                     println!("weight-b {weight_b}");
                 }
-                _ => eprintln!("unknown command {line:?}; expected `weight-b <0 to 100>`"),
+                _ => eprintln!(
+                    "unknown command {line:?}; expected `weight-b <0 to 100>` or `requests`"
+                ),
             }
         }
         // No more commands: serve until the signal.
@@ -382,6 +471,16 @@ async fn reweighed_under_load(
         );
     }
     load.await?
+}
+
+/// The requests our listener's metrics counted, all periods.
+async fn counted_requests(ours: &mut ChildServer) -> anyhow::Result<u64> {
+    ours.command("requests").await?;
+    let answer = ours.next_line().await?;
+    answer
+        .strip_prefix("requests ")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("the listener answered {answer:?} to `requests`"))
 }
 
 /// `size` bytes that start with `name` and a newline.
