@@ -3,6 +3,7 @@
 //! parses answers with botocore's own service models, so a field the local
 //! cloud misspells or mistypes fails here as it would for a user.
 
+mod cloudwatch;
 mod codepipeline;
 mod docker;
 mod ecr;

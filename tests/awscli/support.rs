@@ -309,3 +309,85 @@ pub fn appspec(task_definition: &str) -> String {
     })
     .to_string()
 }
+
+/// Walks each answer through its operation's output shape in botocore's
+/// models (the venv's copy): members the model does not have, JSON types that
+/// do not fit the shape, and values outside an enum.
+const MODEL_CHECK: &str = r#"
+import json, sys, botocore.session
+
+session = botocore.session.get_session()
+models = {}
+problems = []
+
+def fits(type_name, value):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return {
+        "structure": isinstance(value, dict), "map": isinstance(value, dict), "list": isinstance(value, list),
+        "string": isinstance(value, str), "blob": isinstance(value, str), "boolean": isinstance(value, bool),
+        "integer": number and float(value).is_integer(), "long": number and float(value).is_integer(),
+        "double": number, "float": number, "timestamp": number,
+    }.get(type_name, False)
+
+def walk(where, shape, value, path):
+    if not fits(shape.type_name, value):
+        problems.append(f"{where}: {path} is {json.dumps(value)[:60]}, the model says {shape.type_name} ({shape.name})")
+    elif shape.type_name == "structure":
+        for key, child in value.items():
+            member = shape.members.get(key)
+            if member is None:
+                problems.append(f"{where}: {path}.{key} is not in the model's {shape.name}".replace(": .", ": "))
+            else:
+                walk(where, member, child, f"{path}.{key}".lstrip("."))
+    elif shape.type_name == "list":
+        for item in value:
+            walk(where, shape.member, item, path + "[]")
+    elif shape.type_name == "map":
+        for item in value.values():
+            walk(where, shape.value, item, path + "{}")
+    elif shape.type_name == "string" and shape.enum and value not in shape.enum:
+        problems.append(f"{where}: {path} is {value!r}, not one of {shape.name} {shape.enum}")
+
+for service, operation, answer in json.load(sys.stdin):
+    if service not in models:
+        models[service] = session.get_service_model(service)
+    shape = models[service].operation_model(operation).output_shape
+    if shape is None:
+        if answer:
+            problems.append(f"{operation}: the model has no output, the answer is {json.dumps(answer)[:60]}")
+        continue
+    walk(operation, shape, answer, "")
+print(json.dumps(problems))
+"#;
+
+/// Problems botocore's models find in the answers, each
+/// `(service, operation, answer)`: none when every answer fits.
+pub async fn model_problems(answers: &[(&str, &str, &Value)]) -> Vec<String> {
+    let input: Vec<Value> = answers
+        .iter()
+        .map(|(service, operation, answer)| json!([service, operation, answer]))
+        .collect();
+    let mut child = Command::new(venv().join("bin").join("python"))
+        .args(["-c", MODEL_CHECK])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, json!(input).to_string().as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the model check failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}

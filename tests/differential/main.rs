@@ -12,10 +12,8 @@ mod support;
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::{LocalCloud, Moto, appspec, venv};
-use tokio::process::Command;
+use support::{LocalCloud, Moto, appspec};
 
 const ECS: &str = "AmazonEC2ContainerServiceV20141113";
 const CODEDEPLOY: &str = "CodeDeploy_20141006";
@@ -187,51 +185,10 @@ impl Differ {
     }
 }
 
-/// Walks each answer through its operation's output shape in botocore's
-/// models (the venv's copy): members the model does not have, JSON types that
-/// do not fit the shape, and values outside an enum.
-const MODEL_CHECK: &str = r#"
-import json, sys, botocore.session
-
-session = botocore.session.get_session()
-models = {name: session.get_service_model(name) for name in ("ecs", "codedeploy")}
-problems = []
-
-def fits(type_name, value):
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return {
-        "structure": isinstance(value, dict), "map": isinstance(value, dict), "list": isinstance(value, list),
-        "string": isinstance(value, str), "blob": isinstance(value, str), "boolean": isinstance(value, bool),
-        "integer": number and float(value).is_integer(), "long": number and float(value).is_integer(),
-        "double": number, "float": number, "timestamp": number,
-    }.get(type_name, False)
-
-def walk(where, shape, value, path):
-    if not fits(shape.type_name, value):
-        problems.append(f"{where}: {path} is {json.dumps(value)[:60]}, the model says {shape.type_name} ({shape.name})")
-    elif shape.type_name == "structure":
-        for key, child in value.items():
-            member = shape.members.get(key)
-            if member is None:
-                problems.append(f"{where}: {path}.{key} is not in the model's {shape.name}".replace(": .", ": "))
-            else:
-                walk(where, member, child, f"{path}.{key}".lstrip("."))
-    elif shape.type_name == "list":
-        for item in value:
-            walk(where, shape.member, item, path + "[]")
-    elif shape.type_name == "map":
-        for item in value.values():
-            walk(where, shape.value, item, path + "{}")
-    elif shape.type_name == "string" and shape.enum and value not in shape.enum:
-        problems.append(f"{where}: {path} is {value!r}, not one of {shape.name} {shape.enum}")
-
-for service, operation, answer in json.load(sys.stdin):
-    walk(operation, models[service].operation_model(operation).output_shape, answer, "")
-print(json.dumps(problems))
-"#;
-
+/// The answers, as `[operation, answer]`, walked through botocore's ECS
+/// and CodeDeploy models.
 async fn model_problems(answers: &[Value]) -> Vec<String> {
-    let input: Vec<Value> = answers
+    let input: Vec<(&str, &str, &Value)> = answers
         .iter()
         .map(|a| {
             let operation = a[0].as_str().unwrap();
@@ -240,32 +197,10 @@ async fn model_problems(answers: &[Value]) -> Vec<String> {
             } else {
                 "codedeploy"
             };
-            json!([service, operation, a[1]])
+            (service, operation, &a[1])
         })
         .collect();
-    let mut child = Command::new(venv().join("bin").join("python"))
-        .args(["-c", MODEL_CHECK])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut stdin, json!(input).to_string().as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "the model check failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    support::model_problems(&input).await
 }
 
 fn is_ecs(operation: &str) -> bool {

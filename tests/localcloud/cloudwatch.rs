@@ -22,23 +22,12 @@ pub fn cloudwatch_client(endpoint: &str) -> cloudwatch::Client {
 }
 
 #[tokio::test]
-async fn the_sdk_gets_the_operations_error_with_its_code_and_message() {
+async fn the_sdk_gets_answers_and_typed_errors_with_code_and_message() {
     let cloud = Cloud::start().await;
     let client = cloudwatch_client(&cloud.endpoint);
-    let error = client
-        .describe_alarms()
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    assert_eq!(error.code(), Some("InvalidAction"), "{error:?}");
-    assert!(
-        error
-            .message()
-            .is_some_and(|m| m.contains("DescribeAlarms")),
-        "{error:?}"
-    );
-    // An operation without output fails the same way.
+    let described = client.describe_alarms().send().await.unwrap();
+    assert!(described.metric_alarms().is_empty(), "{described:?}");
+    // An operation without output, refused with the model's error.
     let error = client
         .set_alarm_state()
         .alarm_name("a")
@@ -48,7 +37,28 @@ async fn the_sdk_gets_the_operations_error_with_its_code_and_message() {
         .await
         .unwrap_err()
         .into_service_error();
+    assert!(error.is_resource_not_found(), "{error:?}");
+    assert_eq!(error.code(), Some("ResourceNotFound"), "{error:?}");
+    assert!(
+        error
+            .message()
+            .is_some_and(|m| m.contains("Alarm a does not exist")),
+        "{error:?}"
+    );
+    // An operation the local cloud does not serve says so.
+    let error = client
+        .describe_anomaly_detectors()
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
     assert_eq!(error.code(), Some("InvalidAction"), "{error:?}");
+    assert!(
+        error
+            .message()
+            .is_some_and(|m| m.contains("DescribeAnomalyDetectors")),
+        "{error:?}"
+    );
 }
 
 /// A raw rpcv2Cbor request: status, headers and the error body's text members.
@@ -138,8 +148,9 @@ async fn bad_requests_get_rpcv2_cbor_errors_never_500() {
         assert_eq!(answer["__type"], code, "{answer:?}");
         assert!(!answer["message"].is_empty());
     }
-    // The stub's error, through an empty input map.
-    let (status, headers, answer) = post_cbor(&cloud, &describe, CBOR_HEADERS, vec![0xa0]).await;
+    // An operation not served, through an empty input map.
+    let unserved = format!("{CBOR_PATH}/DescribeAnomalyDetectors");
+    let (status, headers, answer) = post_cbor(&cloud, &unserved, CBOR_HEADERS, vec![0xa0]).await;
     assert_eq!(status, 400);
     assert_eq!(headers["x-amzn-query-error"], "InvalidAction;Sender");
     assert_eq!(answer["__type"], "InvalidAction");
@@ -148,20 +159,31 @@ async fn bad_requests_get_rpcv2_cbor_errors_never_500() {
 #[tokio::test]
 async fn aws_json_1_0_is_served_with_query_compatible_errors() {
     let cloud = Cloud::start().await;
-    let post = |body: &'static str| {
+    let post = |operation: &str, body: &'static str| {
         cloud
             .http
             .post(&cloud.endpoint)
             .header(
                 "x-amz-target",
-                "GraniteServiceVersion20100801.DescribeAlarms",
+                format!("GraniteServiceVersion20100801.{operation}"),
             )
             .header("content-type", "application/x-amz-json-1.0")
             .body(body)
             .send()
     };
-    for (body, code) in [("{}", "InvalidAction"), ("{nope", "SerializationException")] {
-        let response = post(body).await.unwrap();
+    let described = post("DescribeAlarms", "{}").await.unwrap();
+    assert_eq!(described.status(), 200);
+    let described: serde_json::Value = described.json().await.unwrap();
+    assert_eq!(
+        described["MetricAlarms"],
+        serde_json::json!([]),
+        "{described}"
+    );
+    for (operation, body, code) in [
+        ("DescribeAnomalyDetectors", "{}", "InvalidAction"),
+        ("DescribeAlarms", "{nope", "SerializationException"),
+    ] {
+        let response = post(operation, body).await.unwrap();
         assert_eq!(response.status(), 400);
         let headers = response.headers();
         assert_eq!(headers["content-type"], "application/x-amz-json-1.0");

@@ -1,6 +1,7 @@
 //! Black-box tests of the local cloud: the real binary run standalone, driven
 //! with the real AWS SDK for Rust over loopback.
 
+mod alarms;
 mod cloudwatch;
 mod codedeploy;
 mod codepipeline;

@@ -115,6 +115,7 @@ pub struct LocalCloudHandle {
     server: tokio::task::JoinHandle<()>,
     native_deployments: tokio::task::JoinHandle<()>,
     host_sampling: tokio::task::JoinHandle<()>,
+    alarms: tokio::task::JoinHandle<()>,
 }
 
 impl LocalCloudHandle {
@@ -128,6 +129,7 @@ impl LocalCloudHandle {
         self.server.abort();
         self.native_deployments.abort();
         self.host_sampling.abort();
+        self.alarms.abort();
         self.cloud.runtime.stop_all().await;
     }
 }
@@ -203,6 +205,7 @@ impl LocalCloud {
         codepipeline::resume(&cloud);
         let native_deployments = tokio::spawn(ecs::native::engine::run(cloud.clone()));
         let host_sampling = tokio::spawn(sample_hosts(Arc::downgrade(&cloud)));
+        let alarms = tokio::spawn(cloudwatch::engine::run(cloud.clone()));
         let router = Router::new()
             .route(
                 "/",
@@ -229,6 +232,7 @@ impl LocalCloud {
             server,
             native_deployments,
             host_sampling,
+            alarms,
         })
     }
 

@@ -181,6 +181,7 @@ aws_enum!(
         InvalidRevision = "INVALID_REVISION",
         EcsUpdateError = "ECS_UPDATE_ERROR",
         ManualStop = "MANUAL_STOP",
+        AlarmActive = "ALARM_ACTIVE",
     }
 );
 
@@ -217,6 +218,12 @@ pub struct CloudState {
     /// ECS service revisions by ARN.
     #[serde(default)]
     pub service_revisions: BTreeMap<String, ServiceRevision>,
+    /// CloudWatch metric alarms by name.
+    #[serde(default)]
+    pub metric_alarms: BTreeMap<String, crate::cloudwatch::model::MetricAlarm>,
+    /// Alarm history, oldest first, bounded per alarm.
+    #[serde(default)]
+    pub alarm_history: Vec<crate::cloudwatch::model::AlarmHistoryItem>,
     /// Monotonic counter for ids that must not repeat.
     pub sequence: u64,
 }
@@ -407,8 +414,21 @@ pub struct DeploymentGroup {
     pub termination_wait_minutes: i64,
     pub auto_rollback_enabled: bool,
     pub auto_rollback_events: Vec<AutoRollbackEvent>,
+    /// The CloudWatch alarms that stop this group's deployments.
+    #[serde(default)]
+    pub alarm_configuration: AlarmConfiguration,
     /// The raw request parts echoed back by GetDeploymentGroup.
     pub raw: Value,
+}
+
+/// A deployment group's `alarmConfiguration`: while enabled, a deployment
+/// in progress stops when one of `alarms` is in ALARM (or cannot be read,
+/// unless `ignore_poll_alarm_failure`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlarmConfiguration {
+    pub enabled: bool,
+    pub ignore_poll_alarm_failure: bool,
+    pub alarms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 //! restarted local cloud resumes a deployment from its stored timestamps.
 
 use super::routing_of;
+use crate::cloudwatch::model::StateValue;
 use crate::ecs::{computed_desired_count, new_task_set};
 use crate::state::{
     CloudState, Deployment, DeploymentErrorCode, DeploymentGroup, DeploymentReadyAction,
@@ -145,6 +146,10 @@ fn advance(step: &mut Step, s: &mut CloudState, d: &mut Deployment) -> bool {
     ) {
         d.status = DeploymentStatus::InProgress;
         d.started_at = Some(step.now);
+    }
+    if let Some(why) = alarm_stop(s, &group) {
+        stop_on_alarm(step, s, d, &group, why);
+        return true;
     }
     let moved = match d.lifecycle.iter().position(|e| !e.status.is_done()) {
         Some(index) => run_event(step, s, d, index, &group).map(|()| false),
@@ -539,6 +544,66 @@ fn stop(step: &mut Step, s: &mut CloudState, d: &mut Deployment, rollback: bool)
     if rollback {
         let why = "The deployment was stopped and rolled back by a user";
         record_rollback(s, d, why, step.now);
+    }
+}
+
+/// Why the group's alarms stop the deployment now, if they do: one is in
+/// ALARM, or one cannot be read and the group does not ignore that.
+fn alarm_stop(s: &CloudState, group: &DeploymentGroup) -> Option<String> {
+    let config = &group.alarm_configuration;
+    if !config.enabled {
+        return None;
+    }
+    let states = crate::cloudwatch::alarm_states(s, config.alarms.iter().map(String::as_str));
+    let named = |wanted: fn(Option<StateValue>) -> bool| -> Vec<&str> {
+        states
+            .iter()
+            .filter(|(_, state)| wanted(*state))
+            .map(|(name, _)| *name)
+            .collect()
+    };
+    let active = named(|state| state == Some(StateValue::Alarm));
+    if !active.is_empty() {
+        return Some(format!(
+            "One or more alarms have been activated according to the Amazon CloudWatch metrics \
+             you selected, and the affected deployments have been stopped. Activated alarms: \
+             <{}>",
+            active.join(", ")
+        ));
+    }
+    let unreadable = named(|state| state.is_none());
+    (!unreadable.is_empty() && !config.ignore_poll_alarm_failure).then(|| {
+        format!(
+            "The deployment was stopped because the state of these alarms could not be \
+             retrieved (they do not exist): <{}>",
+            unreadable.join(", ")
+        )
+    })
+}
+
+/// An alarm stopped the deployment: the original keeps (or gets back) the
+/// traffic, as `fail` does, and it is reported as a rollback when the group
+/// asks for one on DEPLOYMENT_STOP_ON_ALARM.
+fn stop_on_alarm(
+    step: &mut Step,
+    s: &mut CloudState,
+    d: &mut Deployment,
+    group: &DeploymentGroup,
+    why: String,
+) {
+    let rollback = group.auto_rollback_enabled
+        && group
+            .auto_rollback_events
+            .contains(&crate::state::AutoRollbackEvent::DeploymentStopOnAlarm);
+    restore_blue(step, s, d);
+    tracing::warn!(deployment = %d.id, reason = %why, "an alarm stopped the deployment");
+    d.status = DeploymentStatus::Stopped;
+    d.error = Some((DeploymentErrorCode::AlarmActive, why));
+    d.completed_at = Some(step.now);
+    end_open_events(d, step.now);
+    if rollback {
+        let message = "Automatic rollback: an alarm in ALARM stopped the deployment";
+        record_rollback(s, d, message, step.now);
     }
 }
 

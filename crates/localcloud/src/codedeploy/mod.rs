@@ -7,7 +7,7 @@ pub mod engine;
 
 use super::ecs;
 use super::state::{
-    Application, AutoRollbackEvent, CloudState, ComputePlatform, Deployment,
+    AlarmConfiguration, Application, AutoRollbackEvent, CloudState, ComputePlatform, Deployment,
     DeploymentConfigRecord, DeploymentControllerType, DeploymentGroup, DeploymentReadyAction,
     DeploymentStatus, HookExecution, InstanceAction, LifecycleEvent, LifecycleEventName,
     LifecycleEventStatus, TaskSetStatus, TrafficRoutingType,
@@ -469,6 +469,9 @@ fn apply_group_settings(
     if let Some(rollback) = input.nested("autoRollbackConfiguration")? {
         apply_auto_rollback(group, &rollback)?;
     }
+    if let Some(alarms) = input.nested("alarmConfiguration")? {
+        group.alarm_configuration = alarm_configuration(&alarms)?;
+    }
     // Keep what was given, to echo it back as GetDeploymentGroup does.
     let mut raw = group.raw.as_object().cloned().unwrap_or_default();
     for key in [
@@ -663,6 +666,45 @@ fn apply_auto_rollback(group: &mut DeploymentGroup, rollback: &Input) -> Result<
     Ok(())
 }
 
+/// `alarmConfiguration`: at most ten alarms, named.
+fn alarm_configuration(input: &Input) -> Result<AlarmConfiguration, AwsError> {
+    let alarms = input
+        .list("alarms")?
+        .iter()
+        .map(|alarm| {
+            alarm
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    AwsError::new(
+                        "InvalidAlarmConfigException",
+                        "Each alarm in alarmConfiguration.alarms needs a name.",
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if alarms.len() > 10 {
+        return Err(AwsError::new(
+            "AlarmsLimitExceededException",
+            "The maximum number of alarms for a deployment group (10) was exceeded.",
+        ));
+    }
+    let enabled = input.opt_bool("enabled")?.unwrap_or(false);
+    if enabled && alarms.is_empty() {
+        return Err(AwsError::new(
+            "InvalidAlarmConfigException",
+            "alarmConfiguration is enabled but names no alarm.",
+        ));
+    }
+    Ok(AlarmConfiguration {
+        enabled,
+        ignore_poll_alarm_failure: input.opt_bool("ignorePollAlarmFailure")?.unwrap_or(false),
+        alarms,
+    })
+}
+
 fn create_deployment_group(s: &mut CloudState, input: &Input) -> OpResult {
     let app = find_application(s, input)?.name.clone();
     let name = input.required(
@@ -692,6 +734,7 @@ fn create_deployment_group(s: &mut CloudState, input: &Input) -> OpResult {
         termination_wait_minutes: 0,
         auto_rollback_enabled: false,
         auto_rollback_events: Vec::new(),
+        alarm_configuration: AlarmConfiguration::default(),
         raw: json!({}),
     };
     apply_group_settings(s, &mut group, input)?;

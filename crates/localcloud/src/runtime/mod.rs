@@ -56,13 +56,6 @@ struct Balancer {
 
 /// A load balancer's traffic metrics: per target group, and its listeners'
 /// answers without a group (which count for the load balancer as a whole).
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "read by the local CloudWatch, issue 22's next step"
-    )
-)]
 pub(crate) struct BalancerTraffic {
     /// Its name.
     pub load_balancer: String,
@@ -337,13 +330,6 @@ impl Runtime {
     }
 
     /// Every load balancer's traffic metrics.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "read by the local CloudWatch, issue 22's next step"
-        )
-    )]
     pub(crate) fn traffic(&self) -> Vec<BalancerTraffic> {
         lock(&self.balancers)
             .iter()

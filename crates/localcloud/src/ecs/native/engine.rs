@@ -8,10 +8,12 @@
 
 use super::config::{DeploymentLifecycleHookAction, DeploymentLifecycleHookTargetType};
 use super::model::{
-    DeploymentLifecycleHookStatus, LifecycleHookExecution, Rollback, ServiceDeployment,
-    ServiceDeploymentStatus, new_hook_id,
+    AlarmsStatus, DeploymentLifecycleHookStatus, LifecycleHookExecution, Rollback,
+    ServiceDeployment, ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus,
+    new_hook_id,
 };
 use super::schedule::{LifecycleStage, TrafficShift, bake_time, lifecycle_stages};
+use crate::cloudwatch::model::StateValue;
 use crate::ecs::{computed_desired_count, new_task_set};
 use crate::state::{CloudState, Service, TaskSetStatus};
 use crate::traffic::{LocalLoadBalancers, TrafficRouter, Weights, split_tenths};
@@ -159,7 +161,7 @@ fn service_key(d: &ServiceDeployment) -> String {
 fn advance(step: &mut Step, s: &mut CloudState, d: &mut ServiceDeployment) {
     let outcome = match d.status {
         ServiceDeploymentStatus::Pending | ServiceDeploymentStatus::InProgress => {
-            deploy(step, s, d)
+            watch_alarms(s, d).and_then(|()| deploy(step, s, d))
         }
         ServiceDeploymentStatus::RollbackRequested
         | ServiceDeploymentStatus::RollbackInProgress => Ok(()),
@@ -175,6 +177,49 @@ fn advance(step: &mut Step, s: &mut CloudState, d: &mut ServiceDeployment) {
     ) {
         roll_back(step, s, d);
     }
+}
+
+/// `deploymentConfiguration.alarms`: while enabled, an alarm in ALARM
+/// fails the deployment, which rolls back. (A blue/green deployment of the
+/// local cloud stops only by rolling back, so `rollback: false` does too;
+/// the reason says so.) The deployment's `alarms` shows what is watched.
+fn watch_alarms(s: &CloudState, d: &mut ServiceDeployment) -> Result<(), String> {
+    let Some(config) = d.deployment_configuration.alarms.clone() else {
+        return Ok(());
+    };
+    let watched = d.alarms.get_or_insert_with(|| AlarmsStatus {
+        status: if config.enable {
+            ServiceDeploymentRollbackMonitorsStatus::Monitoring
+        } else {
+            ServiceDeploymentRollbackMonitorsStatus::Disabled
+        },
+        alarm_names: config.alarm_names.clone(),
+        triggered_alarm_names: Vec::new(),
+    });
+    if !config.enable {
+        return Ok(());
+    }
+    let names = config.alarm_names.iter().map(String::as_str);
+    let triggered: Vec<String> = crate::cloudwatch::alarm_states(s, names)
+        .into_iter()
+        .filter(|(_, state)| *state == Some(StateValue::Alarm))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    if triggered.is_empty() {
+        return Ok(());
+    }
+    watched.status = ServiceDeploymentRollbackMonitorsStatus::Triggered;
+    watched.triggered_alarm_names = triggered.clone();
+    let mut reason = format!(
+        "CloudWatch alarms in ALARM: {}; the deployment failed",
+        triggered.join(", ")
+    );
+    if !config.rollback {
+        reason.push_str(
+            " (alarms.rollback is false, but a blue/green deployment stops only by rolling back)",
+        );
+    }
+    Err(reason)
 }
 
 fn request_rollback(step: &Step, d: &mut ServiceDeployment, reason: String) {
@@ -208,6 +253,13 @@ fn deploy(step: &mut Step, s: &mut CloudState, d: &mut ServiceDeployment) -> Res
         if d.stage_index + 1 == stages.len() {
             d.status = ServiceDeploymentStatus::Successful;
             d.finished_at = Some(step.now);
+            if let Some(watched) = d
+                .alarms
+                .as_mut()
+                .filter(|a| a.status == ServiceDeploymentRollbackMonitorsStatus::Monitoring)
+            {
+                watched.status = ServiceDeploymentRollbackMonitorsStatus::MonitoringComplete;
+            }
             return Ok(());
         }
         enter_stage(step, d, &stages, d.stage_index + 1);
