@@ -53,12 +53,9 @@ const ECS_ENV: &str = "gates-ecs";
 const CODEDEPLOY_ENV: &str = "gates-codedeploy";
 
 pub async fn run(args: GatesBench) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("switchyard-bench-gates-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let result = measure(&args, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let scratch = super::ScratchDir::new(None)?;
+    std::fs::create_dir_all(scratch.path())?;
+    measure(&args, scratch.path()).await
 }
 
 async fn measure(args: &GatesBench, dir: &Path) -> anyhow::Result<()> {
