@@ -5,6 +5,8 @@
 //! which then says which alarm did it. Checked through aws-sdk-cloudwatch
 //! and aws-sdk-codedeploy against the server's own local cloud.
 
+use crate::cli::cli;
+use crate::dashboard::Session;
 use crate::deployments::provision;
 use crate::helpers::TestServer;
 use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
@@ -185,13 +187,35 @@ async fn a_local_stack_has_the_aws_stacks_alarms_with_the_environments_threshold
         .collect();
     assert!(events.contains(&"DEPLOYMENT_STOP_ON_ALARM"), "{events:?}");
 
-    // A change reaches CloudWatch at once; a refused one changes nothing.
-    let changed = g
-        .patch(json!({"alarms": {"target_5xx_threshold": 9}}))
-        .await;
-    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
-    assert_eq!(changed.body["alarms"]["target_5xx_threshold"], 9);
+    // A change (here from the CLI) reaches CloudWatch at once; a refused
+    // one changes nothing.
+    let token = Some(g.s.admin_token.as_str());
+    let changed = cli(
+        &g.s,
+        token,
+        &["env", "update", "guarded", "--alarm-5xx-threshold", "9"],
+    )
+    .await;
+    assert_eq!(changed.code, Some(0), "{changed:?}");
+    assert!(
+        changed
+            .stdout
+            .contains("on: 9 target 5xx a minute, 1 unhealthy hosts"),
+        "{}",
+        changed.stdout
+    );
     assert_eq!(g.threshold_5xx().await, 9.0);
+    let usage = cli(
+        &g.s,
+        token,
+        &["env", "update", "guarded", "--alarms", "maybe"],
+    )
+    .await;
+    assert_eq!(usage.code, Some(2), "{usage:?}");
+    assert!(
+        usage.stderr.contains("--alarms takes on or off"),
+        "{usage:?}"
+    );
     for (body, field) in [
         (
             json!({"alarms": {"target_5xx_threshold": 0}}),
@@ -224,6 +248,15 @@ async fn a_local_stack_has_the_aws_stacks_alarms_with_the_environments_threshold
     }
     assert_eq!(g.threshold_5xx().await, 9.0, "nothing refused was applied");
     assert_eq!(g.environment().await["alarms"]["target_5xx_threshold"], 9);
+
+    // The settings card says what guards the environment.
+    let session = Session::sign_in(&g.s, &g.s.admin_token).await;
+    let (status, page) = session.page(&g.s, "/environments/guarded").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("<dt>Alarms</dt><dd>on: 9 target 5xx a minute, 1 unhealthy hosts two minutes running</dd>"),
+        "{page}"
+    );
 
     // Off: the alarms go and the group stops watching.
     let off = g.patch(json!({"alarms": {"enabled": false}})).await;

@@ -1,6 +1,7 @@
 use crate::helpers::{BIN, TestServer};
 use serde_json::Value;
 
+#[derive(Debug)]
 pub(crate) struct Run {
     pub(crate) code: Option<i32>,
     pub(crate) stdout: String,

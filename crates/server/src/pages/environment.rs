@@ -116,6 +116,14 @@ pub async fn page(
 fn settings_facts(
     env: &EnvironmentRow,
 ) -> Result<Vec<(&'static str, String)>, switchyard_core::app::Error> {
+    let mut facts = controller_facts(env)?;
+    facts.push(("Alarms", env.alarm_settings()?.to_string()));
+    Ok(facts)
+}
+
+fn controller_facts(
+    env: &EnvironmentRow,
+) -> Result<Vec<(&'static str, String)>, switchyard_core::app::Error> {
     if let Some(ecs) = env.ecs_settings()? {
         let gates = if ecs.gates.is_empty() {
             "none".to_owned()
