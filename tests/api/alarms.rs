@@ -305,14 +305,23 @@ async fn stopped_by_alarm(g: &Guarded, strategy: Value) -> Value {
     let id = started.body["id"].as_i64().unwrap();
     g.until(id, "shifting", |d| d["green_weight"].as_f64() > Some(0.0))
         .await;
-    g.cloudwatch
-        .set_alarm_state()
-        .alarm_name("guarded-target-5xx")
-        .state_value(StateValue::Alarm)
-        .state_reason("a test breaks the release")
-        .send()
-        .await
-        .unwrap();
+    // Held in ALARM as a lasting breach holds it: the evaluator puts a
+    // hand-set state back at the next period's end, which at time scale 60
+    // may be a few milliseconds away.
+    let cloudwatch = g.cloudwatch.clone();
+    let breach = tokio::spawn(async move {
+        loop {
+            cloudwatch
+                .set_alarm_state()
+                .alarm_name("guarded-target-5xx")
+                .state_value(StateValue::Alarm)
+                .state_reason("a test breaks the release")
+                .send()
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
     let stopped = g
         .until(id, "stopped by its alarm", |d| {
             d["rolled_back"] == true
@@ -321,6 +330,7 @@ async fn stopped_by_alarm(g: &Guarded, strategy: Value) -> Value {
                     .is_some_and(|a| a.iter().any(|a| a["stopped_deployment"] == true))
         })
         .await;
+    breach.abort();
     assert_eq!(stopped["green_weight"], 0.0, "{stopped}");
     let alarm = stopped["alarms"]
         .as_array()
