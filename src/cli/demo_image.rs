@@ -86,6 +86,7 @@ pub async fn build_and_push(
     let context = tar(&[
         ("Dockerfile", sample_app::DOCKERFILE),
         ("nginx.conf", sample_app::NGINX_CONF),
+        ("entrypoint.sh", sample_app::ENTRYPOINT),
         ("index.html", page),
     ]);
     let options = BuildImageOptionsBuilder::default()
