@@ -7,6 +7,7 @@ pub const BLUE_PAGE: &str = include_str!("../examples/app-sample/index.html");
 pub const GREEN_PAGE: &str = include_str!("../examples/app-sample/index_green.html");
 pub const DOCKERFILE: &str = include_str!("../examples/app-sample/Dockerfile");
 pub const NGINX_CONF: &str = include_str!("../examples/app-sample/nginx.conf");
+pub const ENTRYPOINT: &str = include_str!("../examples/app-sample/entrypoint.sh");
 pub const README: &str = include_str!("../examples/app-sample/README.md");
 
 /// Every file of the sample, by its path in the sample's directory.
@@ -25,6 +26,7 @@ pub const FILES: &[(&str, &str)] = &[
         "buildspec.yml",
         include_str!("../examples/app-sample/buildspec.yml"),
     ),
+    ("entrypoint.sh", ENTRYPOINT),
     ("index.html", BLUE_PAGE),
     ("index_green.html", GREEN_PAGE),
     (

@@ -8,8 +8,13 @@
 //! With a container engine the releases are images of the sample app built
 //! and pushed to the environment's local ECR; without one (or `--static`),
 //! the sample pages as static sites.
+//! With `--bad-release` (containers only) the green release is the sample
+//! image with FAIL_PERCENT=30 baked in, deployed under steady traffic until
+//! the environment's `demo-target-5xx` alarm stops it and CodeDeploy rolls
+//! production back to blue (see `demo_bad_release`).
 
 use super::client::CliError;
+use super::demo_bad_release::{self, BAD_FAIL_PERCENT};
 use super::demo_image::{self, RegistryLogin};
 use crate::sample_app::{BLUE_PAGE, GREEN_PAGE};
 use localcloud::tasks::{ContainerEngine, TaskRunner};
@@ -128,7 +133,11 @@ pub async fn run(
     options: ServeOptions,
     force_static: bool,
     controller: DeploymentController,
+    bad_release: bool,
 ) -> Result<(), CliError> {
+    if bad_release {
+        demo_bad_release::refuse_unless_possible(&options.cloud, controller).await?;
+    }
     let environment = environment_name(controller);
     let data_dir = options.data_dir.clone();
     let listen = options.listen;
@@ -169,6 +178,9 @@ pub async fn run(
     if controller == DeploymentController::Ecs {
         api.approver = Some(api.second_user(&base).await?);
     }
+    if bad_release {
+        demo_bad_release::sensitive_alarm(&api.client, environment).await?;
+    }
     let stack_path = format!("/api/environments/{environment}/stack");
     let stack = api.client.get::<Stack>(&stack_path).await;
     if !matches!(&stack, Ok(s) if s.status == "ready") {
@@ -205,7 +217,13 @@ pub async fn run(
     );
 
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-    let (blue_version, green_version) = (format!("blue-{stamp}"), format!("green-{stamp}"));
+    let blue_version = format!("blue-{stamp}");
+    let green_version = if bad_release {
+        format!("green-bad-{stamp}")
+    } else {
+        format!("green-{stamp}")
+    };
+    let green_fails = bad_release.then_some(BAD_FAIL_PERCENT);
     let (releases, runner_line) = choose_releases(&cloud, force_static).await;
     println!("{runner_line}");
     let (blue_image, green_image) = match releases {
@@ -231,13 +249,26 @@ pub async fn run(
                 .to_owned();
             let login = RegistryLogin::for_repository(&http, &repository_uri).await?;
             let mut images = Vec::new();
-            for (version, page) in [(&blue_version, BLUE_PAGE), (&green_version, GREEN_PAGE)] {
+            for (version, page, fail_percent) in [
+                (&blue_version, BLUE_PAGE, None),
+                (&green_version, GREEN_PAGE, green_fails),
+            ] {
+                let baked = fail_percent
+                    .map(|p| format!(" (FAIL_PERCENT={p} baked in)"))
+                    .unwrap_or_default();
                 step(&format!(
-                    "building {repository_uri}:{version} and pushing it to the local ECR"
+                    "building {repository_uri}:{version}{baked} and pushing it to the local ECR"
                 ));
                 images.push(
-                    demo_image::build_and_push(&engine, &login, &repository_uri, version, page)
-                        .await?,
+                    demo_image::build_and_push(
+                        &engine,
+                        &login,
+                        &repository_uri,
+                        version,
+                        page,
+                        fail_percent,
+                    )
+                    .await?,
                 );
             }
             let green = images.pop().unwrap_or_default();
@@ -261,11 +292,24 @@ pub async fn run(
     step(&format!("deploying blue ({})", plan(blue_config)));
     let blue = api.deploy(&blue_version, &blue_image, blue_config).await?;
     api.wait(blue, &http, &prod_url, false).await?;
-    step(&format!("deploying green ({})", plan(green_config)));
-    let green = api
-        .deploy(&green_version, &green_image, green_config)
-        .await?;
-    api.wait(green, &http, &prod_url, true).await?;
+    if bad_release {
+        let config = green_config.unwrap_or_default();
+        step(&format!(
+            "deploying {green_version} ({config}) under steady production traffic, {} requests a second",
+            demo_bad_release::REQUESTS_PER_SECOND
+        ));
+        let traffic = demo_bad_release::Traffic::start(http.clone(), prod_url.clone());
+        let green = api
+            .deploy(&green_version, &green_image, green_config)
+            .await?;
+        demo_bad_release::watch(&api.client, environment, green, &traffic).await?;
+    } else {
+        step(&format!("deploying green ({})", plan(green_config)));
+        let green = api
+            .deploy(&green_version, &green_image, green_config)
+            .await?;
+        api.wait(green, &http, &prod_url, true).await?;
+    }
 
     println!();
     println!("switchyard is serving on {base} (API; see the README for the CLI)");

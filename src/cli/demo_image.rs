@@ -74,18 +74,29 @@ impl RegistryLogin {
 }
 
 /// Builds the sample image with `page` as index.html, tagged
-/// `repository_uri:tag`, and pushes it; returns the image reference.
+/// `repository_uri:tag`, and pushes it; returns the image reference. With
+/// `fail_percent`, the image has that FAIL_PERCENT baked in (ENV): a bad
+/// release that answers 500 to that share of its requests.
 pub async fn build_and_push(
     engine: &ContainerEngine,
     login: &RegistryLogin,
     repository_uri: &str,
     tag: &str,
     page: &str,
+    fail_percent: Option<u8>,
 ) -> Result<String, CliError> {
     let image = format!("{repository_uri}:{tag}");
+    let dockerfile = match fail_percent {
+        None => sample_app::DOCKERFILE.to_owned(),
+        Some(percent) => format!(
+            "{}\n# A bad release: the sample's switch, on.\nENV FAIL_PERCENT={percent}\n",
+            sample_app::DOCKERFILE.trim_end()
+        ),
+    };
     let context = tar(&[
-        ("Dockerfile", sample_app::DOCKERFILE),
+        ("Dockerfile", &dockerfile),
         ("nginx.conf", sample_app::NGINX_CONF),
+        ("entrypoint.sh", sample_app::ENTRYPOINT),
         ("index.html", page),
     ]);
     let options = BuildImageOptionsBuilder::default()

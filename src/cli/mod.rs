@@ -5,6 +5,7 @@ mod approvals;
 mod aws;
 pub mod client;
 mod demo;
+mod demo_bad_release;
 mod demo_image;
 mod deploy;
 mod env;
@@ -337,6 +338,12 @@ struct DemoArgs {
     /// LINEAR behind a pause gate that a second user approves.
     #[arg(long, default_value = "codedeploy", value_parser = parse_controller)]
     controller: DeploymentController,
+    /// Release a green that answers 500 to 30 % of its requests (the
+    /// sample image with FAIL_PERCENT=30) under steady traffic, and watch
+    /// the environment's alarm demo-target-5xx stop it and roll production
+    /// back to blue. Needs a container engine.
+    #[arg(long = "bad-release", conflicts_with = "static_sites")]
+    bad_release: bool,
 }
 
 fn parse_controller(value: &str) -> Result<DeploymentController, String> {
@@ -483,13 +490,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             serve: mut args,
             static_sites,
             controller,
+            bad_release,
         }) => {
             telemetry::init(args.log_format);
             // The demo is meant to be watched: a minute of a deployment config passes in a second.
             if args.time_scale.is_none() && args.localcloud_url.is_none() {
                 args.time_scale = Some(60.0);
             }
-            demo::run(serve_options(args), static_sites, controller).await
+            demo::run(serve_options(args), static_sites, controller, bad_release).await
         }
         Command::User(command) => user(command, cli.client.output).await,
         Command::Env(command) => env(command, &cli.client).await,

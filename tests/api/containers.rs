@@ -1,7 +1,8 @@
 //! The walkthrough's sample app on real containers: its Dockerfile,
 //! buildspec.yml, taskdef.json and appspec.yaml as they are, from `git push`
 //! through CodeBuild's `docker build` and `docker push` to the local ECR, to
-//! a blue/green shift between nginx containers on the production listener.
+//! a blue/green shift between nginx containers on the production listener;
+//! and the image's FAIL_PERCENT switch, on containers of its own.
 
 use crate::helpers::TestServer;
 use crate::paths::{succeeds_and_serves, until_within};
@@ -350,4 +351,208 @@ async fn a_container_killed_mid_shift_is_replaced_and_the_shift_completes() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     succeeds_and_serves(s, deployment_id, &prod, "<h1>green</h1>").await;
+}
+
+/// The sample's image, built once per test run from examples/app-sample as
+/// it is (the engine has its FROM image, offline); its image id.
+fn sample_image(docker_host: &str) -> &'static str {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let config = tempfile::tempdir().unwrap();
+        support::docker(docker_host, config.path(), &["build", "--quiet", SAMPLE])
+            .trim()
+            .to_owned()
+    })
+}
+
+/// A container of the sample image, force-removed when dropped (a failed
+/// assertion included).
+struct SampleContainer {
+    docker_host: String,
+    config: tempfile::TempDir,
+    id: String,
+}
+
+impl Drop for SampleContainer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "--force", "--volumes", &self.id])
+            .env("DOCKER_HOST", &self.docker_host)
+            .env("DOCKER_CONFIG", self.config.path())
+            .output();
+    }
+}
+
+impl SampleContainer {
+    /// Starts the sample image with FAIL_PERCENT=`fail_percent`, its port
+    /// 80 published on a free loopback port (the engine's containers sit on
+    /// a bridge of their own; docker-proxy forwards from 127.0.0.1).
+    fn start(fail_percent: &str) -> SampleContainer {
+        let docker_host = support::docker_host();
+        let image = sample_image(&docker_host);
+        let config = tempfile::tempdir().unwrap();
+        let name = format!("switchyard-sample-test-{:016x}", rand::random::<u64>());
+        let id = support::docker(
+            &docker_host,
+            config.path(),
+            &[
+                "run",
+                "--detach",
+                "--name",
+                &name,
+                "--env",
+                &format!("FAIL_PERCENT={fail_percent}"),
+                "--publish",
+                "127.0.0.1::80",
+                image,
+            ],
+        )
+        .trim()
+        .to_owned();
+        SampleContainer {
+            docker_host,
+            config,
+            id,
+        }
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        support::docker(&self.docker_host, self.config.path(), args)
+    }
+
+    /// The URL of its published port 80.
+    fn url(&self) -> String {
+        let published = self.docker(&["port", &self.id, "80/tcp"]);
+        let address = published
+            .lines()
+            .find(|line| line.starts_with("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("port 80 is not published on 127.0.0.1: {published}"));
+        format!("http://{}/", address.trim())
+    }
+
+    /// Its exit code once it has stopped (within 30 s).
+    async fn exit_code(&self) -> i64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let state = self.docker(&[
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                &self.id,
+            ]);
+            if let Some(code) = state.trim().strip_prefix("exited ") {
+                return code.parse().unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the container still runs: {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What it wrote to stdout and stderr.
+    fn log(&self) -> String {
+        let out = std::process::Command::new("docker")
+            .args(["logs", &self.id])
+            .env("DOCKER_HOST", &self.docker_host)
+            .env("DOCKER_CONFIG", self.config.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+/// The statuses of `count` GETs on `url` with `user_agent`, in order; waits
+/// (up to 30 s) for nginx to answer first.
+async fn statuses(url: &str, user_agent: &str, count: usize) -> Vec<(StatusCode, String)> {
+    let http = reqwest::Client::builder()
+        .user_agent(user_agent)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(url).send().await.is_err() {
+        assert!(Instant::now() < deadline, "{url} never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut answers = Vec::with_capacity(count);
+    for _ in 0..count {
+        let r = http.get(url).send().await.unwrap();
+        let status = r.status();
+        answers.push((status, r.text().await.unwrap()));
+    }
+    answers
+}
+
+#[tokio::test]
+async fn fail_percent_fails_that_share_of_requests_but_never_the_health_checker() {
+    let c = SampleContainer::start("30");
+    let url = c.url();
+
+    let answers = statuses(&url, "curl/8.5.0", 1000).await;
+    let failed: Vec<&String> = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::INTERNAL_SERVER_ERROR)
+        .map(|(_, body)| body)
+        .collect();
+    let served = answers
+        .iter()
+        .filter(|(status, body)| *status == StatusCode::OK && body.contains("<h1>blue</h1>"))
+        .count();
+    assert_eq!(
+        failed.len() + served,
+        1000,
+        "every answer is the page or the injected 500: {:?}",
+        answers
+            .iter()
+            .find(|(status, _)| !matches!(status.as_u16(), 200 | 500))
+    );
+    // 30 % of 1000 draws: the standard deviation is about 14.5.
+    assert!(
+        (200..=400).contains(&failed.len()),
+        "{} of 1000 requests failed with FAIL_PERCENT=30",
+        failed.len()
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|body| body.contains("injected failure") && body.contains("30%")),
+        "{:?}",
+        failed.first()
+    );
+
+    let checks = statuses(&url, "ELB-HealthChecker/2.0", 300).await;
+    assert!(
+        checks.iter().all(|(status, _)| *status == StatusCode::OK),
+        "the health checker got {:?}",
+        checks.iter().find(|(status, _)| *status != StatusCode::OK)
+    );
+    assert!(
+        c.log().contains("FAIL_PERCENT=30"),
+        "it says so at start: {}",
+        c.log()
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_fail_percent_stops_the_container_saying_why() {
+    for value in ["abc", "101"] {
+        let c = SampleContainer::start(value);
+        let code = c.exit_code().await;
+        let log = c.log();
+        assert_ne!(code, 0, "FAIL_PERCENT={value}: {log}");
+        assert!(
+            log.contains(&format!(
+                "FAIL_PERCENT must be a whole number from 0 to 100 (the share of requests answered \
+                 with HTTP 500), not '{value}'"
+            )),
+            "FAIL_PERCENT={value}: {log}"
+        );
+    }
 }

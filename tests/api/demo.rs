@@ -1,6 +1,9 @@
 //! `switchyard demo` on the test engine: it says it runs containers, builds
 //! the sample app's image blue then green into the local ECR, and production
-//! ends on green, answered by the green containers.
+//! ends on green, answered by the green containers. With `--bad-release`,
+//! a green that fails 30 % of its requests is stopped by the environment's
+//! 5xx alarm and production returns to blue; without an engine that is
+//! refused before anything starts.
 
 use crate::support;
 use std::process::Stdio;
@@ -20,9 +23,32 @@ async fn page(url: &str) -> String {
     reqwest::get(url).await.unwrap().text().await.unwrap()
 }
 
+/// A demo still serving. Dropped without `stop` (a failed assertion), it
+/// is killed and the containers its local cloud started are removed, so
+/// none is left running on the shared test engine.
+struct Demo {
+    child: Option<tokio::process::Child>,
+    docker_host: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let Some(child) = &mut self.child else {
+            return;
+        };
+        crate::test_engine::kill_and_reap(child);
+        if let Some(host) = &self.docker_host {
+            // The embedded local cloud keeps its instance id in its own data dir.
+            let data_dir = self.dir.path().join("data").join("localcloud");
+            crate::test_engine::remove_containers_of(host, &data_dir);
+        }
+    }
+}
+
 /// `switchyard demo ARGS` on a fresh data dir, followed until it says it
-/// is serving; the child (still serving) and every line it printed.
-async fn run_demo(args: &[&str]) -> (tokio::process::Child, Vec<String>, tempfile::TempDir) {
+/// is serving; the demo (still serving) and every line it printed.
+async fn run_demo(args: &[&str]) -> (Demo, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     // The demo serves on the address it is given, so give it a free one.
     let listen = std::net::TcpListener::bind("127.0.0.1:0")
@@ -30,7 +56,7 @@ async fn run_demo(args: &[&str]) -> (tokio::process::Child, Vec<String>, tempfil
         .local_addr()
         .unwrap()
         .to_string();
-    let mut demo = tokio::process::Command::new(support::BIN)
+    let mut child = tokio::process::Command::new(support::BIN)
         .args(["demo", "--listen", &listen])
         .args(args)
         .arg("--data-dir")
@@ -40,7 +66,17 @@ async fn run_demo(args: &[&str]) -> (tokio::process::Child, Vec<String>, tempfil
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let docker_host = args
+        .iter()
+        .position(|a| *a == "--docker-host")
+        .and_then(|at| args.get(at + 1))
+        .map(|host| (*host).to_owned());
+    let demo = Demo {
+        child: Some(child),
+        docker_host,
+        dir,
+    };
     let mut lines = Vec::new();
     let finished = tokio::time::timeout(Duration::from_secs(240), async {
         while let Some(line) = stdout.next_line().await.unwrap() {
@@ -58,19 +94,22 @@ async fn run_demo(args: &[&str]) -> (tokio::process::Child, Vec<String>, tempfil
         "the demo did not finish:\n{}",
         lines.join("\n")
     );
-    (demo, lines, dir)
+    (demo, lines)
 }
 
 /// SIGTERM: the demo's server stops its tasks on the way out.
-async fn stop(mut demo: tokio::process::Child) {
-    let pid = demo.id().unwrap() as i32;
+async fn stop(mut demo: Demo) {
+    let child = demo.child.as_mut().unwrap();
+    let pid = child.id().unwrap() as i32;
     // SAFETY: signalling the child this test spawned and has not reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let status = tokio::time::timeout(Duration::from_secs(30), demo.wait())
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("the demo stops on SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
+    // Stopped on its own: nothing left to clean up.
+    demo.child = None;
 }
 
 /// The runner line comes before the first deployment and starts with `runner`.
@@ -94,7 +133,7 @@ fn assert_runner_line(lines: &[String], runner: &str) {
 #[tokio::test]
 async fn the_demo_builds_the_sample_image_and_shifts_production_to_green_containers() {
     let docker_host = support::docker_host();
-    let (demo, lines, _dir) = run_demo(&["--docker-host", &docker_host]).await;
+    let (demo, lines) = run_demo(&["--docker-host", &docker_host]).await;
     assert_runner_line(&lines, "runner: tasks run as containers on ");
     let said = lines.join("\n");
 
@@ -148,7 +187,7 @@ async fn the_demo_builds_the_sample_image_and_shifts_production_to_green_contain
 async fn without_an_engine_or_with_static_the_demo_deploys_static_sites() {
     let nowhere = tempfile::tempdir().unwrap();
     let missing = format!("unix://{}", nowhere.path().join("docker.sock").display());
-    let (demo, lines, _dir) = run_demo(&["--docker-host", &missing]).await;
+    let (demo, lines) = run_demo(&["--docker-host", &missing]).await;
     assert_runner_line(
         &lines,
         &format!("runner: no container engine at {missing} "),
@@ -169,7 +208,7 @@ async fn without_an_engine_or_with_static_the_demo_deploys_static_sites() {
     stop(demo).await;
 
     let docker_host = support::docker_host();
-    let (demo, lines, _dir) = run_demo(&["--docker-host", &docker_host, "--static"]).await;
+    let (demo, lines) = run_demo(&["--docker-host", &docker_host, "--static"]).await;
     assert_runner_line(&lines, "runner: static sites (--static)");
     assert!(
         !lines.iter().any(|l| l.starts_with("==> building ")),
@@ -187,7 +226,7 @@ async fn without_an_engine_or_with_static_the_demo_deploys_static_sites() {
 #[tokio::test]
 async fn with_the_ecs_controller_the_demo_approves_its_gate_as_a_second_user() {
     let docker_host = support::docker_host();
-    let (demo, lines, _dir) = run_demo(&[
+    let (demo, lines) = run_demo(&[
         "--docker-host",
         &docker_host,
         "--static",
@@ -218,4 +257,86 @@ async fn with_the_ecs_controller_the_demo_approves_its_gate_as_a_second_user() {
             .contains("<h1>green</h1>")
     );
     stop(demo).await;
+}
+
+#[tokio::test]
+async fn a_bad_release_is_stopped_by_its_alarm_and_production_returns_to_blue() {
+    let docker_host = support::docker_host();
+    let (demo, lines) = run_demo(&["--docker-host", &docker_host, "--bad-release"]).await;
+    let said = lines.join("\n");
+    assert!(
+        lines.iter().any(|l| l.starts_with("==> building ")
+            && l.contains(":green-bad-")
+            && l.contains("(FAIL_PERCENT=30 baked in)")),
+        "the bad green is the sample with FAIL_PERCENT=30:\n{said}"
+    );
+    assert!(said.contains("under steady production traffic"), "{said}");
+    // The shift as it happens: planned and observed green, and 5xx seen.
+    let shift: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("% green   observed "))
+        .collect();
+    assert!(
+        shift.iter().any(|l| !l.contains(" 0% 5xx")),
+        "5xx answers were seen during the shift:\n{said}"
+    );
+    // The alarm's changes, then the end: rolled back by it, production blue.
+    let alarmed = lines
+        .iter()
+        .position(|l| l.contains("alarm demo-target-5xx: ALARM"))
+        .unwrap_or_else(|| panic!("the alarm's ALARM state is shown:\n{said}"));
+    let ended = lines
+        .iter()
+        .position(|l| {
+            l.starts_with("rolled back by alarm demo-target-5xx after ")
+                && l.ends_with(" s; production is on blue")
+        })
+        .unwrap_or_else(|| panic!("no rollback line:\n{said}"));
+    assert!(alarmed < ended, "{said}");
+    let prod = after(&lines, "production URL ");
+    for _ in 0..20 {
+        assert!(
+            page(prod).await.contains("<h1>blue</h1>"),
+            "production is blue"
+        );
+    }
+    stop(demo).await;
+}
+
+#[tokio::test]
+async fn without_an_engine_a_bad_release_is_refused_up_front() {
+    let nowhere = tempfile::tempdir().unwrap();
+    let missing = format!("unix://{}", nowhere.path().join("docker.sock").display());
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(support::BIN)
+            .args(["demo", "--listen", &listen, "--docker-host", &missing])
+            .arg("--bad-release")
+            .arg("--data-dir")
+            .arg(nowhere.path().join("data"))
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("refused at once")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("switchyard demo --bad-release needs a container engine")
+            && stderr.contains("the static: sample cannot fail")
+            && stderr.contains(&format!("no container engine at {missing}")),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("==> environment"),
+        "nothing was started: {stdout}"
+    );
 }
