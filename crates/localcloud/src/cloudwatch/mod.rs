@@ -45,9 +45,15 @@ pub fn call(cloud: &LocalCloud, operation: &str, body: &Map<String, Value>) -> O
 }
 
 /// Deployments watching alarms look at once: the ECS-native driver sleeps
-/// until its next step otherwise (CodeDeploy's ticks look anyway).
+/// until its next step otherwise, CodeDeploy's drivers until their next tick.
 pub fn alarm_changed(cloud: &LocalCloud) {
     cloud.native_wake.notify_one();
+    cloud.alarm_changes.send_modify(|n| *n = n.wrapping_add(1));
+}
+
+/// What CodeDeploy's drivers watch: it changes with every alarm state.
+pub fn alarm_changes(cloud: &LocalCloud) -> tokio::sync::watch::Receiver<u64> {
+    cloud.alarm_changes.subscribe()
 }
 
 /// The states of the alarms named, as deployments watching them see them:
