@@ -25,9 +25,17 @@ pub fn call(cloud: &LocalCloud, operation: &str, body: &Map<String, Value>) -> O
     let input = Input::new(body, alarms::INVALID);
     let now = crate::now_millis();
     match operation {
-        "PutMetricAlarm" => cloud.mutate(|s| alarms::put_metric_alarm(s, &input, now)),
+        "PutMetricAlarm" => {
+            let put = cloud.mutate(|s| alarms::put_metric_alarm(s, &input, now));
+            engine::alarms_put(cloud);
+            put
+        }
         "DescribeAlarms" => cloud.read(|s| alarms::describe_alarms(s, &input)),
-        "DeleteAlarms" => cloud.mutate(|s| alarms::delete_alarms(s, &input)),
+        "DeleteAlarms" => {
+            let deleted = cloud.mutate(|s| alarms::delete_alarms(s, &input));
+            engine::alarms_put(cloud);
+            deleted
+        }
         "SetAlarmState" => {
             let set = cloud.mutate(|s| alarms::set_alarm_state(s, &input, now));
             alarm_changed(cloud);
