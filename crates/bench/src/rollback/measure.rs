@@ -59,8 +59,18 @@ impl Anchor {
     }
 }
 
-pub async fn one_run(cloud: &Cloud, stack: &Stack, rate: f64) -> anyhow::Result<Run> {
+/// One run, its deployment started `phase` into an alarm period of
+/// `period` (both real time): each run starts right after the alarm went
+/// back to OK at a period's end, so without a phase of their own all runs
+/// would see their first 500 at the same point of a period.
+pub async fn one_run(
+    cloud: &Cloud,
+    stack: &Stack,
+    rate: f64,
+    (phase, period): (Duration, Duration),
+) -> anyhow::Result<Run> {
     stack.wait_steady(cloud).await?;
+    tokio::time::sleep(until_phase(phase, period, Anchor::now().epoch_ms)).await;
     let anchor = Anchor::now();
     let stop = Arc::new(AtomicBool::new(false));
     let load = tokio::spawn(load(stack.production, rate, stop.clone()));
@@ -87,6 +97,16 @@ pub async fn one_run(cloud: &Cloud, stack: &Stack, rate: f64) -> anyhow::Result<
         requests_per_second: result.answers.len() as f64 / result.elapsed.as_secs_f64(),
         ..figures
     })
+}
+
+/// How long from `now_ms` (epoch) to the next moment `phase` into a
+/// period (periods start at multiples of `period` since the epoch, as the
+/// local cloud's alarm periods do).
+fn until_phase(phase: Duration, period: Duration, now_ms: i64) -> Duration {
+    let period_ms = (period.as_millis() as i64).max(1);
+    let into = now_ms.rem_euclid(period_ms);
+    let wait = (phase.as_millis() as i64 - into).rem_euclid(period_ms);
+    Duration::from_millis(wait as u64)
 }
 
 /// Deploys green and waits until the deployment has ended, production has
@@ -201,4 +221,23 @@ fn figures(
         requests_per_second: 0.0,
         failed: answers.iter().filter(|a| a.status == 500).count(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_phase_waits_for_the_next_such_moment() {
+        let (second, phase) = (Duration::from_secs(1), Duration::from_millis(300));
+        assert_eq!(
+            until_phase(phase, second, 10_100),
+            Duration::from_millis(200)
+        );
+        assert_eq!(until_phase(phase, second, 10_300), Duration::ZERO);
+        assert_eq!(
+            until_phase(phase, second, 10_900),
+            Duration::from_millis(400)
+        );
+    }
 }

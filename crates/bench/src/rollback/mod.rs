@@ -11,7 +11,10 @@
 //! deploys green under ~300 requests a second on production and measures
 //! from the first 500 the load generator receives to the listener's
 //! production weights all on blue (read back every 5 ms), checking that
-//! every request sent after that instant got blue's 200. The baseline, in
+//! every request sent after that instant got blue's 200. The runs start
+//! their deployments at phases spread evenly over an alarm period, since
+//! where in a period the first 500 lands decides the detection time. The
+//! baseline, in
 //! the same run, is the alarm's own ALARM transition (its history): the
 //! report splits detection (first 500 → ALARM) from reaction (ALARM → all
 //! blue).
@@ -89,8 +92,11 @@ pub async fn run(args: RollbackBench) -> anyhow::Result<()> {
     for controller in [Controller::CodeDeploy, Controller::Ecs] {
         let stack = setup::Stack::create(&cloud, controller).await?;
         let mut runs = Vec::new();
+        let period = Duration::from_secs_f64(setup::PERIOD_SECONDS as f64 / TIME_SCALE);
         for round in 0..args.runs {
-            let run = measure::one_run(&cloud, &stack, args.rate).await?;
+            // The runs' deployments start spread evenly over a period.
+            let phase = period.mul_f64(round as f64 / args.runs as f64);
+            let run = measure::one_run(&cloud, &stack, args.rate, (phase, period)).await?;
             eprintln!(
                 "{} run {}: first 500 → ALARM {} ms, → all blue {} ms",
                 controller.label(),
