@@ -262,7 +262,9 @@ async fn an_alarm_is_evaluated_right_after_its_period_ends() {
             .unwrap();
         let alarm = described.metric_alarms()[0].clone();
         let updated = alarm.state_updated_timestamp().unwrap();
-        let millis = updated.secs() * 1000 + i64::from(updated.subsec_nanos() / 1_000_000);
+        // Epoch seconds with a fraction on the wire: 0.05 may come back as
+        // 0.0499999, so to the nearest ms.
+        let millis = (updated.as_secs_f64() * 1000.0).round() as i64;
         (alarm.state_value().cloned(), millis)
     };
     let mut offsets = Vec::new();
