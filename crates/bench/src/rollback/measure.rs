@@ -118,16 +118,17 @@ async fn deploy_and_wait(cloud: &Cloud, stack: &Stack) -> anyhow::Result<String>
     loop {
         let blue = all_on(&cloud.load_balancer(&stack.name).await?, &stack.blue_group);
         left_blue |= !blue;
-        if left_blue && blue {
-            if let Some(outcome) = stack.outcome(cloud, &id).await? {
-                anyhow::ensure!(
-                    outcome == "Stopped" || outcome == "ROLLBACK_SUCCESSFUL",
-                    "{}: the deployment ended {outcome}, not rolled back by its alarm",
-                    stack.name
-                );
-                tokio::time::sleep(AFTER).await;
-                return Ok(outcome);
-            }
+        if left_blue
+            && blue
+            && let Some(outcome) = stack.outcome(cloud, &id).await?
+        {
+            anyhow::ensure!(
+                outcome == "Stopped" || outcome == "ROLLBACK_SUCCESSFUL",
+                "{}: the deployment ended {outcome}, not rolled back by its alarm",
+                stack.name
+            );
+            tokio::time::sleep(AFTER).await;
+            return Ok(outcome);
         }
         anyhow::ensure!(
             Instant::now() < deadline,
