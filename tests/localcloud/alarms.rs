@@ -222,3 +222,75 @@ async fn a_healthy_green_goes_through_under_the_same_alarm() {
     );
     stack.wait_until_serving(&cloud, "green").await;
 }
+
+/// The evaluator looks as soon as a period counts as ended (its end plus
+/// the settle time, 5 % of it), not on a tick of its own: with periods of a
+/// minute, a second at time scale 60, each evaluation lands 50 ms after a
+/// whole second.
+#[tokio::test]
+async fn an_alarm_is_evaluated_right_after_its_period_ends() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let cloud = Cloud::start().await;
+    let client = cloudwatch_client(&cloud.endpoint);
+    // No traffic, and missing data breaches: every evaluation says ALARM.
+    client
+        .put_metric_alarm()
+        .alarm_name("silent")
+        .namespace("AWS/ApplicationELB")
+        .metric_name("HTTPCode_Target_5XX_Count")
+        .dimensions(
+            Dimension::builder()
+                .name("LoadBalancer")
+                .value("app/none/0")
+                .build(),
+        )
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .treat_missing_data("breaching")
+        .send()
+        .await
+        .unwrap();
+    let state = || async {
+        let described = client
+            .describe_alarms()
+            .alarm_names("silent")
+            .send()
+            .await
+            .unwrap();
+        let alarm = described.metric_alarms()[0].clone();
+        let updated = alarm.state_updated_timestamp().unwrap();
+        // Epoch seconds with a fraction on the wire: 0.05 may come back as
+        // 0.0499999, so to the nearest ms.
+        let millis = (updated.as_secs_f64() * 1000.0).round() as i64;
+        (alarm.state_value().cloned(), millis)
+    };
+    let mut offsets = Vec::new();
+    for _ in 0..3 {
+        client
+            .set_alarm_state()
+            .alarm_name("silent")
+            .state_value(StateValue::Ok)
+            .state_reason("the test sets it back")
+            .send()
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let at = loop {
+            match state().await {
+                (Some(StateValue::Alarm), at) => break at,
+                _ => assert!(std::time::Instant::now() < deadline, "never evaluated"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        offsets.push(at.rem_euclid(1_000));
+    }
+    // 50 ms of settle, and some room for a busy machine; a tick of a
+    // minute/8 (125 ms) would land anywhere from 50 to 175 ms.
+    assert!(
+        offsets.iter().all(|offset| (50..110).contains(offset)),
+        "evaluated at these ms after a period's end: {offsets:?}"
+    );
+}

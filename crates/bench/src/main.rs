@@ -12,6 +12,7 @@ mod native;
 mod proxy;
 mod releases;
 mod restart;
+mod rollback;
 mod stack;
 mod webhooks;
 
@@ -69,6 +70,12 @@ enum BenchCommand {
     /// CodeDeploy held in Ready), and DescribeServiceDeployments calls per
     /// poll round and CPU with 50 deployments held (baseline: at rest).
     Gates(gates::GatesBench),
+    /// A green answering 500s rolled back by its 5xx alarm during a linear
+    /// shift, CodeDeploy and ECS native at time scale 60: first 500 to all
+    /// traffic on blue, p50/p99 over the runs against the goal (2
+    /// evaluation periods + 1 s), split at the alarm's own ALARM transition
+    /// (baseline) into detection and reaction.
+    Rollback(rollback::RollbackBench),
     /// The baseline server: a bare axum handler answering every GET with
     /// the bytes of a file (used by the benchmarks).
     #[command(hide = true)]
@@ -77,6 +84,19 @@ enum BenchCommand {
         listen: SocketAddr,
         #[arg(long)]
         file: PathBuf,
+    },
+    /// An app answering 500 to a share of its requests and always 200 to
+    /// health checks (the green and blue tasks of `bench rollback`); on
+    /// $HOST:$PORT without --listen, as a local cloud task.
+    #[command(hide = true)]
+    ServeFlaky {
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        #[arg(long)]
+        fail_percent: u32,
+        /// The body of every answer.
+        #[arg(long, default_value = "ok")]
+        answer: String,
     },
     /// One load balancer listener forwarding to two target groups of one
     /// target each (used by `bench proxy`).
@@ -116,6 +136,12 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Restart(bench) => restart::run(bench).await,
         BenchCommand::Native(bench) => native::run(bench).await,
         BenchCommand::Gates(bench) => gates::run(bench).await,
+        BenchCommand::Rollback(bench) => rollback::run(bench).await,
+        BenchCommand::ServeFlaky {
+            listen,
+            fail_percent,
+            answer,
+        } => rollback::serve_flaky(listen, fail_percent, answer).await,
         BenchCommand::ServeBytes { listen, file } => serve_bytes(listen, file).await,
         BenchCommand::Proxy(bench) => proxy::run(bench).await,
         BenchCommand::ServeProxy {

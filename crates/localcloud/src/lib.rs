@@ -95,6 +95,11 @@ pub struct LocalCloud {
     /// Wakes the ECS-native deployment driver when an operation changed a
     /// service deployment.
     native_wake: tokio::sync::Notify,
+    /// Counts alarm state changes: every CodeDeploy deployment driver
+    /// watches it, so that an alarm stops its deployment at once.
+    alarm_changes: tokio::sync::watch::Sender<u64>,
+    /// Wakes the alarm evaluator when an alarm was put or deleted.
+    alarms_put: tokio::sync::Notify,
     /// Held while this local cloud lives: one per data dir, and its host
     /// tasks stop themselves once it has lapsed for a while.
     _lease: tasks::lease::CloudLock,
@@ -167,6 +172,8 @@ impl LocalCloud {
             data_dir: config.data_dir.clone(),
             endpoint: OnceLock::new(),
             native_wake: tokio::sync::Notify::new(),
+            alarm_changes: tokio::sync::watch::Sender::new(0),
+            alarms_put: tokio::sync::Notify::new(),
             _lease: lease,
         });
         // The address before the tasks: images in the local ECR are named

@@ -1,7 +1,9 @@
 //! The alarm evaluator: once each period of an alarm has ended, it reads
 //! the period's datapoints from the listeners' recorders and moves the
-//! alarm's state as `evaluate` says. Only changes are written (and saved);
-//! deployments that watch an alarm read its state on their own ticks.
+//! alarm's state as `evaluate` says. Only changes are written (and saved),
+//! and they wake the deployments that watch alarms. Between evaluations it
+//! sleeps until the next period of any alarm counts as ended (its end plus
+//! the settle time), or until an alarm is put or deleted.
 
 use super::evaluate::{self, Period, Rule};
 use super::metrics::{Window, series};
@@ -25,16 +27,55 @@ struct Change {
     reason_data: String,
 }
 
+/// How long the evaluator sleeps with no alarm to evaluate before it
+/// looks anyway (an alarm put wakes it sooner).
+const IDLE_MS: i64 = 60_000;
+
 pub async fn run(cloud: Arc<LocalCloud>) {
     // The newest period end each alarm was evaluated for, by alarm and
     // configuration: an updated alarm is looked at again at once.
     let mut evaluated: HashMap<(String, i64), i64> = HashMap::new();
-    let minute_ms = cloud.clock().minutes_to_real_millis(1.0).max(1);
-    let tick = Duration::from_millis((minute_ms / 8).clamp(20, 5_000) as u64);
     loop {
-        tokio::time::sleep(tick).await;
         evaluate_due(&cloud, &mut evaluated, crate::now_millis());
+        let now = crate::now_millis();
+        let wait = cloud
+            .read(|s| {
+                s.metric_alarms
+                    .values()
+                    .map(|alarm| next_evaluation(period_ms(&cloud, alarm), now))
+                    .min()
+            })
+            .map_or(IDLE_MS, |due| due - now)
+            .clamp(1, IDLE_MS);
+        tokio::select! {
+            () = cloud.alarms_put.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+        }
     }
+}
+
+/// An alarm was put or deleted: the evaluator looks at once, and then
+/// sleeps until the periods of the alarms as they are now end.
+pub fn alarms_put(cloud: &LocalCloud) {
+    cloud.alarms_put.notify_one();
+}
+
+/// A period of `period_ms` counts as ended this long after its end.
+fn settle_ms(period_ms: i64) -> i64 {
+    (period_ms as f64 * SETTLE_SHARE) as i64
+}
+
+fn period_ms(cloud: &LocalCloud, alarm: &MetricAlarm) -> i64 {
+    Window::new(cloud.clock(), 0, 1, alarm.period_seconds).period_ms
+}
+
+/// When, after `now`, the next period of `period_ms` counts as ended: the
+/// moment its evaluation is due.
+fn next_evaluation(period_ms: i64, now: i64) -> i64 {
+    let period_ms = period_ms.max(1);
+    let settle = settle_ms(period_ms);
+    let ended = (now - settle).div_euclid(period_ms) * period_ms;
+    ended + period_ms + settle
 }
 
 fn evaluate_due(cloud: &LocalCloud, evaluated: &mut HashMap<(String, i64), i64>, now: i64) {
@@ -83,8 +124,8 @@ fn evaluate_due(cloud: &LocalCloud, evaluated: &mut HashMap<(String, i64), i64>,
 
 /// The evaluation range of `alarm` that ends with its newest ended period.
 fn due_window(cloud: &LocalCloud, alarm: &MetricAlarm, now: i64) -> Option<Window> {
-    let period_ms = Window::new(cloud.clock(), 0, 1, alarm.period_seconds).period_ms;
-    let settle = (period_ms as f64 * SETTLE_SHARE) as i64;
+    let period_ms = period_ms(cloud, alarm);
+    let settle = settle_ms(period_ms);
     let to_ms = (now - settle).div_euclid(period_ms) * period_ms;
     let range = i64::from(rule(alarm).range());
     Some(Window {
@@ -140,4 +181,28 @@ fn judge(
             now,
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_evaluation_is_the_next_period_end_plus_the_settle_time() {
+        // Periods of a second (a minute at time scale 60): settle 50 ms.
+        assert_eq!(next_evaluation(1_000, 10_000), 10_050);
+        assert_eq!(next_evaluation(1_000, 10_049), 10_050);
+        // Evaluated at 10_050: the next one is a period later.
+        assert_eq!(next_evaluation(1_000, 10_050), 11_050);
+        assert_eq!(next_evaluation(1_000, 10_999), 11_050);
+        assert_eq!(next_evaluation(60_000, 120_001), 123_000);
+    }
+
+    #[test]
+    fn the_next_evaluation_is_always_ahead() {
+        for now in 0..3_000 {
+            let due = next_evaluation(1_000, now);
+            assert!(due > now && due - now <= 1_000, "{now}: {due}");
+        }
+    }
 }

@@ -25,9 +25,17 @@ pub fn call(cloud: &LocalCloud, operation: &str, body: &Map<String, Value>) -> O
     let input = Input::new(body, alarms::INVALID);
     let now = crate::now_millis();
     match operation {
-        "PutMetricAlarm" => cloud.mutate(|s| alarms::put_metric_alarm(s, &input, now)),
+        "PutMetricAlarm" => {
+            let put = cloud.mutate(|s| alarms::put_metric_alarm(s, &input, now));
+            engine::alarms_put(cloud);
+            put
+        }
         "DescribeAlarms" => cloud.read(|s| alarms::describe_alarms(s, &input)),
-        "DeleteAlarms" => cloud.mutate(|s| alarms::delete_alarms(s, &input)),
+        "DeleteAlarms" => {
+            let deleted = cloud.mutate(|s| alarms::delete_alarms(s, &input));
+            engine::alarms_put(cloud);
+            deleted
+        }
         "SetAlarmState" => {
             let set = cloud.mutate(|s| alarms::set_alarm_state(s, &input, now));
             alarm_changed(cloud);
@@ -45,9 +53,15 @@ pub fn call(cloud: &LocalCloud, operation: &str, body: &Map<String, Value>) -> O
 }
 
 /// Deployments watching alarms look at once: the ECS-native driver sleeps
-/// until its next step otherwise (CodeDeploy's ticks look anyway).
+/// until its next step otherwise, CodeDeploy's drivers until their next tick.
 pub fn alarm_changed(cloud: &LocalCloud) {
     cloud.native_wake.notify_one();
+    cloud.alarm_changes.send_modify(|n| *n = n.wrapping_add(1));
+}
+
+/// What CodeDeploy's drivers watch: it changes with every alarm state.
+pub fn alarm_changes(cloud: &LocalCloud) -> tokio::sync::watch::Receiver<u64> {
+    cloud.alarm_changes.subscribe()
 }
 
 /// The states of the alarms named, as deployments watching them see them:

@@ -26,6 +26,7 @@ const INSTALL_TIMEOUT_MINUTES: f64 = 10.0;
 const INSTALL_TIMEOUT_FLOOR_MS: i64 = 20_000;
 
 pub async fn drive(cloud: Arc<LocalCloud>, id: String) {
+    let mut alarms = crate::cloudwatch::alarm_changes(&cloud);
     loop {
         let tick = {
             let mut state = cloud.lock();
@@ -44,7 +45,21 @@ pub async fn drive(cloud: Arc<LocalCloud>, id: String) {
         if tick.finished {
             return;
         }
-        tokio::time::sleep(TICK).await;
+        next_tick(&mut alarms, TICK).await;
+    }
+}
+
+/// Waits `tick`, or less when an alarm changes state: the group's alarms
+/// stop the deployment without a tick's delay.
+async fn next_tick(alarms: &mut tokio::sync::watch::Receiver<u64>, tick: Duration) {
+    tokio::select! {
+        changed = alarms.changed() => {
+            if changed.is_err() {
+                // The cloud is going away; tick on as before.
+                tokio::time::sleep(tick).await;
+            }
+        }
+        () = tokio::time::sleep(tick) => {}
     }
 }
 
@@ -720,4 +735,32 @@ async fn run_hook(cloud: Arc<LocalCloud>, deployment: String, launch: HookLaunch
         }
         Ok(())
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn an_alarm_change_ends_the_wait_for_the_next_tick_at_once() {
+        let (changes, mut alarms) = tokio::sync::watch::channel(0u64);
+        let started = Instant::now();
+        let waiting = tokio::spawn(async move {
+            next_tick(&mut alarms, Duration::from_secs(30)).await;
+            started.elapsed()
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        changes.send_modify(|n| *n += 1);
+        let waited = waiting.await.unwrap();
+        assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn without_an_alarm_change_the_wait_is_a_tick() {
+        let (_changes, mut alarms) = tokio::sync::watch::channel(0u64);
+        let started = Instant::now();
+        next_tick(&mut alarms, Duration::from_millis(30)).await;
+        assert!(started.elapsed() >= Duration::from_millis(30));
+    }
 }
