@@ -6,6 +6,7 @@
 
 pub mod approvals;
 pub mod assets;
+pub mod axis;
 pub mod chart;
 pub mod csrf;
 mod deployment;
