@@ -13,6 +13,7 @@ mod deployment;
 mod environment;
 pub mod format;
 mod logs;
+pub mod metrics_chart;
 mod overview;
 pub mod pipelines;
 mod releases;
