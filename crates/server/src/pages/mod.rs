@@ -4,6 +4,7 @@
 //! only refreshes fragments from the SSE streams of the API and follows
 //! build logs.
 
+pub mod alarm_strip;
 pub mod approvals;
 pub mod assets;
 pub mod axis;
