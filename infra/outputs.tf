@@ -120,3 +120,14 @@ output "codestar_connection_status" {
 output "vpc_id" {
   value = module.networking.vpc_id
 }
+
+# The CloudWatch alarms that stop a deployment, and the load balancer whose
+# metrics they watch: switchyard shows their states and series on a
+# deployment's page.
+output "alarm_names" {
+  value = module.app_infra.alarm_names
+}
+
+output "load_balancer_arn" {
+  value = module.app_infra.alb_arn
+}

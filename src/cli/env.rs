@@ -7,7 +7,8 @@ use super::output::Output;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use switchyard_api::environments::{
-    CanarySpec, EcsDeploymentSpec, Environment, GateSpec, LinearSpec, MigrateEnvironment,
+    AlarmsSpec, CanarySpec, EcsDeploymentSpec, Environment, GateSpec, LinearSpec,
+    MigrateEnvironment,
 };
 use switchyard_api::release_policies::{ApprovalPolicyBody, ChangeEnvironment, Source};
 
@@ -73,11 +74,18 @@ pub(super) struct DeploymentArgs {
     controller: Option<String>,
     #[command(flatten)]
     ecs: EcsArgs,
+    #[command(flatten)]
+    alarms: AlarmArgs,
 }
 
 impl DeploymentArgs {
     pub(super) fn controller(&self) -> Option<String> {
         self.controller.clone()
+    }
+
+    /// The alarm settings given, if any.
+    pub(super) fn alarms(&self) -> Result<Option<AlarmsSpec>, CliError> {
+        self.alarms.spec()
     }
 
     pub(super) fn sets_ecs_deployment(&self) -> bool {
@@ -89,6 +97,41 @@ impl DeploymentArgs {
         spec: EcsDeploymentSpec,
     ) -> Result<EcsDeploymentSpec, CliError> {
         self.ecs.ecs_deployment(spec)
+    }
+}
+
+/// The CloudWatch alarms that stop and roll back a deployment.
+#[derive(Debug, Args)]
+pub(super) struct AlarmArgs {
+    /// on or off: whether the stack has the alarms and deployments stop on them.
+    #[arg(long, value_name = "on|off")]
+    alarms: Option<String>,
+    /// Target 5xx answers in one minute that fire ENV-target-5xx.
+    #[arg(long)]
+    alarm_5xx_threshold: Option<i64>,
+    /// Unhealthy targets, two minutes running, that fire TG-unhealthy-hosts.
+    #[arg(long)]
+    alarm_unhealthy_hosts_threshold: Option<i64>,
+}
+
+impl AlarmArgs {
+    fn spec(&self) -> Result<Option<AlarmsSpec>, CliError> {
+        let enabled = match self.alarms.as_deref() {
+            None => None,
+            Some("on") => Some(true),
+            Some("off") => Some(false),
+            Some(other) => {
+                return Err(CliError::Usage(format!(
+                    "--alarms takes on or off, not {other:?}"
+                )));
+            }
+        };
+        let spec = AlarmsSpec {
+            enabled,
+            target_5xx_threshold: self.alarm_5xx_threshold,
+            unhealthy_hosts_threshold: self.alarm_unhealthy_hosts_threshold,
+        };
+        Ok((spec != AlarmsSpec::default()).then_some(spec))
     }
 }
 
@@ -284,6 +327,7 @@ pub(super) async fn update(
         notifications: None,
         controller: args.deployment.controller(),
         ecs_deployment: None,
+        alarms: args.deployment.alarms()?,
     };
     let path = format!("/api/environments/{}", segment(&args.name));
     if args.deployment.sets_ecs_deployment() {
@@ -296,11 +340,13 @@ pub(super) async fn update(
         && body.approval_policy.is_none()
         && body.controller.is_none()
         && body.ecs_deployment.is_none()
+        && body.alarms.is_none()
     {
         return Err(CliError::Usage(
             "nothing to change: give --source-repo and --branch, --webhook-secret-file, \
-             --approvals, --no-source, --no-webhook-secret, --controller or an ECS \
-             deployment setting (--strategy, --step-percent, --gate, ...)"
+             --approvals, --no-source, --no-webhook-secret, --controller, an ECS \
+             deployment setting (--strategy, --step-percent, --gate, ...) or an alarm \
+             setting (--alarms, --alarm-5xx-threshold, ...)"
                 .into(),
         ));
     }

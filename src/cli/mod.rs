@@ -781,6 +781,7 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                 deployment_config,
                 controller: deployment.controller(),
                 ecs_deployment,
+                alarms: deployment.alarms()?,
                 source: policy.source,
                 webhook_secret: policy.webhook_secret,
                 approval_policy: policy.approval_policy,

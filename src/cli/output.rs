@@ -5,6 +5,7 @@ use serde::Serialize;
 use switchyard_api::environments::{EcsDeploymentSpec, Environment, EnvironmentList};
 use switchyard_api::releases::ReleasePage;
 use switchyard_api::users::UserList;
+use switchyard_domain::environment::AlarmSettings;
 use switchyard_domain::service_deployment::EcsDeploymentSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -146,6 +147,9 @@ impl Output {
                 env.deployment_group.deployment_config.clone(),
             ]),
         }
+        let alarms = AlarmSettings::parse(&env.alarms, AlarmSettings::default(), "alarms")
+            .map_or_else(|e| e.to_string(), |a| a.to_string());
+        rows.push(vec!["alarms".to_owned(), alarms]);
         if let Some(source) = &env.source {
             rows.push(vec![
                 "source".to_owned(),

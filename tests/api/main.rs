@@ -1,6 +1,7 @@
 //! Black-box tests: the real server binary on a random port, driven over HTTP
 //! and through its own CLI.
 
+mod alarms;
 mod approvals;
 mod auth;
 mod cli;

@@ -131,6 +131,9 @@ pub struct Deployment {
     pub traffic_samples: Vec<TrafficSample>,
     pub planned_schedule: Vec<ScheduleStep>,
     pub error: Option<DeploymentError>,
+    /// The CloudWatch alarms that guarded it: each one's state, its changes
+    /// during the deployment, and whether it stopped the deployment.
+    pub alarms: Vec<DeploymentAlarm>,
     pub created_by: String,
     pub created_at: String,
     pub updated_at: String,
@@ -163,4 +166,27 @@ pub struct EnvironmentRollbackBody {
     #[serde(default)]
     #[schema(value_type = Option<crate::schema::DeploymentConfigName>)]
     pub deployment_config: Option<String>,
+}
+
+/// A CloudWatch alarm that guarded a deployment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentAlarm {
+    pub name: String,
+    /// OK, ALARM or INSUFFICIENT_DATA.
+    #[schema(value_type = crate::schema::AlarmStateName)]
+    pub state: String,
+    /// Whether the controller stopped the deployment on this alarm.
+    pub stopped_deployment: bool,
+    /// Its state changes while the deployment ran, oldest first.
+    pub history: Vec<AlarmStateChange>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlarmStateChange {
+    /// RFC 3339, UTC.
+    pub at: String,
+    #[schema(value_type = crate::schema::AlarmStateName)]
+    pub state: String,
+    /// CloudWatch's reason.
+    pub reason: String,
 }

@@ -2,6 +2,7 @@
 
 use crate::release_policies::{ApprovalPolicyBody, Notification, ShownNotification, Source};
 use serde::{Deserialize, Serialize};
+pub use switchyard_domain::environment::AlarmsSpec;
 pub use switchyard_domain::service_deployment::{
     CanarySpec, EcsDeploymentSpec, GateSpec, LinearSpec,
 };
@@ -80,6 +81,26 @@ pub struct CreateEnvironment {
     #[serde(default)]
     #[schema(max_items = 10)]
     pub notifications: Option<Vec<Notification>>,
+    /// The CloudWatch alarms that stop and roll back a deployment (default:
+    /// on, 5 target 5xx a minute, 1 unhealthy host two minutes running).
+    #[serde(default, deserialize_with = "object")]
+    pub alarms: Option<AlarmsSpec>,
+}
+
+/// An optional object field that takes only an object (or null): serde
+/// would build a struct from an array too.
+pub(crate) fn object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match Option::<serde_json::Map<String, serde_json::Value>>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(map) => serde_json::from_value(serde_json::Value::Object(map))
+            .map(Some)
+            .map_err(D::Error::custom),
+    }
 }
 
 /// The container a stack runs.
@@ -131,6 +152,8 @@ pub struct Environment {
     pub controller: String,
     /// The ECS controller's settings, every default written out (`ecs` only).
     pub ecs_deployment: Option<EcsDeploymentSpec>,
+    /// The CloudWatch alarm settings, every default written out.
+    pub alarms: AlarmsSpec,
     /// The CodeDeploy deployment group settings (used by `codedeploy`).
     pub deployment_group: DeploymentGroup,
     /// The production and test listeners' URLs, once a stack is provisioned.

@@ -105,4 +105,13 @@ pub struct ChangeEnvironment {
     /// the next deployment uses them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecs_deployment: Option<crate::environments::EcsDeploymentSpec>,
+    /// Changes the CloudWatch alarm settings (the parts given). A ready
+    /// local stack's alarms change at once; an AWS stack's at its next
+    /// provision.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::environments::object"
+    )]
+    pub alarms: Option<crate::environments::AlarmsSpec>,
 }

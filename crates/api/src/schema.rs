@@ -5,6 +5,7 @@
 //! parser cannot drift apart.
 
 use switchyard_domain::deployment_config::DeploymentConfig;
+use switchyard_domain::environment::AlarmState;
 use switchyard_domain::pipeline::{NOTIFICATION_URL_MAX, NOTIFICATION_URL_PATTERN};
 use switchyard_domain::service_deployment::DeploymentController;
 use switchyard_domain::user::Role;
@@ -55,6 +56,8 @@ schema_only! {
     ReadyActionName => one_of(["CONTINUE_DEPLOYMENT", "STOP_DEPLOYMENT"]);
     /// How an outgoing webhook's body is shaped.
     NotificationFormatName => one_of(["generic", "slack"]);
+    /// A CloudWatch alarm's state.
+    AlarmStateName => one_of(AlarmState::ALL.iter().map(|s| s.as_str()));
     /// A vote.
     DecisionName => one_of(["approve", "reject"]);
     /// A release approval's state.

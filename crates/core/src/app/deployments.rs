@@ -21,7 +21,7 @@ use crate::store::{
 use serde_json::json;
 use switchyard_domain::deployment::{DeploymentState, DeploymentStatus, LifecycleEventStatus};
 use switchyard_domain::deployment_config::DeploymentConfig;
-use switchyard_domain::environment::{Platform, StackOutputs};
+use switchyard_domain::environment::Platform;
 use switchyard_domain::release::{ImageRef, NewRelease};
 use switchyard_domain::service_deployment::progress::{HookState, HookStatus, HookTargetType};
 use switchyard_domain::service_deployment::{
@@ -216,6 +216,7 @@ impl<'a> Plan<'a> {
         task_definition: String,
         description: &str,
         routing: Option<&native::TrafficRouting>,
+        alarms: &[String],
     ) -> Result<Started> {
         match self {
             Plan::CodeDeploy { target, config } => {
@@ -234,7 +235,7 @@ impl<'a> Plan<'a> {
                     service.cluster,
                     service.service,
                     &task_definition,
-                    native::deployment_configuration(&settings),
+                    native::deployment_configuration(&settings, alarms),
                     routing,
                 )
                 .await?;
@@ -258,11 +259,9 @@ impl App {
         if env.deployment_controller != DeploymentController::Ecs {
             return Ok(None);
         }
-        let stack = store::stacks::find(self.store.reader(), env.id).await?;
-        let outputs = stack.and_then(|stack| {
-            serde_json::from_value::<StackOutputs>(serde_json::Value::Object(stack.outputs.0)).ok()
-        });
-        Ok(outputs
+        Ok(self
+            .stack_outputs(env)
+            .await?
             .as_ref()
             .and_then(native::TrafficRouting::from_outputs))
     }
@@ -336,6 +335,7 @@ impl App {
             environment, request.release.version, actor.name
         );
         let routing = self.traffic_routing(&env).await?;
+        let alarms = self.guard_alarms(&env).await?;
         let started = plan
             .start(
                 &cloud,
@@ -343,6 +343,7 @@ impl App {
                 task_definition,
                 &description,
                 routing.as_ref(),
+                &alarms,
             )
             .await?;
         let (id_name, cloud_id) = started.id_detail();
@@ -819,32 +820,10 @@ impl App {
         if (d.green_weight != seen.green_weight && !weight_dated) || d.lifecycle.is_empty() {
             store::deployments::add_traffic_sample(&mut *tx, d.id, now, seen.green_weight).await?;
         }
-        let mut ids = Vec::new();
-        for (kind, detail_value, created_at) in events {
-            ids.push(
-                store::events::append(
-                    &mut *tx,
-                    &NewEvent {
-                        environment_id: Some(d.environment_id),
-                        deployment_id: Some(d.id),
-                        actor,
-                        kind,
-                        detail: detail(detail_value),
-                        created_at,
-                    },
-                )
-                .await?,
-            );
-        }
+        let ids = append_deployment_events(&mut tx, d, actor, events).await?;
         tx.commit().await?;
-        self.changed();
         self.notifications_committed();
-        for event_id in ids {
-            let _ = self.deployment_changes.send(DeploymentChanged {
-                deployment_id: d.id,
-                event_id,
-            });
-        }
+        self.announce(d.id, ids);
         if let Some(approval_id) = decided_approval
             && let Err(e) = self.apply_approval(approval_id).await
         {
@@ -1152,6 +1131,17 @@ impl App {
         .await
     }
 
+    /// Tells the pages and streams that the deployment changed, event by event.
+    pub(super) fn announce(&self, deployment_id: i64, event_ids: Vec<i64>) {
+        self.changed();
+        for event_id in event_ids {
+            let _ = self.deployment_changes.send(DeploymentChanged {
+                deployment_id,
+                event_id,
+            });
+        }
+    }
+
     pub fn subscribe_deployment_changes(
         &self,
     ) -> tokio::sync::broadcast::Receiver<DeploymentChanged> {
@@ -1176,6 +1166,28 @@ impl App {
     }
 }
 
+/// Appends a deployment's events (kind, detail, when) by `actor`; their ids.
+pub(super) async fn append_deployment_events(
+    tx: &mut sqlx::SqliteConnection,
+    d: &DeploymentRow,
+    actor: &str,
+    events: Vec<(&str, serde_json::Value, i64)>,
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::new();
+    for (kind, detail_value, created_at) in events {
+        let event = NewEvent {
+            environment_id: Some(d.environment_id),
+            deployment_id: Some(d.id),
+            actor,
+            kind,
+            detail: detail(detail_value),
+            created_at,
+        };
+        ids.push(store::events::append(&mut *tx, &event).await?);
+    }
+    Ok(ids)
+}
+
 /// The notification a deployment's end deserves, if it ended.
 fn outcome_notification(d: &DeploymentRow, seen: &Observation) -> Option<(&'static str, String)> {
     let what = format!("{} {}", d.environment, d.version);
@@ -1188,9 +1200,16 @@ fn outcome_notification(d: &DeploymentRow, seen: &Observation) -> Option<(&'stat
             "deployment.succeeded",
             format!("{what} is live: production traffic is on the {new}"),
         )),
+        // The controller's reason names what stopped it (an alarm, say).
         DeploymentStatus::Failed | DeploymentStatus::Stopped if seen.rolled_back => Some((
             "deployment.rolled_back",
-            format!("{what} was rolled back: production traffic is on the {old}"),
+            format!(
+                "{what} was rolled back: production traffic is on the {old}{}",
+                seen.error
+                    .as_ref()
+                    .map(|(_, m)| format!(" ({m})"))
+                    .unwrap_or_default()
+            ),
         )),
         DeploymentStatus::Failed | DeploymentStatus::Stopped => Some((
             "deployment.failed",

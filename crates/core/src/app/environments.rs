@@ -4,7 +4,7 @@ use super::{Actor, App, Error, Result, detail};
 use crate::store::{self, environments::EnvironmentRow, events::NewEvent};
 use serde_json::json;
 use switchyard_domain::FieldError;
-use switchyard_domain::environment::NewEnvironment;
+use switchyard_domain::environment::{AlarmSettings, AlarmsSpec, NewEnvironment};
 use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
 use switchyard_domain::user::Role;
 
@@ -16,6 +16,8 @@ pub struct EnvironmentChange {
     pub controller: Option<DeploymentController>,
     /// Replaces an ECS environment's settings.
     pub ecs_deployment: Option<EcsDeploymentSettings>,
+    /// Changes the alarm settings (the parts given).
+    pub alarms: Option<AlarmsSpec>,
 }
 
 impl EnvironmentRow {
@@ -30,6 +32,14 @@ impl EnvironmentRow {
             )?)),
             (DeploymentController::Ecs, None) => Ok(Some(EcsDeploymentSettings::default())),
         }
+    }
+
+    /// The CloudWatch alarm settings, parsed from what the store keeps.
+    pub fn alarm_settings(&self) -> Result<AlarmSettings> {
+        Ok(match &self.alarms {
+            Some(spec) => AlarmSettings::parse(&spec.0, AlarmSettings::default(), "alarms")?,
+            None => AlarmSettings::default(),
+        })
     }
 
     /// Refuses what only a CodeDeploy environment can do (the AWS stack's
@@ -95,6 +105,7 @@ impl App {
             aws_profile: new.aws_profile.as_ref().map(|p| p.as_str()),
             deployment_controller: new.controller(),
             ecs_deployment: ecs_spec.as_ref(),
+            alarms: &new.alarms.spec(),
         };
         let mut tx = self.store.begin().await?;
         let environment = store::environments::insert(&mut *tx, &row)
@@ -140,12 +151,25 @@ impl App {
     ) -> Result<super::release_policies::PolicyView> {
         actor.require(Role::Admin, "changing environments")?;
         let now = store::now_millis();
+        // Checked, then applied to the stack's alarms, before anything is stored.
+        let alarms = match &change.alarms {
+            Some(spec) => {
+                let env = find_environment(self.store.reader(), name).await?;
+                let settings = AlarmSettings::parse(spec, env.alarm_settings()?, "alarms")?;
+                self.apply_alarm_settings(&env, settings).await?;
+                Some(settings)
+            }
+            None => None,
+        };
         let mut tx = self.store.begin().await?;
         let env = find_environment(&mut *tx, name).await?;
         super::release_policies::write_policy(&mut tx, env.id, &change.policy, &actor.name, now)
             .await?;
         if change.controller.is_some() || change.ecs_deployment.is_some() {
             write_deployment_settings(&mut tx, &env, change, &actor.name, now).await?;
+        }
+        if let Some(settings) = alarms {
+            write_alarm_settings(&mut tx, &env, settings, &actor.name, now).await?;
         }
         tx.commit().await?;
         self.changed();
@@ -250,6 +274,31 @@ async fn write_deployment_settings(
             actor,
             kind: "environment.deployment_settings_changed",
             detail: detail(json!({"controller": controller.as_str(), "ecs_deployment": spec})),
+            created_at: now,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Stores alarm settings, with their audit event.
+async fn write_alarm_settings(
+    tx: &mut sqlx::SqliteConnection,
+    env: &EnvironmentRow,
+    settings: AlarmSettings,
+    actor: &str,
+    now: i64,
+) -> Result<()> {
+    let spec = settings.spec();
+    store::environments::set_alarms(&mut *tx, env.id, &spec).await?;
+    store::events::append(
+        &mut *tx,
+        &NewEvent {
+            environment_id: Some(env.id),
+            deployment_id: None,
+            actor,
+            kind: "environment.alarms_changed",
+            detail: detail(json!({"alarms": spec, "summary": settings.to_string()})),
             created_at: now,
         },
     )

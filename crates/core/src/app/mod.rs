@@ -8,6 +8,7 @@ pub mod aws;
 pub mod deployments;
 pub mod environments;
 pub mod events;
+pub mod guards;
 pub mod migrations;
 pub mod notifications;
 pub mod pipelines;

@@ -96,7 +96,7 @@ impl App {
                 &cloud,
                 service.cluster,
                 service.service,
-                native::deployment_configuration(&settings),
+                native::deployment_configuration(&settings, &self.guard_alarms(env).await?),
                 self.traffic_routing(env).await?.as_ref(),
             )
             .await?;

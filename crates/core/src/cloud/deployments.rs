@@ -20,6 +20,8 @@ impl std::fmt::Display for CloudError {
     }
 }
 
+impl std::error::Error for CloudError {}
+
 /// A value the cloud sent that we have no name for (a status AWS added,
 /// say): an error that names it, rather than a guess at what it means.
 impl From<switchyard_domain::Invalid> for CloudError {

@@ -1,11 +1,14 @@
-//! The only code that talks to AWS: the ECS, CodeDeploy and CodePipeline
-//! clients, built from aws-config (CodeDeploy deployments in `deployments`,
-//! ECS-native ones in `service_deployments`). Real AWS and the local cloud
+//! The only code that talks to AWS: the ECS, CodeDeploy, CodePipeline and
+//! CloudWatch clients, built from aws-config (CodeDeploy deployments in
+//! `deployments`, ECS-native ones in `service_deployments`, the alarms that
+//! guard both and the metrics they watch in `alarms` and `metrics`). Real AWS and the local cloud
 //! take the same path; only the endpoint and credentials differ.
 
+pub mod alarms;
 pub mod check;
 pub mod deployments;
 pub mod local_ecr;
+pub mod metrics;
 pub mod pipelines;
 pub mod service_deployments;
 pub mod tasks;
@@ -18,6 +21,7 @@ pub struct Cloud {
     pub ecs: aws_sdk_ecs::Client,
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub codepipeline: aws_sdk_codepipeline::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// The region the control plane asks the local cloud for (it answers in
@@ -69,6 +73,7 @@ impl Cloud {
             ecs: aws_sdk_ecs::Client::new(config),
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             codepipeline: aws_sdk_codepipeline::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
         }
     }
 }

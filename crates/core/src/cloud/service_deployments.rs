@@ -19,9 +19,23 @@ pub const DESCRIBE_BATCH: usize = 20;
 
 /// The `deploymentConfiguration` switchyard sends with every UpdateService:
 /// the strategy, the bake time and one PAUSE hook per gate.
-pub fn deployment_configuration(settings: &EcsDeploymentSettings) -> ecs::DeploymentConfiguration {
+/// `alarms`: the CloudWatch alarms that stop and roll back a deployment;
+/// none turns ECS's alarm watching off.
+pub fn deployment_configuration(
+    settings: &EcsDeploymentSettings,
+    alarms: &[String],
+) -> ecs::DeploymentConfiguration {
+    let watch = !alarms.is_empty();
     let mut config = ecs::DeploymentConfiguration::builder()
         .bake_time_in_minutes(settings.bake_time_minutes as i32)
+        .alarms(
+            ecs::DeploymentAlarms::builder()
+                .set_alarm_names(Some(alarms.to_vec()))
+                .enable(watch)
+                .rollback(watch)
+                .build()
+                .expect("alarm names, enable and rollback are set"),
+        )
         .set_lifecycle_hooks(Some(settings.gates.iter().map(pause_hook).collect()));
     config = match settings.strategy {
         Strategy::BlueGreen => config.strategy(ecs::DeploymentStrategy::BlueGreen),
@@ -399,4 +413,26 @@ pub async fn target_task_definition(cloud: &Cloud, arn: &str) -> Result<String, 
         .and_then(|r| r.task_definition())
         .map(str::to_owned)
         .ok_or_else(|| missing("DescribeServiceRevisions"))
+}
+
+/// The target group a service revision serves, as its resolved
+/// configuration says (green's, for the target revision).
+pub async fn revision_target_group(
+    cloud: &Cloud,
+    revision_arn: &str,
+) -> Result<Option<String>, CloudError> {
+    let revisions = cloud
+        .ecs
+        .describe_service_revisions()
+        .service_revision_arns(revision_arn)
+        .send()
+        .await
+        .map_err(cloud_error)?;
+    Ok(revisions
+        .service_revisions()
+        .first()
+        .and_then(|r| r.resolved_configuration())
+        .and_then(|c| c.load_balancers().first())
+        .and_then(|lb| lb.target_group_arn())
+        .map(str::to_owned))
 }

@@ -8,13 +8,14 @@
 
 use super::{Log, StackOutputs, resource_name};
 use crate::cloud::pipelines::{self as cloud_pipelines, DeployAction, PipelineDeclaration};
-use crate::cloud::{Cloud, describe, local_ecr};
+use crate::cloud::{Cloud, alarms, describe, local_ecr};
 use crate::store::environments::EnvironmentRow;
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_codedeploy::types as cd;
 use aws_sdk_ecs::types as ecs;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use switchyard_domain::environment::{self, Dimension};
 use switchyard_domain::pipeline::SourceSettings;
 use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
 
@@ -110,6 +111,8 @@ pub async fn provision(
     out.test_url = lb.test_url.clone();
     out.prod_listener_arn = lb.production_listener_arn.clone();
     out.test_listener_arn = lb.test_listener_arn.clone();
+    set_dimensions(&mut out, &lb);
+    guard_alarms(target.cloud, env, &mut out, log).await?;
 
     log.line(format!("ECS cluster {}", out.cluster)).await;
     target
@@ -292,7 +295,10 @@ async fn create_service(
         ),
         Some(settings) => {
             service = service.deployment_configuration(
-                crate::cloud::service_deployments::deployment_configuration(&settings),
+                crate::cloud::service_deployments::deployment_configuration(
+                    &settings,
+                    &out.alarm_names,
+                ),
             );
             (
                 ecs::DeploymentControllerType::Ecs,
@@ -352,6 +358,8 @@ pub async fn migrate_to_ecs(
     let mut out = names(env);
     let lb_name = resource_name(&env.name, "", 32);
     let lb = load_balancer(target, &lb_name, &out.target_groups, &env.health_check_path).await?;
+    set_dimensions(&mut out, &lb);
+    guard_alarms(target.cloud, env, &mut out, log).await?;
     let service = service(target, &out)
         .await?
         .with_context(|| format!("the ECS service {} does not exist", out.service))?;
@@ -392,6 +400,7 @@ pub async fn migrate_to_ecs(
         )
         .deployment_configuration(crate::cloud::service_deployments::deployment_configuration(
             settings,
+            &out.alarm_names,
         ))
         .load_balancers(routed_load_balancer(env, &lb, serving, alternate))
         .send()
@@ -434,6 +443,7 @@ pub async fn migrate_to_ecs(
 /// stack needs it (the local cloud has no ELB API; this is its own).
 #[derive(Debug, serde::Deserialize)]
 struct LocalLoadBalancer {
+    arn: String,
     production_url: String,
     test_url: String,
     production_listener_arn: String,
@@ -539,18 +549,12 @@ async fn codedeploy(cloud: &Cloud, env: &EnvironmentRow, out: &StackOutputs) -> 
         .send()
         .await;
     if group.is_ok() {
-        return Ok(());
+        return rollback_on_alarms(cloud, env, out).await;
     }
     let mut ready = cd::DeploymentReadyOption::builder()
         .action_on_timeout(cd::DeploymentReadyAction::from(env.ready_action.as_aws()));
     if let Some(minutes) = env.ready_wait_minutes {
         ready = ready.wait_time_in_minutes(minutes as i32);
-    }
-    let mut rollback = cd::AutoRollbackConfiguration::builder().enabled(env.auto_rollback);
-    if env.auto_rollback {
-        rollback = rollback
-            .events(cd::AutoRollbackEvent::DeploymentFailure)
-            .events(cd::AutoRollbackEvent::DeploymentStopOnRequest);
     }
     cloud
         .codedeploy
@@ -609,10 +613,107 @@ async fn codedeploy(cloud: &Cloud, env: &EnvironmentRow, out: &StackOutputs) -> 
                 )
                 .build(),
         )
-        .auto_rollback_configuration(rollback.build())
+        .auto_rollback_configuration(auto_rollback(env, out))
+        .alarm_configuration(alarm_configuration(out))
         .send()
         .await
         .map_err(|e| anyhow!(describe(&e)))?;
+    Ok(())
+}
+
+/// The group's automatic rollback: on failure and on a stop, and on an
+/// alarm when the stack has alarms.
+fn auto_rollback(env: &EnvironmentRow, out: &StackOutputs) -> cd::AutoRollbackConfiguration {
+    let mut rollback = cd::AutoRollbackConfiguration::builder().enabled(env.auto_rollback);
+    if env.auto_rollback {
+        rollback = rollback
+            .events(cd::AutoRollbackEvent::DeploymentFailure)
+            .events(cd::AutoRollbackEvent::DeploymentStopOnRequest);
+        if !out.alarm_names.is_empty() {
+            rollback = rollback.events(cd::AutoRollbackEvent::DeploymentStopOnAlarm);
+        }
+    }
+    rollback.build()
+}
+
+/// The group's alarms, which stop a deployment in progress (none: off).
+fn alarm_configuration(out: &StackOutputs) -> cd::AlarmConfiguration {
+    cd::AlarmConfiguration::builder()
+        .enabled(!out.alarm_names.is_empty())
+        .set_alarms(Some(
+            out.alarm_names
+                .iter()
+                .map(|name| cd::Alarm::builder().name(name).build())
+                .collect(),
+        ))
+        .build()
+}
+
+/// Points an existing deployment group at the stack's alarms (or none).
+pub(crate) async fn rollback_on_alarms(
+    cloud: &Cloud,
+    env: &EnvironmentRow,
+    out: &StackOutputs,
+) -> anyhow::Result<()> {
+    cloud
+        .codedeploy
+        .update_deployment_group()
+        .application_name(&out.codedeploy_application)
+        .current_deployment_group_name(&out.deployment_group)
+        .auto_rollback_configuration(auto_rollback(env, out))
+        .alarm_configuration(alarm_configuration(out))
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))?;
+    Ok(())
+}
+
+/// The metric dimensions of the stack's load balancer and target groups.
+fn set_dimensions(out: &mut StackOutputs, lb: &LocalLoadBalancer) {
+    out.load_balancer_dimension = Dimension::of_arn("LoadBalancer", &lb.arn).value;
+    out.target_group_dimensions = lb
+        .target_groups
+        .iter()
+        .map(|tg| Dimension::of_arn("TargetGroup", &tg.arn).value)
+        .collect();
+}
+
+/// The AWS stack's alarms, with the environment's thresholds, when its
+/// settings turn them on; deleted when they turn them off. Sets their names.
+pub(crate) async fn guard_alarms(
+    cloud: &Cloud,
+    env: &EnvironmentRow,
+    out: &mut StackOutputs,
+    log: &mut impl Log,
+) -> anyhow::Result<()> {
+    let settings = env.alarm_settings()?;
+    let load_balancer = Dimension {
+        name: "LoadBalancer",
+        value: out.load_balancer_dimension.clone(),
+    };
+    let groups: Vec<(String, Dimension)> = out
+        .target_groups
+        .iter()
+        .zip(&out.target_group_dimensions)
+        .map(|(name, value)| {
+            let dimension = Dimension {
+                name: "TargetGroup",
+                value: value.clone(),
+            };
+            (name.clone(), dimension)
+        })
+        .collect();
+    let specs = environment::guard_alarms(&env.name, &settings, &load_balancer, &groups);
+    let names: Vec<String> = specs.iter().map(|a| a.name.clone()).collect();
+    if settings.enabled {
+        log.line(format!("CloudWatch alarms {}", names.join(", ")))
+            .await;
+        alarms::put(cloud, &specs).await?;
+        out.alarm_names = names;
+    } else {
+        alarms::delete(cloud, &names).await?;
+        out.alarm_names.clear();
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use sqlx::types::Json;
 use sqlx::{FromRow, SqliteExecutor};
 use std::collections::BTreeMap;
-use switchyard_domain::environment::{Platform, ReadyAction};
+use switchyard_domain::environment::{AlarmsSpec, Platform, ReadyAction};
 use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSpec};
 
 #[derive(Debug, Clone, FromRow)]
@@ -39,13 +39,15 @@ pub struct EnvironmentRow {
     pub deployment_controller: DeploymentController,
     /// The ECS controller's settings (with `DeploymentController::Ecs`).
     pub ecs_deployment: Option<Json<EcsDeploymentSpec>>,
+    /// The CloudWatch alarm settings (NULL: the defaults).
+    pub alarms: Option<Json<AlarmsSpec>>,
 }
 
 const COLUMNS: &str = "id, name, platform, region, cluster, service, codedeploy_application, \
      deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at, \
      container_name, container_port, health_check_path, desired_count, deployment_config, \
      ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url, hooks, aws_profile, \
-     deployment_controller, ecs_deployment";
+     deployment_controller, ecs_deployment, alarms";
 
 /// The column values of a new environment.
 #[derive(Debug, Clone)]
@@ -75,6 +77,7 @@ pub struct NewEnvironmentRow<'a> {
     pub aws_profile: Option<&'a str>,
     pub deployment_controller: DeploymentController,
     pub ecs_deployment: Option<&'a EcsDeploymentSpec>,
+    pub alarms: &'a AlarmsSpec,
 }
 
 pub async fn insert(
@@ -86,8 +89,8 @@ pub async fn insert(
              deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at,
              container_name, container_port, health_check_path, desired_count, deployment_config,
              ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, hooks,
-             aws_profile, deployment_controller, ecs_deployment)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             aws_profile, deployment_controller, ecs_deployment, alarms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          RETURNING {COLUMNS}"
     ))
     .bind(row.name)
@@ -115,6 +118,7 @@ pub async fn insert(
     .bind(row.aws_profile)
     .bind(row.deployment_controller)
     .bind(row.ecs_deployment.map(Json))
+    .bind(Json(row.alarms))
     .fetch_one(db)
     .await
 }
@@ -175,6 +179,20 @@ pub async fn set_deployment_controller(
     .execute(db)
     .await
     .map(|_| ())
+}
+
+/// Sets the CloudWatch alarm settings.
+pub async fn set_alarms(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    alarms: &AlarmsSpec,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE environments SET alarms = ? WHERE id = ?")
+        .bind(Json(alarms))
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
 }
 
 /// The cloud resources and URLs a provisioned stack fills in (or clears,

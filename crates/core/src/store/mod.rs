@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod deployments;
 pub mod environments;
 pub mod events;
+pub mod guards;
 pub mod inline_reader;
 pub mod notifications;
 pub mod pipeline_runs;

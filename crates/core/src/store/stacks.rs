@@ -89,6 +89,20 @@ pub async fn finish(
     .map(|_| ())
 }
 
+/// Replaces a ready stack's outputs (a setting changed what it has).
+pub async fn set_outputs(
+    db: impl SqliteExecutor<'_>,
+    environment_id: i64,
+    outputs: &Map<String, Value>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE stacks SET outputs = ? WHERE environment_id = ?")
+        .bind(Json(outputs))
+        .bind(environment_id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
 /// Marks operations that a stopped server left running as failed; returns
 /// the environments affected.
 pub async fn fail_interrupted(

@@ -7,6 +7,8 @@
 //! Team decisions the cloud has not taken yet are handed over again until
 //! it does.
 
+mod guards;
+
 use crate::app::App;
 use crate::app::tracking::Tracked;
 use crate::cloud::deployments as cloud_deployments;
@@ -21,6 +23,8 @@ pub struct Tracker {
     polling: Mutex<HashSet<i64>>,
     polling_runs: Mutex<HashSet<i64>>,
     native: Mutex<NativeDeployments>,
+    /// Deployments whose alarms and metrics a watcher reads.
+    guarding: Mutex<HashSet<i64>>,
 }
 
 /// The service deployments the one native poller follows.
@@ -56,6 +60,7 @@ impl Tracker {
             polling: Mutex::default(),
             polling_runs: Mutex::default(),
             native: Mutex::default(),
+            guarding: Mutex::default(),
         });
         match requests {
             Some(mut requests) => {
@@ -185,6 +190,7 @@ impl Tracker {
 
     /// Starts polling a deployment unless it is polled already.
     pub fn track(self: &Arc<Self>, deployment_id: i64) {
+        self.guard(deployment_id);
         if !self
             .polling
             .lock()

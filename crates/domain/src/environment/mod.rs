@@ -1,8 +1,10 @@
 //! Environments: their names, platform, region and the cloud resources they drive.
 
+mod alarms;
 mod aws;
 mod stack;
 
+pub use alarms::*;
 pub use aws::*;
 pub use stack::*;
 
@@ -88,6 +90,8 @@ pub struct NewEnvironment {
     pub aws_profile: Option<AwsProfile>,
     /// With ECS as the deployment controller, its settings; `None`: CodeDeploy.
     pub ecs_deployment: Option<EcsDeploymentSettings>,
+    /// The CloudWatch alarms that guard its deployments.
+    pub alarms: AlarmSettings,
 }
 
 impl NewEnvironment {
@@ -115,6 +119,7 @@ impl NewEnvironment {
             hooks: LifecycleHooks::default(),
             aws_profile: None,
             ecs_deployment: None,
+            alarms: AlarmSettings::default(),
         })
     }
 

@@ -308,6 +308,12 @@ pub struct StackOutputs {
     pub test_listener_rule_arn: String,
     pub alternate_target_group_arn: String,
     pub ecs_infrastructure_role_arn: String,
+    /// The CloudWatch alarms that stop a deployment (empty: none).
+    pub alarm_names: Vec<String>,
+    /// The `LoadBalancer` and `TargetGroup` metric dimensions of the stack's
+    /// load balancer and its target groups (in `target_groups` order).
+    pub load_balancer_dimension: String,
+    pub target_group_dimensions: Vec<String>,
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, Sse};
 use std::convert::Infallible;
 use switchyard_api::deployments::{
-    ContinueBody, Deployment, DeploymentError, DeploymentList, EnvironmentRollbackBody,
-    LifecycleEvent, LifecycleHook, ReleaseRef, ScheduleStep, StartDeploymentBody, TaskSet,
-    TaskSets, TrafficSample, Wait,
+    AlarmStateChange, ContinueBody, Deployment, DeploymentAlarm, DeploymentError, DeploymentList,
+    EnvironmentRollbackBody, LifecycleEvent, LifecycleHook, ReleaseRef, ScheduleStep,
+    StartDeploymentBody, TaskSet, TaskSets, TrafficSample, Wait,
 };
 use switchyard_core::app::deployments::StartDeployment;
 use switchyard_core::app::views::planned_steps;
@@ -34,7 +34,11 @@ fn parse_config(name: Option<&str>) -> Result<Option<String>, Error> {
 }
 
 /// A deployment as the API shows it, with its traffic samples.
-fn deployment_json(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
+fn deployment_json(
+    d: DeploymentRow,
+    samples: Vec<(i64, f64)>,
+    alarms: Vec<switchyard_domain::environment::DeploymentAlarm>,
+) -> Deployment {
     let lifecycle = &d.lifecycle.0;
     let task_sets = &d.task_sets.0;
     let finished = d.status.is_terminal();
@@ -120,6 +124,23 @@ fn deployment_json(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
             code,
             message: d.error_message.unwrap_or_default(),
         }),
+        alarms: alarms
+            .into_iter()
+            .map(|a| DeploymentAlarm {
+                name: a.name,
+                state: a.state.to_string(),
+                stopped_deployment: a.stopped_deployment,
+                history: a
+                    .history
+                    .into_iter()
+                    .map(|c| AlarmStateChange {
+                        at: timestamp(c.at),
+                        state: c.state.to_string(),
+                        reason: c.reason,
+                    })
+                    .collect(),
+            })
+            .collect(),
         created_by: d.created_by,
         created_at: timestamp(d.created_at),
         updated_at: timestamp(d.updated_at),
@@ -129,7 +150,8 @@ fn deployment_json(d: DeploymentRow, samples: Vec<(i64, f64)>) -> Deployment {
 
 async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
     let samples = state.app.traffic_samples(d.id).await?;
-    Ok(deployment_json(d, samples))
+    let (alarms, _) = state.app.deployment_guards(d.id).await?;
+    Ok(deployment_json(d, samples, alarms))
 }
 
 /// Start a blue/green deployment (deployer). An `Idempotency-Key` header

@@ -16,9 +16,9 @@ use switchyard_api::release_policies::{ApprovalPolicyBody, ShownNotification, So
 use switchyard_core::app::release_policies::{PolicyChange, PolicyView};
 use switchyard_core::store::environments::EnvironmentRow;
 use switchyard_domain::environment::{
-    AwsProfile, AwsRegion, CloudResources, CloudResourcesInput, ContainerInput, ContainerSettings,
-    DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName, LifecycleHooks, NewEnvironment,
-    Platform,
+    AlarmSettings, AwsProfile, AwsRegion, CloudResources, CloudResourcesInput, ContainerInput,
+    ContainerSettings, DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName,
+    LifecycleHooks, NewEnvironment, Platform,
 };
 use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
 use switchyard_domain::{FieldError, ForField};
@@ -85,6 +85,9 @@ fn parse_new_environment(body: &CreateEnvironment) -> Result<NewEnvironment, Err
     new.deployment_group = deployment_group;
     new.hooks = hooks;
     new.ecs_deployment = parse_ecs_deployment(body)?;
+    if let Some(spec) = &body.alarms {
+        new.alarms = AlarmSettings::parse(spec, AlarmSettings::default(), "alarms")?;
+    }
     Ok(new)
 }
 
@@ -132,6 +135,7 @@ fn parse_ecs_deployment(body: &CreateEnvironment) -> Result<Option<EcsDeployment
 
 /// An environment as the API shows it, with its release policy.
 pub fn environment_json(row: EnvironmentRow, policy: PolicyView) -> Environment {
+    let alarms = row.alarm_settings().unwrap_or_default().spec();
     Environment {
         name: row.name,
         platform: row.platform.to_string(),
@@ -153,6 +157,7 @@ pub fn environment_json(row: EnvironmentRow, policy: PolicyView) -> Environment 
             desired_count: Some(row.desired_count),
         },
         controller: row.deployment_controller.to_string(),
+        alarms,
         ecs_deployment: row.ecs_deployment.map(|spec| spec.0),
         deployment_group: DeploymentGroup {
             deployment_config: row.deployment_config,

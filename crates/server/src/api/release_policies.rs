@@ -103,6 +103,7 @@ pub async fn change(
             .as_ref()
             .map(|spec| EcsDeploymentSettings::parse(spec, "ecs_deployment"))
             .transpose()?,
+        alarms: body.alarms.clone(),
     };
     let policy = state.app.change_environment(&actor, &name, &change).await?;
     let env = state.app.environment(&actor, &name).await?;

@@ -8,6 +8,7 @@ use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::path::Path;
+use switchyard_domain::environment::Dimension;
 
 /// What an operation needs: where the stack lives and how to reach AWS.
 pub struct Target<'a> {
@@ -266,16 +267,18 @@ pub(super) fn map_outputs(all: &Map<String, Value>) -> Provisioned {
             .unwrap_or_default()
             .to_owned()
     };
-    let target_groups = all
-        .get("target_group_names")
-        .and_then(|o| o["value"].as_array())
-        .map(|names| {
-            names
-                .iter()
-                .filter_map(|n| n.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let list = |name: &str| -> Vec<String> {
+        all.get(name)
+            .and_then(|o| o["value"].as_array())
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let load_balancer = text("load_balancer_arn");
     let outputs = StackOutputs {
         prod_url: text("prod_url"),
         test_url: text("test_url"),
@@ -285,7 +288,7 @@ pub(super) fn map_outputs(all: &Map<String, Value>) -> Provisioned {
         deployment_group: text("codedeploy_deployment_group_name"),
         prod_listener_arn: text("prod_listener_arn"),
         test_listener_arn: text("test_listener_arn"),
-        target_groups,
+        target_groups: list("target_group_names"),
         task_definition_family: text("task_definition_family"),
         repository_uri: text("ecr_repository_url"),
         pipeline: text("pipeline_name"),
@@ -293,6 +296,16 @@ pub(super) fn map_outputs(all: &Map<String, Value>) -> Provisioned {
         test_listener_rule_arn: text("test_listener_rule_arn"),
         alternate_target_group_arn: text("alternate_target_group_arn"),
         ecs_infrastructure_role_arn: text("ecs_infrastructure_role_arn"),
+        alarm_names: list("alarm_names"),
+        load_balancer_dimension: if load_balancer.is_empty() {
+            String::new()
+        } else {
+            Dimension::of_arn("LoadBalancer", &load_balancer).value
+        },
+        target_group_dimensions: list("target_group_arns")
+            .iter()
+            .map(|arn| Dimension::of_arn("TargetGroup", arn).value)
+            .collect(),
     };
     let terraform_outputs = all
         .iter()

@@ -239,6 +239,7 @@ fn aws_environment(controller: DeploymentController) -> EnvironmentRow {
         aws_profile: None,
         deployment_controller: controller,
         ecs_deployment: None,
+        alarms: None,
     }
 }
 
@@ -373,4 +374,32 @@ fn the_cli_config_uses_the_mirror_and_a_cache_of_our_own() {
             .contains("holds no providers")
     );
     assert_eq!(hcl_string(Path::new("/a/${b}")), "\"/a/$${b}\"");
+}
+
+#[test]
+fn alarm_outputs_give_the_alarms_and_the_metric_dimensions() {
+    let all = json!({
+        "alarm_names": {"sensitive": false, "value": ["shop-target-5xx", "shop-blue-unhealthy-hosts"]},
+        "load_balancer_arn": {"sensitive": false, "value":
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/shop/50dc6c495c0c9188"},
+        "target_group_names": {"sensitive": false, "value": ["shop-blue", "shop-green"]},
+        "target_group_arns": {"sensitive": false, "value": [
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-blue/1",
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-green/2",
+        ]},
+    });
+    let outputs = map_outputs(all.as_object().unwrap()).outputs;
+    assert_eq!(
+        outputs.alarm_names,
+        ["shop-target-5xx", "shop-blue-unhealthy-hosts"]
+    );
+    assert_eq!(outputs.load_balancer_dimension, "app/shop/50dc6c495c0c9188");
+    assert_eq!(
+        outputs.target_group_dimensions,
+        ["targetgroup/shop-blue/1", "targetgroup/shop-green/2"]
+    );
+    assert_eq!(outputs.target_groups, ["shop-blue", "shop-green"]);
+    // A stack from before these outputs: no alarms to read.
+    let none = map_outputs(json!({}).as_object().unwrap()).outputs;
+    assert!(none.alarm_names.is_empty() && none.load_balancer_dimension.is_empty());
 }

@@ -74,6 +74,14 @@ pub const FROM_ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("auto_rollback", "the environment's auto_rollback"),
     ("deployment_controller", "the environment's controller"),
+    (
+        "alarm_5xx_threshold",
+        "the environment's alarms.target_5xx_threshold",
+    ),
+    (
+        "alarm_unhealthy_hosts_threshold",
+        "the environment's alarms.unhealthy_hosts_threshold",
+    ),
     ("aws_endpoint_url", "the server's --aws-endpoint-url"),
 ];
 
@@ -165,6 +173,15 @@ pub fn environment_variables(env: &EnvironmentRow, endpoint: Option<&str>) -> Ma
     vars.insert(
         "deployment_controller".into(),
         json!(env.deployment_controller.ecs_type()),
+    );
+    let alarms = env.alarm_settings().unwrap_or_default();
+    vars.insert(
+        "alarm_5xx_threshold".into(),
+        json!(alarms.target_5xx_threshold),
+    );
+    vars.insert(
+        "alarm_unhealthy_hosts_threshold".into(),
+        json!(alarms.unhealthy_hosts_threshold),
     );
     if let Some(endpoint) = endpoint {
         vars.insert("aws_endpoint_url".into(), json!(endpoint));
