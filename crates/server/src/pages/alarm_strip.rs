@@ -81,19 +81,26 @@ pub struct Segment {
 
 /// The states an alarm went through between `start` and `end`. Before its
 /// first change in the range it was in the state of the change before
-/// the range, else (nothing known) insufficient data. Changes to the state
+/// the range, else (nothing known) insufficient data; an alarm without any
+/// change in its history was in its `current` state all along (the core
+/// keeps the history from the deployment's start). Changes to the state
 /// it already had extend the band.
-pub fn segments(changes: &[AlarmChange], start: i64, end: i64) -> Vec<Segment> {
+pub fn segments(
+    changes: &[AlarmChange],
+    current: AlarmState,
+    start: i64,
+    end: i64,
+) -> Vec<Segment> {
     if end <= start {
         return Vec::new();
     }
     let mut sorted: Vec<&AlarmChange> = changes.iter().collect();
     sorted.sort_by_key(|c| c.at_ms);
-    let before = sorted
-        .iter()
-        .rev()
-        .find(|c| c.at_ms <= start)
-        .map_or(AlarmState::InsufficientData, |c| c.state);
+    let before = match sorted.iter().rev().find(|c| c.at_ms <= start) {
+        Some(c) => c.state,
+        None if sorted.is_empty() => current,
+        None => AlarmState::InsufficientData,
+    };
     let mut out = vec![Segment {
         from: start,
         to: end,
@@ -171,7 +178,7 @@ fn offset(at: i64, start: i64) -> String {
 }
 
 fn view(track: &AlarmTrack, input: &StripInput<'_>, axis: &TimeAxis) -> AlarmView {
-    let bands = segments(&track.changes, input.start, input.end)
+    let bands = segments(&track.changes, track.state, input.start, input.end)
         .into_iter()
         .map(|s| {
             let x = axis.x(s.from);
@@ -262,12 +269,21 @@ mod tests {
     }
 
     #[test]
-    fn without_history_the_state_is_insufficient_data() {
+    fn without_history_the_state_is_the_current_one_all_along() {
+        assert_eq!(segments(&[], Ok, 1_000, 5_000), [seg(1_000, 5_000, Ok)]);
+        assert_eq!(segments(&[], Alarm, 5_000, 5_000), []);
+    }
+
+    #[test]
+    fn before_the_first_change_in_the_range_nothing_is_known() {
+        let changes = [change(3_000, Alarm)];
         assert_eq!(
-            segments(&[], 1_000, 5_000),
-            [seg(1_000, 5_000, InsufficientData)]
+            segments(&changes, Alarm, 1_000, 5_000),
+            [
+                seg(1_000, 3_000, InsufficientData),
+                seg(3_000, 5_000, Alarm)
+            ]
         );
-        assert_eq!(segments(&[], 5_000, 5_000), []);
     }
 
     #[test]
@@ -280,7 +296,7 @@ mod tests {
             change(100, InsufficientData),
         ];
         assert_eq!(
-            segments(&changes, 1_000, 8_000),
+            segments(&changes, Ok, 1_000, 8_000),
             [seg(1_000, 4_000, Ok), seg(4_000, 8_000, Alarm)]
         );
     }
@@ -294,7 +310,7 @@ mod tests {
             change(4_500, Alarm),
         ];
         assert_eq!(
-            segments(&changes, 1_000, 6_000),
+            segments(&changes, Alarm, 1_000, 6_000),
             [
                 seg(1_000, 2_000, InsufficientData),
                 seg(2_000, 4_000, Ok),
