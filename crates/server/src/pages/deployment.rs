@@ -3,12 +3,12 @@
 //! viewer may take; `/deployments/{id}/live` is the part of it app.js swaps
 //! in as SSE events arrive.
 
-use super::alarm_strip::{self, AlarmTrack, Strips};
+use super::alarm_strip::{self, AlarmChange, AlarmState, AlarmTrack, Strips};
 use super::approvals::{ApprovalPanel, panel};
 use super::chart::{self, Chart};
 use super::csrf::{NoFields, SessionForm};
 use super::format::{When, duration, percent, short_commit};
-use super::metrics_chart::{self, MetricPeriod, Metrics};
+use super::metrics_chart::{self, MetricPeriod, Metrics, Side};
 use super::sessions::SignedIn;
 use super::{Chrome, PageError, html, see_other};
 use crate::AppState;
@@ -18,7 +18,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use switchyard_core::app::views::{AllowedActions, DeploymentView};
 use switchyard_core::store;
+use switchyard_core::store::guards::MetricRow;
 use switchyard_domain::deployment::{DeploymentStatus, LifecycleEventStatus};
+use switchyard_domain::environment::{AlarmState as CloudAlarmState, DeploymentAlarm};
 use switchyard_domain::service_deployment::DeploymentController;
 
 /// A CSS class for a CodeDeploy status.
@@ -131,14 +133,51 @@ pub struct Watch {
     pub alarms: Vec<AlarmTrack>,
 }
 
-/// The deployment view's CloudWatch alarms and metric periods in the
-/// panels' terms. The core's view does not carry them (yet): the panels
-/// say there are none.
-fn watch(view: &DeploymentView) -> Watch {
+/// What the core recorded of a deployment's guards (its alarms, and blue's
+/// and green's listener metrics per period) in the panels' terms.
+fn watch(view: &DeploymentView, alarms: Vec<DeploymentAlarm>, metrics: Vec<MetricRow>) -> Watch {
     Watch {
-        periods: Vec::new(),
+        periods: metrics
+            .into_iter()
+            .filter_map(|m| {
+                let side = match m.side.as_str() {
+                    "blue" => Side::Blue,
+                    "green" => Side::Green,
+                    _ => return None,
+                };
+                Some(MetricPeriod {
+                    side,
+                    start_ms: m.period_start,
+                    requests: m.requests,
+                    target_5xx: m.target_5xx,
+                    p99_seconds: m.p99_seconds,
+                })
+            })
+            .collect(),
         period_ms: cloud_minute(view),
-        alarms: Vec::new(),
+        alarms: alarms.into_iter().map(alarm_track).collect(),
+    }
+}
+
+fn alarm_track(alarm: DeploymentAlarm) -> AlarmTrack {
+    let state = |s: CloudAlarmState| match s {
+        CloudAlarmState::Ok => AlarmState::Ok,
+        CloudAlarmState::Alarm => AlarmState::Alarm,
+        CloudAlarmState::InsufficientData => AlarmState::InsufficientData,
+    };
+    AlarmTrack {
+        name: alarm.name,
+        state: state(alarm.state),
+        stopped_deployment: alarm.stopped_deployment,
+        changes: alarm
+            .history
+            .into_iter()
+            .map(|c| AlarmChange {
+                at_ms: c.at,
+                state: state(c.state),
+                reason: c.reason,
+            })
+            .collect(),
     }
 }
 
@@ -393,7 +432,12 @@ pub async fn page(
         .deployment_view(&session.actor, id, chart::COLUMNS)
         .await
         .map_err(|e| PageError::from(e).within(chrome.clone()))?;
-    let watch = watch(&view);
+    let (alarms, metrics) = state
+        .app
+        .deployment_guards(id)
+        .await
+        .map_err(|e| PageError::from(e).within(chrome.clone()))?;
+    let watch = watch(&view, alarms, metrics);
     let d = model(
         view,
         watch,
@@ -416,7 +460,8 @@ pub async fn live(
         .app
         .deployment_view(&session.actor, id, chart::COLUMNS)
         .await?;
-    let watch = watch(&view);
+    let (alarms, metrics) = state.app.deployment_guards(id).await?;
+    let watch = watch(&view, alarms, metrics);
     let d = model(
         view,
         watch,
@@ -471,8 +516,6 @@ pub async fn act(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pages::alarm_strip::{AlarmChange, AlarmState};
-    use crate::pages::metrics_chart::Side;
     use crate::pages::{NavItem, assets};
     use sqlx::types::Json;
     use switchyard_core::app::views::{ChartWindow, PlannedShift};
@@ -732,10 +775,38 @@ mod tests {
     }
 
     #[test]
-    fn the_seam_gives_a_cloud_minute_to_scale() {
+    fn the_cores_guards_become_the_panels_inputs() {
+        use switchyard_domain::environment::AlarmStateChange;
         let (mut view, _) = example();
-        assert_eq!(watch(&view).period_ms, 60_000);
+        let alarms = vec![DeploymentAlarm {
+            name: "demo-target-5xx".into(),
+            state: CloudAlarmState::Alarm,
+            stopped_deployment: true,
+            history: vec![AlarmStateChange {
+                at: T0 + MIN,
+                state: CloudAlarmState::Alarm,
+                reason: "Threshold Crossed".into(),
+            }],
+        }];
+        let metric = |side: &str| MetricRow {
+            side: side.into(),
+            period_start: T0,
+            requests: 10.0,
+            target_5xx: 1.0,
+            p99_seconds: None,
+        };
+        let metrics = vec![metric("blue"), metric("green"), metric("purple")];
+        let w = watch(&view, alarms, metrics);
+        assert_eq!(w.period_ms, 60_000);
+        let sides: Vec<_> = w.periods.iter().map(|p| p.side).collect();
+        assert_eq!(sides, [Side::Blue, Side::Green]);
+        assert_eq!(w.periods[0].start_ms, T0);
+        assert_eq!(w.alarms[0].state, AlarmState::Alarm);
+        assert!(w.alarms[0].stopped_deployment);
+        assert_eq!(w.alarms[0].changes[0].at_ms, T0 + MIN);
+        assert_eq!(w.alarms[0].changes[0].reason, "Threshold Crossed");
+        // A local cloud at --time-scale 60: a cloud minute is a second.
         view.planned.as_mut().unwrap().clock_ratio = 1.0 / 60.0;
-        assert_eq!(watch(&view).period_ms, 1_000);
+        assert_eq!(watch(&view, Vec::new(), Vec::new()).period_ms, 1_000);
     }
 }
