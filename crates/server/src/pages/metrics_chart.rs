@@ -178,6 +178,13 @@ fn points(side: Side, input: &MetricsInput<'_>, length: i64) -> Vec<Point> {
         .collect()
 }
 
+/// Whether a period's middle is on the axis. The core reads from a period
+/// before the deployment began: drawn, it would pile up on the axis's edge.
+fn on_axis(p: &Point, axis: &TimeAxis) -> bool {
+    let mid = p.mid();
+    mid >= axis.start && (mid - axis.start) as f64 <= axis.span
+}
+
 /// The drawing of one metric of one side: lines through runs of
 /// consecutive periods with a value, dots for lone ones.
 fn series(
@@ -191,6 +198,10 @@ fn series(
     let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut previous: Option<i64> = None;
     for p in points {
+        if !on_axis(p, axis) {
+            previous = None;
+            continue;
+        }
         let value = p.values.and_then(|v| v[metric]);
         // A step longer than one and a half periods skips one.
         let joined = previous.is_some_and(|s| (p.start - s) * 2 <= length * 3);
@@ -318,6 +329,7 @@ pub fn build(input: &MetricsInput<'_>) -> Metrics {
             let max = sides
                 .iter()
                 .flat_map(|(_, points)| points.iter())
+                .filter(|p| on_axis(p, &axis))
                 .filter_map(|p| p.values.and_then(|v| v[metric]))
                 .fold(0.0, f64::max);
             let (top, step) = nice_scale(max.min(spec.cap), spec.floor);
@@ -524,6 +536,28 @@ mod tests {
         assert!(metrics.charts[0].now_x.is_some());
         let y_top = &metrics.charts[0].y_ticks.last().unwrap().label;
         assert_eq!(y_top, "1");
+    }
+
+    #[test]
+    fn periods_off_the_axis_are_not_piled_on_its_edge() {
+        // Periods of a second (a local cloud at --time-scale 60), read
+        // from before the deployment began at 10 s.
+        let periods: Vec<_> = (5..14)
+            .map(|s| period(Side::Green, s * 1_000, 10.0))
+            .collect();
+        let metrics = build(&MetricsInput {
+            window: ChartWindow::new(10_000, 14_000, None, None),
+            now: None,
+            period_ms: 60_000,
+            periods: &periods,
+        });
+        let green = &metrics.charts[0].series[1];
+        let path = green.path.as_deref().unwrap();
+        assert_eq!(subpaths(path), 1, "{path}");
+        assert_eq!(path.matches('L').count(), 3, "{path}");
+        assert!(!path.contains(&format!("M{} ", coord(LEFT))), "{path}");
+        assert!(green.dots.is_empty());
+        assert_eq!(metrics.latest[1].period.as_deref(), Some("0:03"));
     }
 
     #[test]
