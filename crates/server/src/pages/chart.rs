@@ -3,25 +3,18 @@
 //! pixel column (its first, lowest, highest and last weight), so the step
 //! shape survives and the page costs the same for 100 samples or 100,000.
 
+use super::axis::{LEFT, RIGHT, Tick, TimeAxis, WIDTH, coord};
 use std::fmt::Write;
 use switchyard_core::app::views::{ChartWindow, PlannedShift};
 use switchyard_core::store::views::TrafficColumn;
 
-/// The SVG's coordinate system (the viewBox); the plot area inside it.
-pub const WIDTH: f64 = 720.0;
+/// The SVG's coordinate system (the viewBox, as wide as every drawing on
+/// the time axis); the plot area inside it.
 pub const HEIGHT: f64 = 240.0;
-const LEFT: f64 = 66.0;
-const RIGHT: f64 = WIDTH - 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = HEIGHT - 28.0;
 /// The plot's width in pixel columns: what traffic samples are reduced to.
 pub const COLUMNS: u32 = (RIGHT - LEFT) as u32;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tick {
-    pub pos: String,
-    pub label: String,
-}
 
 /// What the template draws.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,30 +46,8 @@ pub struct ChartInput<'a> {
     pub planned: Option<&'a PlannedShift>,
 }
 
-struct Scale {
-    start: i64,
-    span: f64,
-}
-
-impl Scale {
-    fn x(&self, t: i64) -> f64 {
-        let fraction = ((t - self.start) as f64 / self.span).clamp(0.0, 1.0);
-        LEFT + fraction * (RIGHT - LEFT)
-    }
-}
-
 fn y(weight: f64) -> f64 {
     BOTTOM - weight.clamp(0.0, 100.0) / 100.0 * (BOTTOM - TOP)
-}
-
-/// One decimal, without a trailing ".0".
-fn coord(v: f64) -> String {
-    let rounded = (v * 10.0).round() / 10.0;
-    if rounded.fract() == 0.0 {
-        format!("{rounded:.0}")
-    } else {
-        format!("{rounded:.1}")
-    }
 }
 
 /// A step path being written: only moves that change something.
@@ -115,11 +86,7 @@ impl StepPath {
 }
 
 pub fn build(input: &ChartInput<'_>) -> Chart {
-    let span = input.window.span as f64;
-    let scale = Scale {
-        start: input.window.start,
-        span,
-    };
+    let scale = TimeAxis::new(input.window);
 
     let planned_path = input.planned.map(|p| {
         let mut path = StepPath::start(LEFT, y(0.0));
@@ -162,21 +129,7 @@ pub fn build(input: &ChartInput<'_>) -> Chart {
         })
         .collect();
 
-    let step_seconds = [
-        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200,
-        86_400,
-    ]
-    .into_iter()
-    .find(|s| span / 1000.0 / f64::from(*s) <= 6.0)
-    .unwrap_or(86_400 * 7);
-    let x_ticks = (0..)
-        .map(|i| i64::from(i) * i64::from(step_seconds) * 1000)
-        .take_while(|offset| (*offset as f64) <= span)
-        .map(|offset| Tick {
-            pos: coord(scale.x(input.window.start + offset)),
-            label: elapsed_label(offset / 1000),
-        })
-        .collect();
+    let x_ticks = scale.ticks();
 
     Chart {
         width: WIDTH,
@@ -190,20 +143,6 @@ pub fn build(input: &ChartInput<'_>) -> Chart {
         y_ticks,
         x_ticks,
         now_x: input.running.then(|| coord(scale.x(input.end))),
-    }
-}
-
-/// "0:45", "12:00", "2:05:00": time since the deployment started.
-fn elapsed_label(seconds: i64) -> String {
-    if seconds < 3600 {
-        format!("{}:{:02}", seconds / 60, seconds % 60)
-    } else {
-        format!(
-            "{}:{:02}:{:02}",
-            seconds / 3600,
-            (seconds % 3600) / 60,
-            seconds % 60
-        )
     }
 }
 
@@ -330,12 +269,5 @@ mod tests {
         let bottom = ys.iter().cloned().fold(f64::MIN, f64::max);
         assert_eq!(bottom, coord(y(8.0)).parse::<f64>().unwrap());
         assert!(chart.now_x.is_some());
-    }
-
-    #[test]
-    fn elapsed_labels() {
-        assert_eq!(elapsed_label(45), "0:45");
-        assert_eq!(elapsed_label(720), "12:00");
-        assert_eq!(elapsed_label(7500), "2:05:00");
     }
 }

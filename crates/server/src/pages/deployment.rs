@@ -3,10 +3,12 @@
 //! viewer may take; `/deployments/{id}/live` is the part of it app.js swaps
 //! in as SSE events arrive.
 
+use super::alarm_strip::{self, AlarmChange, AlarmState, AlarmTrack, Strips};
 use super::approvals::{ApprovalPanel, panel};
 use super::chart::{self, Chart};
 use super::csrf::{NoFields, SessionForm};
 use super::format::{When, duration, percent, short_commit};
+use super::metrics_chart::{self, MetricPeriod, Metrics, Side};
 use super::sessions::SignedIn;
 use super::{Chrome, PageError, html, see_other};
 use crate::AppState;
@@ -16,7 +18,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use switchyard_core::app::views::{AllowedActions, DeploymentView};
 use switchyard_core::store;
+use switchyard_core::store::guards::MetricRow;
 use switchyard_domain::deployment::{DeploymentStatus, LifecycleEventStatus};
+use switchyard_domain::environment::{AlarmState as CloudAlarmState, DeploymentAlarm};
 use switchyard_domain::service_deployment::DeploymentController;
 
 /// A CSS class for a CodeDeploy status.
@@ -100,6 +104,12 @@ pub struct DeploymentModel {
     pub green_weight: String,
     pub chart: Chart,
     pub planned_note: Option<String>,
+    /// Blue's and green's load balancer metrics; None while there are none.
+    pub metrics: Option<Metrics>,
+    /// Whether to show the metrics panel without metrics: a deployment
+    /// still running may yet have some; one that ended without has none.
+    pub metrics_panel: bool,
+    pub alarms: Strips,
     pub timeline: Vec<TimelineItem>,
     pub task_sets: Vec<TaskSetView>,
     pub actions: Vec<ActionView>,
@@ -113,7 +123,77 @@ pub struct DeploymentModel {
     pub last_event: i64,
 }
 
-fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> DeploymentModel {
+/// What CloudWatch says about a deployment, as the page's panels take it.
+#[derive(Debug, Clone, Default)]
+pub struct Watch {
+    /// Blue's and green's listener metrics, per period of the cloud's clock.
+    pub periods: Vec<MetricPeriod>,
+    /// One period's wall-clock length, for when there are too few to tell.
+    pub period_ms: i64,
+    pub alarms: Vec<AlarmTrack>,
+}
+
+/// What the core recorded of a deployment's guards (its alarms, and blue's
+/// and green's listener metrics per period) in the panels' terms.
+fn watch(view: &DeploymentView, alarms: Vec<DeploymentAlarm>, metrics: Vec<MetricRow>) -> Watch {
+    Watch {
+        periods: metrics
+            .into_iter()
+            .filter_map(|m| {
+                let side = match m.side.as_str() {
+                    "blue" => Side::Blue,
+                    "green" => Side::Green,
+                    _ => return None,
+                };
+                Some(MetricPeriod {
+                    side,
+                    start_ms: m.period_start,
+                    requests: m.requests,
+                    target_5xx: m.target_5xx,
+                    p99_seconds: m.p99_seconds,
+                })
+            })
+            .collect(),
+        period_ms: cloud_minute(view),
+        alarms: alarms.into_iter().map(alarm_track).collect(),
+    }
+}
+
+fn alarm_track(alarm: DeploymentAlarm) -> AlarmTrack {
+    let state = |s: CloudAlarmState| match s {
+        CloudAlarmState::Ok => AlarmState::Ok,
+        CloudAlarmState::Alarm => AlarmState::Alarm,
+        CloudAlarmState::InsufficientData => AlarmState::InsufficientData,
+    };
+    AlarmTrack {
+        name: alarm.name,
+        state: state(alarm.state),
+        stopped_deployment: alarm.stopped_deployment,
+        changes: alarm
+            .history
+            .into_iter()
+            .map(|c| AlarmChange {
+                at_ms: c.at,
+                state: state(c.state),
+                reason: c.reason,
+            })
+            .collect(),
+    }
+}
+
+/// One minute of the cloud's clock on the wall clock: shorter when the
+/// local cloud runs with a time scale.
+fn cloud_minute(view: &DeploymentView) -> i64 {
+    let ratio = view.planned.as_ref().map_or(1.0, |p| p.clock_ratio);
+    ((60_000.0 * ratio) as i64).max(1)
+}
+
+fn model(
+    view: DeploymentView,
+    watch: Watch,
+    allowed: AllowedActions,
+    csrf: &str,
+) -> DeploymentModel {
     let now = store::now_millis();
     let d = &view.row;
     let end = view.end;
@@ -123,6 +203,21 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
         running: !view.finished,
         traffic: &view.traffic,
         planned: view.planned.as_ref(),
+    });
+    let metrics = (!watch.periods.is_empty()).then(|| {
+        metrics_chart::build(&metrics_chart::MetricsInput {
+            window: view.window,
+            now: (!view.finished).then_some(end),
+            period_ms: watch.period_ms,
+            periods: &watch.periods,
+        })
+    });
+    let alarms = alarm_strip::build(&alarm_strip::StripInput {
+        window: view.window,
+        start: d.created_at,
+        end,
+        now,
+        alarms: &watch.alarms,
     });
     let planned_note = view.planned.as_ref().map(|p| {
         let mut notes = Vec::new();
@@ -295,6 +390,9 @@ fn model(view: DeploymentView, allowed: AllowedActions, csrf: &str) -> Deploymen
         green_weight: percent(d.green_weight),
         chart,
         planned_note,
+        metrics_panel: metrics.is_some() || !view.finished,
+        metrics,
+        alarms,
         timeline,
         task_sets,
         actions,
@@ -334,8 +432,15 @@ pub async fn page(
         .deployment_view(&session.actor, id, chart::COLUMNS)
         .await
         .map_err(|e| PageError::from(e).within(chrome.clone()))?;
+    let (alarms, metrics) = state
+        .app
+        .deployment_guards(id)
+        .await
+        .map_err(|e| PageError::from(e).within(chrome.clone()))?;
+    let watch = watch(&view, alarms, metrics);
     let d = model(
         view,
+        watch,
         AllowedActions::of(&session.actor),
         &session.csrf_token,
     );
@@ -355,8 +460,11 @@ pub async fn live(
         .app
         .deployment_view(&session.actor, id, chart::COLUMNS)
         .await?;
+    let (alarms, metrics) = state.app.deployment_guards(id).await?;
+    let watch = watch(&view, alarms, metrics);
     let d = model(
         view,
+        watch,
         AllowedActions::of(&session.actor),
         &session.csrf_token,
     );
@@ -402,5 +510,303 @@ pub async fn act(
     match result {
         Ok(_) => see_other(&back),
         Err(e) => PageError::from(e).within(chrome).back(back).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pages::{NavItem, assets};
+    use sqlx::types::Json;
+    use switchyard_core::app::views::{ChartWindow, PlannedShift};
+    use switchyard_core::store::deployments::DeploymentRow;
+    use switchyard_core::store::views::TrafficColumn;
+    use switchyard_domain::deployment::{LifecycleEventState, TaskSetState};
+
+    const T0: i64 = 1_764_230_400_000;
+    const MIN: i64 = 60_000;
+
+    fn row(end: i64) -> DeploymentRow {
+        let event = |name: &str, status, from: i64, to: Option<i64>| LifecycleEventState {
+            name: name.into(),
+            status,
+            started_at: Some(T0 + from),
+            ended_at: to.map(|t| T0 + t),
+        };
+        let set = |label: &str, weight: f64| TaskSetState {
+            label: label.into(),
+            id: format!("arn:aws:ecs:us-east-1:000000000000:task-set/demo/demo/ecs-svc/{label}"),
+            status: "PRIMARY".into(),
+            desired: 2,
+            pending: 0,
+            running: 2,
+            traffic_weight: weight,
+            target_group: Some(format!(
+                "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/demo-{}/1",
+                label.to_lowercase()
+            )),
+        };
+        use LifecycleEventStatus::*;
+        DeploymentRow {
+            id: 42,
+            environment_id: 1,
+            environment: "demo".into(),
+            release_id: 7,
+            version: "v1.4.0".into(),
+            image: "demo:v1.4.0".into(),
+            git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            codedeploy_id: Some("d-EXAMPLE42".into()),
+            deployment_config: "CodeDeployDefault.ECSLinear10PercentEvery1Minutes".into(),
+            status: DeploymentStatus::Stopped,
+            rolled_back: true,
+            task_definition_arn: None,
+            lifecycle: Json(vec![
+                event("Install", Succeeded, 0, Some(25_000)),
+                event("AllowTestTraffic", Succeeded, 25_000, Some(30_000)),
+                event("AllowTraffic", Failed, 30_000, Some(end - T0)),
+            ]),
+            task_sets: Json(vec![set("Blue", 100.0), set("Green", 0.0)]),
+            green_weight: 0.0,
+            error_code: Some("ALARM_ACTIVE".into()),
+            error_message: Some("One or more alarms have been activated: demo-green-5xx".into()),
+            created_by: "ann".into(),
+            created_at: T0,
+            updated_at: end,
+            completed_at: Some(end),
+            service_deployment_arn: None,
+            cloud_status: None,
+            hooks: Json(Vec::new()),
+            ecs_deployment: None,
+        }
+    }
+
+    /// A linear shift stopped by a 5xx alarm on green after five minutes.
+    fn example() -> (DeploymentView, Watch) {
+        let end = T0 + 5 * MIN + 40_000;
+        let planned = PlannedShift {
+            starts_at: T0 + 30_000,
+            projected: false,
+            steps: (0..=10).map(|i| (i * MIN, (i * 10) as f64)).collect(),
+            clock_ratio: 1.0,
+        };
+        let weight_at = |t: i64| {
+            if t < T0 + 30_000 || t >= end - 20_000 {
+                0.0
+            } else {
+                ((t - T0 - 30_000).max(0) / MIN * 10 + 10).min(100) as f64
+            }
+        };
+        let samples: Vec<i64> = (0..=(end - T0) / 5_000).map(|i| T0 + i * 5_000).collect();
+        let window = ChartWindow::new(T0, end, planned.end(), samples.last().copied());
+        let traffic = samples
+            .iter()
+            .map(|&at| {
+                let w = weight_at(at);
+                TrafficColumn {
+                    column: (at - window.start) * i64::from(chart::COLUMNS) / window.span,
+                    first_at: at,
+                    first_weight: w,
+                    low: w,
+                    high: w,
+                    last_at: at,
+                    last_weight: w,
+                    samples: 1,
+                }
+            })
+            .collect();
+        let mut periods = Vec::new();
+        for minute in 0..6 {
+            let start = T0 + minute * MIN;
+            let green = weight_at(start + 30_000) / 100.0;
+            let requests = 1_200.0;
+            periods.push(MetricPeriod {
+                side: Side::Blue,
+                start_ms: start,
+                requests: requests * (1.0 - green),
+                target_5xx: if minute == 2 { 1.0 } else { 0.0 },
+                p99_seconds: Some(0.082 + 0.004 * minute as f64),
+            });
+            periods.push(MetricPeriod {
+                side: Side::Green,
+                start_ms: start,
+                requests: requests * green,
+                target_5xx: if minute >= 4 {
+                    requests * green * 0.08
+                } else {
+                    0.0
+                },
+                p99_seconds: (green > 0.0).then_some(0.11 + 0.03 * minute as f64),
+            });
+        }
+        let alarms = vec![
+            AlarmTrack {
+                name: "demo-green-5xx".into(),
+                state: AlarmState::Alarm,
+                stopped_deployment: true,
+                changes: vec![
+                    AlarmChange {
+                        at_ms: end - 30_000,
+                        state: AlarmState::Alarm,
+                        reason: "Threshold Crossed: 1 out of the last 1 datapoints [8.0 (07/12/26 00:04:00)] was greater than the threshold (5.0) (minimum 1 datapoint for OK -> ALARM transition).".into(),
+                    },
+                    AlarmChange {
+                        at_ms: T0 - 3_600_000,
+                        state: AlarmState::Ok,
+                        reason: "Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated as [NonBreaching].".into(),
+                    },
+                ],
+            },
+            AlarmTrack {
+                name: "demo-p99-latency".into(),
+                state: AlarmState::Ok,
+                stopped_deployment: false,
+                changes: vec![AlarmChange {
+                    at_ms: T0 + 90_000,
+                    state: AlarmState::Ok,
+                    reason: "Threshold Crossed: 3 datapoints were not greater than the threshold (0.5).".into(),
+                }],
+            },
+        ];
+        let view = DeploymentView {
+            row: row(end),
+            window,
+            end,
+            traffic: std::sync::Arc::new(traffic),
+            planned: Some(planned),
+            approval: None,
+            prod_url: Some("http://127.0.0.1:8080/".into()),
+            finished: true,
+            last_event_id: 99,
+        };
+        let watch = Watch {
+            periods,
+            period_ms: MIN,
+            alarms,
+        };
+        (view, watch)
+    }
+
+    fn page(view: DeploymentView, watch: Watch) -> String {
+        let d = model(
+            view,
+            watch,
+            AllowedActions {
+                continue_deployment: true,
+                roll_back_deployment: true,
+            },
+            "csrf-token",
+        );
+        let chrome = Chrome {
+            title: format!("Deployment {}", d.id),
+            user: "ann".into(),
+            role: "deployer",
+            csrf: "csrf-token".into(),
+            nav: vec![NavItem {
+                href: "/",
+                label: "Environments",
+                current: false,
+            }],
+            css: assets::css_url(),
+            js: assets::js_url(),
+        };
+        DeploymentPage { chrome, d }.render().unwrap()
+    }
+
+    /// The text between `from` and the next `to` after it.
+    fn between<'a>(html: &'a str, from: &str, to: &str) -> &'a str {
+        let start = html.find(from).unwrap_or_else(|| panic!("no {from}"));
+        let rest = &html[start..];
+        &rest[..rest.find(to).unwrap_or(rest.len())]
+    }
+
+    #[test]
+    fn the_page_draws_blue_and_green_metrics_and_the_alarms() {
+        let (view, watch) = example();
+        let html = page(view, watch);
+        if let Some(path) = std::env::var_os("SWITCHYARD_EXAMPLE_PAGE") {
+            // For a look in a browser: the stylesheet inline, no script.
+            let inline = html
+                .replace(
+                    &format!("<link rel=\"stylesheet\" href=\"{}\">", assets::css_url()),
+                    &format!("<style>{}</style>", assets::CSS),
+                )
+                .replace(
+                    &format!("<script src=\"{}\" defer></script>", assets::js_url()),
+                    "",
+                );
+            std::fs::write(path, inline).unwrap();
+        }
+        for id in ["requests", "errors", "latency"] {
+            let chart = between(&html, &format!("id=\"metric-{id}\""), "</figure>");
+            for side in ["blue", "green"] {
+                let series = between(chart, &format!("class=\"series {side}\""), "</g>");
+                assert!(series.contains("<path d=\"M"), "{id} {side}: {series}");
+            }
+            assert!(chart.contains("viewBox=\"0 0 720 "));
+        }
+        let table = between(&html, "<table class=\"latest", "</table>");
+        assert!(table.contains("Blue") && table.contains("Green"));
+        assert!(table.contains("req/s") && table.contains(" ms"));
+        let alarms = between(&html, "id=\"alarms\"", "</section>");
+        assert!(alarms.contains("1 in ALARM"));
+        assert!(alarms.contains("demo-green-5xx"));
+        assert!(alarms.contains("stopped this deployment"));
+        assert!(alarms.contains("class=\"band bad\""));
+        assert!(alarms.contains("<details class=\"changes\""));
+        assert!(alarms.contains("was greater than the threshold (5.0)"));
+        // Under the traffic chart, in the live fragment.
+        let traffic = html.find("id=\"traffic-title\"").unwrap();
+        let metrics = html.find("id=\"metrics\"").unwrap();
+        assert!(traffic < metrics && metrics < html.find("id=\"alarms\"").unwrap());
+    }
+
+    #[test]
+    fn without_cloudwatch_data_the_panels_say_so_or_stay_away() {
+        let (view, _) = example();
+        let html = page(view.clone(), Watch::default());
+        assert!(!html.contains("id=\"metrics\""));
+        assert!(html.contains("No CloudWatch alarm watches this deployment"));
+        let running = DeploymentView {
+            finished: false,
+            ..view
+        };
+        let html = page(running, Watch::default());
+        assert!(html.contains("No load balancer metrics yet"));
+    }
+
+    #[test]
+    fn the_cores_guards_become_the_panels_inputs() {
+        use switchyard_domain::environment::AlarmStateChange;
+        let (mut view, _) = example();
+        let alarms = vec![DeploymentAlarm {
+            name: "demo-target-5xx".into(),
+            state: CloudAlarmState::Alarm,
+            stopped_deployment: true,
+            history: vec![AlarmStateChange {
+                at: T0 + MIN,
+                state: CloudAlarmState::Alarm,
+                reason: "Threshold Crossed".into(),
+            }],
+        }];
+        let metric = |side: &str| MetricRow {
+            side: side.into(),
+            period_start: T0,
+            requests: 10.0,
+            target_5xx: 1.0,
+            p99_seconds: None,
+        };
+        let metrics = vec![metric("blue"), metric("green"), metric("purple")];
+        let w = watch(&view, alarms, metrics);
+        assert_eq!(w.period_ms, 60_000);
+        let sides: Vec<_> = w.periods.iter().map(|p| p.side).collect();
+        assert_eq!(sides, [Side::Blue, Side::Green]);
+        assert_eq!(w.periods[0].start_ms, T0);
+        assert_eq!(w.alarms[0].state, AlarmState::Alarm);
+        assert!(w.alarms[0].stopped_deployment);
+        assert_eq!(w.alarms[0].changes[0].at_ms, T0 + MIN);
+        assert_eq!(w.alarms[0].changes[0].reason, "Threshold Crossed");
+        // A local cloud at --time-scale 60: a cloud minute is a second.
+        view.planned.as_mut().unwrap().clock_ratio = 1.0 / 60.0;
+        assert_eq!(watch(&view, Vec::new(), Vec::new()).period_ms, 1_000);
     }
 }

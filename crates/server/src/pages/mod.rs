@@ -4,14 +4,17 @@
 //! only refreshes fragments from the SSE streams of the API and follows
 //! build logs.
 
+pub mod alarm_strip;
 pub mod approvals;
 pub mod assets;
+pub mod axis;
 pub mod chart;
 pub mod csrf;
 mod deployment;
 mod environment;
 pub mod format;
 mod logs;
+pub mod metrics_chart;
 mod overview;
 pub mod pipelines;
 mod releases;
