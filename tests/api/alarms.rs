@@ -303,8 +303,35 @@ async fn stopped_by_alarm(g: &Guarded, strategy: Value) -> Value {
         .await;
     assert_eq!(started.status, StatusCode::CREATED, "{:?}", started.body);
     let id = started.body["id"].as_i64().unwrap();
+    // Production traffic through the shift, for the sides' metrics.
+    let prod_url = g.environment().await["prod_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let traffic = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        loop {
+            let _ = http.get(&prod_url).send().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
     g.until(id, "shifting", |d| d["green_weight"].as_f64() > Some(0.0))
         .await;
+    // Green has answered production before the alarm fires.
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(&*g.environment().await["prod_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("v1")
+    {
+        assert!(Instant::now() < deadline, "green never answered production");
+    }
     // Held in ALARM as a lasting breach holds it: the evaluator puts a
     // hand-set state back at the next period's end, which at time scale 60
     // may be a few milliseconds away.
@@ -331,6 +358,7 @@ async fn stopped_by_alarm(g: &Guarded, strategy: Value) -> Value {
         })
         .await;
     breach.abort();
+    traffic.abort();
     assert_eq!(stopped["green_weight"], 0.0, "{stopped}");
     let alarm = stopped["alarms"]
         .as_array()
@@ -351,7 +379,34 @@ async fn stopped_by_alarm(g: &Guarded, strategy: Value) -> Value {
     for kind in ["deployment.alarm", "deployment.stopped_by_alarm"] {
         assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
     }
+    page_shows_the_guards(g, id).await;
     stopped
+}
+
+/// The deployment's page marks the alarm that stopped it and draws blue's
+/// and green's series from the metrics the tracker read.
+async fn page_shows_the_guards(g: &Guarded, id: i64) {
+    let session = Session::sign_in(&g.s, &g.s.admin_token).await;
+    let (status, page) = session.page(&g.s, &format!("/deployments/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    for text in [
+        "CloudWatch alarms",
+        "guarded-target-5xx",
+        "stopped this deployment",
+        "a test breaks the release",
+        "Blue and green",
+    ] {
+        assert!(page.contains(text), "{text:?} on the page");
+    }
+    let charts = page.matches("<figure class=\"chart metric\"").count();
+    assert_eq!(charts, 3, "request rate, 5xx rate and p99");
+    for side in ["blue", "green"] {
+        let drawn = page.matches(&format!("data-side=\"{side}\"><path")).count()
+            + page
+                .matches(&format!("data-side=\"{side}\"><circle"))
+                .count();
+        assert_eq!(drawn, 3, "{side}'s series drawn in each chart");
+    }
 }
 
 #[tokio::test]
