@@ -321,7 +321,7 @@ async fn stopped_by_alarm(g: &Guarded, strategy: Value) -> Value {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !http
-        .get(&*g.environment().await["prod_url"].as_str().unwrap())
+        .get(g.environment().await["prod_url"].as_str().unwrap())
         .send()
         .await
         .unwrap()
