@@ -93,6 +93,18 @@ impl Guarded {
         alarm.threshold().unwrap()
     }
 
+    async fn deployment_group(&self) -> aws_sdk_codedeploy::types::DeploymentGroupInfo {
+        self.codedeploy
+            .get_deployment_group()
+            .application_name("guarded")
+            .deployment_group_name("guarded-dg")
+            .send()
+            .await
+            .unwrap()
+            .deployment_group_info
+            .unwrap()
+    }
+
     async fn environment(&self) -> Value {
         self.s
             .get("/api/environments/guarded", &self.s.admin_token)
@@ -163,16 +175,7 @@ async fn a_local_stack_has_the_aws_stacks_alarms_with_the_environments_threshold
     );
 
     // The deployment group stops and rolls back on them.
-    let group = g
-        .codedeploy
-        .get_deployment_group()
-        .application_name("guarded")
-        .deployment_group_name("guarded-dg")
-        .send()
-        .await
-        .unwrap()
-        .deployment_group_info
-        .unwrap();
+    let group = g.deployment_group().await;
     let wired = group.alarm_configuration().unwrap();
     assert!(wired.enabled());
     let mut wired_names: Vec<&str> = wired.alarms().iter().filter_map(|a| a.name()).collect();
@@ -263,16 +266,7 @@ async fn a_local_stack_has_the_aws_stacks_alarms_with_the_environments_threshold
     assert_eq!(off.status, StatusCode::OK, "{:?}", off.body);
     assert_eq!(off.body["alarms"]["enabled"], false);
     assert!(g.alarms().await.is_empty());
-    let group = g
-        .codedeploy
-        .get_deployment_group()
-        .application_name("guarded")
-        .deployment_group_name("guarded-dg")
-        .send()
-        .await
-        .unwrap()
-        .deployment_group_info
-        .unwrap();
+    let group = g.deployment_group().await;
     assert!(!group.alarm_configuration().unwrap().enabled());
     let kinds = g.s.event_kinds("guarded").await;
     assert_eq!(

@@ -163,37 +163,48 @@ impl Cloud {
     /// A CODE_DEPLOY service with its application and deployment group.
     async fn codedeploy_service(&self, name: &str) -> anyhow::Result<Value> {
         let lb = self.create_load_balancer(name).await?;
-        self.ecs("CreateService", json!({
-            "cluster": "bench", "serviceName": name, "taskDefinition": "web:1", "desiredCount": 1,
-            "deploymentController": {"type": "CODE_DEPLOY"},
-            "loadBalancers": [{"targetGroupArn": lb["target_groups"][0]["arn"], "containerName": "web", "containerPort": 80}],
-        }))
-        .await?;
+        self.ecs("CreateService", codedeploy_service(name, &lb))
+            .await?;
         self.call(
             CODEDEPLOY,
             "CreateApplication",
             json!({"applicationName": name, "computePlatform": "ECS"}),
         )
         .await?;
-        self.call(CODEDEPLOY, "CreateDeploymentGroup", json!({
-            "applicationName": name, "deploymentGroupName": name,
-            "serviceRoleArn": "arn:aws:iam::000000000000:role/codedeploy",
-            "deploymentConfigName": "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
-            "ecsServices": [{"serviceName": name, "clusterName": "bench"}],
-            "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-            "loadBalancerInfo": {"targetGroupPairInfoList": [{
-                "targetGroups": [{"name": format!("{name}-blue")}, {"name": format!("{name}-green")}],
-                "prodTrafficRoute": {"listenerArns": [lb["production_listener_arn"]]},
-                "testTrafficRoute": {"listenerArns": [lb["test_listener_arn"]]},
-            }]},
-            "blueGreenDeploymentConfiguration": {
-                "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT"},
-                "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 0},
-            },
-        }))
-        .await?;
+        self.call(CODEDEPLOY, "CreateDeploymentGroup", linear_group(name, &lb))
+            .await?;
         Ok(lb)
     }
+}
+
+/// CreateService of a one-task CODE_DEPLOY service `name` on `lb`'s blue group.
+pub(crate) fn codedeploy_service(name: &str, lb: &Value) -> Value {
+    json!({
+        "cluster": "bench", "serviceName": name, "taskDefinition": "web:1", "desiredCount": 1,
+        "deploymentController": {"type": "CODE_DEPLOY"},
+        "loadBalancers": [{"targetGroupArn": lb["target_groups"][0]["arn"], "containerName": "web", "containerPort": 80}],
+    })
+}
+
+/// CreateDeploymentGroup of a group `name` shifting `lb`'s listeners
+/// linearly, 10 % a minute, and ending at once.
+pub(crate) fn linear_group(name: &str, lb: &Value) -> Value {
+    json!({
+        "applicationName": name, "deploymentGroupName": name,
+        "serviceRoleArn": "arn:aws:iam::000000000000:role/codedeploy",
+        "deploymentConfigName": "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+        "ecsServices": [{"serviceName": name, "clusterName": "bench"}],
+        "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        "loadBalancerInfo": {"targetGroupPairInfoList": [{
+            "targetGroups": [{"name": format!("{name}-blue")}, {"name": format!("{name}-green")}],
+            "prodTrafficRoute": {"listenerArns": [lb["production_listener_arn"]]},
+            "testTrafficRoute": {"listenerArns": [lb["test_listener_arn"]]},
+        }]},
+        "blueGreenDeploymentConfiguration": {
+            "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT"},
+            "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 0},
+        },
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -360,33 +360,14 @@ async fn codedeploy_service(
     alarm: &str,
 ) -> anyhow::Result<()> {
     cloud
-        .ecs("CreateService", json!({
-            "cluster": "bench", "serviceName": name, "taskDefinition": "web:1", "desiredCount": 1,
-            "deploymentController": {"type": "CODE_DEPLOY"},
-            "loadBalancers": [{"targetGroupArn": lb["target_groups"][0]["arn"], "containerName": "web", "containerPort": 80}],
-        }))
+        .ecs("CreateService", crate::native::codedeploy_service(name, lb))
         .await?;
     let application = json!({"applicationName": name, "computePlatform": "ECS"});
     cloud.codedeploy("CreateApplication", application).await?;
-    cloud
-        .codedeploy("CreateDeploymentGroup", json!({
-            "applicationName": name, "deploymentGroupName": name,
-            "serviceRoleArn": "arn:aws:iam::000000000000:role/codedeploy",
-            "deploymentConfigName": "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
-            "ecsServices": [{"serviceName": name, "clusterName": "bench"}],
-            "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-            "loadBalancerInfo": {"targetGroupPairInfoList": [{
-                "targetGroups": [{"name": format!("{name}-blue")}, {"name": format!("{name}-green")}],
-                "prodTrafficRoute": {"listenerArns": [lb["production_listener_arn"]]},
-                "testTrafficRoute": {"listenerArns": [lb["test_listener_arn"]]},
-            }]},
-            "blueGreenDeploymentConfiguration": {
-                "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT"},
-                "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 0},
-            },
-            "alarmConfiguration": {"enabled": true, "alarms": [{"name": alarm}]},
-            "autoRollbackConfiguration": {"enabled": true, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
-        }))
-        .await?;
+    let mut group = crate::native::linear_group(name, lb);
+    group["alarmConfiguration"] = json!({"enabled": true, "alarms": [{"name": alarm}]});
+    group["autoRollbackConfiguration"] =
+        json!({"enabled": true, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]});
+    cloud.codedeploy("CreateDeploymentGroup", group).await?;
     Ok(())
 }
