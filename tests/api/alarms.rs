@@ -31,13 +31,7 @@ async fn guarded(body: Value) -> Guarded {
     let created = s.post("/api/environments", &s.admin_token, create).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     provision(&s, "guarded").await;
-    let cloud_url = s
-        .stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("local cloud at "))
-        .expect("the server names its local cloud")
-        .trim()
-        .to_owned();
+    let cloud_url = s.local_cloud_url();
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(&cloud_url)

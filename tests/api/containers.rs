@@ -53,13 +53,7 @@ impl ContainerServer {
             &[("PATH", &path)],
         )
         .await;
-        let cloud_url = s
-            .stdout
-            .lines()
-            .find_map(|line| line.strip_prefix("local cloud at "))
-            .expect("the server names its local cloud")
-            .trim()
-            .to_owned();
+        let cloud_url = s.local_cloud_url();
         ContainerServer {
             s,
             docker_host,

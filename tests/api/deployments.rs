@@ -1017,13 +1017,7 @@ async fn a_failing_hook_rolls_back_and_a_passing_one_lets_the_release_through() 
             .body;
     assert_eq!(env["hooks"], json!({"AfterAllowTestTraffic": "smoke-test"}));
     // In the local cloud a hook function is a registered command.
-    let cloud =
-        e.s.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("local cloud at "))
-            .unwrap()
-            .trim()
-            .to_owned();
+    let cloud = e.s.local_cloud_url();
     let register = |command: Value| {
         let url = format!("{cloud}/_localcloud/functions/smoke-test");
         let http = e.s.client().clone();

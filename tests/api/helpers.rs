@@ -181,6 +181,16 @@ impl TestServer {
         }
     }
 
+    /// The embedded local cloud's URL, as the server announced it.
+    pub fn local_cloud_url(&self) -> String {
+        self.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("local cloud at "))
+            .expect("the server names its local cloud")
+            .trim()
+            .to_owned()
+    }
+
     /// Where this server's `static:` sites may live (its `--static-root`).
     pub fn sites_dir(&self) -> PathBuf {
         sites_dir(&self.data_dir)

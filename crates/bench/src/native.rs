@@ -139,24 +139,8 @@ impl Cloud {
     /// A service with the ECS controller on its own load balancer.
     async fn native_service(&self, name: &str, configuration: Value) -> anyhow::Result<Value> {
         let lb = self.create_load_balancer(name).await?;
-        let load_balancers = json!([{
-            "targetGroupArn": lb["target_groups"][0]["arn"],
-            "containerName": "web",
-            "containerPort": 80,
-            "advancedConfiguration": {
-                "alternateTargetGroupArn": lb["target_groups"][1]["arn"],
-                "productionListenerRule": lb["production_listener_rule_arn"],
-                "testListenerRule": lb["test_listener_rule_arn"],
-                "roleArn": "arn:aws:iam::000000000000:role/ecs-infrastructure",
-            },
-        }]);
-        self.ecs("CreateService", json!({
-            "cluster": "bench", "serviceName": name, "taskDefinition": "web:1", "desiredCount": 1,
-            "deploymentController": {"type": "ECS"},
-            "deploymentConfiguration": configuration,
-            "loadBalancers": load_balancers,
-        }))
-        .await?;
+        self.ecs("CreateService", ecs_service(name, &lb, configuration))
+            .await?;
         Ok(lb)
     }
 
@@ -175,6 +159,27 @@ impl Cloud {
             .await?;
         Ok(lb)
     }
+}
+
+/// CreateService of a one-task service `name` under the ECS controller with
+/// `configuration`, on `lb`'s blue group with green as its alternate.
+pub(crate) fn ecs_service(name: &str, lb: &Value, configuration: Value) -> Value {
+    json!({
+        "cluster": "bench", "serviceName": name, "taskDefinition": "web:1", "desiredCount": 1,
+        "deploymentController": {"type": "ECS"},
+        "deploymentConfiguration": configuration,
+        "loadBalancers": [{
+            "targetGroupArn": lb["target_groups"][0]["arn"],
+            "containerName": "web",
+            "containerPort": 80,
+            "advancedConfiguration": {
+                "alternateTargetGroupArn": lb["target_groups"][1]["arn"],
+                "productionListenerRule": lb["production_listener_rule_arn"],
+                "testListenerRule": lb["test_listener_rule_arn"],
+                "roleArn": "arn:aws:iam::000000000000:role/ecs-infrastructure",
+            },
+        }],
+    })
 }
 
 /// CreateService of a one-task CODE_DEPLOY service `name` on `lb`'s blue group.

@@ -324,29 +324,16 @@ async fn put_alarm(cloud: &Cloud, name: &str, lb: &Value) -> anyhow::Result<()> 
 /// A service with the ECS controller: LINEAR, 10 % every minute, rolled
 /// back by the alarm.
 async fn native_service(cloud: &Cloud, name: &str, lb: &Value, alarm: &str) -> anyhow::Result<()> {
-    let load_balancers = json!([{
-        "targetGroupArn": lb["target_groups"][0]["arn"],
-        "containerName": "web",
-        "containerPort": 80,
-        "advancedConfiguration": {
-            "alternateTargetGroupArn": lb["target_groups"][1]["arn"],
-            "productionListenerRule": lb["production_listener_rule_arn"],
-            "testListenerRule": lb["test_listener_rule_arn"],
-            "roleArn": "arn:aws:iam::000000000000:role/ecs-infrastructure",
-        },
-    }]);
     let configuration = json!({
         "strategy": "LINEAR",
         "linearConfiguration": {"stepPercent": 10.0, "stepBakeTimeInMinutes": 1},
         "alarms": {"alarmNames": [alarm], "enable": true, "rollback": true},
     });
     cloud
-        .ecs("CreateService", json!({
-            "cluster": "bench", "serviceName": name, "taskDefinition": "web:1", "desiredCount": 1,
-            "deploymentController": {"type": "ECS"},
-            "deploymentConfiguration": configuration,
-            "loadBalancers": load_balancers,
-        }))
+        .ecs(
+            "CreateService",
+            crate::native::ecs_service(name, lb, configuration),
+        )
         .await?;
     Ok(())
 }

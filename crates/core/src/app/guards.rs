@@ -147,7 +147,7 @@ impl App {
         let reader = self.store.reader();
         Ok((
             store::guards::alarms(reader, id).await?,
-            store::guards::metrics(self.store.reader(), id).await?,
+            store::guards::metrics(reader, id).await?,
         ))
     }
 }
