@@ -2,10 +2,12 @@
 
 mod alarms;
 mod aws;
+mod metric_gate;
 mod stack;
 
 pub use alarms::*;
 pub use aws::*;
+pub use metric_gate::*;
 pub use stack::*;
 
 use super::{FieldError, Invalid};
@@ -92,6 +94,8 @@ pub struct NewEnvironment {
     pub ecs_deployment: Option<EcsDeploymentSettings>,
     /// The CloudWatch alarms that guard its deployments.
     pub alarms: AlarmSettings,
+    /// The metric gate that judges green at the deployments' holds.
+    pub metric_gate: MetricGateSettings,
 }
 
 impl NewEnvironment {
@@ -120,6 +124,7 @@ impl NewEnvironment {
             aws_profile: None,
             ecs_deployment: None,
             alarms: AlarmSettings::default(),
+            metric_gate: MetricGateSettings::default(),
         })
     }
 
@@ -128,6 +133,14 @@ impl NewEnvironment {
             Some(_) => DeploymentController::Ecs,
             None => DeploymentController::CodeDeploy,
         }
+    }
+
+    /// Where a metric gate would judge its deployments.
+    pub fn gate_hold(&self) -> Option<GateHold> {
+        GateHold::of(
+            self.deployment_group.ready_action,
+            self.ecs_deployment.as_ref(),
+        )
     }
 
     /// Names the AWS profile the environment's credentials come from; only
