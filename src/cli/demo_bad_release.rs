@@ -68,6 +68,7 @@ pub async fn sensitive_alarm(client: &ApiClient, environment: &str) -> Result<()
             target_5xx_threshold: Some(ALARM_5XX_THRESHOLD),
             unhealthy_hosts_threshold: None,
         }),
+        metric_gate: None,
     };
     let _: Environment = client
         .patch(&format!("/api/environments/{environment}"), &change)

@@ -281,7 +281,7 @@ mod tests {
             "status": status, "ecs_status": null, "rolled_back": false, "hooks": [],
             "current_lifecycle_event": lifecycle_event, "lifecycle_events": [],
             "task_sets": {"blue": null, "green": null}, "green_weight": green_weight,
-            "traffic_samples": [], "planned_schedule": [], "error": null, "alarms": [],
+            "traffic_samples": [], "planned_schedule": [], "error": null, "alarms": [], "metric_gate": [],
             "created_by": "admin", "created_at": "2025-11-27T08:00:00.000Z",
             "updated_at": "2025-11-27T08:00:00.000Z", "completed_at": null,
         }))

@@ -7,7 +7,7 @@ use super::output::Output;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use switchyard_api::environments::{
-    AlarmsSpec, CanarySpec, EcsDeploymentSpec, Environment, GateSpec, LinearSpec,
+    AlarmsSpec, CanarySpec, EcsDeploymentSpec, Environment, GateSpec, LinearSpec, MetricGateSpec,
     MigrateEnvironment,
 };
 use switchyard_api::release_policies::{ApprovalPolicyBody, ChangeEnvironment, Source};
@@ -76,6 +76,8 @@ pub(super) struct DeploymentArgs {
     ecs: EcsArgs,
     #[command(flatten)]
     alarms: AlarmArgs,
+    #[command(flatten)]
+    metric_gate: MetricGateArgs,
 }
 
 impl DeploymentArgs {
@@ -86,6 +88,11 @@ impl DeploymentArgs {
     /// The alarm settings given, if any.
     pub(super) fn alarms(&self) -> Result<Option<AlarmsSpec>, CliError> {
         self.alarms.spec()
+    }
+
+    /// The metric gate settings given, if any.
+    pub(super) fn metric_gate(&self) -> Result<Option<MetricGateSpec>, CliError> {
+        self.metric_gate.spec()
     }
 
     pub(super) fn sets_ecs_deployment(&self) -> bool {
@@ -116,22 +123,59 @@ pub(super) struct AlarmArgs {
 
 impl AlarmArgs {
     fn spec(&self) -> Result<Option<AlarmsSpec>, CliError> {
-        let enabled = match self.alarms.as_deref() {
-            None => None,
-            Some("on") => Some(true),
-            Some("off") => Some(false),
-            Some(other) => {
-                return Err(CliError::Usage(format!(
-                    "--alarms takes on or off, not {other:?}"
-                )));
-            }
-        };
         let spec = AlarmsSpec {
-            enabled,
+            enabled: on_off("--alarms", self.alarms.as_deref())?,
             target_5xx_threshold: self.alarm_5xx_threshold,
             unhealthy_hosts_threshold: self.alarm_unhealthy_hosts_threshold,
         };
         Ok((spec != AlarmsSpec::default()).then_some(spec))
+    }
+}
+
+/// The metric gate that judges green against blue while a deployment is held.
+#[derive(Debug, Args)]
+pub(super) struct MetricGateArgs {
+    /// on or off: whether green is judged against blue at the deployments'
+    /// holds (a ready wait with STOP_DEPLOYMENT, or an ECS --gate at
+    /// POST_TEST_TRAFFIC_SHIFT or PRE_PRODUCTION_TRAFFIC_SHIFT).
+    #[arg(long, value_name = "on|off")]
+    metric_gate: Option<String>,
+    /// Percentage points green's 5xx rate may exceed blue's by.
+    #[arg(long, value_name = "PP")]
+    metric_gate_max_5xx_increase: Option<f64>,
+    /// Times blue's p99 latency green's may reach.
+    #[arg(long, value_name = "RATIO")]
+    metric_gate_max_p99_ratio: Option<f64>,
+    /// Minutes of the hold judged, in whole periods from its start.
+    #[arg(long, value_name = "MINUTES")]
+    metric_gate_window: Option<i64>,
+    /// Requests each side must serve in the window to be judged.
+    #[arg(long, value_name = "N")]
+    metric_gate_min_requests: Option<i64>,
+}
+
+impl MetricGateArgs {
+    fn spec(&self) -> Result<Option<MetricGateSpec>, CliError> {
+        let spec = MetricGateSpec {
+            enabled: on_off("--metric-gate", self.metric_gate.as_deref())?,
+            max_5xx_increase_pp: self.metric_gate_max_5xx_increase,
+            max_p99_ratio: self.metric_gate_max_p99_ratio,
+            window_minutes: self.metric_gate_window,
+            min_requests: self.metric_gate_min_requests,
+        };
+        Ok((spec != MetricGateSpec::default()).then_some(spec))
+    }
+}
+
+/// An `on|off` flag's value.
+fn on_off(flag: &str, value: Option<&str>) -> Result<Option<bool>, CliError> {
+    match value {
+        None => Ok(None),
+        Some("on") => Ok(Some(true)),
+        Some("off") => Ok(Some(false)),
+        Some(other) => Err(CliError::Usage(format!(
+            "{flag} takes on or off, not {other:?}"
+        ))),
     }
 }
 
@@ -328,6 +372,7 @@ pub(super) async fn update(
         controller: args.deployment.controller(),
         ecs_deployment: None,
         alarms: args.deployment.alarms()?,
+        metric_gate: args.deployment.metric_gate()?,
     };
     let path = format!("/api/environments/{}", segment(&args.name));
     if args.deployment.sets_ecs_deployment() {
@@ -341,12 +386,14 @@ pub(super) async fn update(
         && body.controller.is_none()
         && body.ecs_deployment.is_none()
         && body.alarms.is_none()
+        && body.metric_gate.is_none()
     {
         return Err(CliError::Usage(
             "nothing to change: give --source-repo and --branch, --webhook-secret-file, \
              --approvals, --no-source, --no-webhook-secret, --controller, an ECS \
-             deployment setting (--strategy, --step-percent, --gate, ...) or an alarm \
-             setting (--alarms, --alarm-5xx-threshold, ...)"
+             deployment setting (--strategy, --step-percent, --gate, ...), an alarm \
+             setting (--alarms, --alarm-5xx-threshold, ...) or a metric gate setting \
+             (--metric-gate, --metric-gate-max-p99-ratio, ...)"
                 .into(),
         ));
     }

@@ -790,6 +790,7 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                 controller: deployment.controller(),
                 ecs_deployment,
                 alarms: deployment.alarms()?,
+                metric_gate: deployment.metric_gate()?,
                 source: policy.source,
                 webhook_secret: policy.webhook_secret,
                 approval_policy: policy.approval_policy,

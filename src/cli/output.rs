@@ -5,7 +5,7 @@ use serde::Serialize;
 use switchyard_api::environments::{EcsDeploymentSpec, Environment, EnvironmentList};
 use switchyard_api::releases::ReleasePage;
 use switchyard_api::users::UserList;
-use switchyard_domain::environment::AlarmSettings;
+use switchyard_domain::environment::{AlarmSettings, MetricGateSettings};
 use switchyard_domain::service_deployment::EcsDeploymentSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -150,6 +150,13 @@ impl Output {
         let alarms = AlarmSettings::parse(&env.alarms, AlarmSettings::default(), "alarms")
             .map_or_else(|e| e.to_string(), |a| a.to_string());
         rows.push(vec!["alarms".to_owned(), alarms]);
+        let gate = MetricGateSettings::parse(
+            &env.metric_gate,
+            MetricGateSettings::default(),
+            "metric_gate",
+        )
+        .map_or_else(|e| e.to_string(), |g| g.to_string());
+        rows.push(vec!["metric gate".to_owned(), gate]);
         if let Some(source) = &env.source {
             rows.push(vec![
                 "source".to_owned(),

@@ -134,6 +134,9 @@ pub struct Deployment {
     /// The CloudWatch alarms that guarded it: each one's state, its changes
     /// during the deployment, and whether it stopped the deployment.
     pub alarms: Vec<DeploymentAlarm>,
+    /// What the metric gate did at each hold: watching its window, or the
+    /// figures it judged and what it did.
+    pub metric_gate: Vec<MetricGateDecision>,
     pub created_by: String,
     pub created_at: String,
     pub updated_at: String,
@@ -166,6 +169,39 @@ pub struct EnvironmentRollbackBody {
     #[serde(default)]
     #[schema(value_type = Option<crate::schema::DeploymentConfigName>)]
     pub deployment_config: Option<String>,
+}
+
+/// A metric gate at one hold of a deployment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MetricGateDecision {
+    /// READY_WAIT (CodeDeploy), or the ECS stage a PAUSE hook holds.
+    #[schema(value_type = crate::schema::GateHoldName)]
+    pub hold: String,
+    /// RFC 3339, UTC: when the gate saw the hold.
+    pub held_since: String,
+    /// The whole periods judged, from the first after the hold began.
+    pub window_start: String,
+    pub window_end: String,
+    /// Null while the gate watches its window.
+    #[schema(value_type = Option<crate::schema::GateOutcomeName>)]
+    pub outcome: Option<String>,
+    pub blue: Option<GateSideFigures>,
+    pub green: Option<GateSideFigures>,
+    /// Each bound, and how the figures stand to it.
+    pub reasons: Vec<String>,
+    #[schema(value_type = Option<crate::schema::GateActionName>)]
+    pub action: Option<String>,
+    pub decided_at: Option<String>,
+}
+
+/// One side's figures over a gate's window.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GateSideFigures {
+    pub requests: f64,
+    /// Target 5xx answers per 100 requests.
+    pub error_rate_pct: f64,
+    /// Per-period p99 latencies averaged by their requests.
+    pub p99_ms: Option<f64>,
 }
 
 /// A CloudWatch alarm that guarded a deployment.

@@ -2,7 +2,7 @@
 
 use crate::release_policies::{ApprovalPolicyBody, Notification, ShownNotification, Source};
 use serde::{Deserialize, Serialize};
-pub use switchyard_domain::environment::AlarmsSpec;
+pub use switchyard_domain::environment::{AlarmsSpec, MetricGateSpec};
 pub use switchyard_domain::service_deployment::{
     CanarySpec, EcsDeploymentSpec, GateSpec, LinearSpec,
 };
@@ -85,6 +85,11 @@ pub struct CreateEnvironment {
     /// on, 5 target 5xx a minute, 1 unhealthy host two minutes running).
     #[serde(default, deserialize_with = "object")]
     pub alarms: Option<AlarmsSpec>,
+    /// The metric gate that judges green against blue while a deployment
+    /// is held (default: off; it needs a hold: a ready wait with
+    /// STOP_DEPLOYMENT, or an ECS PAUSE gate after the test traffic shift).
+    #[serde(default, deserialize_with = "object")]
+    pub metric_gate: Option<MetricGateSpec>,
 }
 
 /// An optional object field that takes only an object (or null): serde
@@ -154,6 +159,8 @@ pub struct Environment {
     pub ecs_deployment: Option<EcsDeploymentSpec>,
     /// The CloudWatch alarm settings, every default written out.
     pub alarms: AlarmsSpec,
+    /// The metric gate settings, every default written out.
+    pub metric_gate: MetricGateSpec,
     /// The CodeDeploy deployment group settings (used by `codedeploy`).
     pub deployment_group: DeploymentGroup,
     /// The production and test listeners' URLs, once a stack is provisioned.

@@ -114,4 +114,12 @@ pub struct ChangeEnvironment {
         deserialize_with = "crate::environments::object"
     )]
     pub alarms: Option<crate::environments::AlarmsSpec>,
+    /// Changes the metric gate settings (the parts given); refused when
+    /// the environment, as changed, never holds a deployment to judge.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::environments::object"
+    )]
+    pub metric_gate: Option<crate::environments::MetricGateSpec>,
 }

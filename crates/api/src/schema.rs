@@ -5,7 +5,7 @@
 //! parser cannot drift apart.
 
 use switchyard_domain::deployment_config::DeploymentConfig;
-use switchyard_domain::environment::AlarmState;
+use switchyard_domain::environment::{AlarmState, GateAction, GateHold, GateOutcome};
 use switchyard_domain::pipeline::{NOTIFICATION_URL_MAX, NOTIFICATION_URL_PATTERN};
 use switchyard_domain::service_deployment::DeploymentController;
 use switchyard_domain::user::Role;
@@ -58,6 +58,12 @@ schema_only! {
     NotificationFormatName => one_of(["generic", "slack"]);
     /// A CloudWatch alarm's state.
     AlarmStateName => one_of(AlarmState::ALL.iter().map(|s| s.as_str()));
+    /// Where a metric gate judges green.
+    GateHoldName => one_of(GateHold::ALL.iter().map(|s| s.as_str()));
+    /// What a metric gate found green to be.
+    GateOutcomeName => one_of(GateOutcome::ALL.iter().map(|s| s.as_str()));
+    /// What a metric gate did with its verdict.
+    GateActionName => one_of(GateAction::ALL.iter().map(|s| s.as_str()));
     /// A vote.
     DecisionName => one_of(["approve", "reject"]);
     /// A release approval's state.

@@ -6,7 +6,8 @@
 
   var KINDS = ["deployment.started", "deployment.lifecycle", "deployment.traffic",
     "deployment.status", "deployment.rerouted", "deployment.original_terminated",
-    "deployment.rollback_requested", "deployment.alarm", "deployment.stopped_by_alarm", "pipeline.started", "pipeline.stage", "pipeline.action",
+    "deployment.rollback_requested", "deployment.continued", "deployment.alarm",
+    "deployment.stopped_by_alarm", "deployment.metric_gate", "pipeline.started", "pipeline.stage", "pipeline.action",
     "pipeline.status", "pipeline.deployment", "pipeline.stop_requested", "pipeline.stage_retried",
     "approval.requested", "approval.vote", "approval.approved", "approval.rejected",
     "approval.closed", "approval.applied"];

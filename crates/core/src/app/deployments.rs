@@ -19,7 +19,9 @@ use crate::store::{
     events::NewEvent,
 };
 use serde_json::json;
-use switchyard_domain::deployment::{DeploymentState, DeploymentStatus, LifecycleEventStatus};
+use switchyard_domain::deployment::{
+    DeploymentState, DeploymentStatus, LifecycleEventState, LifecycleEventStatus,
+};
 use switchyard_domain::deployment_config::DeploymentConfig;
 use switchyard_domain::environment::Platform;
 use switchyard_domain::release::{ImageRef, NewRelease};
@@ -462,34 +464,21 @@ impl App {
         }
         let cloud = self.cloud_for(&env).await?;
         let kind = match (&d.service_deployment_arn, ready) {
-            (Some(arn), true) => {
-                let hook = awaiting_hook(&d)?;
-                native::continue_hook(&cloud, arn, &hook.hook_id, TimeoutAction::Continue).await?;
-                "deployment.continued"
-            }
+            (_, true) => release_hold(&cloud, &d).await?,
             (Some(_), false) => {
                 return Err(Error::Conflict(format!(
                     "deployment {id} runs on ECS's own controller, which has no call to end its \
                      bake time early; it ends by itself"
                 )));
             }
-            (None, _) => {
-                let wait = if ready {
-                    aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait
-                } else {
-                    aws_sdk_codedeploy::types::DeploymentWaitType::TerminationWait
-                };
+            (None, false) => {
                 cloud_deployments::continue_deployment(
                     &cloud,
                     d.codedeploy_id.as_deref().unwrap_or_default(),
-                    wait,
+                    aws_sdk_codedeploy::types::DeploymentWaitType::TerminationWait,
                 )
                 .await?;
-                if ready {
-                    "deployment.rerouted"
-                } else {
-                    "deployment.original_terminated"
-                }
+                "deployment.original_terminated"
             }
         };
         self.record_action(actor, &d, kind).await?;
@@ -503,23 +492,7 @@ impl App {
     pub async fn roll_back_deployment(&self, actor: &Actor, id: i64) -> Result<DeploymentRow> {
         actor.require(Role::Deployer, "rolling back deployments")?;
         let (d, env) = self.active_deployment(id).await?;
-        let cloud = self.cloud_for(&env).await?;
-        match &d.service_deployment_arn {
-            Some(arn) => match d.hooks.iter().find(|h| h.is_awaiting()) {
-                Some(hook) => {
-                    native::continue_hook(&cloud, arn, &hook.hook_id, TimeoutAction::Rollback)
-                        .await?
-                }
-                None => native::stop_with_rollback(&cloud, arn).await?,
-            },
-            None => {
-                cloud_deployments::stop_with_rollback(
-                    &cloud,
-                    d.codedeploy_id.as_deref().unwrap_or_default(),
-                )
-                .await?
-            }
-        }
+        roll_back_in_cloud(&self.cloud_for(&env).await?, &d).await?;
         self.record_action(actor, &d, "deployment.rollback_requested")
             .await?;
         self.deployment(actor, id).await
@@ -758,20 +731,7 @@ impl App {
         let mut tx = self.store.begin().await?;
         let mut decided_approval = None;
         if let Some((status, hooks)) = native {
-            let reported = seen
-                .lifecycle
-                .iter()
-                .rev()
-                .find(|s| s.status == LifecycleEventStatus::InProgress)
-                .map(|s| s.name.as_str());
-            // Named as the environment's gate where it is one.
-            let stage = match (reported, &d.ecs_settings()) {
-                (Some(reported), Some(settings)) => settings
-                    .gate_holding(reported, seen.green_weight)
-                    .map(|g| g.stage.as_str())
-                    .or(Some(reported)),
-                (reported, _) => reported,
-            };
+            let stage = stage_in_progress(d, &seen.lifecycle, seen.green_weight);
             self.approvals_on_gates(&mut tx, d, status, hooks, stage, now)
                 .await?;
         }
@@ -1227,6 +1187,72 @@ fn outcome_notification(d: &DeploymentRow, seen: &Observation) -> Option<(&'stat
             ),
         )),
         _ => None,
+    }
+}
+
+/// Lets a held deployment go on: reroutes CodeDeploy's ready wait, or
+/// continues the PAUSE hook holding a service deployment. The event kind
+/// that records it.
+pub(super) async fn release_hold(cloud: &Cloud, d: &DeploymentRow) -> Result<&'static str> {
+    match &d.service_deployment_arn {
+        Some(arn) => {
+            let hook = awaiting_hook(d)?;
+            native::continue_hook(cloud, arn, &hook.hook_id, TimeoutAction::Continue).await?;
+            Ok("deployment.continued")
+        }
+        None => {
+            cloud_deployments::continue_deployment(
+                cloud,
+                d.codedeploy_id.as_deref().unwrap_or_default(),
+                aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait,
+            )
+            .await?;
+            Ok("deployment.rerouted")
+        }
+    }
+}
+
+/// Stops a deployment with rollback. A service deployment held by a PAUSE
+/// hook is continued with ROLLBACK, any other stopped with ROLLBACK: ECS
+/// takes only the first while a hook waits.
+pub(super) async fn roll_back_in_cloud(cloud: &Cloud, d: &DeploymentRow) -> Result<()> {
+    match &d.service_deployment_arn {
+        Some(arn) => match d.hooks.iter().find(|h| h.is_awaiting()) {
+            Some(hook) => {
+                native::continue_hook(cloud, arn, &hook.hook_id, TimeoutAction::Rollback).await?
+            }
+            None => native::stop_with_rollback(cloud, arn).await?,
+        },
+        None => {
+            cloud_deployments::stop_with_rollback(
+                cloud,
+                d.codedeploy_id.as_deref().unwrap_or_default(),
+            )
+            .await?
+        }
+    }
+    Ok(())
+}
+
+/// The stage a service deployment is in, named as the environment's gate
+/// where a PAUSE gate holds it there (ECS reports a hold before the
+/// production shift as that shift at weight 0).
+pub(super) fn stage_in_progress<'a>(
+    d: &DeploymentRow,
+    lifecycle: &'a [LifecycleEventState],
+    green_weight: f64,
+) -> Option<&'a str> {
+    let reported = lifecycle
+        .iter()
+        .rev()
+        .find(|s| s.status == LifecycleEventStatus::InProgress)
+        .map(|s| s.name.as_str());
+    match (reported, &d.ecs_settings()) {
+        (Some(reported), Some(settings)) => settings
+            .gate_holding(reported, green_weight)
+            .map(|g| g.stage.as_str())
+            .or(Some(reported)),
+        (reported, _) => reported,
     }
 }
 

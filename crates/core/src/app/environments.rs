@@ -4,7 +4,9 @@ use super::{Actor, App, Error, Result, detail};
 use crate::store::{self, environments::EnvironmentRow, events::NewEvent};
 use serde_json::json;
 use switchyard_domain::FieldError;
-use switchyard_domain::environment::{AlarmSettings, AlarmsSpec, NewEnvironment};
+use switchyard_domain::environment::{
+    AlarmSettings, AlarmsSpec, GateHold, MetricGateSettings, MetricGateSpec, NewEnvironment,
+};
 use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
 use switchyard_domain::user::Role;
 
@@ -18,6 +20,8 @@ pub struct EnvironmentChange {
     pub ecs_deployment: Option<EcsDeploymentSettings>,
     /// Changes the alarm settings (the parts given).
     pub alarms: Option<AlarmsSpec>,
+    /// Changes the metric gate settings (the parts given).
+    pub metric_gate: Option<MetricGateSpec>,
 }
 
 impl EnvironmentRow {
@@ -40,6 +44,24 @@ impl EnvironmentRow {
             Some(spec) => AlarmSettings::parse(&spec.0, AlarmSettings::default(), "alarms")?,
             None => AlarmSettings::default(),
         })
+    }
+
+    /// The metric gate settings, parsed from what the store keeps.
+    pub fn metric_gate_settings(&self) -> Result<MetricGateSettings> {
+        Ok(match &self.metric_gate {
+            Some(spec) => {
+                MetricGateSettings::parse(&spec.0, MetricGateSettings::default(), "metric_gate")?
+            }
+            None => MetricGateSettings::default(),
+        })
+    }
+
+    /// Where a metric gate judges this environment's deployments.
+    pub fn gate_hold(&self) -> Result<Option<GateHold>> {
+        Ok(GateHold::of(
+            self.ready_action,
+            self.ecs_settings()?.as_ref(),
+        ))
     }
 
     /// Refuses what only a CodeDeploy environment can do (the AWS stack's
@@ -75,6 +97,7 @@ impl App {
         policy: &super::release_policies::PolicyChange,
     ) -> Result<EnvironmentRow> {
         actor.require(Role::Admin, "creating environments")?;
+        new.metric_gate.check_holds(new.gate_hold())?;
         let now = store::now_millis();
         let r = &new.resources;
         let hooks = new.hooks.pairs().iter().cloned().collect();
@@ -106,6 +129,7 @@ impl App {
             deployment_controller: new.controller(),
             ecs_deployment: ecs_spec.as_ref(),
             alarms: &new.alarms.spec(),
+            metric_gate: &new.metric_gate.spec(),
         };
         let mut tx = self.store.begin().await?;
         let environment = store::environments::insert(&mut *tx, &row)
@@ -151,6 +175,8 @@ impl App {
     ) -> Result<super::release_policies::PolicyView> {
         actor.require(Role::Admin, "changing environments")?;
         let now = store::now_millis();
+        // Checked before the cloud changes: a refused gate leaves nothing half-done.
+        let metric_gate = self.metric_gate_after(name, change).await?;
         // Checked, then applied to the stack's alarms, before anything is stored.
         let alarms = match &change.alarms {
             Some(spec) => {
@@ -169,11 +195,67 @@ impl App {
             write_deployment_settings(&mut tx, &env, change, &actor.name, now).await?;
         }
         if let Some(settings) = alarms {
-            write_alarm_settings(&mut tx, &env, settings, &actor.name, now).await?;
+            let spec = settings.spec();
+            store::environments::set_alarms(&mut *tx, env.id, &spec).await?;
+            let detail = json!({"alarms": spec, "summary": settings.to_string()});
+            settings_changed(
+                &mut tx,
+                &env,
+                "environment.alarms_changed",
+                detail,
+                &actor.name,
+                now,
+            )
+            .await?;
+        }
+        if let Some(settings) = metric_gate {
+            let spec = settings.spec();
+            store::environments::set_metric_gate(&mut *tx, env.id, &spec).await?;
+            let detail = json!({"metric_gate": spec, "summary": settings.to_string()});
+            settings_changed(
+                &mut tx,
+                &env,
+                "environment.metric_gate_changed",
+                detail,
+                &actor.name,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         self.changed();
         self.policy_view(env.id).await
+    }
+
+    /// The metric gate the change leaves, checked against the holds the
+    /// changed environment makes (a change of controller or ECS gates can
+    /// take away the hold an enabled gate needs). None: the gate is unchanged.
+    async fn metric_gate_after(
+        &self,
+        name: &str,
+        change: &EnvironmentChange,
+    ) -> Result<Option<MetricGateSettings>> {
+        if change.metric_gate.is_none()
+            && change.controller.is_none()
+            && change.ecs_deployment.is_none()
+        {
+            return Ok(None);
+        }
+        let env = find_environment(self.store.reader(), name).await?;
+        let current = env.metric_gate_settings()?;
+        let settings = match &change.metric_gate {
+            Some(spec) => MetricGateSettings::parse(spec, current, "metric_gate")?,
+            None => current,
+        };
+        let ecs = match change.controller.unwrap_or(env.deployment_controller) {
+            DeploymentController::CodeDeploy => None,
+            DeploymentController::Ecs => match &change.ecs_deployment {
+                Some(settings) => Some(settings.clone()),
+                None => Some(env.ecs_settings()?.unwrap_or_default()),
+            },
+        };
+        settings.check_holds(GateHold::of(env.ready_action, ecs.as_ref()))?;
+        Ok(change.metric_gate.as_ref().map(|_| settings))
     }
 
     pub async fn list_environments(&self, actor: &Actor) -> Result<Vec<EnvironmentRow>> {
@@ -266,39 +348,28 @@ async fn write_deployment_settings(
     let spec = settings.as_ref().map(EcsDeploymentSettings::spec);
     store::environments::set_deployment_controller(&mut *tx, env.id, controller, spec.as_ref())
         .await?;
-    store::events::append(
-        &mut *tx,
-        &NewEvent {
-            environment_id: Some(env.id),
-            deployment_id: None,
-            actor,
-            kind: "environment.deployment_settings_changed",
-            detail: detail(json!({"controller": controller.as_str(), "ecs_deployment": spec})),
-            created_at: now,
-        },
-    )
-    .await?;
-    Ok(())
+    let detail = json!({"controller": controller.as_str(), "ecs_deployment": spec});
+    let kind = "environment.deployment_settings_changed";
+    settings_changed(tx, env, kind, detail, actor, now).await
 }
 
-/// Stores alarm settings, with their audit event.
-async fn write_alarm_settings(
+/// Audits a change of an environment's settings.
+async fn settings_changed(
     tx: &mut sqlx::SqliteConnection,
     env: &EnvironmentRow,
-    settings: AlarmSettings,
+    kind: &str,
+    detail_value: serde_json::Value,
     actor: &str,
     now: i64,
 ) -> Result<()> {
-    let spec = settings.spec();
-    store::environments::set_alarms(&mut *tx, env.id, &spec).await?;
     store::events::append(
         &mut *tx,
         &NewEvent {
             environment_id: Some(env.id),
             deployment_id: None,
             actor,
-            kind: "environment.alarms_changed",
-            detail: detail(json!({"alarms": spec, "summary": settings.to_string()})),
+            kind,
+            detail: detail(detail_value),
             created_at: now,
         },
     )

@@ -9,8 +9,8 @@ use crate::store::{self, deployments::DeploymentRow, environments::EnvironmentRo
 use serde_json::json;
 use switchyard_domain::deployment::DeploymentStatus;
 use switchyard_domain::environment::{
-    AlarmReading, AlarmSettings, AlarmState, DeploymentAlarm, Platform, alarm_named_in,
-    observe_alarms,
+    AlarmReading, AlarmSettings, AlarmState, DeploymentAlarm, GateDecision, Platform,
+    alarm_named_in, observe_alarms,
 };
 use switchyard_domain::service_deployment::DeploymentController;
 
@@ -19,6 +19,17 @@ use switchyard_domain::service_deployment::DeploymentController;
 pub struct GuardReading {
     pub alarms: Vec<AlarmReading>,
     pub metrics: Vec<PeriodFigures>,
+    /// When the metrics were asked for (Unix ms): the periods before it
+    /// are whole in them.
+    pub read_at: i64,
+}
+
+/// What guarded a deployment, as recorded.
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentGuards {
+    pub alarms: Vec<DeploymentAlarm>,
+    pub metrics: Vec<store::guards::MetricRow>,
+    pub gate_decisions: Vec<GateDecision>,
 }
 
 /// A provisioning log nobody reads: alarm changes log nothing of their own.
@@ -139,16 +150,14 @@ impl App {
         Ok(())
     }
 
-    /// The alarms and metrics a deployment's page shows.
-    pub async fn deployment_guards(
-        &self,
-        id: i64,
-    ) -> Result<(Vec<DeploymentAlarm>, Vec<store::guards::MetricRow>)> {
+    /// The alarms, metrics and gate decisions a deployment's page shows.
+    pub async fn deployment_guards(&self, id: i64) -> Result<DeploymentGuards> {
         let reader = self.store.reader();
-        Ok((
-            store::guards::alarms(reader, id).await?,
-            store::guards::metrics(reader, id).await?,
-        ))
+        Ok(DeploymentGuards {
+            alarms: store::guards::alarms(reader, id).await?,
+            metrics: store::guards::metrics(reader, id).await?,
+            gate_decisions: store::guards::gate_decisions(reader, id).await?,
+        })
     }
 }
 

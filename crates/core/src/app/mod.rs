@@ -9,6 +9,7 @@ pub mod deployments;
 pub mod environments;
 pub mod events;
 pub mod guards;
+pub mod metric_gates;
 pub mod migrations;
 pub mod notifications;
 pub mod pipelines;

@@ -49,6 +49,7 @@ pub fn body(
                 "deployment.succeeded" => ":large_green_circle:",
                 "deployment.failed" => ":red_circle:",
                 "deployment.rolled_back" => ":rewind:",
+                "deployment.metric_gate" => ":bar_chart:",
                 _ => ":raising_hand:",
             };
             // Slack mrkdwn: &, < and > must be escaped in text.

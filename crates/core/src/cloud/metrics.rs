@@ -8,30 +8,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types as cw;
 use std::collections::BTreeMap;
 use switchyard_domain::environment::{ALARM_NAMESPACE, ALARM_PERIOD_SECONDS};
-
-/// Blue or green: which task set (or service revision) a target group serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Side {
-    Blue,
-    Green,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Blue => "blue",
-            Side::Green => "green",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Side> {
-        match value {
-            "blue" => Some(Side::Blue),
-            "green" => Some(Side::Green),
-            _ => None,
-        }
-    }
-}
+pub use switchyard_domain::environment::{PeriodFigures, Side};
 
 /// A target group's metric dimensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,17 +16,6 @@ pub struct SideDimensions {
     pub side: Side,
     pub load_balancer: String,
     pub target_group: String,
-}
-
-/// One side's figures for one period.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeriodFigures {
-    pub side: Side,
-    /// Unix ms.
-    pub period_start: i64,
-    pub requests: f64,
-    pub target_5xx: f64,
-    pub p99_seconds: Option<f64>,
 }
 
 const FIGURES: [(&str, &str, &str); 3] = [
@@ -80,20 +46,22 @@ pub async fn periods(
         }
     }
     let answer = request.send().await.map_err(cloud_error)?;
-    let mut by_period: BTreeMap<(Side, i64), PeriodFigures> = BTreeMap::new();
+    let mut by_period: BTreeMap<(&str, i64), PeriodFigures> = BTreeMap::new();
     for result in answer.metric_data_results() {
         let Some((side, figure)) = result.id().and_then(parse_id) else {
             continue;
         };
         for (t, value) in result.timestamps().iter().zip(result.values()) {
             let Ok(start) = t.to_millis() else { continue };
-            let period = by_period.entry((side, start)).or_insert(PeriodFigures {
-                side,
-                period_start: start,
-                requests: 0.0,
-                target_5xx: 0.0,
-                p99_seconds: None,
-            });
+            let period = by_period
+                .entry((side.as_str(), start))
+                .or_insert(PeriodFigures {
+                    side,
+                    period_start: start,
+                    requests: 0.0,
+                    target_5xx: 0.0,
+                    p99_seconds: None,
+                });
             match figure {
                 "requests" => period.requests = *value,
                 "target5xx" => period.target_5xx = *value,
@@ -136,5 +104,5 @@ fn query(
 
 fn parse_id(id: &str) -> Option<(Side, &str)> {
     let (side, figure) = id.split_once('_')?;
-    Some((Side::parse(side)?, figure))
+    Some((Side::parse(side).ok()?, figure))
 }

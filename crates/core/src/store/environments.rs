@@ -3,7 +3,7 @@
 use sqlx::types::Json;
 use sqlx::{FromRow, SqliteExecutor};
 use std::collections::BTreeMap;
-use switchyard_domain::environment::{AlarmsSpec, Platform, ReadyAction};
+use switchyard_domain::environment::{AlarmsSpec, MetricGateSpec, Platform, ReadyAction};
 use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSpec};
 
 #[derive(Debug, Clone, FromRow)]
@@ -41,13 +41,15 @@ pub struct EnvironmentRow {
     pub ecs_deployment: Option<Json<EcsDeploymentSpec>>,
     /// The CloudWatch alarm settings (NULL: the defaults).
     pub alarms: Option<Json<AlarmsSpec>>,
+    /// The metric gate settings (NULL: the defaults, off).
+    pub metric_gate: Option<Json<MetricGateSpec>>,
 }
 
 const COLUMNS: &str = "id, name, platform, region, cluster, service, codedeploy_application, \
      deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at, \
      container_name, container_port, health_check_path, desired_count, deployment_config, \
      ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url, hooks, aws_profile, \
-     deployment_controller, ecs_deployment, alarms";
+     deployment_controller, ecs_deployment, alarms, metric_gate";
 
 /// The column values of a new environment.
 #[derive(Debug, Clone)]
@@ -78,6 +80,7 @@ pub struct NewEnvironmentRow<'a> {
     pub deployment_controller: DeploymentController,
     pub ecs_deployment: Option<&'a EcsDeploymentSpec>,
     pub alarms: &'a AlarmsSpec,
+    pub metric_gate: &'a MetricGateSpec,
 }
 
 pub async fn insert(
@@ -89,8 +92,8 @@ pub async fn insert(
              deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at,
              container_name, container_port, health_check_path, desired_count, deployment_config,
              ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, hooks,
-             aws_profile, deployment_controller, ecs_deployment, alarms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             aws_profile, deployment_controller, ecs_deployment, alarms, metric_gate)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          RETURNING {COLUMNS}"
     ))
     .bind(row.name)
@@ -119,6 +122,7 @@ pub async fn insert(
     .bind(row.deployment_controller)
     .bind(row.ecs_deployment.map(Json))
     .bind(Json(row.alarms))
+    .bind(Json(row.metric_gate))
     .fetch_one(db)
     .await
 }
@@ -189,6 +193,20 @@ pub async fn set_alarms(
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE environments SET alarms = ? WHERE id = ?")
         .bind(Json(alarms))
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Sets the metric gate settings.
+pub async fn set_metric_gate(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    gate: &MetricGateSpec,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE environments SET metric_gate = ? WHERE id = ?")
+        .bind(Json(gate))
         .bind(id)
         .execute(db)
         .await

@@ -1,9 +1,10 @@
-//! What guarded a deployment: the alarms it saw (a JSON column of
-//! `deployments`) and its sides' metrics per period (`deployment_metrics`).
+//! What guarded a deployment: the alarms it saw and its metric gates'
+//! decisions (JSON columns of `deployments`), and its sides' metrics per
+//! period (`deployment_metrics`).
 
 use sqlx::types::Json;
 use sqlx::{FromRow, SqliteExecutor};
-use switchyard_domain::environment::DeploymentAlarm;
+use switchyard_domain::environment::{DeploymentAlarm, GateDecision};
 
 /// The alarms a deployment saw; empty when none guarded it.
 pub async fn alarms(
@@ -25,6 +26,32 @@ pub async fn set_alarms(
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE deployments SET alarms = ? WHERE id = ?")
         .bind(Json(alarms))
+        .bind(deployment_id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// What the metric gates did at a deployment's holds, oldest first.
+pub async fn gate_decisions(
+    db: impl SqliteExecutor<'_>,
+    deployment_id: i64,
+) -> Result<Vec<GateDecision>, sqlx::Error> {
+    let stored: Option<Option<Json<Vec<GateDecision>>>> =
+        sqlx::query_scalar("SELECT metric_gates FROM deployments WHERE id = ?")
+            .bind(deployment_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(stored.flatten().map(|j| j.0).unwrap_or_default())
+}
+
+pub async fn set_gate_decisions(
+    db: impl SqliteExecutor<'_>,
+    deployment_id: i64,
+    decisions: &[GateDecision],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE deployments SET metric_gates = ? WHERE id = ?")
+        .bind(Json(decisions))
         .bind(deployment_id)
         .execute(db)
         .await

@@ -105,6 +105,12 @@ impl Tracker {
             .record_guard_reading(&d, &reading)
             .await
             .map_err(|e| err(e.to_string()))?;
+        if !d.status.is_terminal() && reading.read_at > 0 {
+            self.app
+                .judge_hold(&d, reading.read_at)
+                .await
+                .map_err(|e| err(format!("the metric gate could not act: {e}")))?;
+        }
         Ok((d.status.is_terminal(), platform))
     }
 }
@@ -134,7 +140,8 @@ async fn read_guards(
         seen.sides = sides(cloud, d, outputs).await?;
     }
     if let Some(sides) = &seen.sides {
-        let to = crate::store::now_millis() + METRICS_BEFORE_MS;
+        reading.read_at = crate::store::now_millis();
+        let to = reading.read_at + METRICS_BEFORE_MS;
         reading.metrics =
             metrics::periods(cloud, sides, d.created_at - METRICS_BEFORE_MS, to).await?;
     }

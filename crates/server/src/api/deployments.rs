@@ -11,13 +11,15 @@ use axum::response::sse::{Event as SseEvent, Sse};
 use std::convert::Infallible;
 use switchyard_api::deployments::{
     AlarmStateChange, ContinueBody, Deployment, DeploymentAlarm, DeploymentError, DeploymentList,
-    EnvironmentRollbackBody, LifecycleEvent, LifecycleHook, ReleaseRef, ScheduleStep,
-    StartDeploymentBody, TaskSet, TaskSets, TrafficSample, Wait,
+    EnvironmentRollbackBody, GateSideFigures, LifecycleEvent, LifecycleHook, MetricGateDecision,
+    ReleaseRef, ScheduleStep, StartDeploymentBody, TaskSet, TaskSets, TrafficSample, Wait,
 };
 use switchyard_core::app::deployments::StartDeployment;
+use switchyard_core::app::guards::DeploymentGuards;
 use switchyard_core::app::views::planned_steps;
 use switchyard_core::store::deployments::DeploymentRow;
 use switchyard_domain::deployment_config::DeploymentConfig;
+use switchyard_domain::environment::{GateDecision, SideFigures};
 
 fn parse_config(name: Option<&str>) -> Result<Option<String>, Error> {
     name.map(|n| {
@@ -37,8 +39,13 @@ fn parse_config(name: Option<&str>) -> Result<Option<String>, Error> {
 fn deployment_json(
     d: DeploymentRow,
     samples: Vec<(i64, f64)>,
-    alarms: Vec<switchyard_domain::environment::DeploymentAlarm>,
+    guards: DeploymentGuards,
 ) -> Deployment {
+    let DeploymentGuards {
+        alarms,
+        gate_decisions,
+        ..
+    } = guards;
     let lifecycle = &d.lifecycle.0;
     let task_sets = &d.task_sets.0;
     let finished = d.status.is_terminal();
@@ -141,6 +148,7 @@ fn deployment_json(
                     .collect(),
             })
             .collect(),
+        metric_gate: gate_decisions.into_iter().map(gate_json).collect(),
         created_by: d.created_by,
         created_at: timestamp(d.created_at),
         updated_at: timestamp(d.updated_at),
@@ -148,10 +156,30 @@ fn deployment_json(
     }
 }
 
+fn gate_json(gate: GateDecision) -> MetricGateDecision {
+    let side = |f: SideFigures| GateSideFigures {
+        requests: f.requests,
+        error_rate_pct: f.error_rate_pct,
+        p99_ms: f.p99_ms,
+    };
+    MetricGateDecision {
+        hold: gate.hold.to_string(),
+        held_since: timestamp(gate.held_since),
+        window_start: timestamp(gate.window_start),
+        window_end: timestamp(gate.window_end),
+        outcome: gate.outcome.map(|o| o.to_string()),
+        blue: gate.blue.map(side),
+        green: gate.green.map(side),
+        reasons: gate.reasons,
+        action: gate.action.map(|a| a.to_string()),
+        decided_at: gate.decided_at.map(timestamp),
+    }
+}
+
 async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
     let samples = state.app.traffic_samples(d.id).await?;
-    let (alarms, _) = state.app.deployment_guards(d.id).await?;
-    Ok(deployment_json(d, samples, alarms))
+    let guards = state.app.deployment_guards(d.id).await?;
+    Ok(deployment_json(d, samples, guards))
 }
 
 /// Start a blue/green deployment (deployer). An `Idempotency-Key` header

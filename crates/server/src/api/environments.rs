@@ -18,7 +18,7 @@ use switchyard_core::store::environments::EnvironmentRow;
 use switchyard_domain::environment::{
     AlarmSettings, AwsProfile, AwsRegion, CloudResources, CloudResourcesInput, ContainerInput,
     ContainerSettings, DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName,
-    LifecycleHooks, NewEnvironment, Platform,
+    LifecycleHooks, MetricGateSettings, NewEnvironment, Platform,
 };
 use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
 use switchyard_domain::{FieldError, ForField};
@@ -88,6 +88,10 @@ fn parse_new_environment(body: &CreateEnvironment) -> Result<NewEnvironment, Err
     if let Some(spec) = &body.alarms {
         new.alarms = AlarmSettings::parse(spec, AlarmSettings::default(), "alarms")?;
     }
+    if let Some(spec) = &body.metric_gate {
+        new.metric_gate =
+            MetricGateSettings::parse(spec, MetricGateSettings::default(), "metric_gate")?;
+    }
     Ok(new)
 }
 
@@ -136,6 +140,7 @@ fn parse_ecs_deployment(body: &CreateEnvironment) -> Result<Option<EcsDeployment
 /// An environment as the API shows it, with its release policy.
 pub fn environment_json(row: EnvironmentRow, policy: PolicyView) -> Environment {
     let alarms = row.alarm_settings().unwrap_or_default().spec();
+    let metric_gate = row.metric_gate_settings().unwrap_or_default().spec();
     Environment {
         name: row.name,
         platform: row.platform.to_string(),
@@ -158,6 +163,7 @@ pub fn environment_json(row: EnvironmentRow, policy: PolicyView) -> Environment 
         },
         controller: row.deployment_controller.to_string(),
         alarms,
+        metric_gate,
         ecs_deployment: row.ecs_deployment.map(|spec| spec.0),
         deployment_group: DeploymentGroup {
             deployment_config: row.deployment_config,

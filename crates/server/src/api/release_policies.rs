@@ -104,6 +104,7 @@ pub async fn change(
             .map(|spec| EcsDeploymentSettings::parse(spec, "ecs_deployment"))
             .transpose()?,
         alarms: body.alarms.clone(),
+        metric_gate: body.metric_gate.clone(),
     };
     let policy = state.app.change_environment(&actor, &name, &change).await?;
     let env = state.app.environment(&actor, &name).await?;

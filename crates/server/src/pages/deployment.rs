@@ -8,6 +8,7 @@ use super::approvals::{ApprovalPanel, panel};
 use super::chart::{self, Chart};
 use super::csrf::{NoFields, SessionForm};
 use super::format::{When, duration, percent, short_commit};
+use super::gate_panel;
 use super::metrics_chart::{self, MetricPeriod, Metrics, Side};
 use super::sessions::SignedIn;
 use super::{Chrome, PageError, html, see_other};
@@ -16,11 +17,13 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use switchyard_core::app::guards::DeploymentGuards;
 use switchyard_core::app::views::{AllowedActions, DeploymentView};
 use switchyard_core::store;
-use switchyard_core::store::guards::MetricRow;
 use switchyard_domain::deployment::{DeploymentStatus, LifecycleEventStatus};
-use switchyard_domain::environment::{AlarmState as CloudAlarmState, DeploymentAlarm};
+use switchyard_domain::environment::{
+    AlarmState as CloudAlarmState, DeploymentAlarm, GateDecision,
+};
 use switchyard_domain::service_deployment::DeploymentController;
 
 /// A CSS class for a CodeDeploy status.
@@ -110,6 +113,8 @@ pub struct DeploymentModel {
     /// still running may yet have some; one that ended without has none.
     pub metrics_panel: bool,
     pub alarms: Strips,
+    /// The metric gate at each hold; empty when no gate watched.
+    pub gates: Vec<gate_panel::GateView>,
     pub timeline: Vec<TimelineItem>,
     pub task_sets: Vec<TaskSetView>,
     pub actions: Vec<ActionView>,
@@ -131,13 +136,15 @@ pub struct Watch {
     /// One period's wall-clock length, for when there are too few to tell.
     pub period_ms: i64,
     pub alarms: Vec<AlarmTrack>,
+    pub gates: Vec<GateDecision>,
 }
 
 /// What the core recorded of a deployment's guards (its alarms, and blue's
 /// and green's listener metrics per period) in the panels' terms.
-fn watch(view: &DeploymentView, alarms: Vec<DeploymentAlarm>, metrics: Vec<MetricRow>) -> Watch {
+fn watch(view: &DeploymentView, guards: DeploymentGuards) -> Watch {
     Watch {
-        periods: metrics
+        periods: guards
+            .metrics
             .into_iter()
             .filter_map(|m| {
                 let side = match m.side.as_str() {
@@ -155,7 +162,8 @@ fn watch(view: &DeploymentView, alarms: Vec<DeploymentAlarm>, metrics: Vec<Metri
             })
             .collect(),
         period_ms: cloud_minute(view),
-        alarms: alarms.into_iter().map(alarm_track).collect(),
+        alarms: guards.alarms.into_iter().map(alarm_track).collect(),
+        gates: guards.gate_decisions,
     }
 }
 
@@ -393,6 +401,7 @@ fn model(
         metrics_panel: metrics.is_some() || !view.finished,
         metrics,
         alarms,
+        gates: gate_panel::build(&watch.gates, now),
         timeline,
         task_sets,
         actions,
@@ -432,12 +441,12 @@ pub async fn page(
         .deployment_view(&session.actor, id, chart::COLUMNS)
         .await
         .map_err(|e| PageError::from(e).within(chrome.clone()))?;
-    let (alarms, metrics) = state
+    let guards = state
         .app
         .deployment_guards(id)
         .await
         .map_err(|e| PageError::from(e).within(chrome.clone()))?;
-    let watch = watch(&view, alarms, metrics);
+    let watch = watch(&view, guards);
     let d = model(
         view,
         watch,
@@ -460,8 +469,8 @@ pub async fn live(
         .app
         .deployment_view(&session.actor, id, chart::COLUMNS)
         .await?;
-    let (alarms, metrics) = state.app.deployment_guards(id).await?;
-    let watch = watch(&view, alarms, metrics);
+    let guards = state.app.deployment_guards(id).await?;
+    let watch = watch(&view, guards);
     let d = model(
         view,
         watch,
@@ -522,6 +531,7 @@ mod tests {
     use switchyard_core::store::deployments::DeploymentRow;
     use switchyard_core::store::views::TrafficColumn;
     use switchyard_domain::deployment::{LifecycleEventState, TaskSetState};
+    use switchyard_domain::environment::{GateAction, GateHold, GateOutcome, SideFigures};
 
     const T0: i64 = 1_764_230_400_000;
     const MIN: i64 = 60_000;
@@ -682,6 +692,23 @@ mod tests {
             periods,
             period_ms: MIN,
             alarms,
+            gates: vec![GateDecision {
+                outcome: Some(GateOutcome::Failed),
+                blue: Some(SideFigures {
+                    requests: 1_080.0,
+                    error_rate_pct: 0.0,
+                    p99_ms: Some(86.0),
+                }),
+                green: Some(SideFigures {
+                    requests: 120.0,
+                    error_rate_pct: 8.0,
+                    p99_ms: Some(170.0),
+                }),
+                reasons: vec!["green's 5xx rate 8.0 % is above blue's 0.0 % + 1 pp".into()],
+                action: Some(GateAction::RolledBack),
+                decided_at: Some(end - 20_000),
+                ..GateDecision::seen(GateHold::ReadyWait, T0 + 30_000, MIN, 2)
+            }],
         };
         (view, watch)
     }
@@ -758,6 +785,12 @@ mod tests {
         let traffic = html.find("id=\"traffic-title\"").unwrap();
         let metrics = html.find("id=\"metrics\"").unwrap();
         assert!(traffic < metrics && metrics < html.find("id=\"alarms\"").unwrap());
+        let gate = between(&html, "id=\"metric-gate\"", "</section>");
+        assert!(gate.contains("At the ready wait"), "{gate}");
+        assert!(gate.contains("<span class=\"badge bad\">failed</span>"));
+        assert!(gate.contains("<td class=\"num\" data-label=\"Green\">8.0 %</td>"));
+        assert!(gate.contains("5xx rate 8.0 % is above blue"), "{gate}");
+        assert!(gate.contains("The gate rolled it back."));
     }
 
     #[test]
@@ -766,6 +799,7 @@ mod tests {
         let html = page(view.clone(), Watch::default());
         assert!(!html.contains("id=\"metrics\""));
         assert!(html.contains("No CloudWatch alarm watches this deployment"));
+        assert!(!html.contains("id=\"metric-gate\""));
         let running = DeploymentView {
             finished: false,
             ..view
@@ -788,7 +822,7 @@ mod tests {
                 reason: "Threshold Crossed".into(),
             }],
         }];
-        let metric = |side: &str| MetricRow {
+        let metric = |side: &str| switchyard_core::store::guards::MetricRow {
             side: side.into(),
             period_start: T0,
             requests: 10.0,
@@ -796,7 +830,13 @@ mod tests {
             p99_seconds: None,
         };
         let metrics = vec![metric("blue"), metric("green"), metric("purple")];
-        let w = watch(&view, alarms, metrics);
+        let guards = DeploymentGuards {
+            alarms,
+            metrics,
+            gate_decisions: vec![GateDecision::seen(GateHold::ReadyWait, T0, MIN, 5)],
+        };
+        let w = watch(&view, guards);
+        assert_eq!(w.gates.len(), 1);
         assert_eq!(w.period_ms, 60_000);
         let sides: Vec<_> = w.periods.iter().map(|p| p.side).collect();
         assert_eq!(sides, [Side::Blue, Side::Green]);
@@ -807,6 +847,6 @@ mod tests {
         assert_eq!(w.alarms[0].changes[0].reason, "Threshold Crossed");
         // A local cloud at --time-scale 60: a cloud minute is a second.
         view.planned.as_mut().unwrap().clock_ratio = 1.0 / 60.0;
-        assert_eq!(watch(&view, Vec::new(), Vec::new()).period_ms, 1_000);
+        assert_eq!(watch(&view, DeploymentGuards::default()).period_ms, 1_000);
     }
 }

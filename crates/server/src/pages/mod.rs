@@ -13,6 +13,7 @@ pub mod csrf;
 mod deployment;
 mod environment;
 pub mod format;
+pub mod gate_panel;
 mod logs;
 pub mod metrics_chart;
 mod overview;

@@ -146,7 +146,7 @@ pub fn measured_clock_ratio(steps: &[(i64, f64)], reached: [Option<i64>; 2]) -> 
 
 impl App {
     /// The embedded local cloud's time scale, when this process knows it.
-    fn local_time_scale(&self) -> Option<f64> {
+    pub(in crate::app) fn local_time_scale(&self) -> Option<f64> {
         self.cloud
             .get()
             .and_then(|c| c.time_scale)

@@ -240,6 +240,7 @@ fn aws_environment(controller: DeploymentController) -> EnvironmentRow {
         deployment_controller: controller,
         ecs_deployment: None,
         alarms: None,
+        metric_gate: None,
     }
 }
 
