@@ -19,6 +19,7 @@ mod events;
 mod helpers;
 mod keep_alive;
 mod logs;
+mod metric_gates;
 mod native_deployments;
 mod notifications;
 mod openapi;

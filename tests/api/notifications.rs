@@ -11,13 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Default)]
-struct Received {
+pub(crate) struct Received {
     /// (path, body) of every request, failed ones too.
     requests: Vec<(String, Value)>,
 }
 
 /// A receiver on loopback that fails each path's first request with 503.
-async fn receiver() -> (String, Arc<Mutex<Received>>) {
+pub(crate) async fn receiver() -> (String, Arc<Mutex<Received>>) {
     let received = Arc::new(Mutex::new(Received::default()));
     let app =
         axum::Router::new()
@@ -47,7 +47,7 @@ async fn receiver() -> (String, Arc<Mutex<Received>>) {
 }
 
 /// The bodies delivered to `path` (answered 200), once there are `n`.
-async fn delivered(received: &Arc<Mutex<Received>>, path: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn delivered(received: &Arc<Mutex<Received>>, path: &str, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         {

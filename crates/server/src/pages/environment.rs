@@ -118,6 +118,7 @@ fn settings_facts(
 ) -> Result<Vec<(&'static str, String)>, switchyard_core::app::Error> {
     let mut facts = controller_facts(env)?;
     facts.push(("Alarms", env.alarm_settings()?.to_string()));
+    facts.push(("Metric gate", env.metric_gate_settings()?.to_string()));
     Ok(facts)
 }
 
