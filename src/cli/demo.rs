@@ -129,6 +129,9 @@ async fn choose_releases(cloud: &CloudOptions, force_static: bool) -> (Releases,
     }
 }
 
+/// Where the demo's server logs, in its data dir.
+pub const LOG_FILE: &str = "demo.log";
+
 pub async fn run(
     options: ServeOptions,
     force_static: bool,
@@ -140,10 +143,14 @@ pub async fn run(
     }
     let environment = environment_name(controller);
     let data_dir = options.data_dir.clone();
-    let listen = options.listen;
     let cloud = options.cloud.clone();
-    let server = tokio::spawn(serve::serve(options));
-    let base = format!("http://{listen}");
+    let (bound, address) = tokio::sync::oneshot::channel();
+    let mut server = tokio::spawn(serve::serve_announcing(options, Some(bound)));
+    // The address it got, not the one asked for: `--listen 127.0.0.1:0` picks a port.
+    let Ok(address) = address.await else {
+        return Err(stopped_at_start(&mut server).await);
+    };
+    let base = format!("http://{address}");
     let http = reqwest::Client::new();
     wait_ready(&http, &base, &server).await?;
     let token_file = data_dir.join(switchyard_core::app::users::ADMIN_TOKEN_FILE);
@@ -324,6 +331,15 @@ pub async fn run(
 
 fn step(text: &str) {
     println!("==> {text}");
+}
+
+/// Why the server ended before it listened: its own error.
+async fn stopped_at_start(server: &mut tokio::task::JoinHandle<anyhow::Result<()>>) -> CliError {
+    match server.await {
+        Ok(Err(e)) => CliError::Local(e),
+        Ok(Ok(())) => CliError::Local(anyhow::anyhow!("the server stopped before it listened")),
+        Err(e) => CliError::Local(e.into()),
+    }
 }
 
 async fn wait_ready(

@@ -492,7 +492,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             controller,
             bad_release,
         }) => {
-            telemetry::init(args.log_format);
+            // Its progress lines are meant to be watched: the log goes to a file.
+            let log = args.data.data_dir.join(demo::LOG_FILE);
+            telemetry::init_to_file(args.log_format, &log).map_err(|e| {
+                CliError::Usage(format!(
+                    "cannot write the demo's log to {}: {e}",
+                    log.display()
+                ))
+            })?;
+            println!("logs: {}", log.display());
             // The demo is meant to be watched: a minute of a deployment config passes in a second.
             if args.time_scale.is_none() && args.localcloud_url.is_none() {
                 args.time_scale = Some(60.0);

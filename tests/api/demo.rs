@@ -3,7 +3,8 @@
 //! ends on green, answered by the green containers. With `--bad-release`,
 //! a green that fails 30 % of its requests is stopped by the environment's
 //! 5xx alarm and production returns to blue; without an engine that is
-//! refused before anything starts.
+//! refused before anything starts. Every demo here listens on port 0 and
+//! logs to its data dir, as a user may ask.
 
 use crate::support;
 use std::process::Stdio;
@@ -46,26 +47,30 @@ impl Drop for Demo {
     }
 }
 
-/// `switchyard demo ARGS` on a fresh data dir, followed until it says it
-/// is serving; the demo (still serving) and every line it printed.
+/// `switchyard demo ARGS` on a fresh data dir, on a port the system picks
+/// (`--listen 127.0.0.1:0`), at the default log level, followed until it
+/// says it is serving; the demo (still serving) and every line it printed,
+/// on stdout and stderr.
 async fn run_demo(args: &[&str]) -> (Demo, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
-    // The demo serves on the address it is given, so give it a free one.
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
     let mut child = tokio::process::Command::new(support::BIN)
-        .args(["demo", "--listen", &listen])
+        .args(["demo", "--listen", "127.0.0.1:0"])
         .args(args)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .env("RUST_LOG", "warn")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (said_tx, mut said_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            let _ = said_tx.send(line);
+        }
+    });
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let docker_host = args
         .iter()
@@ -89,6 +94,9 @@ async fn run_demo(args: &[&str]) -> (Demo, Vec<String>) {
         panic!("the demo exited before it finished");
     })
     .await;
+    while let Ok(line) = said_rx.try_recv() {
+        lines.push(line);
+    }
     assert!(
         finished.is_ok(),
         "the demo did not finish:\n{}",
@@ -136,6 +144,23 @@ async fn the_demo_builds_the_sample_image_and_shifts_production_to_green_contain
     let (demo, lines) = run_demo(&["--docker-host", &docker_host]).await;
     assert_runner_line(&lines, "runner: tasks run as containers on ");
     let said = lines.join("\n");
+    // It serves on the port it got, and its log lines went to a file
+    // instead of between its progress lines.
+    let dashboard = after(&lines, "switchyard listening on ");
+    assert!(!dashboard.ends_with(":0"), "{said}");
+    let readyz = reqwest::get(format!("{dashboard}/readyz")).await.unwrap();
+    assert!(readyz.status().is_success(), "{said}");
+    assert!(
+        !said.contains(" INFO "),
+        "log lines among the progress:\n{said}"
+    );
+    let log_path = demo.dir.path().join("data").join("demo.log");
+    assert!(
+        said.contains(&format!("logs: {}", log_path.display())),
+        "{said}"
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("switchyard serving"), "{log}");
 
     let prod = after(&lines, "production URL ");
     assert!(

@@ -95,6 +95,15 @@ async fn standalone_time_scale(url: &str, expected: Option<f64>) -> anyhow::Resu
 /// Runs until SIGTERM or Ctrl-C, then stops accepting connections, lets
 /// in-flight requests finish and returns.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    serve_announcing(options, None).await
+}
+
+/// As [`serve`], and tells `bound` the address it listens on once bound:
+/// with port 0, the one the system chose.
+pub async fn serve_announcing(
+    options: ServeOptions,
+    bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+) -> anyhow::Result<()> {
     // Installed before anything listens, so a SIGTERM that arrives as soon as
     // the port answers still drains instead of killing the process.
     let shutdown = switchyard_runtime::shutdown_signal()?;
@@ -145,6 +154,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     )
     .await?;
     let address = listener.local_addr()?;
+    if let Some(bound) = bound {
+        let _ = bound.send(address);
+    }
     app.set_public_url(
         options
             .public_url
