@@ -300,6 +300,13 @@ async fn a_good_green_goes_on_and_a_slow_one_is_rolled_back(body: Value, hold: &
     ] {
         assert!(page.contains(text), "{text:?} on the page");
     }
+    // Blue's card counts its health-checked containers (#23's "not observed").
+    let blue = page
+        .split("<article class=\"set blue\"")
+        .nth(1)
+        .and_then(|card| card.split("</article>").next())
+        .expect("a blue card");
+    assert!(blue.contains(">2 of 2</dd>"), "{blue}");
 }
 
 #[tokio::test]

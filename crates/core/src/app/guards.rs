@@ -3,7 +3,7 @@
 //! of the metrics they watch) recorded with the deployment.
 
 use super::{App, Error, Result};
-use crate::cloud::metrics::PeriodFigures;
+use crate::cloud::metrics::{PeriodFigures, TargetHealth};
 use crate::provision::{self, StackOutputs};
 use crate::store::{self, deployments::DeploymentRow, environments::EnvironmentRow};
 use serde_json::json;
@@ -19,6 +19,8 @@ use switchyard_domain::service_deployment::DeploymentController;
 pub struct GuardReading {
     pub alarms: Vec<AlarmReading>,
     pub metrics: Vec<PeriodFigures>,
+    /// Each side's hosts, as last counted.
+    pub health: Vec<TargetHealth>,
     /// When the metrics were asked for (Unix ms): the periods before it
     /// are whole in them.
     pub read_at: i64,
@@ -30,6 +32,8 @@ pub struct DeploymentGuards {
     pub alarms: Vec<DeploymentAlarm>,
     pub metrics: Vec<store::guards::MetricRow>,
     pub gate_decisions: Vec<GateDecision>,
+    /// Each side's hosts, as last counted.
+    pub target_health: Vec<TargetHealth>,
 }
 
 /// A provisioning log nobody reads: alarm changes log nothing of their own.
@@ -135,11 +139,16 @@ impl App {
             })
             .filter(|row| !stored.contains(row))
             .collect();
-        if alarms == before && metrics.is_empty() {
+        let health = store::guards::target_health(self.store.reader(), d.id).await?;
+        let health_changed = !reading.health.is_empty() && reading.health != health;
+        if alarms == before && metrics.is_empty() && !health_changed {
             return Ok(());
         }
         let mut tx = self.store.begin().await?;
         store::guards::set_alarms(&mut *tx, d.id, &alarms).await?;
+        if health_changed {
+            store::guards::set_target_health(&mut *tx, d.id, &reading.health).await?;
+        }
         for row in &metrics {
             store::guards::put_metric(&mut *tx, d.id, row).await?;
         }
@@ -157,6 +166,7 @@ impl App {
             alarms: store::guards::alarms(reader, id).await?,
             metrics: store::guards::metrics(reader, id).await?,
             gate_decisions: store::guards::gate_decisions(reader, id).await?,
+            target_health: store::guards::target_health(reader, id).await?,
         })
     }
 }

@@ -1,22 +1,19 @@
-//! What guarded a deployment: the alarms it saw and its metric gates'
-//! decisions (JSON columns of `deployments`), and its sides' metrics per
-//! period (`deployment_metrics`).
+//! What guarded a deployment: the alarms it saw, its metric gates'
+//! decisions and its target groups' hosts (JSON columns of `deployments`),
+//! and its sides' metrics per period (`deployment_metrics`).
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sqlx::types::Json;
 use sqlx::{FromRow, SqliteExecutor};
-use switchyard_domain::environment::{DeploymentAlarm, GateDecision};
+use switchyard_domain::environment::{DeploymentAlarm, GateDecision, TargetHealth};
 
 /// The alarms a deployment saw; empty when none guarded it.
 pub async fn alarms(
     db: impl SqliteExecutor<'_>,
     deployment_id: i64,
 ) -> Result<Vec<DeploymentAlarm>, sqlx::Error> {
-    let stored: Option<Option<Json<Vec<DeploymentAlarm>>>> =
-        sqlx::query_scalar("SELECT alarms FROM deployments WHERE id = ?")
-            .bind(deployment_id)
-            .fetch_optional(db)
-            .await?;
-    Ok(stored.flatten().map(|j| j.0).unwrap_or_default())
+    list(db, "alarms", deployment_id).await
 }
 
 pub async fn set_alarms(
@@ -24,12 +21,7 @@ pub async fn set_alarms(
     deployment_id: i64,
     alarms: &[DeploymentAlarm],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE deployments SET alarms = ? WHERE id = ?")
-        .bind(Json(alarms))
-        .bind(deployment_id)
-        .execute(db)
-        .await
-        .map(|_| ())
+    set_list(db, "alarms", deployment_id, alarms).await
 }
 
 /// What the metric gates did at a deployment's holds, oldest first.
@@ -37,12 +29,7 @@ pub async fn gate_decisions(
     db: impl SqliteExecutor<'_>,
     deployment_id: i64,
 ) -> Result<Vec<GateDecision>, sqlx::Error> {
-    let stored: Option<Option<Json<Vec<GateDecision>>>> =
-        sqlx::query_scalar("SELECT metric_gates FROM deployments WHERE id = ?")
-            .bind(deployment_id)
-            .fetch_optional(db)
-            .await?;
-    Ok(stored.flatten().map(|j| j.0).unwrap_or_default())
+    list(db, "metric_gates", deployment_id).await
 }
 
 pub async fn set_gate_decisions(
@@ -50,8 +37,48 @@ pub async fn set_gate_decisions(
     deployment_id: i64,
     decisions: &[GateDecision],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE deployments SET metric_gates = ? WHERE id = ?")
-        .bind(Json(decisions))
+    set_list(db, "metric_gates", deployment_id, decisions).await
+}
+
+/// Each side's hosts, as last counted; empty until counted.
+pub async fn target_health(
+    db: impl SqliteExecutor<'_>,
+    deployment_id: i64,
+) -> Result<Vec<TargetHealth>, sqlx::Error> {
+    list(db, "target_health", deployment_id).await
+}
+
+pub async fn set_target_health(
+    db: impl SqliteExecutor<'_>,
+    deployment_id: i64,
+    health: &[TargetHealth],
+) -> Result<(), sqlx::Error> {
+    set_list(db, "target_health", deployment_id, health).await
+}
+
+/// A JSON list column of `deployments` (a name from this module, never
+/// input); empty when NULL.
+async fn list<T: DeserializeOwned + Send + Unpin + 'static>(
+    db: impl SqliteExecutor<'_>,
+    column: &'static str,
+    deployment_id: i64,
+) -> Result<Vec<T>, sqlx::Error> {
+    let stored: Option<Option<Json<Vec<T>>>> =
+        sqlx::query_scalar(&format!("SELECT {column} FROM deployments WHERE id = ?"))
+            .bind(deployment_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(stored.flatten().map(|j| j.0).unwrap_or_default())
+}
+
+async fn set_list<T: Serialize + Sync>(
+    db: impl SqliteExecutor<'_>,
+    column: &'static str,
+    deployment_id: i64,
+    values: &[T],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("UPDATE deployments SET {column} = ? WHERE id = ?"))
+        .bind(Json(values))
         .bind(deployment_id)
         .execute(db)
         .await

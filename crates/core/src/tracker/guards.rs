@@ -142,8 +142,9 @@ async fn read_guards(
     if let Some(sides) = &seen.sides {
         reading.read_at = crate::store::now_millis();
         let to = reading.read_at + METRICS_BEFORE_MS;
-        reading.metrics =
-            metrics::periods(cloud, sides, d.created_at - METRICS_BEFORE_MS, to).await?;
+        let read = metrics::periods(cloud, sides, d.created_at - METRICS_BEFORE_MS, to).await?;
+        reading.metrics = read.periods;
+        reading.health = read.health;
     }
     Ok(reading)
 }

@@ -5,7 +5,7 @@
 //! it to people. What alarms cannot do: compare the two sides.
 
 use crate::FieldError;
-use crate::environment::ReadyAction;
+use crate::environment::{PeriodFigures, ReadyAction, Side};
 use crate::service_deployment::{EcsDeploymentSettings, PausableStage};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -201,24 +201,6 @@ impl GateHold {
             GateHold::PreProductionTrafficShift => "PRE_PRODUCTION_TRAFFIC_SHIFT",
         }
     }
-}
-
-aws_status!(
-    /// Blue or green: which task set (or service revision) a target group serves.
-    Side,
-    "side",
-    [Blue = "blue", Green = "green"]
-);
-
-/// One side's load balancer figures for one period.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeriodFigures {
-    pub side: Side,
-    /// Unix ms, a multiple of the period.
-    pub period_start: i64,
-    pub requests: f64,
-    pub target_5xx: f64,
-    pub p99_seconds: Option<f64>,
 }
 
 /// One side's figures over a gate's window.

@@ -2,11 +2,13 @@
 
 mod alarms;
 mod aws;
+mod load_balancer_metrics;
 mod metric_gate;
 mod stack;
 
 pub use alarms::*;
 pub use aws::*;
+pub use load_balancer_metrics::*;
 pub use metric_gate::*;
 pub use stack::*;
 

@@ -22,7 +22,7 @@ use switchyard_core::app::views::{AllowedActions, DeploymentView};
 use switchyard_core::store;
 use switchyard_domain::deployment::{DeploymentStatus, LifecycleEventStatus};
 use switchyard_domain::environment::{
-    AlarmState as CloudAlarmState, DeploymentAlarm, GateDecision,
+    AlarmState as CloudAlarmState, DeploymentAlarm, GateDecision, TargetHealth,
 };
 use switchyard_domain::service_deployment::DeploymentController;
 
@@ -68,6 +68,10 @@ pub struct TaskSetView {
     pub pending: i64,
     pub weight: String,
     pub target_group: String,
+    /// "2 of 2": its target group's healthy hosts of those registered, as
+    /// the load balancer last counted them; and when, for the hover.
+    pub healthy: String,
+    pub healthy_title: String,
 }
 
 /// One button with its confirmation.
@@ -137,6 +141,8 @@ pub struct Watch {
     pub period_ms: i64,
     pub alarms: Vec<AlarmTrack>,
     pub gates: Vec<GateDecision>,
+    /// Blue's and green's target group hosts, as last counted.
+    pub target_health: Vec<TargetHealth>,
 }
 
 /// What the core recorded of a deployment's guards (its alarms, and blue's
@@ -164,6 +170,25 @@ fn watch(view: &DeploymentView, guards: DeploymentGuards) -> Watch {
         period_ms: cloud_minute(view),
         alarms: guards.alarms.into_iter().map(alarm_track).collect(),
         gates: guards.gate_decisions,
+        target_health: guards.target_health,
+    }
+}
+
+/// What a task set's card says of its health: the hosts of the target
+/// group on its `side` ("blue" or "green"), and when they were counted.
+fn healthy_hosts(side: &str, health: &[TargetHealth]) -> (String, String) {
+    match health.iter().find(|h| h.side.as_str() == side) {
+        Some(h) => (
+            format!("{:.0} of {:.0}", h.healthy, h.healthy + h.unhealthy),
+            format!(
+                "HealthyHostCount of its target group in CloudWatch, the period from {}",
+                When::at(h.period_start, h.period_start).absolute
+            ),
+        ),
+        None => (
+            "not counted yet".to_owned(),
+            "CloudWatch has not counted its target group's hosts yet".to_owned(),
+        ),
     }
 }
 
@@ -274,7 +299,9 @@ fn model(
     let task_sets = [("Blue", "blue", original), ("Green", "green", replacement)]
         .into_iter()
         .filter_map(|(label, class, role)| {
-            view.task_set(label).map(|t| TaskSetView {
+            let t = view.task_set(label)?;
+            let (healthy, healthy_title) = healthy_hosts(class, &watch.target_health);
+            Some(TaskSetView {
                 label,
                 class,
                 role,
@@ -289,6 +316,8 @@ fn model(
                     .as_deref()
                     .map(|tg| tg.rsplit(['/', ':']).nth(1).unwrap_or(tg).to_owned())
                     .unwrap_or_default(),
+                healthy,
+                healthy_title,
             })
         })
         .collect();
@@ -709,6 +738,12 @@ mod tests {
                 decided_at: Some(end - 20_000),
                 ..GateDecision::seen(GateHold::ReadyWait, T0 + 30_000, MIN, 2)
             }],
+            target_health: vec![TargetHealth {
+                side: switchyard_domain::environment::Side::Blue,
+                period_start: end - MIN,
+                healthy: 2.0,
+                unhealthy: 0.0,
+            }],
         };
         (view, watch)
     }
@@ -791,6 +826,15 @@ mod tests {
         assert!(gate.contains("<td class=\"num\" data-label=\"Green\">8.0 %</td>"));
         assert!(gate.contains("5xx rate 8.0 % is above blue"), "{gate}");
         assert!(gate.contains("The gate rolled it back."));
+        // Each card says its target group's hosts, as last counted.
+        let blue = between(&html, "<article class=\"set blue\"", "</article>");
+        assert!(
+            blue.contains("<dt>Healthy</dt><dd title=\"HealthyHostCount of its target group"),
+            "{blue}"
+        );
+        assert!(blue.contains(">2 of 2</dd>"), "{blue}");
+        let green = between(&html, "<article class=\"set green\"", "</article>");
+        assert!(green.contains(">not counted yet</dd>"), "{green}");
     }
 
     #[test]
@@ -834,6 +878,7 @@ mod tests {
             alarms,
             metrics,
             gate_decisions: vec![GateDecision::seen(GateHold::ReadyWait, T0, MIN, 5)],
+            target_health: Vec::new(),
         };
         let w = watch(&view, guards);
         assert_eq!(w.gates.len(), 1);
