@@ -8,7 +8,7 @@
 use crate::cli::cli;
 use crate::dashboard::Session;
 use crate::deployments::provision;
-use crate::helpers::TestServer;
+use crate::helpers::{TestServer, with_fields};
 use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -24,10 +24,7 @@ struct Guarded {
 /// created from `body` (merged over the defaults).
 async fn guarded(body: Value) -> Guarded {
     let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
-    let mut create = json!({"name": "guarded", "platform": "local"});
-    for (k, v) in body.as_object().unwrap() {
-        create[k] = v.clone();
-    }
+    let create = with_fields(json!({"name": "guarded", "platform": "local"}), &body);
     let created = s.post("/api/environments", &s.admin_token, create).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     provision(&s, "guarded").await;
@@ -278,10 +275,7 @@ async fn a_local_stack_has_the_aws_stacks_alarms_with_the_environments_threshold
 /// the deployment's answer once it says which alarm did it.
 async fn stopped_by_alarm(g: &Guarded, strategy: Value) -> Value {
     let image = g.s.write_site("v1");
-    let mut body = json!({"image": image, "version": "v1"});
-    for (k, v) in strategy.as_object().unwrap() {
-        body[k] = v.clone();
-    }
+    let body = with_fields(json!({"image": image, "version": "v1"}), &strategy);
     let started =
         g.s.post(
             "/api/environments/guarded/deployments",

@@ -65,11 +65,9 @@ impl Env {
     /// A server at time scale 60 with a provisioned local environment.
     pub(crate) async fn new(name: &str, extra: Value) -> Env {
         let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
-        let mut body = json!({"name": name, "platform": "local", "termination_wait_minutes": 1,
+        let defaults = json!({"name": name, "platform": "local", "termination_wait_minutes": 1,
                               "container": {"desired_count": 2}});
-        for (k, v) in extra.as_object().unwrap() {
-            body[k] = v.clone();
-        }
+        let body = crate::helpers::with_fields(defaults, &extra);
         let created = s.post("/api/environments", &s.admin_token, body).await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
         let stack = provision(&s, name).await;

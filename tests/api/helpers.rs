@@ -10,6 +10,15 @@ use tokio::process::{Child, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
+/// `base` with the fields of `extra` set over it (both JSON objects): a
+/// request body's defaults and a test's own parts.
+pub fn with_fields(mut base: Value, extra: &Value) -> Value {
+    for (k, v) in extra.as_object().expect("an object of fields") {
+        base[k] = v.clone();
+    }
+    base
+}
+
 /// The static root of a server on `data_dir`: a sibling folder.
 /// A Docker host no engine listens on.
 pub const NO_CONTAINER_ENGINE: &str = "unix:///nonexistent/switchyard-tests/docker.sock";

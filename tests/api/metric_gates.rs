@@ -8,19 +8,22 @@
 
 use crate::containers::ContainerServer;
 use crate::dashboard::Session;
-use crate::helpers::TestServer;
+use crate::helpers::{TestServer, with_fields};
 use crate::notifications::{delivered, receiver};
+use crate::paths::until_within;
 use crate::support;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Blue's and a good green's answer time.
 const BASE_DELAY_MS: u64 = 300;
 /// A slow green's: ten times blue's, far above the gate's ratio.
 const SLOW_DELAY_MS: u64 = 3_000;
+/// How long a deployment may take to reach what a test waits for.
+const WAIT: Duration = Duration::from_secs(120);
 /// Clients on each listener, back to back.
 const CLIENTS: usize = 12;
 
@@ -116,16 +119,13 @@ impl Drop for Load {
 async fn gated(body: Value) -> (ContainerServer, Value) {
     let cs = ContainerServer::start().await;
     let s = &cs.s;
-    let mut create = json!({"name": "gated", "platform": "local"});
-    for (k, v) in body.as_object().unwrap() {
-        create[k] = v.clone();
-    }
+    let create = with_fields(json!({"name": "gated", "platform": "local"}), &body);
     let created = s.post("/api/environments", &s.admin_token, create).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     crate::deployments::provision(s, "gated").await;
     let v1 = app_image(&cs.docker_host, "v1", BASE_DELAY_MS);
     let id = deploy(s, &v1, "v1").await;
-    let held = until(s, id, "held", |d| d["status"] == "Ready").await;
+    let held = deployment_when(s, id, |d| d["status"] == "Ready").await;
     let continued = s
         .post(
             &format!("/api/deployments/{id}/continue"),
@@ -139,7 +139,7 @@ async fn gated(body: Value) -> (ContainerServer, Value) {
         "{held} {:?}",
         continued.body
     );
-    until(s, id, "live", |d| d["status"] == "Succeeded").await;
+    deployment_when(s, id, |d| d["status"] == "Succeeded").await;
     let on = s
         .request(
             reqwest::Method::PATCH,
@@ -165,20 +165,9 @@ async fn deploy(s: &TestServer, image: &str, version: &str) -> i64 {
     started.body["id"].as_i64().unwrap()
 }
 
-/// Polls the deployment until `ready` holds (bounded).
-async fn until(s: &TestServer, id: i64, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let d = s
-            .get(&format!("/api/deployments/{id}"), &s.admin_token)
-            .await
-            .body;
-        if ready(&d) {
-            return d;
-        }
-        assert!(Instant::now() < deadline, "not {what}: {d}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// The deployment once `ready` holds (within [`WAIT`]).
+async fn deployment_when(s: &TestServer, id: i64, ready: impl Fn(&Value) -> bool) -> Value {
+    until_within(s, &format!("/api/deployments/{id}"), WAIT, ready).await
 }
 
 /// Deploys `version` answering after `delay_ms` under load, and returns the
@@ -193,7 +182,7 @@ async fn judged_release(
     let image = app_image(&cs.docker_host, version, delay_ms);
     let _load = Load::start(env);
     let id = deploy(s, &image, version).await;
-    let ended = until(s, id, "ended", |d| {
+    let ended = deployment_when(s, id, |d| {
         d["completed_at"].is_string() && d["metric_gate"][0]["action"].is_string()
     })
     .await;
@@ -333,10 +322,7 @@ async fn a_gate_at_an_ecs_pause_hook_passes_a_good_green_and_rolls_back_a_slow_o
 async fn a_gate_needs_a_hold_and_its_settings_are_checked_everywhere() {
     let s = TestServer::spawn().await;
     let create = |body: Value| {
-        let mut create = json!({"name": "gated", "platform": "local"});
-        for (k, v) in body.as_object().unwrap() {
-            create[k] = v.clone();
-        }
+        let create = with_fields(json!({"name": "gated", "platform": "local"}), &body);
         s.post("/api/environments", &s.admin_token, create)
     };
     // Nothing holds a deployment here, so nothing would be judged.

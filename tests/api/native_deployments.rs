@@ -27,16 +27,14 @@ fn linear_with_gate(gate_minutes: u32) -> Value {
 /// controller, deploying `linear_with_gate(600)`; `extra` adds to its body.
 async fn native_env(extra: Value) -> Env {
     let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
-    let mut body = json!({
+    let body = json!({
         "name": "native",
         "platform": "local",
         "container": {"desired_count": 2},
         "controller": "ecs",
         "ecs_deployment": linear_with_gate(600),
     });
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
+    let body = crate::helpers::with_fields(body, &extra);
     let created = s.post("/api/environments", &s.admin_token, body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     let stack = provision(&s, "native").await;

@@ -21,13 +21,17 @@ use switchyard_domain::service_deployment::progress::HookTargetType;
 const ACTOR: &str = "metric-gate";
 
 impl App {
-    /// Watches the hold `d` is in, if its environment gates it, and judges
-    /// it once the figures read at `read_at` cover the gate's window.
-    pub(crate) async fn judge_hold(&self, d: &DeploymentRow, read_at: i64) -> Result<()> {
+    /// Watches the hold `d` is in, if its environment `env` gates it, and
+    /// judges it once the figures read at `read_at` cover the gate's window.
+    pub(crate) async fn judge_hold(
+        &self,
+        env: &EnvironmentRow,
+        d: &DeploymentRow,
+        read_at: i64,
+    ) -> Result<()> {
         let Some(hold) = hold_of(d) else {
             return Ok(());
         };
-        let env = self.environment_named(&d.environment).await?;
         let settings = env.metric_gate_settings()?;
         if !settings.enabled {
             return Ok(());
@@ -37,18 +41,19 @@ impl App {
         let Some(index) = decisions.iter().position(|g| g.hold == hold) else {
             let periods = settings.window_minutes;
             decisions.push(GateDecision::seen(hold, read_at, period_ms, periods));
-            return self.store_decisions(d, decisions, None).await;
+            let seen = decisions.len() - 1;
+            return self.store_decisions(d, decisions, seen, None).await;
         };
         if !decisions[index].window_read(read_at, lag_ms) {
             return Ok(());
         }
         let judged = decisions[index].judged(&settings, &self.gate_figures(d.id).await?, read_at);
-        let (action, acted) = self.act_on(&env, d, &judged).await?;
+        let (action, acted) = self.act_on(env, d, &judged).await?;
         decisions[index] = GateDecision {
             action: Some(action),
             ..judged
         };
-        self.store_decisions(d, decisions, acted).await
+        self.store_decisions(d, decisions, index, acted).await
     }
 
     /// How long a period of the environment's cloud lasts, and how late its
@@ -110,18 +115,17 @@ impl App {
         }
     }
 
-    /// Stores the gate's decisions with the event of the newest (and of
-    /// what it asked the cloud), notifies what people should know, and
-    /// announces the events.
+    /// Stores the gate's decisions with the event of the one at `changed`
+    /// (and of what it asked the cloud), notifies what people should know,
+    /// and announces the events.
     async fn store_decisions(
         &self,
         d: &DeploymentRow,
         decisions: Vec<GateDecision>,
+        changed: usize,
         acted: Option<&'static str>,
     ) -> Result<()> {
-        let Some(latest) = decisions.last() else {
-            return Ok(());
-        };
+        let latest = &decisions[changed];
         let now = store::now_millis();
         let summary = summary(d, latest);
         let mut detail = serde_json::to_value(latest).map_err(anyhow::Error::from)?;

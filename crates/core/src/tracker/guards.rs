@@ -107,7 +107,7 @@ impl Tracker {
             .map_err(|e| err(e.to_string()))?;
         if !d.status.is_terminal() && reading.read_at > 0 {
             self.app
-                .judge_hold(&d, reading.read_at)
+                .judge_hold(&env, &d, reading.read_at)
                 .await
                 .map_err(|e| err(format!("the metric gate could not act: {e}")))?;
         }

@@ -318,12 +318,7 @@ pub fn judge(
 /// once the hold began, so green's figures are its own (its target group
 /// may have served another release before). `(start, end)`, Unix ms.
 pub fn window(held_since: i64, period_ms: i64, periods: u32) -> (i64, i64) {
-    let start = held_since.div_euclid(period_ms) * period_ms
-        + if held_since.rem_euclid(period_ms) == 0 {
-            0
-        } else {
-            period_ms
-        };
+    let start = (held_since + period_ms - 1).div_euclid(period_ms) * period_ms;
     (start, start + i64::from(periods) * period_ms)
 }
 
