@@ -2,6 +2,7 @@
 //! over plain HTTP, against the real server binary with a local cloud.
 //! Screenshots of every page land in target/screenshots/.
 
+mod deploy_forms;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

@@ -36,9 +36,9 @@ pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks / hz)
 }
 
-type Api = switchyard::cli::client::ApiClient;
+pub(crate) type Api = switchyard::cli::client::ApiClient;
 
-async fn call(
+pub(crate) async fn call(
     api: &Api,
     method: reqwest::Method,
     path: &str,
@@ -215,7 +215,7 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
     Ok(())
 }
 
-async fn wait_for(api: &Api, path: &str, status: &str) -> anyhow::Result<()> {
+pub(crate) async fn wait_for(api: &Api, path: &str, status: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let v = call(api, reqwest::Method::GET, path, None).await?;

@@ -6,6 +6,7 @@
 mod api;
 mod containers;
 mod dashboard;
+mod deploy_form;
 mod deployments;
 mod gates;
 mod native;
@@ -41,6 +42,10 @@ enum BenchCommand {
     /// The dashboard: render time of the deployment page (10,000 traffic
     /// samples) and the releases page (100,000 releases), first-load bytes.
     Dashboard(dashboard::DashboardBench),
+    /// The dashboard's deploy button: confirmation POST -> 303 ->
+    /// deployment page -> first SSE event, against the API's POST -> first
+    /// SSE event in the same run.
+    DeployForm(deploy_form::DeployFormBench),
     /// Deployments tracked at once: weight change to SSE event, and the
     /// control plane's CPU and memory meanwhile.
     Deployments(deployments::DeploymentsBench),
@@ -130,6 +135,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Releases(bench) => releases::run(bench).await,
         BenchCommand::Stack(bench) => stack::run(bench).await,
         BenchCommand::Deployments(bench) => deployments::run(bench).await,
+        BenchCommand::DeployForm(bench) => deploy_form::run(bench).await,
         BenchCommand::Webhooks(bench) => webhooks::run(bench).await,
         BenchCommand::Dashboard(bench) => dashboard::run(bench).await,
         BenchCommand::Containers(bench) => containers::run(bench).await,

@@ -2,7 +2,7 @@
 //! The local cloud steps its listeners by these schedules and the dashboard
 //! draws them, so both agree on what "linear" means.
 
-use super::Invalid;
+use super::{FieldError, Invalid};
 use std::time::Duration;
 
 pub const PREDEFINED_PREFIX: &str = "CodeDeployDefault.";
@@ -81,6 +81,26 @@ impl TrafficRouting {
             ],
         };
         TrafficSchedule { steps }
+    }
+}
+
+/// How a sentence says it: "all at once", "10% more every 3 min".
+impl std::fmt::Display for TrafficRouting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrafficRouting::AllAtOnce => f.write_str("all at once"),
+            TrafficRouting::TimeBasedLinear {
+                percentage,
+                interval_minutes,
+            } => write!(f, "{percentage}% more every {interval_minutes} min"),
+            TrafficRouting::TimeBasedCanary {
+                percentage,
+                interval_minutes,
+            } => write!(
+                f,
+                "{percentage}% at once, the rest after {interval_minutes} min"
+            ),
+        }
     }
 }
 
@@ -220,6 +240,18 @@ impl DeploymentConfig {
             format!("{PREDEFINED_PREFIX}{name}")
         };
         Self::predefined().into_iter().find(|c| c.name == full)
+    }
+
+    /// A predefined config named by a request's `field`, or the error
+    /// that says what would do.
+    pub fn parse_predefined(name: &str, field: &str) -> Result<DeploymentConfig, FieldError> {
+        Self::find_predefined(name).ok_or_else(|| FieldError {
+            field: field.into(),
+            message: format!(
+                "{name:?} is not a predefined ECS deployment config \
+                 (e.g. CodeDeployDefault.ECSLinear10PercentEvery1Minutes)"
+            ),
+        })
     }
 
     /// A custom config. Its name follows CodeDeploy's limits and may not

@@ -149,6 +149,19 @@ pub async fn find_by_idempotency_key(
     .await
 }
 
+/// The environment's unfinished deployment, if it has one.
+pub async fn active(
+    db: impl SqliteExecutor<'_>,
+    environment_id: i64,
+) -> Result<Option<DeploymentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE d.environment_id = ? AND d.status IN {ACTIVE} ORDER BY d.id DESC LIMIT 1"
+    ))
+    .bind(environment_id)
+    .fetch_optional(db)
+    .await
+}
+
 /// Unfinished deployments, for the tracker to resume.
 pub async fn unfinished(db: impl SqliteExecutor<'_>) -> Result<Vec<DeploymentRow>, sqlx::Error> {
     sqlx::query_as(&format!(

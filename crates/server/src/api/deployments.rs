@@ -23,14 +23,9 @@ use switchyard_domain::environment::{GateDecision, SideFigures};
 
 fn parse_config(name: Option<&str>) -> Result<Option<String>, Error> {
     name.map(|n| {
-        DeploymentConfig::find_predefined(n).map(|c| c.name().to_owned()).ok_or_else(|| {
-            Error::from(switchyard_domain::FieldError {
-                field: "deployment_config".into(),
-                message: format!(
-                    "{n:?} is not a predefined ECS deployment config (e.g. CodeDeployDefault.ECSLinear10PercentEvery1Minutes)"
-                ),
-            })
-        })
+        DeploymentConfig::parse_predefined(n, "deployment_config")
+            .map(|c| c.name().to_owned())
+            .map_err(Error::from)
     })
     .transpose()
 }

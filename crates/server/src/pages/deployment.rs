@@ -753,6 +753,7 @@ mod tests {
             view,
             watch,
             AllowedActions {
+                deploy: true,
                 continue_deployment: true,
                 roll_back_deployment: true,
             },

@@ -13,6 +13,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use switchyard_core::app::views::AllowedActions;
 use switchyard_core::store::environments::EnvironmentRow;
 use switchyard_core::store::{self, PageRequest};
 
@@ -37,6 +38,8 @@ struct EnvironmentPage {
     settings: Vec<(&'static str, String)>,
     deployments: Vec<DeploymentItem>,
     releases_href: String,
+    /// The deploy form, for those who may deploy.
+    deploy_href: Option<String>,
     runs: Vec<RunItem>,
     has_pipeline: bool,
     /// The last lines of each live task.
@@ -103,6 +106,9 @@ pub async fn page(
             settings,
             deployments,
             releases_href: format!("/environments/{name}/releases"),
+            deploy_href: AllowedActions::of(actor)
+                .deploy
+                .then(|| format!("/environments/{name}/deploy")),
             runs: runs.items.iter().map(|r| run_item(r, now)).collect(),
             has_pipeline: summary.environment.pipeline.is_some(),
             logs,

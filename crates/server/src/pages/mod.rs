@@ -10,6 +10,7 @@ pub mod assets;
 pub mod axis;
 pub mod chart;
 pub mod csrf;
+mod deploy;
 mod deployment;
 mod environment;
 pub mod format;
@@ -39,6 +40,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sign-out", post(sessions::sign_out))
         .route("/environments/{name}", get(environment::page))
+        .route(
+            "/environments/{name}/deploy",
+            get(deploy::page).post(deploy::start),
+        )
         .route("/environments/{name}/releases", get(releases::page))
         .route("/environments/{name}/logs", get(logs::page))
         .route("/deployments/{id}", get(deployment::page))

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use switchyard_core::app::views::Dora;
+use switchyard_core::app::views::{AllowedActions, Dora};
 use switchyard_core::store::views::{Outcome, ReleaseFilter};
 use switchyard_core::store::{self, PageRequest};
 use switchyard_domain::FieldError;
@@ -139,6 +139,30 @@ pub struct ReleaseItem {
     pub outcome: &'static str,
     pub outcome_class: &'static str,
     pub deployments: Vec<DeploymentItem>,
+    /// The deploy form for this release, for those who may deploy.
+    pub deploy: Option<DeployLink>,
+}
+
+/// A link to the deploy form's confirmation for one release.
+pub struct DeployLink {
+    pub href: String,
+    pub label: &'static str,
+    pub class: &'static str,
+}
+
+/// What deploying release `id` would be, said against the live release.
+fn deploy_link(environment: &str, id: i64, version: &str, live: Option<i64>) -> DeployLink {
+    let (label, class) = match live {
+        Some(live) if live == id => ("Redeploy", "button redeploy"),
+        Some(live) if id < live => ("Roll back to this", "button danger redeploy"),
+        _ => ("Deploy", "button redeploy"),
+    };
+    let query = serde_urlencoded::to_string([("version", version)]).unwrap_or_default();
+    DeployLink {
+        href: format!("/environments/{environment}/deploy?{query}"),
+        label,
+        class,
+    }
 }
 
 pub struct OutcomeOption {
@@ -261,6 +285,7 @@ pub async fn page(
         )
         .await
         .map_err(|e| PageError::from(e).within(chrome.clone()))?;
+    let may_deploy = AllowedActions::of(actor).deploy;
     let releases = history
         .page
         .items
@@ -305,6 +330,8 @@ pub async fn page(
                             .collect()
                     })
                     .unwrap_or_default(),
+                deploy: may_deploy
+                    .then(|| deploy_link(&name, r.id, &r.version, history.live_release_id)),
             }
         })
         .collect();

@@ -14,6 +14,8 @@ pub struct ReleaseHistory {
     /// Per release id, newest first.
     pub deployments: HashMap<i64, Vec<ReleaseDeploymentRow>>,
     pub authors: Vec<String>,
+    /// The release production serves: the last successful deployment's.
+    pub live_release_id: Option<i64>,
 }
 
 impl App {
@@ -35,7 +37,9 @@ impl App {
             deployments.entry(d.release_id).or_default().push(d);
         }
         let authors = store::views::recent_authors(db, environment.id, 50).await?;
+        let live = store::deployments::succeeded(db, environment.id, 1).await?;
         Ok(ReleaseHistory {
+            live_release_id: live.first().map(|d| d.release_id),
             environment,
             page,
             deployments,

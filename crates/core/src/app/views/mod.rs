@@ -4,6 +4,7 @@
 //! history with filters, and the DORA figures.
 
 mod cache;
+mod deploy_preview;
 mod deployment;
 mod dora;
 mod history;
@@ -12,6 +13,7 @@ mod overview;
 mod run;
 
 pub use cache::ViewCache;
+pub use deploy_preview::{Candidate, DeployPreview, DeployRequest, Direction, TrafficPlan};
 pub use deployment::{
     ChartWindow, DeploymentView, PlannedShift, measured_clock_ratio, planned_steps,
 };
@@ -30,6 +32,8 @@ use switchyard_domain::user::Role;
 /// checks the two agree).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AllowedActions {
+    /// Start a deployment: deploy, redeploy or roll back to a release.
+    pub deploy: bool,
     /// Reroute traffic held in Ready; end the termination wait.
     pub continue_deployment: bool,
     pub roll_back_deployment: bool,
@@ -38,6 +42,7 @@ pub struct AllowedActions {
 impl AllowedActions {
     pub fn of(actor: &Actor) -> AllowedActions {
         AllowedActions {
+            deploy: actor.role.allows(Role::Deployer),
             continue_deployment: actor.role.allows(Role::Deployer),
             roll_back_deployment: actor.role.allows(Role::Deployer),
         }

@@ -82,6 +82,10 @@ async fn allowed_actions_match_the_use_cases() {
         fn unit<T>(r: Result<T>) -> Result<()> {
             r.map(|_| ())
         }
+        let preview = app
+            .deploy_preview(&actor, "nope", &Default::default())
+            .await;
+        assert_eq!(allowed.deploy, !forbidden(unit(preview)), "{role:?}");
         assert_eq!(
             allowed.continue_deployment,
             !forbidden(unit(app.continue_deployment(&actor, 999, true).await)),
