@@ -2,12 +2,14 @@
 
 mod alarms;
 mod aws;
+mod freeze;
 mod load_balancer_metrics;
 mod metric_gate;
 mod stack;
 
 pub use alarms::*;
 pub use aws::*;
+pub use freeze::*;
 pub use load_balancer_metrics::*;
 pub use metric_gate::*;
 pub use stack::*;
