@@ -294,6 +294,26 @@ fn resolve(
     }
 }
 
+/// Why an admin deploys through a freeze: said, and kept short.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassReason(String);
+
+impl BreakGlassReason {
+    pub fn parse(value: &str) -> Result<Self, crate::Invalid> {
+        let value = value.trim();
+        if value.is_empty() || value.chars().count() > MAX_REASON_CHARS {
+            return Err(crate::Invalid::new(format!(
+                "breaking a freeze needs a reason of 1 to {MAX_REASON_CHARS} characters"
+            )));
+        }
+        Ok(BreakGlassReason(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Every freeze window of one environment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FreezeWindows(pub Vec<FreezeWindow>);

@@ -100,6 +100,8 @@ pub struct NewEnvironment {
     pub alarms: AlarmSettings,
     /// The metric gate that judges green at the deployments' holds.
     pub metric_gate: MetricGateSettings,
+    /// When it takes no new deployments.
+    pub freeze_windows: FreezeWindows,
 }
 
 impl NewEnvironment {
@@ -129,6 +131,7 @@ impl NewEnvironment {
             ecs_deployment: None,
             alarms: AlarmSettings::default(),
             metric_gate: MetricGateSettings::default(),
+            freeze_windows: FreezeWindows::default(),
         })
     }
 

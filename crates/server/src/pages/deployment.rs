@@ -522,13 +522,13 @@ pub async fn act(
         "reroute" => {
             state
                 .app
-                .continue_deployment(&session.actor, id, true)
+                .continue_deployment(&session.actor, id, true, &Default::default())
                 .await
         }
         "terminate-original" => {
             state
                 .app
-                .continue_deployment(&session.actor, id, false)
+                .continue_deployment(&session.actor, id, false, &Default::default())
                 .await
         }
         "rollback" => state.app.roll_back_deployment(&session.actor, id).await,
