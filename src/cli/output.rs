@@ -157,6 +157,10 @@ impl Output {
         )
         .map_or_else(|e| e.to_string(), |g| g.to_string());
         rows.push(vec!["metric gate".to_owned(), gate]);
+        rows.push(vec!["freeze".to_owned(), freeze_line(env)]);
+        for window in &env.freeze_windows {
+            rows.push(vec!["freeze window".to_owned(), freeze_window_line(window)]);
+        }
         if let Some(source) = &env.source {
             rows.push(vec![
                 "source".to_owned(),
@@ -250,4 +254,34 @@ mod tests {
         );
         assert_eq!(out, "A     LONGER\nxxxx  1\ny     -\n");
     }
+}
+
+/// "frozen until 2026-12-14T07:00:00Z (Mon 2026-12-14 08:00 Europe/Berlin): release freeze", or "open".
+fn freeze_line(env: &Environment) -> String {
+    let freeze = &env.freeze;
+    match (&freeze.until, freeze.frozen) {
+        (Some(until), true) => format!(
+            "frozen until {until} ({}): {}",
+            freeze.until_local.as_deref().unwrap_or("-"),
+            freeze.reason.as_deref().unwrap_or("-"),
+        ),
+        _ => "open".to_owned(),
+    }
+}
+
+/// "deny weekly Fri 16:00 to Mon 08:00 Europe/Berlin (release freeze)".
+fn freeze_window_line(window: &switchyard_api::environments::FreezeWindowSpec) -> String {
+    let reason = window
+        .reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    format!(
+        "{} {} {} to {} {}{reason}",
+        window.mode.as_deref().unwrap_or("deny"),
+        window.kind,
+        window.from,
+        window.to,
+        window.time_zone
+    )
 }

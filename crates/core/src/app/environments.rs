@@ -61,7 +61,10 @@ impl EnvironmentRow {
 
     /// The freeze windows, parsed from what the store keeps.
     pub fn freeze_settings(&self) -> Result<FreezeWindows> {
-        Ok(FreezeWindows::parse(&self.freeze_windows.0, "freeze_windows")?)
+        Ok(FreezeWindows::parse(
+            &self.freeze_windows.0,
+            "freeze_windows",
+        )?)
     }
 
     /// Where a metric gate judges this environment's deployments.

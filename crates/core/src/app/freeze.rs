@@ -136,7 +136,15 @@ impl App {
             Some(id) => format!("/deployments/{id}"),
             None => format!("/environments/{}", env.name),
         };
-        self.notify(tx, env.id, "environment.freeze_broken", &summary, &path, facts, now)
-            .await
+        self.notify(
+            tx,
+            env.id,
+            "environment.freeze_broken",
+            &summary,
+            &path,
+            facts,
+            now,
+        )
+        .await
     }
 }

@@ -10,17 +10,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, Sse};
 use std::convert::Infallible;
 use switchyard_api::deployments::{
-    AlarmStateChange, BreakGlass, ContinueBody, Deployment, DeploymentAlarm, DeploymentError, DeploymentList,
-    EnvironmentRollbackBody, GateSideFigures, LifecycleEvent, LifecycleHook, MetricGateDecision,
-    ReleaseRef, ScheduleStep, StartDeploymentBody, TaskSet, TaskSets, TrafficSample, Wait,
+    AlarmStateChange, BreakGlass, ContinueBody, Deployment, DeploymentAlarm, DeploymentError,
+    DeploymentList, EnvironmentRollbackBody, GateSideFigures, LifecycleEvent, LifecycleHook,
+    MetricGateDecision, ReleaseRef, ScheduleStep, StartDeploymentBody, TaskSet, TaskSets,
+    TrafficSample, Wait,
 };
 use switchyard_core::app::deployments::StartDeployment;
 use switchyard_core::app::freeze::FreezeOverride;
 use switchyard_core::app::guards::DeploymentGuards;
 use switchyard_core::app::views::planned_steps;
 use switchyard_core::store::deployments::DeploymentRow;
-use switchyard_domain::deployment_config::DeploymentConfig;
 use switchyard_domain::ForField;
+use switchyard_domain::deployment_config::DeploymentConfig;
 use switchyard_domain::environment::{BreakGlassReason, GateDecision, SideFigures};
 
 fn parse_config(name: Option<&str>) -> Result<Option<String>, Error> {

@@ -84,7 +84,10 @@ async fn allowed_actions_match_the_use_cases() {
         }
         assert_eq!(
             allowed.continue_deployment,
-            !forbidden(unit(app.continue_deployment(&actor, 999, true, &Default::default()).await)),
+            !forbidden(unit(
+                app.continue_deployment(&actor, 999, true, &Default::default())
+                    .await
+            )),
             "{role:?}"
         );
         assert_eq!(
