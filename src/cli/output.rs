@@ -5,7 +5,7 @@ use serde::Serialize;
 use switchyard_api::environments::{EcsDeploymentSpec, Environment, EnvironmentList};
 use switchyard_api::releases::ReleasePage;
 use switchyard_api::users::UserList;
-use switchyard_domain::environment::{AlarmSettings, MetricGateSettings};
+use switchyard_domain::environment::{AlarmSettings, FreezeWindow, MetricGateSettings};
 use switchyard_domain::service_deployment::EcsDeploymentSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -159,7 +159,9 @@ impl Output {
         rows.push(vec!["metric gate".to_owned(), gate]);
         rows.push(vec!["freeze".to_owned(), freeze_line(env)]);
         for window in &env.freeze_windows {
-            rows.push(vec!["freeze window".to_owned(), freeze_window_line(window)]);
+            let line = FreezeWindow::parse(window, "freeze_windows")
+                .map_or_else(|e| e.to_string(), |w| w.to_string());
+            rows.push(vec!["freeze window".to_owned(), line]);
         }
         if let Some(source) = &env.source {
             rows.push(vec![
@@ -267,21 +269,4 @@ fn freeze_line(env: &Environment) -> String {
         ),
         _ => "open".to_owned(),
     }
-}
-
-/// "deny weekly Fri 16:00 to Mon 08:00 Europe/Berlin (release freeze)".
-fn freeze_window_line(window: &switchyard_api::environments::FreezeWindowSpec) -> String {
-    let reason = window
-        .reason
-        .as_deref()
-        .map(|r| format!(" ({r})"))
-        .unwrap_or_default();
-    format!(
-        "{} {} {} to {} {}{reason}",
-        window.mode.as_deref().unwrap_or("deny"),
-        window.kind,
-        window.from,
-        window.to,
-        window.time_zone
-    )
 }

@@ -274,6 +274,26 @@ impl FreezeWindow {
     }
 }
 
+/// "deny weekly Fri 16:00 to Mon 08:00 Europe/Berlin (release freeze)".
+impl fmt::Display for FreezeWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let spec = self.spec();
+        write!(
+            f,
+            "{} {} {} to {} {}",
+            self.mode.as_str(),
+            spec.kind,
+            spec.from,
+            spec.to,
+            spec.time_zone
+        )?;
+        match &self.reason {
+            Some(reason) => write!(f, " ({reason})"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// `local` in `zone` as UTC; a local time skipped by a clock change moves
 /// to the first minute after the gap.
 fn resolve(
