@@ -241,6 +241,19 @@ impl Output {
     }
 }
 
+/// "frozen until 2026-12-14T07:00:00Z (Mon 2026-12-14 08:00 Europe/Berlin): release freeze", or "open".
+fn freeze_line(env: &Environment) -> String {
+    let freeze = &env.freeze;
+    match (&freeze.until, freeze.frozen) {
+        (Some(until), true) => format!(
+            "frozen until {until} ({}): {}",
+            freeze.until_local.as_deref().unwrap_or("-"),
+            freeze.reason.as_deref().unwrap_or("-"),
+        ),
+        _ => "open".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,18 +268,5 @@ mod tests {
             ],
         );
         assert_eq!(out, "A     LONGER\nxxxx  1\ny     -\n");
-    }
-}
-
-/// "frozen until 2026-12-14T07:00:00Z (Mon 2026-12-14 08:00 Europe/Berlin): release freeze", or "open".
-fn freeze_line(env: &Environment) -> String {
-    let freeze = &env.freeze;
-    match (&freeze.until, freeze.frozen) {
-        (Some(until), true) => format!(
-            "frozen until {until} ({}): {}",
-            freeze.until_local.as_deref().unwrap_or("-"),
-            freeze.reason.as_deref().unwrap_or("-"),
-        ),
-        _ => "open".to_owned(),
     }
 }
