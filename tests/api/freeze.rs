@@ -5,11 +5,15 @@
 
 use crate::deployments::{Env, provision};
 use crate::helpers::TestServer;
+use crate::paths::until_within;
+use crate::pipelines::{finished_run, pending_approval};
 use crate::repo::Repo;
 use chrono::{Duration as Span, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(90);
 
 /// A one-off deny window in UTC from an hour ago to two hours on, whatever
 /// the day, and the RFC 3339 time it ends.
@@ -29,22 +33,6 @@ async fn patch(s: &TestServer, token: &str, body: Value) -> crate::helpers::Answ
         Some(body),
     )
     .await
-}
-
-async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn run(s: &TestServer, id: i64) -> Value {
-    let path = format!("/api/pipeline-runs/{id}");
-    s.get(&path, &s.admin_token).await.body
 }
 
 async fn events(s: &TestServer) -> Vec<Value> {
@@ -184,15 +172,7 @@ async fn a_pipeline_runs_deploy_stage_is_held_while_frozen() {
         .await;
     assert_eq!(started.status, StatusCode::CREATED, "{:?}", started.body);
     let run_id = started.body["id"].as_i64().unwrap();
-    let approval = until("the approval to open", async || {
-        let shown = run(&s, run_id).await;
-        shown["approvals"]
-            .as_array()?
-            .iter()
-            .find(|a| a["state"] == "pending")
-            .cloned()
-    })
-    .await;
+    let approval = pending_approval(&s, run_id).await;
     let id = approval["id"].as_i64().unwrap();
     let vote = s
         .post(
@@ -202,31 +182,24 @@ async fn a_pipeline_runs_deploy_stage_is_held_while_frozen() {
         )
         .await;
     assert_eq!(vote.status, StatusCode::OK, "{:?}", vote.body);
-    let held = until("the approval to be held", async || {
-        let a = s
-            .get(&format!("/api/approvals/{id}"), &s.admin_token)
-            .await
-            .body;
+    let held = until_within(&s, &format!("/api/approvals/{id}"), WAIT, |a| {
         a["apply_error"]
             .as_str()
-            .filter(|e| e.starts_with("held: frozen until"))
-            .map(str::to_owned)
+            .is_some_and(|e| e.starts_with("held: frozen until"))
     })
     .await;
+    let held = held["apply_error"].as_str().unwrap();
     assert!(held.contains(&until_text), "{held}");
     // Held through a few of the tracker's retries: Deploy never starts.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let shown = run(&s, run_id).await;
+    let run_path = format!("/api/pipeline-runs/{run_id}");
+    let shown = s.get(&run_path, &s.admin_token).await.body;
     assert_eq!(shown["status"], "InProgress", "{shown}");
     assert!(shown["deployment_id"].is_null(), "{shown}");
 
     let cleared = patch(&s, &s.admin_token, json!({"freeze_windows": []})).await;
     assert_eq!(cleared.status, StatusCode::OK, "{:?}", cleared.body);
-    let done = until("the run to finish", async || {
-        let shown = run(&s, run_id).await;
-        (shown["status"] != "InProgress").then_some(shown)
-    })
-    .await;
+    let done = finished_run(&s, run_id).await;
     assert_eq!(done["status"], "Succeeded", "{done}");
     assert!(done["deployment_id"].is_i64(), "{done}");
 }
