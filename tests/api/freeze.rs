@@ -3,6 +3,7 @@
 //! (audited), anyone else may not; a pipeline run's approval is held until
 //! the window goes; the CLI sets and shows the windows.
 
+use crate::dashboard::Session;
 use crate::deployments::{Env, provision};
 use crate::helpers::TestServer;
 use crate::paths::until_within;
@@ -101,8 +102,22 @@ async fn a_freeze_refuses_deploys_until_an_admin_breaks_the_glass() {
     assert_eq!(broken["detail"]["reason"], "hotfix", "{broken}");
     assert_eq!(broken["detail"]["until"], until_text.as_str(), "{broken}");
     assert_eq!(broken["actor"], "admin", "{broken}");
-    e.wait(passed.body["id"].as_i64().unwrap(), &["Succeeded"])
-        .await;
+    let id = passed.body["id"].as_i64().unwrap();
+    e.wait(id, &["Succeeded"]).await;
+
+    let dashboard = Session::sign_in(s, &s.admin_token).await;
+    let (status, page) = dashboard.page(s, "/environments/shop").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("freeze-banner") && page.contains(&until_text),
+        "the environment page shows the freeze: {page}"
+    );
+    assert!(
+        page.contains("deny once"),
+        "the settings card lists the window"
+    );
+    let (_, page) = dashboard.page(s, &format!("/deployments/{id}")).await;
+    assert!(page.contains("freeze-banner"), "{page}");
 }
 
 #[tokio::test]
