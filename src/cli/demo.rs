@@ -424,6 +424,7 @@ impl Api {
             author: None,
             message: None,
             deployment_config: config.map(str::to_owned),
+            break_glass: None,
         };
         let d: Deployment = self
             .client

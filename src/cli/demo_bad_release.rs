@@ -69,6 +69,7 @@ pub async fn sensitive_alarm(client: &ApiClient, environment: &str) -> Result<()
             unhealthy_hosts_threshold: None,
         }),
         metric_gate: None,
+        freeze_windows: None,
     };
     let _: Environment = client
         .patch(&format!("/api/environments/{environment}"), &change)

@@ -7,7 +7,8 @@ use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 use switchyard_api::deployments::{
-    ContinueBody, Deployment, DeploymentList, EnvironmentRollbackBody, StartDeploymentBody, Wait,
+    BreakGlass, ContinueBody, Deployment, DeploymentList, EnvironmentRollbackBody,
+    StartDeploymentBody, Wait,
 };
 use switchyard_api::environments::Environment;
 
@@ -32,6 +33,15 @@ pub struct DeployArgs<'a> {
     pub commit: Option<&'a str>,
     pub config: Option<&'a str>,
     pub wait_until: WaitUntil,
+    /// Why an admin deploys through a freeze.
+    pub break_glass: Option<&'a str>,
+}
+
+/// The body part that breaks a freeze's glass, when a reason is given.
+pub fn break_glass(reason: Option<&str>) -> Option<BreakGlass> {
+    reason.map(|reason| BreakGlass {
+        reason: reason.to_owned(),
+    })
 }
 
 pub async fn deploy(client: &ApiClient, out: Output, args: DeployArgs<'_>) -> Result<(), CliError> {
@@ -45,6 +55,7 @@ pub async fn deploy(client: &ApiClient, out: Output, args: DeployArgs<'_>) -> Re
         author: None,
         message: None,
         deployment_config: args.config.map(str::to_owned),
+        break_glass: break_glass(args.break_glass),
     };
     let started: Deployment = client
         .post(
@@ -216,12 +227,11 @@ pub async fn continue_deployment(
     out: Output,
     id: i64,
     wait: Wait,
+    break_glass: Option<BreakGlass>,
 ) -> Result<(), CliError> {
+    let body = ContinueBody { wait, break_glass };
     let d: Deployment = client
-        .post(
-            &format!("/api/deployments/{id}/continue"),
-            &ContinueBody { wait },
-        )
+        .post(&format!("/api/deployments/{id}/continue"), &body)
         .await?;
     print(out, &d)
 }

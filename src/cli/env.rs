@@ -7,8 +7,8 @@ use super::output::Output;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use switchyard_api::environments::{
-    AlarmsSpec, CanarySpec, EcsDeploymentSpec, Environment, GateSpec, LinearSpec, MetricGateSpec,
-    MigrateEnvironment,
+    AlarmsSpec, CanarySpec, EcsDeploymentSpec, Environment, FreezeWindowSpec, GateSpec, LinearSpec,
+    MetricGateSpec, MigrateEnvironment,
 };
 use switchyard_api::release_policies::{ApprovalPolicyBody, ChangeEnvironment, Source};
 
@@ -78,6 +78,12 @@ pub(super) struct DeploymentArgs {
     alarms: AlarmArgs,
     #[command(flatten)]
     metric_gate: MetricGateArgs,
+    /// The freeze windows, replacing all: a JSON list, or @FILE holding
+    /// one, e.g. '[{"kind":"weekly","time_zone":"Europe/Berlin",
+    /// "from":"Fri 16:00","to":"Mon 08:00","reason":"weekend"}]'
+    /// ('[]' removes them).
+    #[arg(long, value_name = "JSON|@FILE")]
+    freeze_json: Option<String>,
 }
 
 impl DeploymentArgs {
@@ -97,6 +103,25 @@ impl DeploymentArgs {
 
     pub(super) fn sets_ecs_deployment(&self) -> bool {
         self.ecs.sets_ecs_deployment()
+    }
+
+    /// The freeze windows given, if any (the server checks each window).
+    pub(super) fn freeze_windows(&self) -> Result<Option<Vec<FreezeWindowSpec>>, CliError> {
+        let Some(given) = &self.freeze_json else {
+            return Ok(None);
+        };
+        let text = match given.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                CliError::Usage(format!("cannot read the --freeze-json file {path}: {e}"))
+            })?,
+            None => given.clone(),
+        };
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            CliError::Usage(format!(
+                "--freeze-json is not a list of freeze windows (kind, mode, time_zone, from, \
+                 to, reason): {e}"
+            ))
+        })
     }
 
     pub(super) fn ecs_deployment(
@@ -373,6 +398,7 @@ pub(super) async fn update(
         ecs_deployment: None,
         alarms: args.deployment.alarms()?,
         metric_gate: args.deployment.metric_gate()?,
+        freeze_windows: args.deployment.freeze_windows()?,
     };
     let path = format!("/api/environments/{}", segment(&args.name));
     if args.deployment.sets_ecs_deployment() {
@@ -387,13 +413,14 @@ pub(super) async fn update(
         && body.ecs_deployment.is_none()
         && body.alarms.is_none()
         && body.metric_gate.is_none()
+        && body.freeze_windows.is_none()
     {
         return Err(CliError::Usage(
             "nothing to change: give --source-repo and --branch, --webhook-secret-file, \
              --approvals, --no-source, --no-webhook-secret, --controller, an ECS \
              deployment setting (--strategy, --step-percent, --gate, ...), an alarm \
-             setting (--alarms, --alarm-5xx-threshold, ...) or a metric gate setting \
-             (--metric-gate, --metric-gate-max-p99-ratio, ...)"
+             setting (--alarms, --alarm-5xx-threshold, ...), a metric gate setting \
+             (--metric-gate, --metric-gate-max-p99-ratio, ...) or --freeze-json"
                 .into(),
         ));
     }

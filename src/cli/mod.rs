@@ -116,6 +116,9 @@ enum Command {
         config: Option<String>,
         #[arg(long, value_enum, default_value_t = deploy::WaitUntil::Completed)]
         wait_until: deploy::WaitUntil,
+        /// Deploy through a freeze (admin), saying why; recorded and notified.
+        #[arg(long, value_name = "REASON")]
+        break_glass: Option<String>,
     },
     /// An environment's URLs and latest deployments.
     Status { environment: String },
@@ -138,6 +141,9 @@ enum Command {
         id: i64,
         #[arg(long, default_value = "ready", value_parser = parse_wait())]
         wait: Wait,
+        /// Continue through a freeze (admin), saying why; recorded and notified.
+        #[arg(long, value_name = "REASON")]
+        break_glass: Option<String>,
     },
     /// Roll back: a deployment id stops it and returns traffic to the
     /// original; an environment name redeploys its previous release.
@@ -543,6 +549,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             commit,
             config,
             wait_until,
+            break_glass,
         } => {
             let client = ApiClient::new(&cli.client)?;
             let args = deploy::DeployArgs {
@@ -552,6 +559,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 commit: commit.as_deref(),
                 config: config.as_deref(),
                 wait_until,
+                break_glass: break_glass.as_deref(),
             };
             deploy::deploy(&client, cli.client.output, args).await
         }
@@ -581,9 +589,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             };
             logs::run(&ApiClient::new(&cli.client)?, out, args).await
         }
-        Command::Continue { id, wait } => {
-            deploy::continue_deployment(&ApiClient::new(&cli.client)?, cli.client.output, id, wait)
-                .await
+        Command::Continue {
+            id,
+            wait,
+            break_glass,
+        } => {
+            let client = ApiClient::new(&cli.client)?;
+            let break_glass = deploy::break_glass(break_glass.as_deref());
+            deploy::continue_deployment(&client, cli.client.output, id, wait, break_glass).await
         }
         Command::Rollback { target, wait_until } => {
             deploy::rollback(
@@ -799,6 +812,7 @@ async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {
                 ecs_deployment,
                 alarms: deployment.alarms()?,
                 metric_gate: deployment.metric_gate()?,
+                freeze_windows: deployment.freeze_windows()?,
                 source: policy.source,
                 webhook_secret: policy.webhook_secret,
                 approval_policy: policy.approval_policy,

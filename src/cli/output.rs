@@ -5,7 +5,7 @@ use serde::Serialize;
 use switchyard_api::environments::{EcsDeploymentSpec, Environment, EnvironmentList};
 use switchyard_api::releases::ReleasePage;
 use switchyard_api::users::UserList;
-use switchyard_domain::environment::{AlarmSettings, MetricGateSettings};
+use switchyard_domain::environment::{AlarmSettings, FreezeWindow, MetricGateSettings};
 use switchyard_domain::service_deployment::EcsDeploymentSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -157,6 +157,12 @@ impl Output {
         )
         .map_or_else(|e| e.to_string(), |g| g.to_string());
         rows.push(vec!["metric gate".to_owned(), gate]);
+        rows.push(vec!["freeze".to_owned(), freeze_line(env)]);
+        for window in &env.freeze_windows {
+            let line = FreezeWindow::parse(window, "freeze_windows")
+                .map_or_else(|e| e.to_string(), |w| w.to_string());
+            rows.push(vec!["freeze window".to_owned(), line]);
+        }
         if let Some(source) = &env.source {
             rows.push(vec![
                 "source".to_owned(),
@@ -232,6 +238,19 @@ impl Output {
             .collect();
         print!("{}", table(&["NAME", "ROLE", "CREATED"], &rows));
         Ok(())
+    }
+}
+
+/// "frozen until 2026-12-14T07:00:00Z (Mon 2026-12-14 08:00 Europe/Berlin): release freeze", or "open".
+fn freeze_line(env: &Environment) -> String {
+    let freeze = &env.freeze;
+    match (&freeze.until, freeze.frozen) {
+        (Some(until), true) => format!(
+            "frozen until {until} ({}): {}",
+            freeze.until_local.as_deref().unwrap_or("-"),
+            freeze.reason.as_deref().unwrap_or("-"),
+        ),
+        _ => "open".to_owned(),
     }
 }
 

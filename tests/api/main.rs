@@ -16,6 +16,7 @@ mod deployments;
 mod environments;
 mod errors;
 mod events;
+mod freeze;
 mod helpers;
 mod keep_alive;
 mod logs;

@@ -37,7 +37,7 @@ async fn run_of(s: &TestServer, commit: &str) -> Value {
     .await
 }
 
-async fn pending_approval(s: &TestServer, run_id: i64) -> Value {
+pub(crate) async fn pending_approval(s: &TestServer, run_id: i64) -> Value {
     until("the approval to open", async || {
         let run = s
             .get(&format!("/api/pipeline-runs/{run_id}"), &s.admin_token)
@@ -52,7 +52,7 @@ async fn pending_approval(s: &TestServer, run_id: i64) -> Value {
     .await
 }
 
-async fn finished_run(s: &TestServer, run_id: i64) -> Value {
+pub(crate) async fn finished_run(s: &TestServer, run_id: i64) -> Value {
     until("the run to finish", async || {
         let run = s
             .get(&format!("/api/pipeline-runs/{run_id}"), &s.admin_token)

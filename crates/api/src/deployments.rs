@@ -25,6 +25,18 @@ pub struct StartDeploymentBody {
     #[serde(default)]
     #[schema(value_type = Option<crate::schema::DeploymentConfigName>)]
     pub deployment_config: Option<String>,
+    /// Deploy through a freeze (admin): recorded and notified with the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlass>,
+}
+
+/// Why an admin goes through a freeze.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlass {
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -152,6 +164,9 @@ pub struct DeploymentList {
 #[serde(deny_unknown_fields)]
 pub struct ContinueBody {
     pub wait: Wait,
+    /// Continue through a freeze (admin): recorded and notified with the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlass>,
 }
 
 /// `ready`: reroute production traffic now; `termination`: remove the original task set now.

@@ -2,7 +2,7 @@
 
 use crate::release_policies::{ApprovalPolicyBody, Notification, ShownNotification, Source};
 use serde::{Deserialize, Serialize};
-pub use switchyard_domain::environment::{AlarmsSpec, MetricGateSpec};
+pub use switchyard_domain::environment::{AlarmsSpec, FreezeWindowSpec, MetricGateSpec};
 pub use switchyard_domain::service_deployment::{
     CanarySpec, EcsDeploymentSpec, GateSpec, LinearSpec,
 };
@@ -90,6 +90,10 @@ pub struct CreateEnvironment {
     /// STOP_DEPLOYMENT, or an ECS PAUSE gate after the test traffic shift).
     #[serde(default, deserialize_with = "object")]
     pub metric_gate: Option<MetricGateSpec>,
+    /// When the environment takes no new deployments (admin; default none).
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub freeze_windows: Option<Vec<FreezeWindowSpec>>,
 }
 
 /// An optional object field that takes only an object (or null): serde
@@ -178,6 +182,22 @@ pub struct Environment {
     pub webhook_secret_set: bool,
     pub approval_policy: ApprovalPolicyBody,
     pub notifications: Vec<ShownNotification>,
+    /// When the environment takes no new deployments.
+    pub freeze_windows: Vec<FreezeWindowSpec>,
+    /// Whether it is frozen now, until when and why.
+    pub freeze: FreezeStatus,
+}
+
+/// An environment's freeze now: `frozen: false` and nulls when open.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct FreezeStatus {
+    pub frozen: bool,
+    /// RFC 3339, UTC: when the freeze ends (overlapping windows chained).
+    pub until: Option<String>,
+    /// The same moment in the zone of the window that ends it, e.g.
+    /// "Mon 2026-12-14 08:00 Europe/Berlin".
+    pub until_local: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// The CodeDeploy deployment group settings.

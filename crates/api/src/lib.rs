@@ -54,7 +54,11 @@ mod tests {
             r#""created_by":"admin","created_at":"2025-11-27T08:00:00.123Z","#,
             r#""source":{"repo":"/srv/shop.git","branch":"main"},"webhook_secret_set":true,"#,
             r#""approval_policy":{"required":1,"allow_self_approval":false},"#,
-            r#""notifications":[{"url":"https://hooks.example.com/…","format":"slack"}]}"#,
+            r#""notifications":[{"url":"https://hooks.example.com/…","format":"slack"}],"#,
+            r#""freeze_windows":[{"kind":"weekly","mode":"deny","time_zone":"Europe/Berlin","#,
+            r#""from":"Fri 16:00","to":"Mon 08:00","reason":"release freeze"}],"#,
+            r#""freeze":{"frozen":true,"until":"2026-12-14T07:00:00Z","#,
+            r#""until_local":"Mon 2026-12-14 08:00 Europe/Berlin","reason":"release freeze"}}"#,
         ));
         round_trips::<crate::deployments::Deployment>(concat!(
             r#"{"id":7,"environment":"shop","#,

@@ -122,4 +122,8 @@ pub struct ChangeEnvironment {
         deserialize_with = "crate::environments::object"
     )]
     pub metric_gate: Option<crate::environments::MetricGateSpec>,
+    /// Replaces all freeze windows (`[]` removes them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 50)]
+    pub freeze_windows: Option<Vec<crate::environments::FreezeWindowSpec>>,
 }

@@ -46,6 +46,7 @@ impl Error {
             }
             Error::App(A::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found", None),
             Error::App(A::Conflict(_)) => (StatusCode::CONFLICT, "conflict", None),
+            Error::App(A::Frozen(_)) => (StatusCode::CONFLICT, "frozen", None),
             Error::App(A::Unauthenticated(_)) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             Error::App(A::Forbidden { .. }) => (StatusCode::FORBIDDEN, "forbidden", None),
             Error::App(A::Refused(_)) => (StatusCode::FORBIDDEN, "refused", None),

@@ -2,6 +2,7 @@
 //! action or a deployment waits in Ready; decided by votes; handed to the
 //! cloud (PutApprovalResult, or ContinueDeployment / StopDeployment).
 
+use super::freeze::FreezeView;
 use super::{Actor, App, Error, Result, detail};
 use crate::cloud::deployments as cloud_deployments;
 use crate::cloud::pipelines::{self as cloud_pipelines, PendingApproval};
@@ -10,6 +11,7 @@ use crate::store::{
     self,
     approvals::{ApprovalRow, NewApproval, VoteRow},
     deployments::DeploymentRow,
+    environments::EnvironmentRow,
     events::NewEvent,
     pipeline_runs::PipelineRunRow,
     release_policies::ReleasePolicyRow,
@@ -19,6 +21,9 @@ use switchyard_domain::pipeline::{ApprovalPolicy, Decision, Tally, VoteRefused};
 use switchyard_domain::service_deployment::TimeoutAction;
 use switchyard_domain::service_deployment::progress::HookState;
 use switchyard_domain::user::Role;
+
+/// How `apply_error` starts while an approval is held by a freeze.
+pub const HELD_PREFIX: &str = "held: ";
 
 /// An approval with its votes.
 #[derive(Debug, Clone)]
@@ -384,6 +389,13 @@ impl App {
         let env = store::environments::find_by_name(self.store.reader(), &a.environment)
             .await?
             .ok_or_else(|| Error::NotFound(format!("environment {} was deleted", a.environment)))?;
+        // An approval lets a run's Deploy stage go: held while frozen.
+        if approved
+            && a.pipeline_run_id.is_some()
+            && let Some(freeze) = env.freeze_now()?
+        {
+            return self.hold_approval(a, &env, &freeze).await;
+        }
         let cloud = self.cloud_for(&env).await?;
         let summary = summary_of(&view, approved);
         let outcome = if let Some(run_id) = a.pipeline_run_id {
@@ -481,6 +493,46 @@ impl App {
         self.changed();
         self.wake_followers(a);
         result
+    }
+
+    /// Keeps an approval from the cloud while its environment is frozen,
+    /// saying so once per freeze; the tracker's retries send it afterwards.
+    async fn hold_approval(
+        &self,
+        a: &ApprovalRow,
+        env: &EnvironmentRow,
+        freeze: &FreezeView,
+    ) -> Result<()> {
+        let held = format!(
+            "{HELD_PREFIX}frozen until {} ({}): {}",
+            freeze.until_text(),
+            freeze.until_local,
+            freeze.reason
+        );
+        if a.apply_error.as_deref() == Some(held.as_str()) {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        store::approvals::set_applied(&mut *tx, a.id, None, Some(&held)).await?;
+        store::events::append(
+            &mut *tx,
+            &NewEvent {
+                environment_id: Some(env.id),
+                deployment_id: None,
+                actor: "switchyard",
+                kind: "approval.held",
+                detail: detail(json!({
+                    "approval_id": a.id, "pipeline_run_id": a.pipeline_run_id,
+                    "until": freeze.until_text(), "reason": freeze.reason,
+                })),
+                created_at: store::now_millis(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.changed();
+        self.wake_followers(a);
+        Ok(())
     }
 
     /// Wakes the live streams of what the approval belongs to.

@@ -42,6 +42,8 @@ pub struct StartDeployment {
     /// Overrides the environment's settings; ECS-controller environments only.
     pub ecs: Option<EcsDeploymentSettings>,
     pub idempotency_key: Option<String>,
+    /// How it meets a freeze of the environment.
+    pub freeze: super::freeze::FreezeOverride,
 }
 
 /// A deployment the cloud took.
@@ -301,6 +303,7 @@ impl App {
         }
         let target = service_target_of(&env)?;
         let plan = Plan::of(&env, request)?;
+        let broken = self.check_freeze(actor, &env, &request.freeze)?;
         // Container images go to the local cloud as they are: it runs them on
         // its engine, or fails the deployment saying no engine answered.
         if let (true, ImageRef::StaticSite(dir)) =
@@ -399,7 +402,12 @@ impl App {
             },
         )
         .await?;
+        if let Some(broken) = &broken {
+            self.record_freeze_broken(&mut tx, &env, Some(id), &actor.name, broken)
+                .await?;
+        }
         tx.commit().await?;
+        self.notifications_committed();
         self.changed();
         self.track(Tracked::Deployment(id));
         let _ = self.deployment_changes.send(DeploymentChanged {
@@ -446,9 +454,11 @@ impl App {
         actor: &Actor,
         id: i64,
         ready: bool,
+        freeze: &super::freeze::FreezeOverride,
     ) -> Result<DeploymentRow> {
         actor.require(Role::Deployer, "continuing deployments")?;
         let (d, env) = self.active_deployment(id).await?;
+        let broken = self.check_freeze(actor, &env, freeze)?;
         if ready {
             // The team's approval gates rerouting; it cannot be skipped by hand.
             if let Some(pending) = store::approvals::for_deployment(self.store.reader(), id)
@@ -482,6 +492,13 @@ impl App {
             }
         };
         self.record_action(actor, &d, kind).await?;
+        if let Some(broken) = &broken {
+            let mut tx = self.store.begin().await?;
+            self.record_freeze_broken(&mut tx, &env, Some(id), &actor.name, broken)
+                .await?;
+            tx.commit().await?;
+            self.notifications_committed();
+        }
         self.deployment(actor, id).await
     }
 
@@ -559,6 +576,7 @@ impl App {
                     config,
                     ecs,
                     idempotency_key: None,
+                    freeze: super::freeze::FreezeOverride::Rollback,
                 },
             )
             .await?;

@@ -5,7 +5,8 @@ use crate::store::{self, environments::EnvironmentRow, events::NewEvent};
 use serde_json::json;
 use switchyard_domain::FieldError;
 use switchyard_domain::environment::{
-    AlarmSettings, AlarmsSpec, GateHold, MetricGateSettings, MetricGateSpec, NewEnvironment,
+    AlarmSettings, AlarmsSpec, FreezeWindows, GateHold, MetricGateSettings, MetricGateSpec,
+    NewEnvironment,
 };
 use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
 use switchyard_domain::user::Role;
@@ -22,6 +23,8 @@ pub struct EnvironmentChange {
     pub alarms: Option<AlarmsSpec>,
     /// Changes the metric gate settings (the parts given).
     pub metric_gate: Option<MetricGateSpec>,
+    /// Replaces the freeze windows.
+    pub freeze_windows: Option<FreezeWindows>,
 }
 
 impl EnvironmentRow {
@@ -54,6 +57,14 @@ impl EnvironmentRow {
             }
             None => MetricGateSettings::default(),
         })
+    }
+
+    /// The freeze windows, parsed from what the store keeps.
+    pub fn freeze_settings(&self) -> Result<FreezeWindows> {
+        Ok(FreezeWindows::parse(
+            &self.freeze_windows.0,
+            "freeze_windows",
+        )?)
     }
 
     /// Where a metric gate judges this environment's deployments.
@@ -130,6 +141,7 @@ impl App {
             ecs_deployment: ecs_spec.as_ref(),
             alarms: &new.alarms.spec(),
             metric_gate: &new.metric_gate.spec(),
+            freeze_windows: &new.freeze_windows.specs(),
         };
         let mut tx = self.store.begin().await?;
         let environment = store::environments::insert(&mut *tx, &row)
@@ -160,6 +172,11 @@ impl App {
         .await?;
         super::release_policies::write_policy(&mut tx, environment.id, policy, &actor.name, now)
             .await?;
+        if !new.freeze_windows.0.is_empty() {
+            let detail = freeze_changed(&[], &new.freeze_windows);
+            let kind = "environment.freeze_changed";
+            settings_changed(&mut tx, &environment, kind, detail, &actor.name, now).await?;
+        }
         tx.commit().await?;
         self.changed();
         Ok(environment)
@@ -221,6 +238,12 @@ impl App {
                 now,
             )
             .await?;
+        }
+        if let Some(windows) = &change.freeze_windows {
+            store::environments::set_freeze_windows(&mut *tx, env.id, &windows.specs()).await?;
+            let detail = freeze_changed(&env.freeze_windows.0, windows);
+            let kind = "environment.freeze_changed";
+            settings_changed(&mut tx, &env, kind, detail, &actor.name, now).await?;
         }
         tx.commit().await?;
         self.changed();
@@ -351,6 +374,14 @@ async fn write_deployment_settings(
     let detail = json!({"controller": controller.as_str(), "ecs_deployment": spec});
     let kind = "environment.deployment_settings_changed";
     settings_changed(tx, env, kind, detail, actor, now).await
+}
+
+/// The audit detail of a change of freeze windows: what they were and are.
+fn freeze_changed(
+    old: &[switchyard_domain::environment::FreezeWindowSpec],
+    new: &FreezeWindows,
+) -> serde_json::Value {
+    json!({"old": old, "new": new.specs()})
 }
 
 /// Audits a change of an environment's settings.

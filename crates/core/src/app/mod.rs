@@ -8,6 +8,7 @@ pub mod aws;
 pub mod deployments;
 pub mod environments;
 pub mod events;
+pub mod freeze;
 pub mod guards;
 pub mod metric_gates;
 pub mod migrations;
@@ -46,6 +47,9 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The environment is frozen: the message says until when and why.
+    #[error("{0}")]
+    Frozen(String),
     #[error("{0}")]
     Unauthenticated(&'static str),
     /// A request that is valid but not supported here (yet).

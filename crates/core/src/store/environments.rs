@@ -3,7 +3,9 @@
 use sqlx::types::Json;
 use sqlx::{FromRow, SqliteExecutor};
 use std::collections::BTreeMap;
-use switchyard_domain::environment::{AlarmsSpec, MetricGateSpec, Platform, ReadyAction};
+use switchyard_domain::environment::{
+    AlarmsSpec, FreezeWindowSpec, MetricGateSpec, Platform, ReadyAction,
+};
 use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSpec};
 
 #[derive(Debug, Clone, FromRow)]
@@ -43,13 +45,15 @@ pub struct EnvironmentRow {
     pub alarms: Option<Json<AlarmsSpec>>,
     /// The metric gate settings (NULL: the defaults, off).
     pub metric_gate: Option<Json<MetricGateSpec>>,
+    /// The freeze windows, as given ('[]': none).
+    pub freeze_windows: Json<Vec<FreezeWindowSpec>>,
 }
 
 const COLUMNS: &str = "id, name, platform, region, cluster, service, codedeploy_application, \
      deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at, \
      container_name, container_port, health_check_path, desired_count, deployment_config, \
      ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, prod_url, test_url, hooks, aws_profile, \
-     deployment_controller, ecs_deployment, alarms, metric_gate";
+     deployment_controller, ecs_deployment, alarms, metric_gate, freeze_windows";
 
 /// The column values of a new environment.
 #[derive(Debug, Clone)]
@@ -81,6 +85,7 @@ pub struct NewEnvironmentRow<'a> {
     pub ecs_deployment: Option<&'a EcsDeploymentSpec>,
     pub alarms: &'a AlarmsSpec,
     pub metric_gate: &'a MetricGateSpec,
+    pub freeze_windows: &'a [FreezeWindowSpec],
 }
 
 pub async fn insert(
@@ -92,8 +97,8 @@ pub async fn insert(
              deployment_group, pipeline, prod_listener_arn, test_listener_arn, created_by, created_at,
              container_name, container_port, health_check_path, desired_count, deployment_config,
              ready_wait_minutes, ready_action, termination_wait_minutes, auto_rollback, hooks,
-             aws_profile, deployment_controller, ecs_deployment, alarms, metric_gate)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             aws_profile, deployment_controller, ecs_deployment, alarms, metric_gate, freeze_windows)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          RETURNING {COLUMNS}"
     ))
     .bind(row.name)
@@ -123,6 +128,7 @@ pub async fn insert(
     .bind(row.ecs_deployment.map(Json))
     .bind(Json(row.alarms))
     .bind(Json(row.metric_gate))
+    .bind(Json(row.freeze_windows))
     .fetch_one(db)
     .await
 }
@@ -207,6 +213,20 @@ pub async fn set_metric_gate(
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE environments SET metric_gate = ? WHERE id = ?")
         .bind(Json(gate))
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Replaces the freeze windows.
+pub async fn set_freeze_windows(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    windows: &[FreezeWindowSpec],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE environments SET freeze_windows = ? WHERE id = ?")
+        .bind(Json(windows))
         .bind(id)
         .execute(db)
         .await

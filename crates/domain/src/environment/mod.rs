@@ -2,12 +2,14 @@
 
 mod alarms;
 mod aws;
+mod freeze;
 mod load_balancer_metrics;
 mod metric_gate;
 mod stack;
 
 pub use alarms::*;
 pub use aws::*;
+pub use freeze::*;
 pub use load_balancer_metrics::*;
 pub use metric_gate::*;
 pub use stack::*;
@@ -98,6 +100,8 @@ pub struct NewEnvironment {
     pub alarms: AlarmSettings,
     /// The metric gate that judges green at the deployments' holds.
     pub metric_gate: MetricGateSettings,
+    /// When it takes no new deployments.
+    pub freeze_windows: FreezeWindows,
 }
 
 impl NewEnvironment {
@@ -127,6 +131,7 @@ impl NewEnvironment {
             ecs_deployment: None,
             alarms: AlarmSettings::default(),
             metric_gate: MetricGateSettings::default(),
+            freeze_windows: FreezeWindows::default(),
         })
     }
 

@@ -10,16 +10,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, Sse};
 use std::convert::Infallible;
 use switchyard_api::deployments::{
-    AlarmStateChange, ContinueBody, Deployment, DeploymentAlarm, DeploymentError, DeploymentList,
-    EnvironmentRollbackBody, GateSideFigures, LifecycleEvent, LifecycleHook, MetricGateDecision,
-    ReleaseRef, ScheduleStep, StartDeploymentBody, TaskSet, TaskSets, TrafficSample, Wait,
+    AlarmStateChange, BreakGlass, ContinueBody, Deployment, DeploymentAlarm, DeploymentError,
+    DeploymentList, EnvironmentRollbackBody, GateSideFigures, LifecycleEvent, LifecycleHook,
+    MetricGateDecision, ReleaseRef, ScheduleStep, StartDeploymentBody, TaskSet, TaskSets,
+    TrafficSample, Wait,
 };
 use switchyard_core::app::deployments::StartDeployment;
+use switchyard_core::app::freeze::FreezeOverride;
 use switchyard_core::app::guards::DeploymentGuards;
 use switchyard_core::app::views::planned_steps;
 use switchyard_core::store::deployments::DeploymentRow;
+use switchyard_domain::ForField;
 use switchyard_domain::deployment_config::DeploymentConfig;
-use switchyard_domain::environment::{GateDecision, SideFigures};
+use switchyard_domain::environment::{BreakGlassReason, GateDecision, SideFigures};
 
 fn parse_config(name: Option<&str>) -> Result<Option<String>, Error> {
     name.map(|n| {
@@ -188,8 +191,9 @@ async fn view(state: &AppState, d: DeploymentRow) -> Result<Deployment, Error> {
     responses(
         (status = 201, body = Deployment),
         (status = 200, description = "Replay of an earlier request with the same Idempotency-Key", body = Deployment),
+        (status = 403, description = "Not a deployer, or break_glass from someone not an admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "A deployment is in progress, or the stack is not provisioned", body = ErrorBody),
+        (status = 409, description = "A deployment is in progress, the stack is not provisioned, or the environment is frozen (code `frozen`; the message says until when)", body = ErrorBody),
         (status = 422, description = "A field is invalid, or a static: image names a directory that is missing or outside the static roots", body = ErrorBody),
         (status = 502, description = "The cloud refused", body = ErrorBody),
     ))]
@@ -229,6 +233,7 @@ pub async fn start(
         config: parse_config(body.deployment_config.as_deref())?,
         ecs: None,
         idempotency_key,
+        freeze: freeze_override(body.break_glass.as_ref())?,
     };
     let (row, created) = state.app.start_deployment(&actor, &name, &request).await?;
     let status = if created {
@@ -237,6 +242,16 @@ pub async fn start(
         StatusCode::OK
     };
     Ok((status, Json(view(&state, row).await?)))
+}
+
+/// Going through a freeze when the body breaks the glass.
+fn freeze_override(break_glass: Option<&BreakGlass>) -> Result<FreezeOverride, Error> {
+    Ok(match break_glass {
+        None => FreezeOverride::None,
+        Some(glass) => FreezeOverride::BreakGlass {
+            reason: BreakGlassReason::parse(&glass.reason).for_field("break_glass.reason")?,
+        },
+    })
 }
 
 /// A deployment: status, lifecycle events, task sets and traffic.
@@ -256,7 +271,7 @@ pub async fn show(
 #[utoipa::path(post, path = "/api/deployments/{id}/continue", tag = "deployments",
     params(("id" = i64, Path, description = "Deployment id")),
     request_body = ContinueBody,
-    responses((status = 200, body = Deployment), (status = 409, description = "Not in that wait", body = ErrorBody), (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody)))]
+    responses((status = 200, body = Deployment), (status = 403, description = "Not a deployer, or break_glass from someone not an admin", body = ErrorBody), (status = 409, description = "Not in that wait, or the environment is frozen (code `frozen`)", body = ErrorBody), (status = 502, description = "The cloud refused or could not be reached", body = ErrorBody)))]
 pub async fn continue_deployment(
     State(state): State<AppState>,
     Authorized(actor, _): Authorized<Deployer>,
@@ -264,7 +279,11 @@ pub async fn continue_deployment(
     ApiJson(body): ApiJson<ContinueBody>,
 ) -> Result<Json<Deployment>, Error> {
     let ready = matches!(body.wait, Wait::Ready);
-    let d = state.app.continue_deployment(&actor, id, ready).await?;
+    let freeze = freeze_override(body.break_glass.as_ref())?;
+    let d = state
+        .app
+        .continue_deployment(&actor, id, ready, &freeze)
+        .await?;
     Ok(Json(view(&state, d).await?))
 }
 

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use switchyard_api::environments::{
-    Container, CreateEnvironment, DeploymentGroup, Environment, EnvironmentList,
+    Container, CreateEnvironment, DeploymentGroup, Environment, EnvironmentList, FreezeStatus,
     MigrateEnvironment, Resources,
 };
 use switchyard_api::release_policies::{ApprovalPolicyBody, ShownNotification, Source};
@@ -18,7 +18,7 @@ use switchyard_core::store::environments::EnvironmentRow;
 use switchyard_domain::environment::{
     AlarmSettings, AwsProfile, AwsRegion, CloudResources, CloudResourcesInput, ContainerInput,
     ContainerSettings, DeploymentGroupInput, DeploymentGroupSettings, EnvironmentName,
-    LifecycleHooks, MetricGateSettings, NewEnvironment, Platform,
+    FreezeWindows, LifecycleHooks, MetricGateSettings, NewEnvironment, Platform,
 };
 use switchyard_domain::service_deployment::{DeploymentController, EcsDeploymentSettings};
 use switchyard_domain::{FieldError, ForField};
@@ -92,6 +92,9 @@ fn parse_new_environment(body: &CreateEnvironment) -> Result<NewEnvironment, Err
         new.metric_gate =
             MetricGateSettings::parse(spec, MetricGateSettings::default(), "metric_gate")?;
     }
+    if let Some(specs) = &body.freeze_windows {
+        new.freeze_windows = FreezeWindows::parse(specs, "freeze_windows")?;
+    }
     Ok(new)
 }
 
@@ -141,6 +144,7 @@ fn parse_ecs_deployment(body: &CreateEnvironment) -> Result<Option<EcsDeployment
 pub fn environment_json(row: EnvironmentRow, policy: PolicyView) -> Environment {
     let alarms = row.alarm_settings().unwrap_or_default().spec();
     let metric_gate = row.metric_gate_settings().unwrap_or_default().spec();
+    let freeze = freeze_status(&row);
     Environment {
         name: row.name,
         platform: row.platform.to_string(),
@@ -191,6 +195,21 @@ pub fn environment_json(row: EnvironmentRow, policy: PolicyView) -> Environment 
             .into_iter()
             .map(|(url, format)| ShownNotification { url, format })
             .collect(),
+        freeze_windows: row.freeze_windows.0,
+        freeze,
+    }
+}
+
+/// Frozen now or not; stored windows always parse (they were parsed to be stored).
+fn freeze_status(row: &EnvironmentRow) -> FreezeStatus {
+    match row.freeze_now().ok().flatten() {
+        None => FreezeStatus::default(),
+        Some(freeze) => FreezeStatus {
+            frozen: true,
+            until: Some(freeze.until_text()),
+            until_local: Some(freeze.until_local),
+            reason: Some(freeze.reason),
+        },
     }
 }
 

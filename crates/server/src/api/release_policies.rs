@@ -14,6 +14,7 @@ use switchyard_api::release_policies::{
 use switchyard_core::app::environments::EnvironmentChange;
 use switchyard_core::app::release_policies::PolicyChange;
 use switchyard_domain::ForField;
+use switchyard_domain::environment::FreezeWindows;
 use switchyard_domain::pipeline::{
     ApprovalPolicy, NotificationTarget, SourceSettings, WebhookSecret,
 };
@@ -105,6 +106,11 @@ pub async fn change(
             .transpose()?,
         alarms: body.alarms.clone(),
         metric_gate: body.metric_gate.clone(),
+        freeze_windows: body
+            .freeze_windows
+            .as_deref()
+            .map(|specs| FreezeWindows::parse(specs, "freeze_windows"))
+            .transpose()?,
     };
     let policy = state.app.change_environment(&actor, &name, &change).await?;
     let env = state.app.environment(&actor, &name).await?;

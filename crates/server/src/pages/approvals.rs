@@ -15,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use switchyard_core::app::approvals::HELD_PREFIX;
 use switchyard_core::app::views::{ApprovalStanding, InboxItem, VoteRight};
 use switchyard_core::store;
 
@@ -99,6 +100,10 @@ pub fn panel(standing: &ApprovalStanding, csrf: &str, back: &str, now: i64) -> A
         ),
         (_, Some(_), None) => Some("The decision was handed to the cloud.".into()),
         (_, Some(_), Some(note)) => Some(format!("The cloud had moved on: {note}")),
+        (_, None, Some(held)) if held.starts_with(HELD_PREFIX) => Some(format!(
+            "Held ({}); it goes to the cloud when the freeze ends.",
+            &held[HELD_PREFIX.len()..]
+        )),
         (_, None, Some(error)) => Some(format!(
             "Not taken by the cloud yet ({error}); switchyard keeps retrying."
         )),

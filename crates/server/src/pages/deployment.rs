@@ -451,6 +451,8 @@ fn model(
 struct DeploymentPage {
     chrome: Chrome,
     d: DeploymentModel,
+    /// Set while the deployment's environment is frozen.
+    freeze: Option<switchyard_core::app::freeze::FreezeView>,
 }
 
 #[derive(Template)]
@@ -486,7 +488,14 @@ pub async fn page(
         title: format!("Deployment {id} · {} {}", d.environment, d.version),
         ..chrome
     };
-    Ok(html(StatusCode::OK, &DeploymentPage { chrome, d }))
+    // A deleted environment has no freeze to show.
+    let freeze = match state.app.environment(&session.actor, &d.environment).await {
+        Ok(env) => env
+            .freeze_now()
+            .map_err(|e| PageError::from(e).within(chrome.clone()))?,
+        Err(_) => None,
+    };
+    Ok(html(StatusCode::OK, &DeploymentPage { chrome, d, freeze }))
 }
 
 pub async fn live(
@@ -522,13 +531,13 @@ pub async fn act(
         "reroute" => {
             state
                 .app
-                .continue_deployment(&session.actor, id, true)
+                .continue_deployment(&session.actor, id, true, &Default::default())
                 .await
         }
         "terminate-original" => {
             state
                 .app
-                .continue_deployment(&session.actor, id, false)
+                .continue_deployment(&session.actor, id, false, &Default::default())
                 .await
         }
         "rollback" => state.app.roll_back_deployment(&session.actor, id).await,

@@ -13,6 +13,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use switchyard_core::app::freeze::FreezeView;
 use switchyard_core::app::views::AllowedActions;
 use switchyard_core::store::environments::EnvironmentRow;
 use switchyard_core::store::{self, PageRequest};
@@ -36,6 +37,8 @@ struct EnvironmentPage {
     env: EnvCard,
     /// (term, description) pairs of the settings card.
     settings: Vec<(&'static str, String)>,
+    /// Set while the environment is frozen.
+    freeze: Option<FreezeView>,
     deployments: Vec<DeploymentItem>,
     releases_href: String,
     /// The deploy form, for those who may deploy.
@@ -98,12 +101,17 @@ pub async fn page(
         .collect();
     let settings = settings_facts(&summary.environment)
         .map_err(|e| PageError::from(e).within(chrome.clone()))?;
+    let freeze = summary
+        .environment
+        .freeze_now()
+        .map_err(|e| PageError::from(e).within(chrome.clone()))?;
     Ok(html(
         StatusCode::OK,
         &EnvironmentPage {
             chrome,
             env: card(&summary, now),
             settings,
+            freeze,
             deployments,
             releases_href: format!("/environments/{name}/releases"),
             deploy_href: AllowedActions::of(actor)
@@ -125,6 +133,17 @@ fn settings_facts(
     let mut facts = controller_facts(env)?;
     facts.push(("Alarms", env.alarm_settings()?.to_string()));
     facts.push(("Metric gate", env.metric_gate_settings()?.to_string()));
+    let windows = env.freeze_settings()?;
+    let windows = match windows.0.is_empty() {
+        true => "none".to_owned(),
+        false => windows
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    facts.push(("Freeze windows", windows));
     Ok(facts)
 }
 

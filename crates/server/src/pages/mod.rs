@@ -213,6 +213,7 @@ impl From<app::Error> for PageError {
             A::Malformed(_) => (StatusCode::BAD_REQUEST, "That request cannot be read"),
             A::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
             A::Conflict(_) => (StatusCode::CONFLICT, "That cannot be done now"),
+            A::Frozen(_) => (StatusCode::CONFLICT, "The environment is frozen"),
             A::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "Sign in first"),
             A::Forbidden { .. } => (StatusCode::FORBIDDEN, "Your role does not allow this"),
             A::Refused(_) => (StatusCode::FORBIDDEN, "This one is not yours to do"),

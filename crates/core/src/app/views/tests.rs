@@ -88,7 +88,10 @@ async fn allowed_actions_match_the_use_cases() {
         assert_eq!(allowed.deploy, !forbidden(unit(preview)), "{role:?}");
         assert_eq!(
             allowed.continue_deployment,
-            !forbidden(unit(app.continue_deployment(&actor, 999, true).await)),
+            !forbidden(unit(
+                app.continue_deployment(&actor, 999, true, &Default::default())
+                    .await
+            )),
             "{role:?}"
         );
         assert_eq!(

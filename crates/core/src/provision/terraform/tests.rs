@@ -241,6 +241,7 @@ fn aws_environment(controller: DeploymentController) -> EnvironmentRow {
         ecs_deployment: None,
         alarms: None,
         metric_gate: None,
+        freeze_windows: sqlx::types::Json(Vec::new()),
     }
 }
 
