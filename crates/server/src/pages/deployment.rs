@@ -781,7 +781,13 @@ mod tests {
             css: assets::css_url(),
             js: assets::js_url(),
         };
-        DeploymentPage { chrome, d }.render().unwrap()
+        DeploymentPage {
+            chrome,
+            d,
+            freeze: None,
+        }
+        .render()
+        .unwrap()
     }
 
     /// The text between `from` and the next `to` after it.
