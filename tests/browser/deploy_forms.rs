@@ -333,3 +333,85 @@ async fn viewers_get_no_deploy_forms_and_the_forms_check_their_fields() {
     assert_eq!(started.len(), 1, "{started:?}");
     assert_eq!(started[0]["actor"], "dee");
 }
+
+#[tokio::test]
+async fn a_freeze_holds_the_form_and_an_admin_breaks_the_glass() {
+    let stack = Stack::new("frozen", json!({})).await;
+    let s = &stack.s;
+    let v1 = stack.deploy("v1", "CodeDeployDefault.ECSAllAtOnce").await;
+    stack.wait(v1, "Succeeded", |d| d["status"] == "Succeeded").await;
+    let minute = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%dT%H:%M").to_string();
+    let now = chrono::Utc::now();
+    let window = json!({"kind": "once", "mode": "deny", "time_zone": "UTC",
+        "from": minute(now - chrono::Duration::hours(1)),
+        "to": minute(now + chrono::Duration::hours(2)), "reason": "year-end freeze"});
+    let frozen = s
+        .request(
+            reqwest::Method::PATCH,
+            "/api/environments/frozen",
+            Some(&s.admin_token),
+            Some(json!({"freeze_windows": [window]})),
+        )
+        .await;
+    assert_eq!(frozen.status, StatusCode::OK, "{:?}", frozen.body);
+    let v2 = s.write_site("v2");
+    let ask = |session: &Session| {
+        session
+            .get(s, "/environments/frozen/deploy")
+            .query(&[("version", "v2"), ("image", v2.as_str())])
+            .send()
+    };
+
+    // A deployer is told until when, and gets no button; a forged POST is refused.
+    let deployer = Session::sign_in(s, &s.user("dee", "deployer").await).await;
+    let page = ask(&deployer).await.unwrap().text().await.unwrap();
+    assert!(page.contains("year-end freeze"), "{page}");
+    assert!(page.contains("id=\"frozen-refusal\""), "{page}");
+    assert!(!page.contains("id=\"confirm-deploy\""), "{page}");
+    let forged = deployer
+        .post(s, "/environments/frozen/deploy")
+        .form(&[("csrf", deployer.csrf.as_str()), ("version", "v2"), ("image", &v2)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::CONFLICT);
+    assert!(forged.text().await.unwrap().contains("frozen until"));
+    let breaking = deployer
+        .post(s, "/environments/frozen/deploy")
+        .form(&[
+            ("csrf", deployer.csrf.as_str()),
+            ("version", "v2"),
+            ("image", &v2),
+            ("break_glass", "mine to break"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(breaking.status(), StatusCode::FORBIDDEN);
+    assert_eq!(deployments(s, "frozen").await.len(), 1, "nothing started");
+
+    // An admin gets the reason field, and breaking the glass is recorded.
+    let admin = Session::sign_in(s, &s.admin_token).await;
+    let page = ask(&admin).await.unwrap().text().await.unwrap();
+    assert!(page.contains("name=\"break_glass\""), "{page}");
+    let started = admin
+        .post(s, "/environments/frozen/deploy")
+        .form(&[
+            ("csrf", admin.csrf.as_str()),
+            ("version", "v2"),
+            ("image", &v2),
+            ("break_glass", "hotfix for the checkout outage"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let broken: Vec<Value> = events(s, "frozen")
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "environment.freeze_broken")
+        .collect();
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert_eq!(broken[0]["actor"], "admin");
+    assert_eq!(broken[0]["detail"]["reason"], "hotfix for the checkout outage");
+}

@@ -14,6 +14,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use switchyard_core::app::freeze::FreezeView;
 use switchyard_core::app::sessions::random_secret;
 use switchyard_core::app::views::{DeployPreview, DeployRequest, Direction, TrafficPlan};
 use switchyard_core::app::{self, Actor};
@@ -31,6 +32,9 @@ pub struct DeployFields {
     image: String,
     #[serde(default)]
     deployment_config: String,
+    /// An admin's reason to start while the environment is frozen.
+    #[serde(default, skip_serializing)]
+    break_glass: String,
     /// Set by the confirmation: a second click answers the first start.
     #[serde(default, skip_serializing)]
     idempotency_key: String,
@@ -106,6 +110,9 @@ struct ConfirmPage {
     traffic: Vec<String>,
     approvals: String,
     in_progress: Option<(String, String)>,
+    freeze: Option<FreezeView>,
+    /// Whether the one confirming may break a freeze (admins).
+    may_break_glass: bool,
     fields: DeployFields,
     change_href: String,
     idempotency_key: String,
@@ -141,7 +148,11 @@ pub async fn page(
         .deploy_preview(actor, &name, &fields.request())
         .await
     {
-        Ok(preview) => Ok(html(StatusCode::OK, &confirmation(chrome, preview, fields))),
+        Ok(preview) => {
+            let admin = actor.role == Role::Admin;
+            let page = confirmation(chrome, preview, fields, admin);
+            Ok(html(StatusCode::OK, &page))
+        }
         Err(app::Error::Invalid(e)) => {
             form(
                 &state,
@@ -175,7 +186,8 @@ pub async fn start(
             .app
             .deploy_preview(&session.actor, &name, &fields.request())
             .await?;
-        let request = preview.start_request(&session.actor, fields.config(), key)?;
+        let request =
+            preview.start_request(&session.actor, fields.config(), key, &fields.break_glass)?;
         state
             .app
             .start_deployment(&session.actor, &name, &request)
@@ -258,7 +270,12 @@ async fn form(
     Ok(html(status, &page))
 }
 
-fn confirmation(chrome: Chrome, p: DeployPreview, fields: DeployFields) -> ConfirmPage {
+fn confirmation(
+    chrome: Chrome,
+    p: DeployPreview,
+    fields: DeployFields,
+    may_break_glass: bool,
+) -> ConfirmPage {
     let env = &p.environment.name;
     let version = p.candidate.version.as_str();
     let (heading, candidate_is, button_class) = match p.direction {
@@ -326,6 +343,8 @@ fn confirmation(chrome: Chrome, p: DeployPreview, fields: DeployFields) -> Confi
         traffic: traffic_sentences(&p.traffic),
         approvals: approvals_sentence(&p),
         in_progress,
+        may_break_glass,
+        freeze: p.freeze.clone(),
         fields: DeployFields {
             image: p.candidate.image.as_string(),
             ..fields

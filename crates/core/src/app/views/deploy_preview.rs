@@ -4,6 +4,8 @@
 //! start itself stays `start_deployment`'s, which checks everything again.
 
 use crate::app::deployments::StartDeployment;
+use crate::app::freeze::{FreezeOverride, FreezeView};
+use switchyard_domain::environment::BreakGlassReason;
 use crate::app::environments::find_environment;
 use crate::app::{Actor, App, Error, Result};
 use crate::store::{self, deployments::DeploymentRow, environments::EnvironmentRow};
@@ -76,6 +78,8 @@ pub struct DeployPreview {
     pub approvals_hold: Option<String>,
     /// The deployment that would make a start refuse.
     pub in_progress: Option<DeploymentRow>,
+    /// The freeze that would refuse a start, unless an admin breaks it.
+    pub freeze: Option<FreezeView>,
 }
 
 fn invalid(field: &str, message: String) -> Error {
@@ -110,6 +114,7 @@ impl App {
             .then(|| approvals_hold(&traffic))
             .flatten();
         Ok(DeployPreview {
+            freeze: env.freeze_now()?,
             in_progress: store::deployments::active(db, env.id).await?,
             environment: env,
             live,
@@ -191,14 +196,24 @@ impl App {
 
 impl DeployPreview {
     /// The start this preview describes, as `actor` asks it: its release is
-    /// the recorded one, or a new one with `actor` as its author.
+    /// the recorded one, or a new one with `actor` as its author. A
+    /// non-empty `break_glass` is an admin's reason to go through a freeze.
     pub fn start_request(
         &self,
         actor: &Actor,
         config: Option<String>,
         idempotency_key: Option<String>,
+        break_glass: &str,
     ) -> Result<StartDeployment> {
+        let freeze = match break_glass.trim() {
+            "" => FreezeOverride::None,
+            reason => FreezeOverride::BreakGlass {
+                reason: BreakGlassReason::parse(reason)
+                    .map_err(|e| invalid("break_glass", e.to_string()))?,
+            },
+        };
         Ok(StartDeployment {
+            freeze,
             release: NewRelease {
                 version: self.candidate.version.clone(),
                 image: self.candidate.image.clone(),
