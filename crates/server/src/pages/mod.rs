@@ -11,6 +11,7 @@ pub mod axis;
 pub mod chart;
 pub mod csrf;
 mod deployment;
+pub mod diff;
 mod environment;
 pub mod format;
 pub mod gate_panel;
