@@ -2,8 +2,7 @@
 //! that changes the image and adds an environment variable, against the
 //! live one; and the answers for what cannot be compared.
 
-use crate::deployments::Env;
-use crate::helpers::BIN;
+use crate::deployments::{Env, cli};
 use aws_sdk_ecs::types::KeyValuePair;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -36,21 +35,6 @@ async fn register_revision_with_a_new_variable(e: &Env, family: &str) {
         .send()
         .await
         .unwrap();
-}
-
-async fn cli(e: &Env, args: &[&str]) -> (Option<i32>, String, String) {
-    let output = tokio::process::Command::new(BIN)
-        .args(args)
-        .env("SWITCHYARD_URL", &e.s.base)
-        .env("SWITCHYARD_TOKEN", &e.s.admin_token)
-        .output()
-        .await
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
 }
 
 /// The container's diff names the new image's tag and the added variable.
