@@ -8,6 +8,7 @@ mod demo;
 mod demo_bad_release;
 mod demo_image;
 mod deploy;
+mod diff;
 mod env;
 mod logs;
 mod output;
@@ -119,6 +120,16 @@ enum Command {
         /// Deploy through a freeze (admin), saying why; recorded and notified.
         #[arg(long, value_name = "REASON")]
         break_glass: Option<String>,
+    },
+    /// What deploying a release (or an image) would change against what is
+    /// live: a unified diff of the task definitions, then the pushed commits.
+    Diff {
+        environment: String,
+        /// A recorded release of the environment.
+        version: Option<String>,
+        /// An image to compare instead, as a deployment would register it.
+        #[arg(long)]
+        image: Option<String>,
     },
     /// An environment's URLs and latest deployments.
     Status { environment: String },
@@ -562,6 +573,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 break_glass: break_glass.as_deref(),
             };
             deploy::deploy(&client, cli.client.output, args).await
+        }
+        Command::Diff {
+            environment,
+            version,
+            image,
+        } => {
+            let args = diff::DiffArgs {
+                environment: &environment,
+                version: version.as_deref(),
+                image: image.as_deref(),
+            };
+            diff::run(&ApiClient::new(&cli.client)?, cli.client.output, args).await
         }
         Command::Status { environment } => {
             deploy::status(

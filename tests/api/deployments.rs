@@ -618,7 +618,7 @@ async fn server_sent_events_resume_with_last_event_id() {
     assert_eq!(rest, expected);
 }
 
-async fn cli(e: &Env, args: &[&str]) -> (Option<i32>, String, String) {
+pub(crate) async fn cli(e: &Env, args: &[&str]) -> (Option<i32>, String, String) {
     let output = tokio::process::Command::new(crate::helpers::BIN)
         .args(args)
         .env("SWITCHYARD_URL", &e.s.base)

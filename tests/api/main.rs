@@ -13,6 +13,7 @@ mod controllers;
 mod dashboard;
 mod demo;
 mod deployments;
+mod diffs;
 mod environments;
 mod errors;
 mod events;

@@ -9,6 +9,7 @@
 pub mod approvals;
 pub mod checks;
 pub mod deployments;
+pub mod diffs;
 pub mod environments;
 pub mod error;
 pub mod events;
@@ -88,6 +89,27 @@ mod tests {
             r#""created_by":"admin","#,
             r#""created_at":"2025-11-27T08:00:00.123Z","updated_at":"2025-11-27T08:00:00.123Z","#,
             r#""completed_at":null}"#,
+        ));
+        round_trips::<crate::diffs::EnvironmentDiff>(concat!(
+            r#"{"environment":"shop","#,
+            r#""live":{"version":"v1","image":"shop:1","task_definition_arn":"arn:td/shop:3","commit":null},"#,
+            r#""candidate":{"version":"v2","image":"shop:2","task_definition_arn":null,"#,
+            r#""commit":"0123456789abcdef0123456789abcdef01234567"},"#,
+            r#""changes":{"task_cpu":null,"task_memory":{"before":"512","after":"1024"},"#,
+            r#""containers_added":[{"name":"proxy","image":"envoy:1"}],"containers_removed":[],"#,
+            r#""containers":[{"name":"web","image":{"before":{"repository":"shop","tag":"1","digest":null},"#,
+            r#""after":{"repository":"shop","tag":"2","digest":"sha256:ab"}},"#,
+            r#""environment":{"added":[{"name":"NEW","value":"1"}],"removed":[],"#,
+            r#""changed":[{"name":"MODE","before":"a","after":"b"}]},"#,
+            r#""secrets":{"added":["DB"],"removed":[],"changed":[]},"#,
+            r#""command":{"before":[],"after":["serve"]},"entry_point":null,"#,
+            r#""port_mappings":{"before":[{"containerPort":80}],"after":[{"containerPort":8080,"protocol":"tcp"}]},"#,
+            r#""cpu":{"before":null,"after":128},"memory":null,"memory_reservation":null,"#,
+            r#""health_check":{"before":null,"after":{"command":["CMD","true"],"interval":5}},"#,
+            r#""essential":{"before":true,"after":false}}]},"#,
+            r#""unified":"--- live v1 (shop:1)\n+++ candidate v2 (shop:2)\n","#,
+            r#""commits":[{"sha":"0123456789abcdef0123456789abcdef01234567","author":"Ann","#,
+            r#""message":"Add NEW"}],"commits_complete":true}"#,
         ));
         round_trips::<crate::stacks::Stack>(concat!(
             r#"{"status":"ready","operation_id":"op-1","log":"done","#,

@@ -66,6 +66,8 @@ pub mod release;
 pub mod service_deployment;
 #[cfg(feature = "sqlx")]
 mod sql;
+pub mod task_definition;
+pub mod task_definition_diff;
 pub mod task_log;
 pub mod time;
 pub mod user;

@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod auth;
 pub mod aws;
 pub mod deployments;
+pub mod diffs;
 pub mod environments;
 pub mod events;
 pub mod freeze;

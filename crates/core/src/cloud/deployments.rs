@@ -1,7 +1,7 @@
 //! CodeDeploy ECS deployments: registering the revision, starting,
 //! observing, continuing and stopping.
 
-use super::{Cloud, describe};
+use super::{Cloud, describe, task_definitions};
 use aws_sdk_codedeploy::types as cd;
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use switchyard_domain::deployment::DeploymentStatus;
@@ -73,50 +73,9 @@ pub async fn register_revision(
     target: &ServiceTarget<'_>,
     image: &str,
 ) -> Result<String, CloudError> {
-    let current = cloud
-        .ecs
-        .describe_task_definition()
-        .task_definition(target.task_definition_family)
-        .send()
-        .await
-        .map_err(cloud_error)?
-        .task_definition
-        .ok_or_else(|| CloudError {
-            code: None,
-            message: "DescribeTaskDefinition answered nothing".into(),
-        })?;
-    let mut containers = current.container_definitions().to_vec();
-    let container = containers
-        .iter_mut()
-        .find(|c| c.name() == Some(target.container_name))
-        .ok_or_else(|| CloudError {
-            code: None,
-            message: format!(
-                "the task definition has no container named {}",
-                target.container_name
-            ),
-        })?;
-    container.image = Some(image.to_owned());
-    cloud
-        .ecs
-        .register_task_definition()
-        .family(target.task_definition_family)
-        .set_container_definitions(Some(containers))
-        .set_cpu(current.cpu().map(str::to_owned))
-        .set_memory(current.memory().map(str::to_owned))
-        .set_network_mode(current.network_mode().cloned())
-        .set_requires_compatibilities(Some(current.requires_compatibilities().to_vec()))
-        .set_execution_role_arn(current.execution_role_arn().map(str::to_owned))
-        .set_task_role_arn(current.task_role_arn().map(str::to_owned))
-        .send()
-        .await
-        .map_err(cloud_error)?
-        .task_definition
-        .and_then(|td| td.task_definition_arn)
-        .ok_or_else(|| CloudError {
-            code: None,
-            message: "RegisterTaskDefinition answered no ARN".into(),
-        })
+    let current = task_definitions::describe(cloud, target.task_definition_family).await?;
+    let revision = task_definitions::revision_with_image(&current, target.container_name, image)?;
+    task_definitions::register(cloud, target.task_definition_family, revision).await
 }
 
 /// The ECS AppSpec of a revision.

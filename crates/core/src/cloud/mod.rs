@@ -11,6 +11,7 @@ pub mod local_ecr;
 pub mod metrics;
 pub mod pipelines;
 pub mod service_deployments;
+pub mod task_definitions;
 pub mod tasks;
 
 use aws_config::{BehaviorVersion, Region};

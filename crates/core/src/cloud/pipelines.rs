@@ -505,15 +505,7 @@ pub async fn container_image(
     task_definition: &str,
     container_name: &str,
 ) -> Result<String, CloudError> {
-    let definition = cloud
-        .ecs
-        .describe_task_definition()
-        .task_definition(task_definition)
-        .send()
-        .await
-        .map_err(cloud_error)?
-        .task_definition
-        .ok_or_else(|| missing("DescribeTaskDefinition"))?;
+    let definition = super::task_definitions::describe(cloud, task_definition).await?;
     let containers = definition.container_definitions();
     Ok(containers
         .iter()

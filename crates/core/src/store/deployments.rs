@@ -326,3 +326,16 @@ pub async fn for_environment(
     .fetch_all(db)
     .await
 }
+
+/// The latest deployment of a release that registered a task definition.
+pub async fn latest_with_task_definition(
+    db: impl SqliteExecutor<'_>,
+    release_id: i64,
+) -> Result<Option<DeploymentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE d.release_id = ? AND d.task_definition_arn IS NOT NULL ORDER BY d.id DESC LIMIT 1"
+    ))
+    .bind(release_id)
+    .fetch_optional(db)
+    .await
+}

@@ -54,3 +54,27 @@ pub async fn count(db: impl SqliteExecutor<'_>) -> Result<i64, sqlx::Error> {
         .fetch_one(db)
         .await
 }
+
+/// A recorded push: the commit it moved the branch from and to, and its
+/// head commit's author and message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PushRow {
+    pub before_sha: Option<String>,
+    pub after_sha: String,
+    pub author: Option<String>,
+    pub message: Option<String>,
+}
+
+/// The latest recorded push that moved a branch to `after_sha`.
+pub async fn push_to(
+    db: impl SqliteExecutor<'_>,
+    after_sha: &str,
+) -> Result<Option<PushRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT before_sha, after_sha, author, message FROM webhook_deliveries \
+         WHERE after_sha = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(after_sha)
+    .fetch_optional(db)
+    .await
+}

@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod checks;
 pub mod deployments;
+pub mod diffs;
 pub mod environments;
 pub mod events;
 pub mod logs;
@@ -85,6 +86,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::roll_back))
         .routes(routes!(deployments::roll_back_environment))
         .routes(routes!(deployments::events))
+        .routes(routes!(diffs::diff))
         .routes(routes!(pipelines::list, pipelines::start))
         .routes(routes!(pipelines::show))
         .routes(routes!(pipelines::stop))
@@ -409,6 +411,7 @@ mod tests {
             ("post", "/api/pipeline-runs/{id}/retry"),
             ("get", "/api/pipeline-runs/{id}/actions/{action}/log"),
             ("get", "/api/environments/{name}/logs"),
+            ("get", "/api/environments/{name}/diff"),
             ("post", "/api/environments/{name}/stack/plan"),
         ] {
             let responses = &doc["paths"][path][method]["responses"];

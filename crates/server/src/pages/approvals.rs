@@ -5,17 +5,21 @@
 //! `decide_approval` refuses anyone else whatever a page shows.
 
 use super::csrf::SessionForm;
+use super::diff::DiffView;
 use super::format::{When, short_commit};
 use super::sessions::{SignedIn, safe_next};
 use super::{Chrome, PageError, html, see_other};
 use crate::AppState;
 use crate::api::approvals::parse_vote;
+use crate::api::diffs::diff_json;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use switchyard_core::app::approvals::HELD_PREFIX;
+use switchyard_core::app::Actor;
+use switchyard_core::app::diffs::Candidate;
 use switchyard_core::app::views::{ApprovalStanding, InboxItem, VoteRight};
 use switchyard_core::store;
 
@@ -63,6 +67,8 @@ pub struct ApprovalPanel {
     pub outcome: Option<String>,
     /// A PAUSE gate's stage, its timeout and what ECS does then.
     pub gate: Option<GateView>,
+    /// What a pending deployment would change against what is live (the inbox).
+    pub diff: Option<DiffView>,
 }
 
 pub struct GateView {
@@ -150,6 +156,7 @@ pub fn panel(standing: &ApprovalStanding, csrf: &str, back: &str, now: i64) -> A
         can_vote: standing.viewer == VoteRight::May,
         reason,
         outcome,
+        diff: None,
     }
 }
 
@@ -225,16 +232,27 @@ pub async fn inbox(
         .await
         .map_err(|e| PageError::from(e).within(chrome.clone()))?;
     let now = store::now_millis();
-    let entries = |items: &[InboxItem]| {
-        items
+    let mut pending = Vec::new();
+    for items in [&inbox.yours, &inbox.others] {
+        let mut panels = Vec::with_capacity(items.len());
+        for item in items {
+            panels.push(ApprovalPanel {
+                diff: deployment_diff(&state, &session.actor, item).await,
+                ..entry(item, &session.csrf_token, now)
+            });
+        }
+        pending.push(panels);
+    }
+    let others = pending.pop().unwrap_or_default();
+    let yours = pending.pop().unwrap_or_default();
+    let page = InboxPage {
+        yours,
+        others,
+        decided: inbox
+            .decided
             .iter()
             .map(|i| entry(i, &session.csrf_token, now))
-            .collect::<Vec<_>>()
-    };
-    let page = InboxPage {
-        yours: entries(&inbox.yours),
-        others: entries(&inbox.others),
-        decided: entries(&inbox.decided),
+            .collect(),
         may_vote: session
             .actor
             .role
@@ -242,6 +260,25 @@ pub async fn inbox(
         chrome,
     };
     Ok(html(StatusCode::OK, &page))
+}
+
+/// What a pending deployment approval would make live, against what is.
+async fn deployment_diff(state: &AppState, actor: &Actor, item: &InboxItem) -> Option<DiffView> {
+    let deployment = item.deployment.as_ref()?;
+    if item.standing.view.approval.state != "pending" {
+        return None;
+    }
+    let candidate = Candidate::Version(deployment.version.clone());
+    Some(
+        match state
+            .app
+            .environment_diff(actor, &deployment.environment, &candidate)
+            .await
+        {
+            Ok(diff) => DiffView::of(&diff_json(diff)),
+            Err(e) => DiffView::unavailable(e.to_string()),
+        },
+    )
 }
 
 /// `GET /approvals/{id}` (the link notifications carry): the page where it
@@ -338,6 +375,7 @@ mod tests {
             reason,
             outcome: None,
             gate: None,
+            diff: None,
         }
     }
 

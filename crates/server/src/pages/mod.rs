@@ -12,6 +12,7 @@ pub mod chart;
 pub mod csrf;
 mod deploy;
 mod deployment;
+pub mod diff;
 mod environment;
 pub mod format;
 pub mod gate_panel;
