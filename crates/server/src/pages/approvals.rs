@@ -5,13 +5,12 @@
 //! `decide_approval` refuses anyone else whatever a page shows.
 
 use super::csrf::SessionForm;
-use super::diff::DiffView;
+use super::diff::{DiffView, diff_of};
 use super::format::{When, short_commit};
 use super::sessions::{SignedIn, safe_next};
 use super::{Chrome, PageError, html, see_other};
 use crate::AppState;
 use crate::api::approvals::parse_vote;
-use crate::api::diffs::diff_json;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -269,16 +268,7 @@ async fn deployment_diff(state: &AppState, actor: &Actor, item: &InboxItem) -> O
         return None;
     }
     let candidate = Candidate::Version(deployment.version.clone());
-    Some(
-        match state
-            .app
-            .environment_diff(actor, &deployment.environment, &candidate)
-            .await
-        {
-            Ok(diff) => DiffView::of(&diff_json(diff)),
-            Err(e) => DiffView::unavailable(e.to_string()),
-        },
-    )
+    Some(diff_of(state, actor, &deployment.environment, &candidate).await)
 }
 
 /// `GET /approvals/{id}` (the link notifications carry): the page where it

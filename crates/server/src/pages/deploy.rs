@@ -5,6 +5,7 @@
 //! own use case, so roles, checks and the audit trail are the API's.
 
 use super::csrf::SessionForm;
+use super::diff::{DiffView, diff_of};
 use super::format::{When, short_commit};
 use super::sessions::SignedIn;
 use super::{Chrome, PageError, html, see_other};
@@ -14,6 +15,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use switchyard_core::app::diffs::Candidate;
 use switchyard_core::app::freeze::FreezeView;
 use switchyard_core::app::sessions::random_secret;
 use switchyard_core::app::views::{DeployPreview, DeployRequest, Direction, TrafficPlan};
@@ -114,6 +116,8 @@ struct ConfirmPage {
     /// Whether the one confirming may break a freeze (admins).
     may_break_glass: bool,
     fields: DeployFields,
+    /// Against what is live; none for a first deployment.
+    diff: Option<DiffView>,
     change_href: String,
     idempotency_key: String,
 }
@@ -149,8 +153,15 @@ pub async fn page(
         .await
     {
         Ok(preview) => {
+            let diff = match preview.live {
+                Some(_) => Some(diff_of(&state, actor, &name, &diff_candidate(&preview)).await),
+                None => None,
+            };
             let admin = actor.role == Role::Admin;
-            let page = confirmation(chrome, preview, fields, admin);
+            let page = ConfirmPage {
+                diff,
+                ..confirmation(chrome, preview, fields, admin)
+            };
             Ok(html(StatusCode::OK, &page))
         }
         Err(app::Error::Invalid(e)) => {
@@ -350,7 +361,18 @@ fn confirmation(
             ..fields
         },
         change_href,
+        diff: None,
         idempotency_key: random_secret(),
+    }
+}
+
+/// The release as the diff names it: recorded, or only an image so far.
+fn diff_candidate(preview: &DeployPreview) -> Candidate {
+    let c = &preview.candidate;
+    if c.recorded {
+        Candidate::Version(c.version.as_str().to_owned())
+    } else {
+        Candidate::Image(c.image.as_string())
     }
 }
 

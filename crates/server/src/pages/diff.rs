@@ -4,7 +4,29 @@
 //! `DiffView` named `diff` in scope and include the partial.
 
 use super::format::short_commit;
+use crate::AppState;
+use crate::api::diffs::diff_json;
 use switchyard_api::diffs::EnvironmentDiff;
+use switchyard_core::app::Actor;
+use switchyard_core::app::diffs::Candidate;
+
+/// The diff of `candidate` against what `environment` serves, or why there
+/// is none: a page shows it rather than failing.
+pub async fn diff_of(
+    state: &AppState,
+    actor: &Actor,
+    environment: &str,
+    candidate: &Candidate,
+) -> DiffView {
+    match state
+        .app
+        .environment_diff(actor, environment, candidate)
+        .await
+    {
+        Ok(diff) => DiffView::of(&diff_json(diff)),
+        Err(e) => DiffView::unavailable(e.to_string()),
+    }
+}
 
 pub struct DiffView {
     /// "v2 (shop:2) against live v1 (shop:1)".
