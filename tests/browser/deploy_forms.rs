@@ -339,7 +339,9 @@ async fn a_freeze_holds_the_form_and_an_admin_breaks_the_glass() {
     let stack = Stack::new("frozen", json!({})).await;
     let s = &stack.s;
     let v1 = stack.deploy("v1", "CodeDeployDefault.ECSAllAtOnce").await;
-    stack.wait(v1, "Succeeded", |d| d["status"] == "Succeeded").await;
+    stack
+        .wait(v1, "Succeeded", |d| d["status"] == "Succeeded")
+        .await;
     let minute = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%dT%H:%M").to_string();
     let now = chrono::Utc::now();
     let window = json!({"kind": "once", "mode": "deny", "time_zone": "UTC",
@@ -370,7 +372,11 @@ async fn a_freeze_holds_the_form_and_an_admin_breaks_the_glass() {
     assert!(!page.contains("id=\"confirm-deploy\""), "{page}");
     let forged = deployer
         .post(s, "/environments/frozen/deploy")
-        .form(&[("csrf", deployer.csrf.as_str()), ("version", "v2"), ("image", &v2)])
+        .form(&[
+            ("csrf", deployer.csrf.as_str()),
+            ("version", "v2"),
+            ("image", &v2),
+        ])
         .send()
         .await
         .unwrap();
@@ -413,5 +419,8 @@ async fn a_freeze_holds_the_form_and_an_admin_breaks_the_glass() {
         .collect();
     assert_eq!(broken.len(), 1, "{broken:?}");
     assert_eq!(broken[0]["actor"], "admin");
-    assert_eq!(broken[0]["detail"]["reason"], "hotfix for the checkout outage");
+    assert_eq!(
+        broken[0]["detail"]["reason"],
+        "hotfix for the checkout outage"
+    );
 }

@@ -4,13 +4,13 @@
 //! start itself stays `start_deployment`'s, which checks everything again.
 
 use crate::app::deployments::StartDeployment;
-use crate::app::freeze::{FreezeOverride, FreezeView};
-use switchyard_domain::environment::BreakGlassReason;
 use crate::app::environments::find_environment;
+use crate::app::freeze::{FreezeOverride, FreezeView};
 use crate::app::{Actor, App, Error, Result};
 use crate::store::{self, deployments::DeploymentRow, environments::EnvironmentRow};
 use switchyard_domain::FieldError;
 use switchyard_domain::deployment_config::DeploymentConfig;
+use switchyard_domain::environment::BreakGlassReason;
 use switchyard_domain::environment::ReadyAction;
 use switchyard_domain::release::{Author, ImageRef, NewRelease, VersionLabel};
 use switchyard_domain::service_deployment::EcsDeploymentSettings;
