@@ -51,19 +51,38 @@ impl std::fmt::Debug for SigningSecret {
 }
 
 /// Why a request does not count as coming from Slack (all answered 401).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureError {
-    #[error("the request is not signed: X-Slack-Signature or X-Slack-Request-Timestamp is missing")]
     Unsigned,
-    #[error("X-Slack-Request-Timestamp is not a Unix time in seconds")]
     BadTimestamp,
-    #[error("the request was signed more than 5 minutes ago")]
     Stale,
-    #[error("the request is signed more than 5 minutes in the future")]
     Future,
-    #[error("the Slack signature does not match")]
     Mismatch,
 }
+
+impl SignatureError {
+    pub fn message(self) -> &'static str {
+        match self {
+            SignatureError::Unsigned => {
+                "the request is not signed: X-Slack-Signature or X-Slack-Request-Timestamp is missing"
+            }
+            SignatureError::BadTimestamp => {
+                "X-Slack-Request-Timestamp is not a Unix time in seconds"
+            }
+            SignatureError::Stale => "the request was signed more than 5 minutes ago",
+            SignatureError::Future => "the request is signed more than 5 minutes in the future",
+            SignatureError::Mismatch => "the Slack signature does not match",
+        }
+    }
+}
+
+impl std::fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for SignatureError {}
 
 /// A request whose signature checked out; its digest identifies it for
 /// refusing a replay.
