@@ -746,10 +746,8 @@ async fn localcloud(args: LocalcloudArgs) -> anyhow::Result<()> {
 async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
     match command {
         UserCommand::Add { name, role, data } => {
-            let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
-            let app = serve::open_app(&data.data_dir)
-                .await
-                .map_err(CliError::Local)?;
+            let name = user_name(&name)?;
+            let app = local_app(&data).await?;
             let (user, token) = app
                 .create_user_locally(&name, role)
                 .await
@@ -762,10 +760,8 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
             Ok(())
         }
         UserCommand::Revoke { name, data } => {
-            let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
-            let app = serve::open_app(&data.data_dir)
-                .await
-                .map_err(CliError::Local)?;
+            let name = user_name(&name)?;
+            let app = local_app(&data).await?;
             let revoked = app
                 .revoke_tokens_locally(&name)
                 .await
@@ -779,10 +775,8 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
             user,
             data,
         } => {
-            let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
-            let app = serve::open_app(&data.data_dir)
-                .await
-                .map_err(CliError::Local)?;
+            let name = user_name(&name)?;
+            let app = local_app(&data).await?;
             app.link_slack_account_locally(&name, &team, &user)
                 .await
                 .map_err(|e| CliError::Local(e.into()))?;
@@ -794,20 +788,21 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
             Ok(())
         }
         UserCommand::UnlinkSlack { name, data } => {
-            let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
-            let app = serve::open_app(&data.data_dir)
-                .await
-                .map_err(CliError::Local)?;
-            app.unlink_slack_account_locally(&name)
+            let name = user_name(&name)?;
+            let app = local_app(&data).await?;
+            let unlinked = app
+                .unlink_slack_account_locally(&name)
                 .await
                 .map_err(|e| CliError::Local(e.into()))?;
-            eprintln!("unlinked the Slack account of {name}");
+            if unlinked {
+                eprintln!("unlinked the Slack account of {name}");
+            } else {
+                eprintln!("{name} had no linked Slack account");
+            }
             Ok(())
         }
         UserCommand::List { data } => {
-            let app = serve::open_app(&data.data_dir)
-                .await
-                .map_err(CliError::Local)?;
+            let app = local_app(&data).await?;
             let users = app
                 .list_users_locally()
                 .await
@@ -821,6 +816,17 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
             })
         }
     }
+}
+
+fn user_name(name: &str) -> Result<UserName, CliError> {
+    UserName::parse(name).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// The application on a data dir, for the local administration commands.
+async fn local_app(data: &DataDirArg) -> Result<switchyard_core::app::App, CliError> {
+    serve::open_app(&data.data_dir)
+        .await
+        .map_err(CliError::Local)
 }
 
 async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {

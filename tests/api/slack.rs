@@ -341,7 +341,11 @@ async fn linking_needs_an_admin_and_the_hook_is_off_without_a_secret() {
         unlinked.body
     );
     let again = s.delete(path, &s.admin_token).await;
-    assert_eq!(again.status, StatusCode::NOT_FOUND, "{:?}", again.body);
+    assert_eq!(again.status, StatusCode::NO_CONTENT, "{:?}", again.body);
+    let nobody = s
+        .delete("/api/users/nobody/slack-account", &s.admin_token)
+        .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND, "{:?}", nobody.body);
 
     let off = send(
         &s,

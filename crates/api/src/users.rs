@@ -51,10 +51,10 @@ pub struct RevokedTokens {
 #[serde(deny_unknown_fields)]
 pub struct SlackAccount {
     /// The Slack workspace id (`T…`, or `E…` for an Enterprise Grid org).
-    #[schema(example = "T0123ABCD")]
+    #[schema(example = "T0123ABCD", value_type = crate::schema::SlackTeamIdText)]
     pub team_id: String,
     /// The Slack user id (`U…`, or `W…`).
-    #[schema(example = "U0123ABCD")]
+    #[schema(example = "U0123ABCD", value_type = crate::schema::SlackUserIdText)]
     pub user_id: String,
 }
 

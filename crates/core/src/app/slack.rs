@@ -21,7 +21,7 @@ const REPLAYED: &str = "this Slack request was taken already (a replay)";
 #[derive(Debug)]
 pub enum SlackVote {
     /// The vote was taken; the message is redrawn with this.
-    Taken(ApprovalView),
+    Taken(Box<ApprovalView>),
     /// Nothing changed; the clicking user is told why.
     Refused(String),
 }
@@ -49,13 +49,14 @@ impl App {
         self.link_slack(None, name, team, user).await
     }
 
-    pub async fn unlink_slack_account(&self, actor: &Actor, name: &UserName) -> Result<()> {
+    /// Whether an account was linked (unlinking none is no error).
+    pub async fn unlink_slack_account(&self, actor: &Actor, name: &UserName) -> Result<bool> {
         actor.require(Role::Admin, "unlinking Slack accounts")?;
         self.unlink_slack(Some(actor), name).await
     }
 
     /// `switchyard user unlink-slack`.
-    pub async fn unlink_slack_account_locally(&self, name: &UserName) -> Result<()> {
+    pub async fn unlink_slack_account_locally(&self, name: &UserName) -> Result<bool> {
         self.unlink_slack(None, name).await
     }
 
@@ -91,20 +92,21 @@ impl App {
         Ok(())
     }
 
-    async fn unlink_slack(&self, by: Option<&Actor>, name: &UserName) -> Result<()> {
+    async fn unlink_slack(&self, by: Option<&Actor>, name: &UserName) -> Result<bool> {
         let now = store::now_millis();
         let mut tx = self.store.begin().await?;
         let target = find_user(&mut tx, name).await?;
-        let removed = chat_identities::unlink(&mut *tx, target.id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("{name} has no linked Slack account")))?;
+        // Nothing linked: nothing to change or record.
+        let Some(removed) = chat_identities::unlink(&mut *tx, target.id).await? else {
+            return Ok(false);
+        };
         let detail = serde_json::json!({
             "user": name.as_str(), "team_id": removed.slack_team_id,
             "user_id": removed.slack_user_id,
         });
         append_user_event(&mut tx, by, "user.slack_unlinked", detail, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Remembers a signed interaction by its signature; a second one with
@@ -154,7 +156,7 @@ impl App {
             )
             .await;
         match voted {
-            Ok(view) => Ok(SlackVote::Taken(view)),
+            Ok(view) => Ok(SlackVote::Taken(Box::new(view))),
             Err(
                 e @ (Error::Forbidden { .. }
                 | Error::Refused(_)

@@ -136,12 +136,13 @@ pub async fn link_slack(
 }
 
 /// Unlink a user's Slack account (admin); audited as `user.slack_unlinked`.
+/// 204 also when none was linked: afterwards none is, as asked.
 #[utoipa::path(delete, path = "/api/users/{name}/slack-account", tag = "users",
     params(("name" = switchyard_api::schema::UserNameText, Path, description = "User name")),
     responses(
         (status = 204, description = "Unlinked"),
         (status = 403, body = ErrorBody),
-        (status = 404, description = "No such user, or no linked account", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
 pub async fn unlink_slack(
