@@ -5,56 +5,31 @@
 use crate::approvals::{pending_approval, start_as};
 use crate::deployments::Env;
 use crate::helpers::{Answer, BIN, TestServer};
-use axum::extract::{Path, State};
+use crate::notifications::{Received, receiver_answering, requests};
 use axum::http::StatusCode as AxumStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use switchyard_domain::slack::{SigningSecret, signature_header};
 
 const SECRET: &str = "test-signing-secret-0123456789";
 const TEAM: &str = "T0SWITCH";
 
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// A response_url receiver on loopback: records every body; `/broken`
-/// answers 500.
-async fn response_receiver() -> (String, Received) {
-    let received = Received::default();
-    let app = axum::Router::new()
-        .route(
-            "/{path}",
-            axum::routing::post(
-                |State(r): State<Received>, Path(path): Path<String>, body: String| async move {
-                    let broken = path == "broken";
-                    let body = serde_json::from_str(&body).unwrap_or(Value::Null);
-                    r.lock().unwrap().push((path, body));
-                    if broken {
-                        AxumStatus::INTERNAL_SERVER_ERROR
-                    } else {
-                        AxumStatus::OK
-                    }
-                },
-            ),
-        )
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
+/// A response_url receiver on loopback: `/broken` answers 500, the rest 200.
+async fn response_receiver() -> (String, Arc<Mutex<Received>>) {
+    receiver_answering(|path, _| {
+        if path == "broken" {
+            AxumStatus::INTERNAL_SERVER_ERROR
+        } else {
+            AxumStatus::OK
+        }
+    })
+    .await
 }
 
 /// The first body posted to `path`, waiting for it (bounded).
-async fn posted(received: &Received, path: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some((_, body)) = received.lock().unwrap().iter().find(|(p, _)| p == path) {
-            return body.clone();
-        }
-        assert!(Instant::now() < deadline, "nothing was posted to /{path}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn posted(received: &Arc<Mutex<Received>>, path: &str) -> Value {
+    requests(received, path, 1).await.remove(0)
 }
 
 /// The form body Slack posts when `slack_user` clicks `action` on approval `id`.
