@@ -152,3 +152,20 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::HttpConfig;
+    use switchyard_domain::slack::SigningSecret;
+
+    #[test]
+    fn the_config_never_shows_the_slack_signing_secret() {
+        let config = HttpConfig {
+            slack_signing_secret: Some(SigningSecret::parse("do-not-print-me").unwrap()),
+            ..HttpConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(shown.contains("***"), "{shown}");
+        assert!(!shown.contains("do-not-print-me"), "{shown}");
+    }
+}
