@@ -27,6 +27,7 @@ use switchyard_api::environments::{CreateEnvironment, Environment, EnvironmentLi
 use switchyard_api::releases::ReleasePage;
 use switchyard_api::users::UserList;
 use switchyard_domain::service_deployment::DeploymentController;
+use switchyard_domain::slack::{SigningSecret, TeamId, UserId};
 use switchyard_domain::user::{Role, UserName};
 use switchyard_runtime::telemetry::{self, LogFormat};
 use switchyard_server::HttpConfig;
@@ -341,6 +342,15 @@ struct ServeArgs {
     static_roots: Vec<PathBuf>,
     #[command(flatten)]
     aws: aws::AwsArgs,
+    /// The Slack app's signing secret: turns on approvals from Slack
+    /// (`POST /hooks/slack/interactions`). Prefer the environment variable;
+    /// an argument shows in the process list.
+    #[arg(long, env = "SWITCHYARD_SLACK_SIGNING_SECRET", hide_env_values = true, value_parser = parse_signing_secret)]
+    slack_signing_secret: Option<SigningSecret>,
+}
+
+fn parse_signing_secret(value: &str) -> Result<SigningSecret, String> {
+    SigningSecret::parse(value).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -402,6 +412,33 @@ enum UserCommand {
         #[command(flatten)]
         data: DataDirArg,
     },
+    /// Link the Slack account a user approves from: their clicks on
+    /// Approve / Reject in Slack then vote as them.
+    LinkSlack {
+        name: String,
+        /// The Slack workspace id (T…).
+        #[arg(long, value_parser = parse_slack_team)]
+        team: TeamId,
+        /// The Slack user id (U…).
+        #[arg(long, value_parser = parse_slack_user)]
+        user: UserId,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Unlink a user's Slack account.
+    UnlinkSlack {
+        name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+fn parse_slack_team(value: &str) -> Result<TeamId, String> {
+    TeamId::parse(value).map_err(|e| e.to_string())
+}
+
+fn parse_slack_user(value: &str) -> Result<UserId, String> {
+    UserId::parse(value).map_err(|e| e.to_string())
 }
 
 /// `ready` or `termination`, listed as the possible values in `--help`.
@@ -679,6 +716,7 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
         http: HttpConfig {
             max_body_bytes: args.max_body_bytes,
             max_webhook_bytes: args.max_webhook_bytes,
+            slack_signing_secret: args.slack_signing_secret,
         },
         public_url: args.public_url,
         aws: args.aws.settings(),
@@ -744,10 +782,8 @@ async fn localcloud(args: LocalcloudArgs) -> anyhow::Result<()> {
 async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
     match command {
         UserCommand::Add { name, role, data } => {
-            let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
-            let app = serve::open_app(&data.data_dir)
-                .await
-                .map_err(CliError::Local)?;
+            let name = user_name(&name)?;
+            let app = local_app(&data).await?;
             let (user, token) = app
                 .create_user_locally(&name, role)
                 .await
@@ -760,10 +796,8 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
             Ok(())
         }
         UserCommand::Revoke { name, data } => {
-            let name = UserName::parse(&name).map_err(|e| CliError::Usage(e.to_string()))?;
-            let app = serve::open_app(&data.data_dir)
-                .await
-                .map_err(CliError::Local)?;
+            let name = user_name(&name)?;
+            let app = local_app(&data).await?;
             let revoked = app
                 .revoke_tokens_locally(&name)
                 .await
@@ -771,10 +805,40 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
             eprintln!("revoked {revoked} API token(s) of {name}");
             Ok(())
         }
-        UserCommand::List { data } => {
-            let app = serve::open_app(&data.data_dir)
+        UserCommand::LinkSlack {
+            name,
+            team,
+            user,
+            data,
+        } => {
+            let name = user_name(&name)?;
+            let app = local_app(&data).await?;
+            app.link_slack_account_locally(&name, &team, &user)
                 .await
-                .map_err(CliError::Local)?;
+                .map_err(|e| CliError::Local(e.into()))?;
+            eprintln!(
+                "linked the Slack account {}/{} to {name}",
+                team.as_str(),
+                user.as_str()
+            );
+            Ok(())
+        }
+        UserCommand::UnlinkSlack { name, data } => {
+            let name = user_name(&name)?;
+            let app = local_app(&data).await?;
+            let unlinked = app
+                .unlink_slack_account_locally(&name)
+                .await
+                .map_err(|e| CliError::Local(e.into()))?;
+            if unlinked {
+                eprintln!("unlinked the Slack account of {name}");
+            } else {
+                eprintln!("{name} had no linked Slack account");
+            }
+            Ok(())
+        }
+        UserCommand::List { data } => {
+            let app = local_app(&data).await?;
             let users = app
                 .list_users_locally()
                 .await
@@ -788,6 +852,17 @@ async fn user(command: UserCommand, out: Output) -> Result<(), CliError> {
             })
         }
     }
+}
+
+fn user_name(name: &str) -> Result<UserName, CliError> {
+    UserName::parse(name).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// The application on a data dir, for the local administration commands.
+async fn local_app(data: &DataDirArg) -> Result<switchyard_core::app::App, CliError> {
+    serve::open_app(&data.data_dir)
+        .await
+        .map_err(CliError::Local)
 }
 
 async fn env(command: EnvCommand, args: &ClientArgs) -> Result<(), CliError> {

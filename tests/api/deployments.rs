@@ -64,7 +64,12 @@ pub(crate) struct Env {
 impl Env {
     /// A server at time scale 60 with a provisioned local environment.
     pub(crate) async fn new(name: &str, extra: Value) -> Env {
-        let s = TestServer::spawn_with(&["--time-scale", "60"]).await;
+        Self::new_with_args(name, extra, &[]).await
+    }
+
+    /// Like `new`, with more arguments for `switchyard serve`.
+    pub(crate) async fn new_with_args(name: &str, extra: Value, args: &[&str]) -> Env {
+        let s = TestServer::spawn_with(&[&["--time-scale", "60"], args].concat()).await;
         let defaults = json!({"name": name, "platform": "local", "termination_wait_minutes": 1,
                               "container": {"desired_count": 2}});
         let body = crate::helpers::with_fields(defaults, &extra);

@@ -38,6 +38,7 @@ mod repo;
 #[path = "../localcloud/sampler.rs"]
 mod sampler;
 mod server;
+mod slack;
 mod stacks;
 mod static_sites;
 // The test virtualenv (openapi-spec-validator, schemathesis) the AWS CLI suites use too.

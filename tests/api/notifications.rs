@@ -18,57 +18,72 @@ pub(crate) struct Received {
 
 /// A receiver on loopback that fails each path's first request with 503.
 pub(crate) async fn receiver() -> (String, Arc<Mutex<Received>>) {
+    receiver_answering(|path, r| {
+        if r.requests.iter().any(|(p, _)| p == path) {
+            AxumStatus::OK
+        } else {
+            AxumStatus::SERVICE_UNAVAILABLE
+        }
+    })
+    .await
+}
+
+/// A receiver on loopback that records every request and answers what
+/// `answer` says, given the path and what came before.
+pub(crate) async fn receiver_answering(
+    answer: fn(&str, &Received) -> AxumStatus,
+) -> (String, Arc<Mutex<Received>>) {
     let received = Arc::new(Mutex::new(Received::default()));
-    let app =
-        axum::Router::new()
-            .route(
-                "/{path}",
-                axum::routing::post(
-                    |State(r): State<Arc<Mutex<Received>>>,
-                     Path(path): Path<String>,
-                     body: String| async move {
-                        let mut r = r.lock().unwrap();
-                        let first = !r.requests.iter().any(|(p, _)| *p == path);
-                        r.requests
-                            .push((path, serde_json::from_str(&body).unwrap_or(Value::Null)));
-                        if first {
-                            AxumStatus::SERVICE_UNAVAILABLE
-                        } else {
-                            AxumStatus::OK
-                        }
-                    },
-                ),
-            )
-            .with_state(received.clone());
+    let app = axum::Router::new()
+        .route(
+            "/{path}",
+            axum::routing::post(
+                move |State(r): State<Arc<Mutex<Received>>>,
+                      Path(path): Path<String>,
+                      body: String| async move {
+                    let mut r = r.lock().unwrap();
+                    let status = answer(&path, &r);
+                    r.requests
+                        .push((path, serde_json::from_str(&body).unwrap_or(Value::Null)));
+                    status
+                },
+            ),
+        )
+        .with_state(received.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, received)
 }
 
-/// The bodies delivered to `path` (answered 200), once there are `n`.
-pub(crate) async fn delivered(received: &Arc<Mutex<Received>>, path: &str, n: usize) -> Vec<Value> {
+/// Every body sent to `path` (answered or not), once there are `n`.
+pub(crate) async fn requests(received: &Arc<Mutex<Received>>, path: &str, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         {
             let r = received.lock().unwrap();
-            let all: Vec<&Value> = r
+            let all: Vec<Value> = r
                 .requests
                 .iter()
                 .filter(|(p, _)| p == path)
-                .map(|(_, b)| b)
+                .map(|(_, b)| b.clone())
                 .collect();
-            // The first request to each path failed; the rest were delivered.
-            if all.len() > n {
-                return all[1..].iter().map(|b| (*b).clone()).collect();
+            if all.len() >= n {
+                return all;
             }
         }
         assert!(
             Instant::now() < deadline,
-            "{path} got fewer than {n} notifications"
+            "{path} got fewer than {n} requests"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The bodies delivered to `path` (answered 200), once there are `n`.
+pub(crate) async fn delivered(received: &Arc<Mutex<Received>>, path: &str, n: usize) -> Vec<Value> {
+    // The first request to each path failed; the rest were delivered.
+    requests(received, path, n + 1).await[1..].to_vec()
 }
 
 #[tokio::test]

@@ -35,6 +35,9 @@ mod tests {
 
     #[test]
     fn answers_round_trip() {
+        round_trips::<crate::users::LinkedSlackAccount>(
+            r#"{"user":"alice","team_id":"T0123","user_id":"U0456"}"#,
+        );
         round_trips::<crate::environments::Environment>(concat!(
             r#"{"name":"shop","platform":"aws","region":"us-east-1","aws_profile":null,"#,
             r#""resources":{"cluster":"c","service":null,"codedeploy_application":null,"#,

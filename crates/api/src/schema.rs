@@ -72,6 +72,10 @@ schema_only! {
     EnvironmentNameText => matching("^[a-z][a-z0-9-]{1,39}$", 40);
     /// 1 to 64 letters, digits, '.', '_', '-' and '@', starting with a letter or digit.
     UserNameText => matching("^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", 64);
+    /// A Slack workspace id: T (E for an Enterprise Grid org), then upper-case letters and digits.
+    SlackTeamIdText => matching("^[TE][A-Z0-9]{1,31}$", 32);
+    /// A Slack user id: U (or W), then upper-case letters and digits.
+    SlackUserIdText => matching("^[UW][A-Z0-9]{1,31}$", 32);
     /// Letters, digits, '.', '_', '-' and '+', starting with a letter or digit.
     VersionText => matching("^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$", 128);
     /// A full git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits.

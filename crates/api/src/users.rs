@@ -45,3 +45,23 @@ pub struct RevokedTokens {
     /// Tokens that were live until now (0 when none were).
     pub revoked: u64,
 }
+
+/// The Slack account a user votes from (`PUT /api/users/{name}/slack-account`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlackAccount {
+    /// The Slack workspace id (`T…`, or `E…` for an Enterprise Grid org).
+    #[schema(example = "T0123ABCD", value_type = crate::schema::SlackTeamIdText)]
+    pub team_id: String,
+    /// The Slack user id (`U…`, or `W…`).
+    #[schema(example = "U0123ABCD", value_type = crate::schema::SlackUserIdText)]
+    pub user_id: String,
+}
+
+/// A user's linked Slack account.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LinkedSlackAccount {
+    pub user: String,
+    pub team_id: String,
+    pub user_id: String,
+}

@@ -64,6 +64,7 @@ pub mod ids;
 pub mod pipeline;
 pub mod release;
 pub mod service_deployment;
+pub mod slack;
 #[cfg(feature = "sqlx")]
 mod sql;
 pub mod task_definition;

@@ -32,6 +32,9 @@ pub struct HttpConfig {
     /// Webhook payloads larger than this are refused with 413 (a push of
     /// many commits is large).
     pub max_webhook_bytes: usize,
+    /// Checks the signature of Slack's interaction requests; without it
+    /// `/hooks/slack/interactions` answers 404. Its Debug shows `***`.
+    pub slack_signing_secret: Option<switchyard_domain::slack::SigningSecret>,
 }
 
 impl Default for HttpConfig {
@@ -39,6 +42,7 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 1024 * 1024,
             max_webhook_bytes: 8 * 1024 * 1024,
+            slack_signing_secret: None,
         }
     }
 }
@@ -147,4 +151,21 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HttpConfig;
+    use switchyard_domain::slack::SigningSecret;
+
+    #[test]
+    fn the_config_never_shows_the_slack_signing_secret() {
+        let config = HttpConfig {
+            slack_signing_secret: Some(SigningSecret::parse("do-not-print-me").unwrap()),
+            ..HttpConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(shown.contains("***"), "{shown}");
+        assert!(!shown.contains("do-not-print-me"), "{shown}");
+    }
 }

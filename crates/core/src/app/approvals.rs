@@ -262,6 +262,20 @@ impl App {
         decision: Decision,
         comment: &str,
     ) -> Result<ApprovalView> {
+        self.decide_approval_via(actor, id, decision, comment, None)
+            .await
+    }
+
+    /// [`App::decide_approval`], with the channel the vote came through
+    /// (`slack`) recorded in its audit events.
+    pub async fn decide_approval_via(
+        &self,
+        actor: &Actor,
+        id: i64,
+        decision: Decision,
+        comment: &str,
+        via: Option<&str>,
+    ) -> Result<ApprovalView> {
         actor.require(Role::Approver, "voting on approvals")?;
         if comment.chars().count() > 2000 || comment.chars().any(|c| c.is_control() && c != '\n') {
             return Err(Error::Invalid(switchyard_domain::FieldError {
@@ -326,10 +340,13 @@ impl App {
                 deployment_id: current.deployment_id,
                 actor: &actor.name,
                 kind: "approval.vote",
-                detail: detail(json!({
-                    "approval_id": id, "decision": decision.as_str(), "comment": comment,
-                    "pipeline_run_id": current.pipeline_run_id,
-                })),
+                detail: detail(with_via(
+                    json!({
+                        "approval_id": id, "decision": decision.as_str(), "comment": comment,
+                        "pipeline_run_id": current.pipeline_run_id,
+                    }),
+                    via,
+                )),
                 created_at: now,
             },
         )
@@ -352,10 +369,13 @@ impl App {
                     } else {
                         "approval.rejected"
                     },
-                    detail: detail(json!({
-                        "approval_id": id, "votes": votes.len(),
-                        "pipeline_run_id": current.pipeline_run_id,
-                    })),
+                    detail: detail(with_via(
+                        json!({
+                            "approval_id": id, "votes": votes.len(),
+                            "pipeline_run_id": current.pipeline_run_id,
+                        }),
+                        via,
+                    )),
                     created_at: now,
                 },
             )
@@ -561,6 +581,15 @@ impl App {
             .map(|a| a.id)
             .collect())
     }
+}
+
+/// An event's detail with the channel a vote came through, when not the
+/// API or the dashboard.
+fn with_via(mut detail: serde_json::Value, via: Option<&str>) -> serde_json::Value {
+    if let Some(via) = via {
+        detail["via"] = via.into();
+    }
+    detail
 }
 
 fn summary_of(view: &ApprovalView, approved: bool) -> String {

@@ -34,7 +34,7 @@ impl Actor {
         }
     }
 
-    fn from_row(row: UserRow) -> Result<Actor> {
+    pub(super) fn from_row(row: UserRow) -> Result<Actor> {
         Ok(Actor {
             user_id: row.id,
             name: row.name,
@@ -208,7 +208,7 @@ impl App {
 
 /// The audit event of a change to a user; `by` is `None` for the local
 /// administration commands.
-async fn append_user_event(
+pub(super) async fn append_user_event(
     tx: &mut store::Tx,
     by: Option<&Actor>,
     kind: &str,

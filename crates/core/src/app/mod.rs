@@ -19,6 +19,7 @@ pub mod pushes;
 pub mod release_policies;
 pub mod releases;
 pub mod sessions;
+pub mod slack;
 pub mod stacks;
 pub mod static_sites;
 pub mod task_logs;

@@ -8,6 +8,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_domain::pipeline::NotificationFormat;
+use switchyard_domain::slack;
 
 /// Attempts before a notification is given up.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -52,19 +53,29 @@ pub fn body(
                 "deployment.metric_gate" => ":bar_chart:",
                 _ => ":raising_hand:",
             };
-            // Slack mrkdwn: &, < and > must be escaped in text.
-            let text = summary
-                .replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;");
-            json!({
-                "text": format!("{icon} {text}"),
-                "blocks": [{
-                    "type": "section",
-                    "text": {"type": "mrkdwn", "text": format!("{icon} *{environment}*: {text}\n<{link}|Open in switchyard>")},
-                }],
-            })
+            let text = slack::escape(summary);
+            let mut blocks = vec![json!({
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": format!("{icon} *{environment}*: {text}\n<{link}|Open in switchyard>")},
+            })];
+            // Approvers vote from the message (POST /hooks/slack/interactions).
+            if let ("approval.requested", Some(approval_id)) = (kind, extra["approval_id"].as_i64())
+            {
+                blocks.push(slack::approval_buttons(approval_id));
+            }
+            json!({"text": format!("{icon} {text}"), "blocks": blocks})
         }
+    }
+}
+
+/// What went wrong with a POST to a receiver, without its URL: the URL
+/// may carry a credential (Slack), so only the status or the kind of
+/// failure is told.
+pub(crate) fn delivery_failure(e: &reqwest::Error) -> String {
+    match e.status() {
+        Some(status) => format!("the receiver answered {status}"),
+        None if e.is_timeout() => "the receiver did not answer in time".to_owned(),
+        None => "the receiver could not be reached".to_owned(),
     }
 }
 
@@ -132,14 +143,7 @@ impl App {
                 match outcome {
                     Ok(_) => store::notifications::delivered(&mut *tx, n.id, now).await?,
                     Err(e) => {
-                        // The URL may carry a credential (Slack): report the status or the kind of failure only.
-                        let error = match e.status() {
-                            Some(status) => format!("the receiver answered {status}"),
-                            None if e.is_timeout() => {
-                                "the receiver did not answer in time".to_owned()
-                            }
-                            None => "the receiver could not be reached".to_owned(),
-                        };
+                        let error = delivery_failure(&e);
                         let attempts = n.attempts + 1;
                         let retry_at =
                             (attempts < MAX_ATTEMPTS).then(|| now + backoff_millis(n.attempts));
@@ -209,6 +213,20 @@ mod tests {
             &json!({"approval_id": 1}),
         );
         assert_eq!(g["approval_id"], 1);
+        let request = body(
+            NotificationFormat::Slack,
+            "approval.requested",
+            "prod",
+            "v2 needs 2 approval(s)",
+            "http://sy/approvals/4",
+            0,
+            &json!({"approval_id": 4}),
+        );
+        assert_eq!(request["blocks"][1]["elements"][0]["value"], "4");
+        assert!(
+            b["blocks"].as_array().unwrap().len() == 1,
+            "no buttons on outcomes"
+        );
         assert_eq!(g["url"], "http://sy/approvals/1");
     }
 }

@@ -3,6 +3,7 @@
 //! run several of them inside one transaction.
 
 pub mod approvals;
+pub mod chat_identities;
 pub mod deployments;
 pub mod environments;
 pub mod events;

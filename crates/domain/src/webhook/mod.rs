@@ -385,7 +385,7 @@ fn body_sha256(body: &[u8]) -> [u8; 32] {
     <Sha256 as sha2::Digest>::digest(body).into()
 }
 
-fn hmac_sha256(secret: &str) -> HmacSha256 {
+pub(crate) fn hmac_sha256(secret: &str) -> HmacSha256 {
     HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length")
 }
 
@@ -408,7 +408,7 @@ fn tokens_match(secret: &str, presented: &str) -> bool {
 /// A header's text as sent (untrimmed: a token is compared exactly), or
 /// None when absent. Repeated or non-text values are refused: which copy
 /// counts would be a guess.
-fn header_text<'h>(
+pub(crate) fn header_text<'h>(
     headers: &'h HeaderMap,
     name: &'static str,
 ) -> Result<Option<&'h str>, WebhookError> {
@@ -477,7 +477,11 @@ fn delivery_id(
 
 /// The digest in a signature header (`prefix` + 64 hex digits). Anything
 /// else, including an empty value (Gitea without a secret), is None.
-fn signature_digest(headers: &HeaderMap, name: &'static str, prefix: &str) -> Option<[u8; 32]> {
+pub(crate) fn signature_digest(
+    headers: &HeaderMap,
+    name: &'static str,
+    prefix: &str,
+) -> Option<[u8; 32]> {
     let text = header_text(headers, name).ok()??;
     let hex_digits = text.strip_prefix(prefix)?;
     let mut digest = [0u8; 32];
@@ -502,7 +506,7 @@ fn is_form(headers: &HeaderMap) -> bool {
 
 /// The exact bytes of the form's `payload` field. Decoded by hand, strictly,
 /// because Gitea signs exactly these bytes.
-fn form_payload(body: &[u8]) -> Result<Vec<u8>, WebhookError> {
+pub(crate) fn form_payload(body: &[u8]) -> Result<Vec<u8>, WebhookError> {
     let mut payload = None;
     for pair in body.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
         let (key, value) = match pair.iter().position(|&b| b == b'=') {

@@ -99,6 +99,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::me))
         .routes(routes!(users::create, users::list))
         .routes(routes!(users::revoke_tokens))
+        .routes(routes!(users::link_slack, users::unlink_slack))
         .routes(routes!(openapi_json))
 }
 

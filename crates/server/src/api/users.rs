@@ -7,9 +7,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use switchyard_api::users::{CreateUser, CreatedUser, Me, RevokedTokens, User, UserList};
+use switchyard_api::users::{
+    CreateUser, CreatedUser, LinkedSlackAccount, Me, RevokedTokens, SlackAccount, User, UserList,
+};
 use switchyard_core::store::users::UserRow;
 use switchyard_domain::ForField;
+use switchyard_domain::slack::{TeamId, UserId};
 use switchyard_domain::user::{Role, UserName};
 
 /// A user as the API shows it (and `switchyard user list` prints it).
@@ -97,4 +100,57 @@ pub async fn revoke_tokens(
         user: name.as_str().to_owned(),
         revoked,
     }))
+}
+
+/// Link the Slack account a user approves from (admin): a click on
+/// Approve or Reject in Slack then votes as this user. Audited as
+/// `user.slack_linked`.
+#[utoipa::path(put, path = "/api/users/{name}/slack-account", tag = "users",
+    params(("name" = switchyard_api::schema::UserNameText, Path, description = "User name")),
+    request_body = SlackAccount,
+    responses(
+        (status = 200, body = LinkedSlackAccount),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The Slack account is linked to another user", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn link_slack(
+    State(state): State<AppState>,
+    Authorized(actor, _): Authorized<Admin>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<SlackAccount>,
+) -> Result<Json<LinkedSlackAccount>, Error> {
+    let name = UserName::parse(&name).for_field("name")?;
+    let team = TeamId::parse(&body.team_id).for_field("team_id")?;
+    let user = UserId::parse(&body.user_id).for_field("user_id")?;
+    state
+        .app
+        .link_slack_account(&actor, &name, &team, &user)
+        .await?;
+    Ok(Json(LinkedSlackAccount {
+        user: name.as_str().to_owned(),
+        team_id: body.team_id,
+        user_id: body.user_id,
+    }))
+}
+
+/// Unlink a user's Slack account (admin); audited as `user.slack_unlinked`.
+/// 204 also when none was linked: afterwards none is, as asked.
+#[utoipa::path(delete, path = "/api/users/{name}/slack-account", tag = "users",
+    params(("name" = switchyard_api::schema::UserNameText, Path, description = "User name")),
+    responses(
+        (status = 204, description = "Unlinked"),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn unlink_slack(
+    State(state): State<AppState>,
+    Authorized(actor, _): Authorized<Admin>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, Error> {
+    let name = UserName::parse(&name).for_field("name")?;
+    state.app.unlink_slack_account(&actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,10 @@
 //! Git push webhooks: `POST /hooks/github`, `/hooks/gitlab`, `/hooks/gitea`
 //! (also Forgejo) and `/hooks/generic` for scripts. The signature is checked
 //! against the secret of an environment that follows the repository before
-//! anything is recorded.
+//! anything is recorded. Slack's button clicks arrive at
+//! `/hooks/slack/interactions` (see `slack`).
+
+mod slack;
 
 use super::{AppState, Error};
 use axum::Json;
@@ -16,6 +19,7 @@ use switchyard_domain::webhook::Provider;
 pub fn router(max_body_bytes: usize) -> axum::Router<AppState> {
     axum::Router::new()
         .route("/hooks/{provider}", post(receive))
+        .merge(slack::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }
 
