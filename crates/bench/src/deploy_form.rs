@@ -65,11 +65,15 @@ pub async fn run(args: DeployFormBench) -> anyhow::Result<()> {
     };
     let mut form = Vec::new();
     let mut api = Vec::new();
+    let (mut posts, mut pages, mut events) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.rounds * 2 {
         let version = format!("r{round}");
         let (took, id) = if round.is_multiple_of(2) {
-            let (took, id) = through_form(&clients, &version, &image(round)).await?;
+            let (took, id, phases) = through_form(&clients, &version, &image(round)).await?;
             form.push(took);
+            posts.push(phases.post);
+            pages.push(phases.page);
+            events.push(phases.event);
             (took, id)
         } else {
             let (took, id) = through_api(&clients, &version, &image(round)).await?;
@@ -96,6 +100,12 @@ pub async fn run(args: DeployFormBench) -> anyhow::Result<()> {
         ms(form_p99)
     );
     println!(
+        "  of which p50: POST to 303 {:.1} ms, deployment page {:.1} ms, first SSE event {:.1} ms",
+        ms(percentiles(&mut posts).0),
+        ms(percentiles(&mut pages).0),
+        ms(percentiles(&mut events).0)
+    );
+    println!(
         "baseline, API: POST -> first SSE event: p50 {:.1} ms, p99 {:.1} ms",
         ms(api_p50),
         ms(api_p99)
@@ -118,8 +128,19 @@ fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
     (at(0.5), at(0.99))
 }
 
+/// How long each step of the form's round trip took.
+struct FormPhases {
+    post: Duration,
+    page: Duration,
+    event: Duration,
+}
+
 /// The confirmation's button, as the browser does it.
-async fn through_form(c: &Clients, version: &str, image: &str) -> anyhow::Result<(Duration, i64)> {
+async fn through_form(
+    c: &Clients,
+    version: &str,
+    image: &str,
+) -> anyhow::Result<(Duration, i64, FormPhases)> {
     let key = format!("bench-{version}");
     let started = Instant::now();
     let answer = c
@@ -148,6 +169,7 @@ async fn through_form(c: &Clients, version: &str, image: &str) -> anyhow::Result
         .unwrap_or_default()
         .to_owned();
     let id: i64 = location.rsplit('/').next().unwrap_or_default().parse()?;
+    let posted = started.elapsed();
     let page = c
         .http
         .get(format!("{}{location}", c.base))
@@ -156,8 +178,15 @@ async fn through_form(c: &Clients, version: &str, image: &str) -> anyhow::Result
         .await?
         .error_for_status()?;
     page.bytes().await?;
+    let paged = started.elapsed();
     first_event(c, id, Some(&c.cookie)).await?;
-    Ok((started.elapsed(), id))
+    let took = started.elapsed();
+    let phases = FormPhases {
+        post: posted,
+        page: paged - posted,
+        event: took - paged,
+    };
+    Ok((took, id, phases))
 }
 
 async fn through_api(c: &Clients, version: &str, image: &str) -> anyhow::Result<(Duration, i64)> {

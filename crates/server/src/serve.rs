@@ -1,6 +1,7 @@
 //! Assembles store, application and HTTP interface into the running server.
 
 use crate::{AppState, HttpConfig};
+use axum::serve::ListenerExt;
 use localcloud::tasks::DockerHost;
 use localcloud::{LocalCloud, LocalCloudConfig};
 use std::net::SocketAddr;
@@ -169,6 +170,13 @@ pub async fn serve_announcing(
     let router = crate::router(state.clone());
     tracing::info!(%address, data_dir = %options.data_dir.display(), "switchyard serving");
     println!("switchyard listening on http://{address}");
+    // Events go out as small writes; without TCP_NODELAY the second one
+    // waits for the client's delayed ACK (40 ms) on a kept-alive connection.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
