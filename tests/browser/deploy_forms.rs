@@ -54,6 +54,24 @@ async fn deployments(s: &TestServer, environment: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// POSTs the deploy form of `environment` with `fields` and the session's
+/// CSRF token, as the confirmation's button does.
+async fn post_deploy_form(
+    session: &Session,
+    s: &TestServer,
+    environment: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![("csrf", session.csrf.as_str())];
+    form.extend_from_slice(fields);
+    session
+        .post(s, &format!("/environments/{environment}/deploy"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The deploy page of environment `checked` for these query fields.
 async fn confirmation(
     session: &Session,
@@ -202,16 +220,13 @@ async fn viewers_get_no_deploy_forms_and_the_forms_check_their_fields() {
     let (status, form) = viewer.page(s, "/environments/checked/deploy").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{form}");
     assert!(form.contains("needs the deployer role"), "{form}");
-    let forged = viewer
-        .post(s, "/environments/checked/deploy")
-        .form(&[
-            ("csrf", viewer.csrf.as_str()),
-            ("version", "v2"),
-            ("image", &s.write_site("v2")),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let forged = post_deploy_form(
+        &viewer,
+        s,
+        "checked",
+        &[("version", "v2"), ("image", &s.write_site("v2"))],
+    )
+    .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert!(
         forged
@@ -267,16 +282,13 @@ async fn viewers_get_no_deploy_forms_and_the_forms_check_their_fields() {
     let (status, page) = confirmation(&deployer, s, &[("version", "v2"), ("image", &v2)]).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("id=\"in-progress\""), "{page}");
-    let refused = deployer
-        .post(s, "/environments/checked/deploy")
-        .form(&[
-            ("csrf", deployer.csrf.as_str()),
-            ("version", "v2"),
-            ("image", &v2),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refused = post_deploy_form(
+        &deployer,
+        s,
+        "checked",
+        &[("version", "v2"), ("image", &v2)],
+    )
+    .await;
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     assert!(refused.text().await.unwrap().contains("in progress"));
 
@@ -297,17 +309,13 @@ async fn viewers_get_no_deploy_forms_and_the_forms_check_their_fields() {
     let key = hidden(&page, "idempotency_key").expect("the confirmation carries a key");
     let mut locations = Vec::new();
     for _ in 0..2 {
-        let answer = deployer
-            .post(s, "/environments/checked/deploy")
-            .form(&[
-                ("csrf", deployer.csrf.as_str()),
-                ("version", "v2"),
-                ("image", &v2),
-                ("idempotency_key", &key),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let answer = post_deploy_form(
+            &deployer,
+            s,
+            "checked",
+            &[("version", "v2"), ("image", &v2), ("idempotency_key", &key)],
+        )
+        .await;
         assert_eq!(answer.status(), StatusCode::SEE_OTHER);
         locations.push(answer.headers()["location"].to_str().unwrap().to_owned());
     }
@@ -370,29 +378,21 @@ async fn a_freeze_holds_the_form_and_an_admin_breaks_the_glass() {
     assert!(page.contains("year-end freeze"), "{page}");
     assert!(page.contains("id=\"frozen-refusal\""), "{page}");
     assert!(!page.contains("id=\"confirm-deploy\""), "{page}");
-    let forged = deployer
-        .post(s, "/environments/frozen/deploy")
-        .form(&[
-            ("csrf", deployer.csrf.as_str()),
-            ("version", "v2"),
-            ("image", &v2),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let forged =
+        post_deploy_form(&deployer, s, "frozen", &[("version", "v2"), ("image", &v2)]).await;
     assert_eq!(forged.status(), StatusCode::CONFLICT);
     assert!(forged.text().await.unwrap().contains("frozen until"));
-    let breaking = deployer
-        .post(s, "/environments/frozen/deploy")
-        .form(&[
-            ("csrf", deployer.csrf.as_str()),
+    let breaking = post_deploy_form(
+        &deployer,
+        s,
+        "frozen",
+        &[
             ("version", "v2"),
             ("image", &v2),
             ("break_glass", "mine to break"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(breaking.status(), StatusCode::FORBIDDEN);
     assert_eq!(deployments(s, "frozen").await.len(), 1, "nothing started");
 
@@ -400,17 +400,17 @@ async fn a_freeze_holds_the_form_and_an_admin_breaks_the_glass() {
     let admin = Session::sign_in(s, &s.admin_token).await;
     let page = ask(&admin).await.unwrap().text().await.unwrap();
     assert!(page.contains("name=\"break_glass\""), "{page}");
-    let started = admin
-        .post(s, "/environments/frozen/deploy")
-        .form(&[
-            ("csrf", admin.csrf.as_str()),
+    let started = post_deploy_form(
+        &admin,
+        s,
+        "frozen",
+        &[
             ("version", "v2"),
             ("image", &v2),
             ("break_glass", "hotfix for the checkout outage"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
     let broken: Vec<Value> = events(s, "frozen")
         .await
