@@ -295,7 +295,7 @@ fn confirmation(
             "the first release production serves".to_owned(),
             "button primary",
         ),
-        Direction::Forward if p.candidate.recorded => (
+        Direction::Forward if p.candidate.recorded() => (
             format!("Deploy {version} to {env}"),
             "a recorded release, newer than the live one".to_owned(),
             "button primary",
@@ -369,7 +369,7 @@ fn confirmation(
 /// The release as the diff names it: recorded, or only an image so far.
 fn diff_candidate(preview: &DeployPreview) -> Candidate {
     let c = &preview.candidate;
-    if c.recorded {
+    if c.recorded() {
         Candidate::Version(c.version.as_str().to_owned())
     } else {
         Candidate::Image(c.image.as_string())

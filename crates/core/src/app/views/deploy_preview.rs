@@ -59,8 +59,15 @@ pub struct Candidate {
     pub version: VersionLabel,
     pub image: ImageRef,
     pub commit: Option<String>,
+    /// The recorded release's id; `None` for a new release.
+    pub release_id: Option<i64>,
+}
+
+impl Candidate {
     /// Whether the release is recorded already (a redeploy or roll back).
-    pub recorded: bool,
+    pub fn recorded(&self) -> bool {
+        self.release_id.is_some()
+    }
 }
 
 /// Everything the confirmation says.
@@ -107,7 +114,7 @@ impl App {
             .await?
             .into_iter()
             .next();
-        let direction = self.direction(&env, &candidate, live.as_ref()).await?;
+        let direction = direction(&candidate, live.as_ref());
         let traffic = traffic_plan(&env, request.deployment_config.as_deref())?;
         let policy = store::release_policies::find(db, env.id).await?;
         let approvals_hold = (policy.approvals_required > 0)
@@ -149,7 +156,7 @@ impl App {
                 version,
                 image: ImageRef::parse(image).map_err(|e| invalid("image", e.to_string()))?,
                 commit: None,
-                recorded: false,
+                release_id: None,
             });
         };
         if !image.is_empty() && image != release.image {
@@ -162,34 +169,7 @@ impl App {
             version,
             image: ImageRef::parse(&release.image).map_err(|e| anyhow::anyhow!(e))?,
             commit: release.git_commit,
-            recorded: true,
-        })
-    }
-
-    async fn direction(
-        &self,
-        env: &EnvironmentRow,
-        candidate: &Candidate,
-        live: Option<&DeploymentRow>,
-    ) -> Result<Direction> {
-        let Some(live) = live else {
-            return Ok(Direction::First);
-        };
-        if live.version == candidate.version.as_str() {
-            return Ok(Direction::Redeploy);
-        }
-        if !candidate.recorded {
-            return Ok(Direction::Forward);
-        }
-        let release = store::releases::find_by_version(
-            self.store.reader(),
-            env.id,
-            candidate.version.as_str(),
-        )
-        .await?;
-        Ok(match release {
-            Some(r) if r.id < live.release_id => Direction::Back,
-            _ => Direction::Forward,
+            release_id: Some(release.id),
         })
     }
 }
@@ -225,6 +205,19 @@ impl DeployPreview {
             ecs: None,
             idempotency_key,
         })
+    }
+}
+
+/// Where the candidate stands against the live release: release ids grow
+/// as releases are recorded, so a smaller one is older.
+fn direction(candidate: &Candidate, live: Option<&DeploymentRow>) -> Direction {
+    let Some(live) = live else {
+        return Direction::First;
+    };
+    match candidate.release_id {
+        Some(id) if id == live.release_id => Direction::Redeploy,
+        Some(id) if id < live.release_id => Direction::Back,
+        _ => Direction::Forward,
     }
 }
 
