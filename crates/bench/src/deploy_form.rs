@@ -4,7 +4,7 @@
 //! to. The baseline, in the same run, is the API: POST the deployment and
 //! read the first SSE event. Rounds alternate between the two.
 
-use super::deployments::{Api, call, wait_for};
+use super::deployments::{Api, call, wait_for, write_sites};
 use super::{ChildServer, ScratchDir};
 use clap::Args;
 use serde_json::json;
@@ -33,10 +33,7 @@ struct Clients {
 pub async fn run(args: DeployFormBench) -> anyhow::Result<()> {
     let dir = ScratchDir::new(None)?;
     let sites = dir.path().join("sites");
-    for v in ["v1", "v2"] {
-        std::fs::create_dir_all(sites.join(v))?;
-        std::fs::write(sites.join(v).join("index.html"), format!("<h1>{v}</h1>"))?;
-    }
+    write_sites(&sites)?;
     let data = dir.path().join("server");
     let static_root = sites.to_string_lossy();
     let mut server = ChildServer::start(

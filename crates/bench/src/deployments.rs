@@ -99,10 +99,7 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
         .to_owned();
     let api =
         std::sync::Arc::new(Api::with_token(&base, token).map_err(|e| anyhow::anyhow!("{e}"))?);
-    for v in ["v1", "v2"] {
-        std::fs::create_dir_all(sites.join(v))?;
-        std::fs::write(sites.join(v).join("index.html"), format!("<h1>{v}</h1>"))?;
-    }
+    write_sites(&sites)?;
     let names: Vec<String> = (0..args.deployments)
         .map(|i| format!("bench-{i}"))
         .collect();
@@ -212,6 +209,15 @@ async fn measure(args: &DeploymentsBench, dir: &std::path::Path) -> anyhow::Resu
         memory.peak_bytes as f64 / 1e6,
         cloud_memory.current_bytes as f64 / 1e6,
     );
+    Ok(())
+}
+
+/// The one-page sites `v1` and `v2` below `sites`, for `static:` images.
+pub(crate) fn write_sites(sites: &std::path::Path) -> anyhow::Result<()> {
+    for v in ["v1", "v2"] {
+        std::fs::create_dir_all(sites.join(v))?;
+        std::fs::write(sites.join(v).join("index.html"), format!("<h1>{v}</h1>"))?;
+    }
     Ok(())
 }
 
