@@ -1,6 +1,7 @@
-//! `switchyard diff ENV VERSION` (or `--image IMAGE`): what deploying a
-//! release would change against what is live, as a unified diff followed by
-//! the pushed commits between them.
+//! `switchyard diff ENV VERSION` (or `--image IMAGE`, or `--run ID`): what
+//! deploying a release (or a pipeline run's build) would change against
+//! what is live, as a unified diff followed by the pushed commits between
+//! them.
 
 use super::client::{ApiClient, CliError, segment};
 use super::output::Output;
@@ -10,6 +11,7 @@ pub(super) struct DiffArgs<'a> {
     pub environment: &'a str,
     pub version: Option<&'a str>,
     pub image: Option<&'a str>,
+    pub run: Option<i64>,
 }
 
 pub(super) async fn run(
@@ -21,6 +23,7 @@ pub(super) async fn run(
     let query: Vec<String> = [
         args.version.map(|v| format!("version={}", segment(v))),
         args.image.map(|i| format!("image={}", segment(i))),
+        args.run.map(|r| format!("run={r}")),
     ]
     .into_iter()
     .flatten()

@@ -122,8 +122,9 @@ enum Command {
         #[arg(long, value_name = "REASON")]
         break_glass: Option<String>,
     },
-    /// What deploying a release (or an image) would change against what is
-    /// live: a unified diff of the task definitions, then the pushed commits.
+    /// What deploying a release (or an image, or a pipeline run's build)
+    /// would change against what is live: a unified diff of the task
+    /// definitions, then the pushed commits.
     Diff {
         environment: String,
         /// A recorded release of the environment.
@@ -131,6 +132,9 @@ enum Command {
         /// An image to compare instead, as a deployment would register it.
         #[arg(long)]
         image: Option<String>,
+        /// A pipeline run waiting for approval: what its build would deploy.
+        #[arg(long, value_name = "ID")]
+        run: Option<i64>,
     },
     /// An environment's URLs and latest deployments.
     Status { environment: String },
@@ -615,11 +619,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             environment,
             version,
             image,
+            run,
         } => {
             let args = diff::DiffArgs {
                 environment: &environment,
                 version: version.as_deref(),
                 image: image.as_deref(),
+                run,
             };
             diff::run(&ApiClient::new(&cli.client)?, cli.client.output, args).await
         }

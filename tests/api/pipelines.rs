@@ -4,6 +4,7 @@
 //! Approval, Deploy); two approvers let it through and production serves
 //! the new page; one rejection keeps it out.
 
+use crate::dashboard::Session;
 use crate::deployments::provision;
 use crate::helpers::TestServer;
 use crate::repo::{Repo, SECRET};
@@ -72,6 +73,87 @@ async fn page(s: &TestServer, url: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// Adds `field` to the first container of the sample's local/taskdef.json.
+fn add_to_task_definition(repo: &Repo, field: &str) {
+    let path = repo.work.join("local/taskdef.json");
+    let taskdef = std::fs::read_to_string(&path).unwrap().replacen(
+        "\"essential\": true,",
+        &format!("\"essential\": true,\n      {field},"),
+        1,
+    );
+    std::fs::write(path, taskdef).unwrap();
+}
+
+/// What a run waiting for approval would deploy, against what is live:
+/// through the API, the CLI, the inbox and the run's page. `commits` are
+/// the live commit and the run's.
+async fn assert_the_run_s_diff_is_shown(
+    s: &TestServer,
+    approver: &str,
+    run_id: i64,
+    (live, pushed): (&str, &str),
+) {
+    let path = format!("/api/environments/shop/diff?run={run_id}");
+    let diff = s.get(&path, approver).await;
+    assert_eq!(diff.status, StatusCode::OK, "{:?}", diff.body);
+    let diff = diff.body;
+    assert_eq!(diff["candidate"]["image"], "static:site", "{diff}");
+    assert_eq!(diff["candidate"]["commit"], pushed, "{diff}");
+    assert_eq!(diff["live"]["commit"], live, "{diff}");
+    assert_eq!(diff["commits"].as_array().unwrap().len(), 1, "{diff}");
+    assert_eq!(diff["commits"][0]["sha"], pushed, "{diff}");
+    assert_eq!(
+        diff["commits"][0]["message"].as_str().map(str::trim),
+        Some("Break the shop"),
+        "{diff}"
+    );
+    assert_eq!(diff["commits_complete"], true, "{diff}");
+    // The build's task definition, not only its image: the added variable
+    // shows, and nothing that stayed the same does.
+    let unified = diff["unified"].as_str().unwrap();
+    assert!(unified.contains("+image: static:site\n"), "{unified}");
+    assert!(unified.contains("+env SHOP_MOOD=broken\n"), "{unified}");
+    let changed: Vec<&str> = unified
+        .lines()
+        .filter(|l| l.starts_with(['+', '-']) && !l.starts_with("+++") && !l.starts_with("---"))
+        .collect();
+    assert_eq!(changed.len(), 3, "{unified}");
+
+    let output = tokio::process::Command::new(crate::helpers::BIN)
+        .args(["diff", "shop", "--run", &run_id.to_string()])
+        .env("SWITCHYARD_URL", &s.base)
+        .env("SWITCHYARD_TOKEN", approver)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.contains("+env SHOP_MOOD=broken\n"), "{stdout}");
+    assert!(stdout.contains(&pushed[..12]), "{stdout}");
+    assert!(stdout.contains("Break the shop"), "{stdout}");
+
+    let session = Session::sign_in(s, approver).await;
+    for page in ["/approvals".to_owned(), format!("/pipeline-runs/{run_id}")] {
+        let (status, html) = session.page(s, &page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(html.contains("+env SHOP_MOOD=broken"), "{page}: {html}");
+        assert!(html.contains("Break the shop"), "{page}: {html}");
+    }
+
+    let unknown = s
+        .get("/api/environments/shop/diff?run=999999", approver)
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{:?}", unknown.body);
+    let both = s.get(&format!("{path}&version=v1"), approver).await;
+    assert_eq!(
+        both.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        both.body
+    );
+    assert_eq!(both.body["error"]["field"], "run", "{:?}", both.body);
 }
 
 #[tokio::test]
@@ -196,12 +278,18 @@ async fn a_git_push_goes_through_build_and_two_approvals_to_production_and_a_rej
     assert_eq!(deployment["release"]["commit"], commit.as_str());
     assert!(page(&s, &prod).await.contains("green"));
 
-    // The next push: one approver says no, and production keeps the green page.
+    // The next push also changes the task definition. One approver reads
+    // what it would deploy, says no, and production keeps the green page.
+    add_to_task_definition(
+        &repo,
+        r#""environment": [{"name": "SHOP_MOOD", "value": "broken"}]"#,
+    );
     let (second, _) = repo.push_page("<h1>broken</h1>\n", "Break the shop");
     let run = run_of(&s, &second).await;
     let run_id = run["id"].as_i64().unwrap();
     let approval = pending_approval(&s, run_id).await;
     let id = approval["id"].as_i64().unwrap();
+    assert_the_run_s_diff_is_shown(&s, &alice, run_id, (&commit, &second)).await;
     let no = s
         .post(
             &format!("/api/approvals/{id}/decisions"),
@@ -499,4 +587,25 @@ async fn a_git_push_reaches_production_through_the_ecs_action_and_the_environmen
         "the shift went by the environment's LINEAR 50 %: {steps:?}"
     );
     assert!(page(&s, &prod).await.contains("green"));
+
+    // ECS's action puts the build's image into the service's task
+    // definition and ignores taskdef.json: the next run's diff says so.
+    add_to_task_definition(
+        &repo,
+        r#""environment": [{"name": "SHOP_MOOD", "value": "ignored"}]"#,
+    );
+    let (second, _) = repo.push_page("<h1>blue</h1>\n", "Turn the shop blue");
+    let next_run = run_of(&s, &second).await["id"].as_i64().unwrap();
+    pending_approval(&s, next_run).await;
+    let diff = s
+        .get(
+            &format!("/api/environments/shop/diff?run={next_run}"),
+            &alice,
+        )
+        .await;
+    assert_eq!(diff.status, StatusCode::OK, "{:?}", diff.body);
+    let unified = diff.body["unified"].as_str().unwrap();
+    assert!(unified.contains("+image: static:site\n"), "{unified}");
+    assert!(!unified.contains("SHOP_MOOD"), "{unified}");
+    assert_eq!(diff.body["commits"][0]["sha"], second.as_str());
 }

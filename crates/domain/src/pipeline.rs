@@ -3,6 +3,7 @@
 
 use super::{FieldError, ForField, Invalid, check_text};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The git repository and branch an environment follows: a push there
 /// starts its pipeline.
@@ -353,6 +354,10 @@ pub struct ActionState {
     pub error: Option<String>,
     pub started_at: Option<i64>,
     pub updated_at: Option<i64>,
+    /// What the action exported (a build's `env.exported-variables`): the
+    /// build's image and task definition, which the approval's diff shows.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub output_variables: BTreeMap<String, String>,
 }
 
 /// A stage of a run, as observed.
@@ -365,9 +370,71 @@ pub struct StageState {
     pub actions: Vec<ActionState>,
 }
 
+/// The variable a build exports to name the image it pushed.
+pub const IMAGE_URI_VARIABLE: &str = "IMAGE_URI";
+/// The variable a build exports with the task definition its Deploy stage
+/// registers (taskdef.json, `<IMAGE1_NAME>` not yet replaced).
+pub const TASK_DEFINITION_VARIABLE: &str = "TASK_DEFINITION";
+
+/// What a run's build exported: the variables of its succeeded Build
+/// action (the last one, when a stage has several).
+pub fn build_variables(stages: &[StageState]) -> Option<&BTreeMap<String, String>> {
+    stages
+        .iter()
+        .flat_map(|s| &s.actions)
+        .rfind(|a| a.category == "Build" && a.status == ActionStatus::Succeeded)
+        .map(|a| &a.output_variables)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn action(category: &str, status: ActionStatus, image: &str) -> ActionState {
+        ActionState {
+            name: category.into(),
+            category: category.into(),
+            provider: String::new(),
+            status,
+            summary: None,
+            external_id: None,
+            external_url: None,
+            error: None,
+            started_at: None,
+            updated_at: None,
+            output_variables: [(IMAGE_URI_VARIABLE.to_owned(), image.to_owned())].into(),
+        }
+    }
+
+    #[test]
+    fn a_run_s_build_variables_are_its_last_succeeded_build_s() {
+        let stage = |actions| StageState {
+            name: "Build".into(),
+            status: StageStatus::Succeeded,
+            started_at: None,
+            ended_at: None,
+            actions,
+        };
+        let stages = [
+            stage(vec![action("Source", ActionStatus::Succeeded, "source")]),
+            stage(vec![
+                action("Build", ActionStatus::Succeeded, "first"),
+                action("Build", ActionStatus::Succeeded, "second"),
+                action("Build", ActionStatus::Failed, "failed"),
+            ]),
+        ];
+        let variables = build_variables(&stages).unwrap();
+        assert_eq!(variables[IMAGE_URI_VARIABLE], "second");
+        assert!(build_variables(&stages[..1]).is_none());
+        // Stored runs from before output variables read as having none.
+        let old: ActionState = serde_json::from_value(serde_json::json!({
+            "name": "Build", "category": "Build", "provider": "CodeBuild",
+            "status": "Succeeded", "summary": null, "external_id": null,
+            "external_url": null, "error": null, "started_at": null, "updated_at": null
+        }))
+        .unwrap();
+        assert!(old.output_variables.is_empty());
+    }
 
     #[test]
     fn sources_are_fetchable_repositories_and_valid_branches() {

@@ -90,6 +90,9 @@ pub struct HealthCheck {
     pub start_period: Option<i32>,
 }
 
+/// What CodeDeployToECS replaces with the image of `Image1ArtifactName`.
+pub const IMAGE_PLACEHOLDER: &str = "<IMAGE1_NAME>";
+
 impl TaskDefinition {
     /// Reads DescribeTaskDefinition's `taskDefinition` object (or a
     /// RegisterTaskDefinition input). Container names must be present and
@@ -105,6 +108,12 @@ impl TaskDefinition {
         let parsed: TaskDefinition = serde_json::from_value(value)
             .map_err(|e| Invalid::new(format!("not an ECS task definition: {e}")))?;
         parsed.checked()
+    }
+
+    /// A task definition template as a pipeline's CodeDeployToECS action
+    /// registers it: `<IMAGE1_NAME>` replaced by the build's image.
+    pub fn from_template(template: &str, image: &str) -> Result<TaskDefinition, Invalid> {
+        Self::parse(&template.replace(IMAGE_PLACEHOLDER, image))
     }
 
     fn checked(self) -> Result<TaskDefinition, Invalid> {
@@ -178,6 +187,20 @@ impl std::fmt::Display for ImageParts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_gets_the_build_s_image_where_codedeploy_puts_it() {
+        let td = TaskDefinition::from_template(
+            r#"{"containerDefinitions":[{"name":"web","image":"<IMAGE1_NAME>"}]}"#,
+            "123.dkr.ecr.eu-west-1.amazonaws.com/shop:abc",
+        )
+        .unwrap();
+        assert_eq!(
+            td.container("web").unwrap().image,
+            "123.dkr.ecr.eu-west-1.amazonaws.com/shop:abc"
+        );
+        assert!(TaskDefinition::from_template("{", "x").is_err());
+    }
 
     #[test]
     fn parses_what_describe_task_definition_answers_ignoring_the_rest() {

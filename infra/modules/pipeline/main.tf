@@ -294,6 +294,9 @@ resource "aws_codepipeline" "app" {
       version          = "1"
       input_artifacts  = ["SourceArtifact"]
       output_artifacts = ["BuildArtifact"]
+      # The buildspec's exported IMAGE_URI and TASK_DEFINITION: what switchyard
+      # shows approvers before the Deploy stage.
+      namespace = "BuildVariables"
       configuration = {
         ProjectName = aws_codebuild_project.app[0].name
       }

@@ -7,7 +7,10 @@ use super::{Actor, App, Error, Result};
 use crate::cloud::task_definitions;
 use crate::store::{self, deployments::DeploymentRow, environments::EnvironmentRow};
 use switchyard_domain::ForField;
+use switchyard_domain::pipeline;
 use switchyard_domain::release::ImageRef;
+use switchyard_domain::service_deployment::DeploymentController;
+use switchyard_domain::task_definition::TaskDefinition;
 use switchyard_domain::task_definition_diff::TaskDefinitionDiff;
 use switchyard_domain::user::Role;
 
@@ -18,6 +21,19 @@ pub enum Candidate {
     Version(String),
     /// An image no release names yet.
     Image(String),
+    /// A pipeline run's build, waiting before its Deploy stage.
+    PipelineRun(i64),
+}
+
+/// Where the candidate's task definition comes from.
+enum Proposed {
+    /// A revision registered already.
+    Registered(String),
+    /// The family's latest revision with the candidate's image, as a
+    /// deployment (or a pipeline's ECS action) registers it.
+    WithImage,
+    /// A build's task definition template, filled in as CodeDeployToECS does.
+    Template(TaskDefinition),
 }
 
 /// One side of a diff.
@@ -82,25 +98,28 @@ impl App {
         actor.require(Role::Viewer, "reading diffs")?;
         let env = find_environment(self.store.reader(), env_name).await?;
         let live_deployment = self.live_deployment(&env).await?;
-        let candidate_side = self.candidate_side(&env, candidate).await?;
+        let (candidate_side, proposed) = self.candidate_side(&env, candidate).await?;
         let cloud = self.cloud_for(&env).await?;
         let live_arn = live_deployment
             .task_definition_arn
             .clone()
             .unwrap_or_default();
         let live_definition = task_definitions::describe(&cloud, &live_arn).await?;
-        let candidate_definition = match &candidate_side.task_definition_arn {
-            Some(arn) => task_definitions::describe(&cloud, arn).await?,
-            None => {
+        let candidate_definition = match proposed {
+            Proposed::Registered(arn) => {
+                task_definitions::to_model(&task_definitions::describe(&cloud, &arn).await?)
+            }
+            Proposed::WithImage => {
                 let target = service_target_of(&env)?;
                 let latest =
                     task_definitions::describe(&cloud, target.task_definition_family).await?;
-                task_definitions::revision_with_image(
+                task_definitions::to_model(&task_definitions::revision_with_image(
                     &latest,
                     target.container_name,
                     &candidate_side.image,
-                )?
+                )?)
             }
+            Proposed::Template(definition) => definition,
         };
         let (commits, commits_complete) = self
             .commits_between(
@@ -112,7 +131,7 @@ impl App {
             environment: env.name.clone(),
             diff: TaskDefinitionDiff::between(
                 &task_definitions::to_model(&live_definition),
-                &task_definitions::to_model(&candidate_definition),
+                &candidate_definition,
             ),
             live: DiffSide {
                 version: Some(live_deployment.version),
@@ -145,37 +164,104 @@ impl App {
         &self,
         env: &EnvironmentRow,
         candidate: &Candidate,
-    ) -> Result<DiffSide> {
+    ) -> Result<(DiffSide, Proposed)> {
         match candidate {
-            Candidate::Image(image) => Ok(DiffSide {
-                version: None,
-                image: ImageRef::parse(image).for_field("image")?.as_string(),
-                task_definition_arn: None,
-                commit: None,
-            }),
-            Candidate::Version(version) => {
-                let release =
-                    store::releases::find_by_version(self.store.reader(), env.id, version)
-                        .await?
-                        .ok_or_else(|| {
-                            Error::NotFound(format!(
-                                "environment {} has no release {version}",
-                                env.name
-                            ))
-                        })?;
-                let registered = store::deployments::latest_with_task_definition(
-                    self.store.reader(),
-                    release.id,
-                )
-                .await?;
-                Ok(DiffSide {
-                    version: Some(release.version),
-                    image: release.image,
-                    task_definition_arn: registered.and_then(|d| d.task_definition_arn),
-                    commit: release.git_commit,
-                })
-            }
+            Candidate::Image(image) => Ok((
+                DiffSide {
+                    version: None,
+                    image: ImageRef::parse(image).for_field("image")?.as_string(),
+                    task_definition_arn: None,
+                    commit: None,
+                },
+                Proposed::WithImage,
+            )),
+            Candidate::Version(version) => self.release_side(env, version).await,
+            Candidate::PipelineRun(id) => self.pipeline_run_side(env, *id).await,
         }
+    }
+
+    /// A recorded release: the revision it registered, or else its image
+    /// as a deployment would register it.
+    async fn release_side(
+        &self,
+        env: &EnvironmentRow,
+        version: &str,
+    ) -> Result<(DiffSide, Proposed)> {
+        let release = store::releases::find_by_version(self.store.reader(), env.id, version)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!("environment {} has no release {version}", env.name))
+            })?;
+        let registered =
+            store::deployments::latest_with_task_definition(self.store.reader(), release.id)
+                .await?
+                .and_then(|d| d.task_definition_arn);
+        let proposed = match &registered {
+            Some(arn) => Proposed::Registered(arn.clone()),
+            None => Proposed::WithImage,
+        };
+        Ok((
+            DiffSide {
+                version: Some(release.version),
+                image: release.image,
+                task_definition_arn: registered,
+                commit: release.git_commit,
+            },
+            proposed,
+        ))
+    }
+
+    /// A pipeline run's build, before its Deploy stage: the image and task
+    /// definition the build exported, at the run's commit. CodeDeployToECS
+    /// registers the build's task definition template; ECS's action (and a
+    /// build that exported no template) puts the image into the service's.
+    async fn pipeline_run_side(
+        &self,
+        env: &EnvironmentRow,
+        id: i64,
+    ) -> Result<(DiffSide, Proposed)> {
+        let run = store::pipeline_runs::find(self.store.reader(), id)
+            .await?
+            .filter(|run| run.environment_id == env.id)
+            .ok_or_else(|| {
+                Error::NotFound(format!("environment {} has no pipeline run {id}", env.name))
+            })?;
+        let variables = pipeline::build_variables(&run.stages).ok_or_else(|| {
+            Error::Conflict(format!(
+                "pipeline run {id} has no succeeded build yet: its image is not known"
+            ))
+        })?;
+        let image = variables
+            .get(pipeline::IMAGE_URI_VARIABLE)
+            .filter(|image| !image.is_empty())
+            .ok_or_else(|| {
+                Error::Conflict(format!(
+                    "the build of pipeline run {id} exported no {0}: list {0} under \
+                     env.exported-variables in the buildspec to see what the run would deploy",
+                    pipeline::IMAGE_URI_VARIABLE
+                ))
+            })?;
+        let template = variables.get(pipeline::TASK_DEFINITION_VARIABLE);
+        let proposed = match (env.deployment_controller, template) {
+            (DeploymentController::CodeDeploy, Some(template)) => {
+                Proposed::Template(TaskDefinition::from_template(template, image).map_err(|e| {
+                    Error::Conflict(format!(
+                        "the {} the build of pipeline run {id} exported is {e}",
+                        pipeline::TASK_DEFINITION_VARIABLE
+                    ))
+                })?)
+            }
+            _ => Proposed::WithImage,
+        };
+        Ok((
+            DiffSide {
+                version: None,
+                image: image.clone(),
+                task_definition_arn: None,
+                commit: run.commit_sha,
+            },
+            proposed,
+        ))
     }
 
     /// The commits from `candidate` back to `live`, walking recorded pushes

@@ -273,6 +273,11 @@ pub async fn observe(
                     .map(str::to_owned),
                 started_at: detail.and_then(|d| millis(d.start_time())),
                 updated_at: detail.and_then(|d| millis(d.last_update_time())),
+                output_variables: detail
+                    .and_then(|d| d.output())
+                    .and_then(|o| o.output_variables())
+                    .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
             });
         }
         let status = match stage.latest_execution().filter(|_| ours) {
@@ -577,6 +582,15 @@ fn action(
     b.build().map_err(built)
 }
 
+/// The namespace of the Build action's output variables (the image and
+/// task definition the build exported), as later actions may reference them.
+pub const BUILD_NAMESPACE: &str = "BuildVariables";
+
+fn with_namespace(mut action: cp::ActionDeclaration, namespace: &str) -> cp::ActionDeclaration {
+    action.namespace = Some(namespace.to_owned());
+    action
+}
+
 /// Creates (or updates) the pipeline Source → Build → Approval → Deploy.
 pub async fn declare(cloud: &Cloud, d: &PipelineDeclaration<'_>) -> Result<(), CloudError> {
     let built = |e: aws_sdk_codepipeline::error::BuildError| CloudError {
@@ -628,7 +642,8 @@ pub async fn declare(cloud: &Cloud, d: &PipelineDeclaration<'_>) -> Result<(), C
                 ],
                 &["SourceArtifact"],
                 &["BuildArtifact"],
-            )?,
+            )
+            .map(|build| with_namespace(build, BUILD_NAMESPACE))?,
         )?,
         stage(
             "Approval",

@@ -13,25 +13,30 @@ use switchyard_domain::FieldError;
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DiffParams {
-    /// A recorded release of the environment (give this or `image`).
+    /// A recorded release of the environment (give one of `version`, `image` and `run`).
     version: Option<String>,
-    /// An image to compare as a deployment would register it (give this or `version`).
+    /// An image to compare as a deployment would register it.
     image: Option<String>,
+    /// A pipeline run whose build has finished: the image and task
+    /// definition its build exported, at the run's commit.
+    run: Option<i64>,
 }
 
 impl DiffParams {
     fn candidate(self) -> Result<Candidate, FieldError> {
-        match (self.version, self.image) {
-            (Some(version), None) => Ok(Candidate::Version(version)),
-            (None, Some(image)) => Ok(Candidate::Image(image)),
-            (Some(_), Some(_)) => Err(FieldError {
-                field: "image".into(),
-                message: "give either version or image, not both".into(),
-            }),
-            (None, None) => Err(FieldError {
+        match (self.version, self.image, self.run) {
+            (Some(version), None, None) => Ok(Candidate::Version(version)),
+            (None, Some(image), None) => Ok(Candidate::Image(image)),
+            (None, None, Some(run)) => Ok(Candidate::PipelineRun(run)),
+            (None, None, None) => Err(FieldError {
                 field: "version".into(),
-                message: "give the version of a release (or an image) to compare with what is live"
+                message: "give the version of a release (or an image, or a pipeline run) to \
+                          compare with what is live"
                     .into(),
+            }),
+            (_, _, run) => Err(FieldError {
+                field: if run.is_some() { "run" } else { "image" }.into(),
+                message: "give one of version, image and run, not several".into(),
             }),
         }
     }
@@ -43,9 +48,9 @@ impl DiffParams {
     params(("name" = String, Path, description = "Environment name"), DiffParams),
     responses(
         (status = 200, body = EnvironmentDiff),
-        (status = 404, description = "No such environment or release", body = ErrorBody),
-        (status = 409, description = "Nothing is live yet, or no stack", body = ErrorBody),
-        (status = 422, description = "Neither or both of version and image, or a bad image", body = ErrorBody),
+        (status = 404, description = "No such environment, release or pipeline run", body = ErrorBody),
+        (status = 409, description = "Nothing is live yet, no stack, or the run's build has not exported its image", body = ErrorBody),
+        (status = 422, description = "Not exactly one of version, image and run, or a bad image", body = ErrorBody),
         (status = 502, description = "The cloud failed to answer", body = ErrorBody),
     ))]
 pub async fn diff(

@@ -66,7 +66,8 @@ pub struct ApprovalPanel {
     pub outcome: Option<String>,
     /// A PAUSE gate's stage, its timeout and what ECS does then.
     pub gate: Option<GateView>,
-    /// What a pending deployment would change against what is live (the inbox).
+    /// What a pending approval would change against what is live (the
+    /// inbox, and a pipeline run's page).
     pub diff: Option<DiffView>,
 }
 
@@ -236,7 +237,7 @@ pub async fn inbox(
         let mut panels = Vec::with_capacity(items.len());
         for item in items {
             panels.push(ApprovalPanel {
-                diff: deployment_diff(&state, &session.actor, item).await,
+                diff: pending_diff(&state, &session.actor, item).await,
                 ..entry(item, &session.csrf_token, now)
             });
         }
@@ -261,14 +262,18 @@ pub async fn inbox(
     Ok(html(StatusCode::OK, &page))
 }
 
-/// What a pending deployment approval would make live, against what is.
-async fn deployment_diff(state: &AppState, actor: &Actor, item: &InboxItem) -> Option<DiffView> {
-    let deployment = item.deployment.as_ref()?;
+/// What a pending approval would make live, against what is: a
+/// deployment's release, or a pipeline run's build.
+async fn pending_diff(state: &AppState, actor: &Actor, item: &InboxItem) -> Option<DiffView> {
     if item.standing.view.approval.state != "pending" {
         return None;
     }
-    let candidate = Candidate::Version(deployment.version.clone());
-    Some(diff_of(state, actor, &deployment.environment, &candidate).await)
+    let (environment, candidate) = match (&item.run, &item.deployment) {
+        (Some(run), _) => (&run.environment, Candidate::PipelineRun(run.id)),
+        (None, Some(d)) => (&d.environment, Candidate::Version(d.version.clone())),
+        (None, None) => return None,
+    };
+    Some(diff_of(state, actor, environment, &candidate).await)
 }
 
 /// `GET /approvals/{id}` (the link notifications carry): the page where it

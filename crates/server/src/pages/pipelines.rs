@@ -8,6 +8,7 @@
 use super::approvals::{ApprovalPanel, panel};
 use super::csrf::SessionForm;
 use super::deployment::{status_class as deployment_class, status_text as deployment_text};
+use super::diff::diff_of;
 use super::format::{When, duration, short_commit};
 use super::sessions::SignedIn;
 use super::{Chrome, PageError, html, see_other};
@@ -18,6 +19,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use switchyard_core::app::Actor;
+use switchyard_core::app::diffs::Candidate;
 use switchyard_core::app::views::{PipelineActions, PipelineRunView, current_stage};
 use switchyard_core::cloud::pipelines::{ActionState, StageState};
 use switchyard_core::store::pipeline_runs::PipelineRunRow;
@@ -500,6 +503,7 @@ pub async fn page(
         &session.csrf_token,
     );
     read_logs(&state, &signed_in, id, &mut r.logs).await;
+    show_pending_diff(&state, &session.actor, id, &mut r).await;
     let chrome = Chrome {
         title: format!("Pipeline run {id} · {}", r.environment),
         ..chrome
@@ -514,12 +518,22 @@ pub async fn live(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let view = state.app.pipeline_run_view(&session.actor, id).await?;
-    let r = model(
+    let mut r = model(
         view,
         PipelineActions::of(&session.actor),
         &session.csrf_token,
     );
+    show_pending_diff(&state, &session.actor, id, &mut r).await;
     Ok(html(StatusCode::OK, &RunLive { r }))
+}
+
+/// What the run would deploy, on the approval that waits for votes: where
+/// the approvers decide.
+async fn show_pending_diff(state: &AppState, actor: &Actor, run_id: i64, r: &mut RunModel) {
+    if let Some(pending) = r.approvals.iter_mut().find(|p| p.status == "pending") {
+        let candidate = Candidate::PipelineRun(run_id);
+        pending.diff = Some(diff_of(state, actor, &r.environment, &candidate).await);
+    }
 }
 
 fn form_error(e: impl Into<PageError>, signed_in: &SignedIn, back: &str) -> Response {
