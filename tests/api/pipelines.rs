@@ -7,7 +7,7 @@
 use crate::dashboard::Session;
 use crate::deployments::provision;
 use crate::helpers::TestServer;
-use crate::repo::{Repo, SECRET};
+use crate::repo::{Repo, SECRET, git};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -87,8 +87,8 @@ fn add_to_task_definition(repo: &Repo, field: &str) {
 }
 
 /// What a run waiting for approval would deploy, against what is live:
-/// through the API, the CLI, the inbox and the run's page. `commits` are
-/// the live commit and the run's.
+/// through the API, the CLI, the inbox and the run's page. The commits are
+/// the live one and the run's.
 async fn assert_the_run_s_diff_is_shown(
     s: &TestServer,
     approver: &str,
@@ -102,13 +102,20 @@ async fn assert_the_run_s_diff_is_shown(
     assert_eq!(diff["candidate"]["image"], "static:site", "{diff}");
     assert_eq!(diff["candidate"]["commit"], pushed, "{diff}");
     assert_eq!(diff["live"]["commit"], live, "{diff}");
-    assert_eq!(diff["commits"].as_array().unwrap().len(), 1, "{diff}");
-    assert_eq!(diff["commits"][0]["sha"], pushed, "{diff}");
+    // Both commits of the push, newest first, back to the live one.
+    let messages: Vec<&str> = diff["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["message"].as_str().unwrap().trim())
+        .collect();
     assert_eq!(
-        diff["commits"][0]["message"].as_str().map(str::trim),
-        Some("Break the shop"),
+        messages,
+        ["Break the shop", "Let the shop say its mood"],
         "{diff}"
     );
+    assert_eq!(diff["commits"][0]["sha"], pushed, "{diff}");
+    assert_eq!(diff["commits"][1]["author"], "Carol Coder", "{diff}");
     assert_eq!(diff["commits_complete"], true, "{diff}");
     // The build's task definition, not only its image: the added variable
     // shows, and nothing that stayed the same does.
@@ -133,13 +140,14 @@ async fn assert_the_run_s_diff_is_shown(
     assert!(stdout.contains("+env SHOP_MOOD=broken\n"), "{stdout}");
     assert!(stdout.contains(&pushed[..12]), "{stdout}");
     assert!(stdout.contains("Break the shop"), "{stdout}");
+    assert!(stdout.contains("Let the shop say its mood"), "{stdout}");
 
     let session = Session::sign_in(s, approver).await;
     for page in ["/approvals".to_owned(), format!("/pipeline-runs/{run_id}")] {
         let (status, html) = session.page(s, &page).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert!(html.contains("+env SHOP_MOOD=broken"), "{page}: {html}");
-        assert!(html.contains("Break the shop"), "{page}: {html}");
+        assert!(html.contains("Let the shop say its mood"), "{page}: {html}");
     }
 
     let unknown = s
@@ -278,12 +286,14 @@ async fn a_git_push_goes_through_build_and_two_approvals_to_production_and_a_rej
     assert_eq!(deployment["release"]["commit"], commit.as_str());
     assert!(page(&s, &prod).await.contains("green"));
 
-    // The next push also changes the task definition. One approver reads
-    // what it would deploy, says no, and production keeps the green page.
+    // The next push brings two commits, one of them changing the task
+    // definition. One approver reads what it would deploy, says no, and
+    // production keeps the green page.
     add_to_task_definition(
         &repo,
         r#""environment": [{"name": "SHOP_MOOD", "value": "broken"}]"#,
     );
+    git(&repo.work, &["commit", "-qam", "Let the shop say its mood"]);
     let (second, _) = repo.push_page("<h1>broken</h1>\n", "Break the shop");
     let run = run_of(&s, &second).await;
     let run_id = run["id"].as_i64().unwrap();

@@ -5,7 +5,9 @@ use super::deployments::service_target_of;
 use super::environments::find_environment;
 use super::{Actor, App, Error, Result};
 use crate::cloud::task_definitions;
+use crate::store::webhooks::PushedCommit;
 use crate::store::{self, deployments::DeploymentRow, environments::EnvironmentRow};
+use sqlx::types::Json;
 use switchyard_domain::ForField;
 use switchyard_domain::pipeline;
 use switchyard_domain::release::ImageRef;
@@ -265,8 +267,8 @@ impl App {
     }
 
     /// The commits from `candidate` back to `live`, walking recorded pushes
-    /// (each push's head commit), newest first; and whether the walk
-    /// reached `live`.
+    /// and the commits each one listed, newest first; and whether the walk
+    /// reached `live` with every commit listed.
     async fn commits_between(
         &self,
         live: Option<&str>,
@@ -276,20 +278,45 @@ impl App {
             return Ok((Vec::new(), false));
         };
         let mut commits = Vec::new();
+        let mut every_one_listed = true;
         while at != live && commits.len() < MAX_COMMITS {
             let Some(push) = store::webhooks::push_to(self.store.reader(), &at).await? else {
                 return Ok((commits, false));
             };
-            commits.push(CommitEntry {
-                sha: push.after_sha,
-                author: push.author,
-                message: push.message,
-            });
+            let listed = push.commits.map(|Json(listed)| listed).unwrap_or_default();
+            // Providers cap their lists (GitLab 20, Gitea 5).
+            every_one_listed &= push
+                .commit_count
+                .is_none_or(|brought| brought <= listed.len() as i64);
+            if listed.is_empty() {
+                commits.push(CommitEntry {
+                    sha: push.after_sha,
+                    author: push.author,
+                    message: push.message,
+                });
+            }
+            for commit in listed {
+                if commit.sha == live {
+                    return Ok((commits, every_one_listed));
+                }
+                commits.push(CommitEntry::from(commit));
+            }
             match push.before_sha {
                 Some(before) => at = before,
                 None => return Ok((commits, false)),
             }
         }
-        Ok((commits, at == live))
+        commits.truncate(MAX_COMMITS);
+        Ok((commits, every_one_listed && at == live))
+    }
+}
+
+impl From<PushedCommit> for CommitEntry {
+    fn from(c: PushedCommit) -> CommitEntry {
+        CommitEntry {
+            sha: c.sha,
+            author: Some(c.author),
+            message: Some(c.message),
+        }
     }
 }

@@ -4,9 +4,13 @@
 
 use super::{App, Error, Result, detail};
 use crate::app::pipelines::RunTrigger;
+use crate::store::webhooks::PushedCommit;
 use crate::store::{self, events::NewEvent, release_policies::Follower};
 use serde_json::json;
-use switchyard_domain::webhook::{Delivery, EventKind, Provider, WebhookError, read_delivery};
+use sqlx::types::Json;
+use switchyard_domain::webhook::{
+    CommitInfo, Delivery, EventKind, Provider, WebhookError, read_delivery,
+};
 
 /// What a delivery led to.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +105,9 @@ impl App {
             pusher: push.as_ref().map(|p| p.pusher.as_str()),
             compare: push.as_ref().and_then(|p| p.compare.as_deref()),
             commit_count: push.as_ref().map(|p| p.commit_count as i64),
+            commits: push
+                .as_ref()
+                .map(|p| Json(p.commits.iter().map(pushed).collect())),
             received_at: now,
         };
         let Some(delivery_row) = store::webhooks::insert_once(&mut *tx, &row).await? else {
@@ -184,6 +191,15 @@ impl App {
             },
         )
         .await
+    }
+}
+
+/// A listed commit as a delivery stores it.
+fn pushed(commit: &CommitInfo) -> PushedCommit {
+    PushedCommit {
+        sha: commit.id.clone(),
+        author: commit.author_name.clone(),
+        message: commit.message.clone(),
     }
 }
 

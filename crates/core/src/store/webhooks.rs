@@ -1,6 +1,8 @@
 //! Webhook deliveries: each accepted one is stored once.
 
+use serde::{Deserialize, Serialize};
 use sqlx::SqliteExecutor;
+use sqlx::types::Json;
 
 #[derive(Debug, Clone, Default)]
 pub struct NewDelivery<'a> {
@@ -16,7 +18,17 @@ pub struct NewDelivery<'a> {
     pub pusher: Option<&'a str>,
     pub compare: Option<&'a str>,
     pub commit_count: Option<i64>,
+    /// The commits the payload lists, newest first.
+    pub commits: Option<Json<Vec<PushedCommit>>>,
     pub received_at: i64,
+}
+
+/// One commit a push lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedCommit {
+    pub sha: String,
+    pub author: String,
+    pub message: String,
 }
 
 /// Stores the delivery; `None` when one with the same id is stored already.
@@ -26,8 +38,9 @@ pub async fn insert_once(
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO webhook_deliveries (provider, delivery_id, event, repository, branch, \
-             before_sha, after_sha, author, message, pusher, compare, commit_count, received_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             before_sha, after_sha, author, message, pusher, compare, commit_count, commits, \
+             received_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (provider, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING \
          RETURNING id",
     )
@@ -43,6 +56,7 @@ pub async fn insert_once(
     .bind(d.pusher)
     .bind(d.compare)
     .bind(d.commit_count)
+    .bind(&d.commits)
     .bind(d.received_at)
     .fetch_optional(db)
     .await
@@ -55,14 +69,16 @@ pub async fn count(db: impl SqliteExecutor<'_>) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// A recorded push: the commit it moved the branch from and to, and its
-/// head commit's author and message.
+/// A recorded push: the commit it moved the branch from and to, its head
+/// commit's author and message, and the commits it listed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PushRow {
     pub before_sha: Option<String>,
     pub after_sha: String,
     pub author: Option<String>,
     pub message: Option<String>,
+    pub commit_count: Option<i64>,
+    pub commits: Option<Json<Vec<PushedCommit>>>,
 }
 
 /// The latest recorded push that moved a branch to `after_sha`.
@@ -71,7 +87,8 @@ pub async fn push_to(
     after_sha: &str,
 ) -> Result<Option<PushRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT before_sha, after_sha, author, message FROM webhook_deliveries \
+        "SELECT before_sha, after_sha, author, message, commit_count, commits \
+         FROM webhook_deliveries \
          WHERE after_sha = ? ORDER BY id DESC LIMIT 1",
     )
     .bind(after_sha)

@@ -133,6 +133,7 @@ pub(super) fn push(payload: &Value) -> Result<Option<Push>, WebhookError> {
             None => None,
         },
     };
+    let commits = vec![commit.clone()];
     Ok(Some(Push {
         branch,
         before,
@@ -141,5 +142,6 @@ pub(super) fn push(payload: &Value) -> Result<Option<Push>, WebhookError> {
         pusher,
         compare: None,
         commit_count: 1,
+        commits,
     }))
 }

@@ -6,7 +6,7 @@
 use super::{
     Credential, Delivery, EventKind, Provider, Push, RawCommit, WebhookError, branch_of_ref,
     commit_id, deserialize, event_name, form_payload, head_of, invalid, is_form, is_zero_commit,
-    optional_link, parse_json, person_name, signature_digest,
+    listed_commits, optional_link, parse_json, person_name, signature_digest,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -81,6 +81,7 @@ pub(super) fn push(payload: &Value) -> Result<Option<Push>, WebhookError> {
     let pusher = person_name(field, &login)?;
     let commits = raw.commits.unwrap_or_default();
     let commit_count = commits.len();
+    let listed = listed_commits(&commits, &after, &pusher);
     let commit = match raw.head_commit {
         Some(head) => head.into_info("head_commit", &pusher)?,
         None => head_of(commits, &after, &pusher)?,
@@ -93,5 +94,6 @@ pub(super) fn push(payload: &Value) -> Result<Option<Push>, WebhookError> {
         pusher,
         compare: optional_link("compare", raw.compare.as_deref())?,
         commit_count,
+        commits: listed,
     }))
 }

@@ -5,7 +5,8 @@
 
 use super::{
     Credential, Delivery, EventKind, Provider, Push, RawCommit, WebhookError, branch_of_ref,
-    commit_id, deserialize, head_of, invalid, is_zero_commit, parse_json, person_name,
+    commit_id, deserialize, head_of, invalid, is_zero_commit, listed_commits, parse_json,
+    person_name,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -81,6 +82,7 @@ pub(super) fn push(payload: &Value) -> Result<Option<Push>, WebhookError> {
     // GitLab lists the newest 20 commits, oldest first.
     let commits = raw.commits.unwrap_or_default();
     let commit_count = raw.total_commits_count.unwrap_or(0).max(commits.len());
+    let listed = listed_commits(&commits, &head, &pusher);
     let commit = head_of(commits, &head, &pusher)?;
     Ok(Some(Push {
         branch,
@@ -90,5 +92,6 @@ pub(super) fn push(payload: &Value) -> Result<Option<Push>, WebhookError> {
         pusher,
         compare: None,
         commit_count,
+        commits: listed,
     }))
 }

@@ -219,7 +219,14 @@ pub struct Push {
     pub compare: Option<String>,
     /// How many commits the push brought, as the provider counts them.
     pub commit_count: usize,
+    /// The commits the payload lists, newest first: at most
+    /// [`MAX_LISTED_COMMITS`], and fewer where the provider caps its list
+    /// (GitLab 20, Gitea 5); `commit_count` says how many there were.
+    pub commits: Vec<CommitInfo>,
 }
+
+/// How many of a push's listed commits are kept.
+pub const MAX_LISTED_COMMITS: usize = 100;
 
 /// The head commit of a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -662,7 +669,7 @@ fn release_message(message: &str) -> String {
 }
 
 /// A commit as GitHub and Gitea/Forgejo describe it (GitLab's is a subset).
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 struct RawCommit {
     id: String,
     message: Option<String>,
@@ -670,7 +677,7 @@ struct RawCommit {
     author: Option<RawPerson>,
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 struct RawPerson {
     name: Option<String>,
     email: Option<String>,
@@ -743,6 +750,25 @@ fn head_of(commits: Vec<RawCommit>, head: &str, pusher: &str) -> Result<CommitIn
             .into_info(&format!("commits[{index}]"), pusher),
         None => Ok(bare_commit(head, pusher)),
     }
+}
+
+/// The listed commits, newest first (GitHub and GitLab list the oldest
+/// first, with the head last). One the payload spells badly is left out:
+/// the list only informs, where a bad head commit refuses the push.
+fn listed_commits(commits: &[RawCommit], head: &str, pusher: &str) -> Vec<CommitInfo> {
+    let mut listed: Vec<CommitInfo> = commits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.clone().into_info(&format!("commits[{i}]"), pusher).ok())
+        .collect();
+    if listed
+        .first()
+        .is_some_and(|c| !c.id.eq_ignore_ascii_case(head))
+    {
+        listed.reverse();
+    }
+    listed.truncate(MAX_LISTED_COMMITS);
+    listed
 }
 
 /// A link such as a compare URL: None when empty.

@@ -290,6 +290,9 @@ fn github_push_fixture() {
         Some("https://github.com/octo-org/app-sample/compare/6113728f27ae...59b20b8d5c6f")
     );
     assert_eq!(push.commit_count, 2);
+    let listed: Vec<&str> = push.commits.iter().map(|c| &c.id[..7]).collect();
+    assert_eq!(listed, ["59b20b8", "0d1a26e"], "newest first");
+    assert_eq!(push.commits[0], push.commit);
     let commit = &push.commit;
     assert_eq!(commit.id, push.after);
     assert_eq!(
@@ -417,6 +420,17 @@ fn github_head_commit_falls_back_to_the_commits_then_to_the_pusher() {
 }
 
 #[test]
+fn a_badly_spelled_listed_commit_is_left_out_of_the_list_not_the_push() {
+    let odd = edited(GITHUB_PUSH, |v| {
+        v["commits"][0]["id"] = json!("not a commit")
+    });
+    let push = github_push_of(&odd).unwrap().unwrap();
+    let listed: Vec<&str> = push.commits.iter().map(|c| &c.id[..7]).collect();
+    assert_eq!(listed, ["59b20b8"]);
+    assert_eq!(push.commit_count, 2);
+}
+
+#[test]
 fn github_pusher_is_the_sender_login_else_the_pusher_name() {
     let no_sender = edited(GITHUB_PUSH, |v| {
         v.as_object_mut().unwrap().remove("sender");
@@ -464,6 +478,8 @@ fn gitlab_push_from_a_system_hook_with_a_redacted_email() {
             push.commit_count, 4,
             "total_commits_count, not the list's length"
         );
+        let listed: Vec<&str> = push.commits.iter().map(|c| &c.id[..7]).collect();
+        assert_eq!(listed, ["da15608", "b6568db"], "newest first");
         assert_eq!(push.commit.id, push.after);
         assert_eq!(push.commit.message, "fixed readme 🎉\n");
         assert_eq!(push.commit.author_name, "GitLab dev user");
@@ -660,6 +676,9 @@ fn gitlab_head_commit_is_the_checkout_sha_else_the_last() {
     .unwrap();
     let push = delivery.push().unwrap().unwrap();
     assert_eq!(push.commit.id, "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
+    // Listed newest first already: kept in that order.
+    let listed: Vec<&str> = push.commits.iter().map(|c| &c.id[..7]).collect();
+    assert_eq!(listed, ["da15608", "b6568db"]);
 
     let unlisted = edited(GITLAB_PUSH, |v| {
         v["commits"].as_array_mut().unwrap().pop();
@@ -906,23 +925,25 @@ fn generic_push_fixture() {
     assert!(delivery.verify(SECRET));
     assert!(!delivery.verify("nope"));
     let push = delivery.push().unwrap().unwrap();
+    let commit = CommitInfo {
+        id: "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3".into(),
+        message: "Release the green page\n\nRefs #42".into(),
+        author_name: "Jane Doe".into(),
+        author_email: Some("jane@example.com".into()),
+        author_username: Some("jane".into()),
+        timestamp: None,
+    };
     assert_eq!(
         push,
         Push {
             branch: "main".into(),
             before: "1f0c3c6d1b9a4e2f8d7c6b5a493827161504f3e2".into(),
             after: "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3".into(),
-            commit: CommitInfo {
-                id: "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3".into(),
-                message: "Release the green page\n\nRefs #42".into(),
-                author_name: "Jane Doe".into(),
-                author_email: Some("jane@example.com".into()),
-                author_username: Some("jane".into()),
-                timestamp: None,
-            },
+            commit: commit.clone(),
             pusher: "jane".into(),
             compare: None,
             commit_count: 1,
+            commits: vec![commit],
         }
     );
     let repository = delivery.repository();
