@@ -7,7 +7,6 @@ use super::{Actor, App, Error, Result};
 use crate::cloud::task_definitions;
 use crate::store::webhooks::PushedCommit;
 use crate::store::{self, deployments::DeploymentRow, environments::EnvironmentRow};
-use sqlx::types::Json;
 use switchyard_domain::ForField;
 use switchyard_domain::pipeline;
 use switchyard_domain::release::ImageRef;
@@ -283,18 +282,11 @@ impl App {
             let Some(push) = store::webhooks::push_to(self.store.reader(), &at).await? else {
                 return Ok((commits, false));
             };
-            let listed = push.commits.map(|Json(listed)| listed).unwrap_or_default();
+            let listed = push.listed();
             // Providers cap their lists (GitLab 20, Gitea 5).
             every_one_listed &= push
                 .commit_count
                 .is_none_or(|brought| brought <= listed.len() as i64);
-            if listed.is_empty() {
-                commits.push(CommitEntry {
-                    sha: push.after_sha,
-                    author: push.author,
-                    message: push.message,
-                });
-            }
             for commit in listed {
                 if commit.sha == live {
                     return Ok((commits, every_one_listed));

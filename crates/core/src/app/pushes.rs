@@ -9,7 +9,7 @@ use crate::store::{self, events::NewEvent, release_policies::Follower};
 use serde_json::json;
 use sqlx::types::Json;
 use switchyard_domain::webhook::{
-    CommitInfo, Delivery, EventKind, Provider, WebhookError, read_delivery,
+    CommitInfo, Delivery, EventKind, Provider, Push, WebhookError, read_delivery,
 };
 
 /// What a delivery led to.
@@ -105,9 +105,7 @@ impl App {
             pusher: push.as_ref().map(|p| p.pusher.as_str()),
             compare: push.as_ref().and_then(|p| p.compare.as_deref()),
             commit_count: push.as_ref().map(|p| p.commit_count as i64),
-            commits: push
-                .as_ref()
-                .map(|p| Json(p.commits.iter().map(pushed).collect())),
+            commits: push.as_ref().and_then(listed_beyond_head),
             received_at: now,
         };
         let Some(delivery_row) = store::webhooks::insert_once(&mut *tx, &row).await? else {
@@ -191,6 +189,16 @@ impl App {
             },
         )
         .await
+    }
+}
+
+/// The commits a push listed, when there are more than its head commit
+/// (whose author and message the delivery keeps in columns of their own).
+fn listed_beyond_head(push: &Push) -> Option<Json<Vec<PushedCommit>>> {
+    match push.commits.as_slice() {
+        [] => None,
+        [only] if only.id == push.commit.id => None,
+        listed => Some(Json(listed.iter().map(pushed).collect())),
     }
 }
 

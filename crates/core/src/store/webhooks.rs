@@ -18,7 +18,8 @@ pub struct NewDelivery<'a> {
     pub pusher: Option<&'a str>,
     pub compare: Option<&'a str>,
     pub commit_count: Option<i64>,
-    /// The commits the payload lists, newest first.
+    /// The commits the payload lists, newest first; None when it lists
+    /// only the head commit, which `author` and `message` hold already.
     pub commits: Option<Json<Vec<PushedCommit>>>,
     pub received_at: i64,
 }
@@ -79,6 +80,21 @@ pub struct PushRow {
     pub message: Option<String>,
     pub commit_count: Option<i64>,
     pub commits: Option<Json<Vec<PushedCommit>>>,
+}
+
+impl PushRow {
+    /// The commits the push listed, newest first: its head commit alone
+    /// when it listed no others.
+    pub fn listed(&self) -> Vec<PushedCommit> {
+        match &self.commits {
+            Some(Json(listed)) if !listed.is_empty() => listed.clone(),
+            _ => vec![PushedCommit {
+                sha: self.after_sha.clone(),
+                author: self.author.clone().unwrap_or_default(),
+                message: self.message.clone().unwrap_or_default(),
+            }],
+        }
+    }
 }
 
 /// The latest recorded push that moved a branch to `after_sha`.
