@@ -221,12 +221,13 @@ impl App {
         env: &EnvironmentRow,
         id: i64,
     ) -> Result<(DiffSide, Proposed)> {
-        let run = store::pipeline_runs::find(self.store.reader(), id)
-            .await?
-            .filter(|run| run.environment_id == env.id)
-            .ok_or_else(|| {
-                Error::NotFound(format!("environment {} has no pipeline run {id}", env.name))
-            })?;
+        let run = self.find_run(id).await?;
+        if run.environment_id != env.id {
+            return Err(Error::NotFound(format!(
+                "environment {} has no pipeline run {id}",
+                env.name
+            )));
+        }
         let variables = pipeline::build_variables(&run.stages).ok_or_else(|| {
             Error::Conflict(format!(
                 "pipeline run {id} has no succeeded build yet: its image is not known"
